@@ -1,0 +1,1 @@
+"""alert-router: routes, groups and durably delivers alerts."""

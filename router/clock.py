@@ -1,0 +1,91 @@
+"""Time and sleeping behind one seam: `SystemClock` in production, `FakeClock` in tests."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Seconds since the Unix epoch (UTC)."""
+
+    async def sleep(self, seconds: float) -> None: ...
+
+    async def wait(self, event: asyncio.Event, timeout: float | None) -> bool:
+        """Wait for `event` or `timeout` seconds; True if the event was set."""
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+    async def wait(self, event: asyncio.Event, timeout: float | None) -> bool:
+        if event.is_set():
+            return True
+        try:
+            async with asyncio.timeout(None if timeout is None else max(0.0, timeout)):
+                await event.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+class FakeClock:
+    """A clock that only moves when a test calls `advance`; sleepers wake in time order."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self._now = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def now(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), fut))
+        await fut
+
+    async def wait(self, event: asyncio.Event, timeout: float | None) -> bool:
+        if event.is_set():
+            return True
+        waiter = asyncio.ensure_future(event.wait())
+        tasks: set[asyncio.Future[object]] = {waiter}  # type: ignore[arg-type]
+        sleeper = None
+        if timeout is not None:
+            sleeper = asyncio.ensure_future(self.sleep(timeout))
+            tasks.add(sleeper)  # type: ignore[arg-type]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+        return event.is_set()
+
+    async def advance(self, seconds: float) -> None:
+        """Move time forward, waking every sleeper that falls due, in order."""
+        target = self._now + seconds
+        while self._sleepers and self._sleepers[0][0] <= target:
+            due, _, fut = heapq.heappop(self._sleepers)
+            self._now = max(self._now, due)
+            if not fut.done():
+                fut.set_result(None)
+            await settle()
+        self._now = target
+        await settle()
+
+
+async def settle(rounds: int = 20) -> None:
+    """Let ready callbacks run (tests use this after driving the fake clock)."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)

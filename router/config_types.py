@@ -1,0 +1,218 @@
+"""The validated configuration as frozen dataclasses (what `config.load_config` returns).
+
+Durations are float seconds. Inheritance along the route tree is already applied, so every
+`Route` carries concrete timers and `group_by`. Template fields hold Jinja source text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from router.matchers import Matcher
+
+
+class Secret:
+    """A secret value or a file holding one. Never printed: repr and str are redacted.
+
+    The `_file` form is read at use time (`reveal`) so a rotated file takes effect
+    without a reload, as Alertmanager does.
+    """
+
+    __slots__ = ("_file", "_value")
+
+    def __init__(self, value: str | None = None, file: str | None = None) -> None:
+        if (value is None) == (file is None):
+            raise ValueError("exactly one of value or file")
+        self._value = value
+        self._file = file
+
+    @property
+    def file(self) -> str | None:
+        return self._file
+
+    def reveal(self) -> str:
+        if self._value is not None:
+            return self._value
+        assert self._file is not None
+        return Path(self._file).read_text(encoding="utf-8").strip()
+
+    def __repr__(self) -> str:
+        return "Secret(<redacted>)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Secret)
+            and self._value == other._value
+            and self._file == other._file
+        )
+
+    def __hash__(self) -> int:
+        return hash((self._value, self._file))
+
+
+@dataclass(frozen=True, slots=True)
+class BasicAuth:
+    username: str
+    password: Secret
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    bearer_token: Secret | None = None
+    basic_auth: BasicAuth | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SlackConfig:
+    """`api_url` (incoming webhook) or `token` + `channel` (Web API chat.postMessage)."""
+
+    api_url: Secret | None = None
+    token: Secret | None = None
+    # Base of the Web API; `chat.postMessage` / `chat.update` are appended. Tests point it
+    # at a loopback fake.
+    app_url: str = "https://slack.com/api/"
+    channel: str | None = None
+    username: str | None = None
+    icon_emoji: str | None = None
+    title: str | None = None  # Jinja source
+    text: str | None = None  # Jinja source
+    send_resolved: bool = False
+    max_alerts: int = 20  # alerts shown as sections before "+N more"
+    template: str | None = None  # path of a Jinja file overriding the default template
+    http_config: HttpConfig = field(default_factory=HttpConfig)
+    timeout: float | None = None  # per-attempt; None = delivery.timeout
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    url: Secret  # URLs often embed tokens: treated as a secret
+    send_resolved: bool = True
+    max_alerts: int = 0
+    template: str | None = None
+    http_config: HttpConfig = field(default_factory=HttpConfig)
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    send_resolved: bool = True
+    template: str | None = None
+
+
+ChannelConfig = SlackConfig | WebhookConfig | LogConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Receiver:
+    name: str
+    slack_configs: tuple[SlackConfig, ...] = ()
+    webhook_configs: tuple[WebhookConfig, ...] = ()
+    log_configs: tuple[LogConfig, ...] = ()
+
+    def channels(self) -> list[tuple[str, int, ChannelConfig]]:
+        """(channel type, index within its list, config) for every integration."""
+        out: list[tuple[str, int, ChannelConfig]] = []
+        for kind, items in (
+            ("slack", self.slack_configs),
+            ("webhook", self.webhook_configs),
+            ("log", self.log_configs),
+        ):
+            for i, cfg in enumerate(items):
+                out.append((kind, i, cfg))
+        return out
+
+
+# group_by value meaning "all labels" (Alertmanager's `['...']`).
+GROUP_BY_ALL = "..."
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One node of the routing tree with inheritance applied.
+
+    `group_by` is a tuple of names, or `("...",)` for every label. `id` is unique in the
+    tree (path of child indexes, e.g. "0.2.1"); `key` is Alertmanager's route key
+    (`{}/{severity="critical"}`) used in the group key.
+    """
+
+    receiver: str
+    group_by: tuple[str, ...]
+    group_wait: float
+    group_interval: float
+    repeat_interval: float
+    matchers: tuple[Matcher, ...] = ()
+    continue_: bool = False
+    routes: tuple[Route, ...] = ()
+    id: str = "0"
+    key: str = "{}"
+
+    @property
+    def group_by_all(self) -> bool:
+        return self.group_by == (GROUP_BY_ALL,)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """A generic JSON producer mapped to alerts by Jinja expressions over `event`."""
+
+    name: str
+    labels: dict[str, str]  # label name -> Jinja source
+    annotations: dict[str, str] = field(default_factory=dict)
+    status: str | None = None  # Jinja source yielding "firing"/"resolved"
+    starts_at: str | None = None  # Jinja source yielding RFC 3339
+    ends_at: str | None = None
+    generator_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestAuth:
+    bearer_tokens: tuple[Secret, ...] = ()
+    basic_auth: tuple[BasicAuth, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.bearer_tokens or self.basic_auth)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    listen: str = "127.0.0.1:9095"
+    external_url: str = "http://127.0.0.1:9095"
+    auth: IngestAuth = field(default_factory=IngestAuth)
+    max_body_bytes: int = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    path: str = "alert-router.db"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryConfig:
+    timeout: float = 10.0  # per attempt
+    max_attempts: int = 50
+    max_age: float = 24 * 3600.0
+    backoff_base: float = 0.5
+    backoff_cap: float = 60.0
+    concurrency: int = 32
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalConfig:
+    resolve_timeout: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class RouterConfig:
+    route: Route
+    receivers: dict[str, Receiver]
+    global_: GlobalConfig = field(default_factory=GlobalConfig)
+    templates: tuple[str, ...] = ()  # template file paths (globs already expanded)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    sources: dict[str, SourceConfig] = field(default_factory=dict)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    source_file: str | None = None  # None for the built-in default

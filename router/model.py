@@ -1,0 +1,251 @@
+"""Pure domain values: alerts, fingerprints, batches, notify reasons and time formats.
+
+Times are float seconds since the Unix epoch (UTC) everywhere inside the router; they are
+converted to RFC 3339 only at the edges (JSON in, JSON out, templates).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+# Go's zero time, which Alertmanager puts in `endsAt` of every firing alert.
+GO_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+_FNV_OFFSET = 0xCBF29CE484222325
+_FNV_PRIME = 0x100000001B3
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+_SEP = 0xFF
+
+
+def fingerprint(labels: Mapping[str, str]) -> str:
+    """Prometheus' `LabelSet.Fingerprint()`: FNV-1a 64 over sorted `name 0xFF value 0xFF`."""
+    h = _FNV_OFFSET
+    for name in sorted(labels):
+        for part in (name, labels[name]):
+            for byte in part.encode("utf-8"):
+                h = ((h ^ byte) * _FNV_PRIME) & _MASK64
+            h = ((h ^ _SEP) * _FNV_PRIME) & _MASK64
+    return f"{h:016x}"
+
+
+class AlertStatus(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert as the router holds it. `labels` and `annotations` are never mutated.
+
+    `ends_at` is None while firing with no known end (Alertmanager webhook input);
+    `timeout_end` marks an `ends_at` that the router derived from `resolve_timeout`.
+    `received_at` is when this occurrence was first ingested (for end-to-end latency).
+    """
+
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    starts_at: float
+    ends_at: float | None
+    generator_url: str
+    fingerprint: str
+    updated_at: float
+    timeout_end: bool = False
+    source: str = "api"
+    received_at: float = 0.0
+
+    def resolved(self, now: float) -> bool:
+        return self.ends_at is not None and self.ends_at <= now
+
+    def status(self, now: float) -> AlertStatus:
+        return AlertStatus.RESOLVED if self.resolved(now) else AlertStatus.FIRING
+
+    def same_content(self, other: Alert) -> bool:
+        """True when a re-send carries nothing new (ignoring the refresh time)."""
+        return (
+            self.starts_at == other.starts_at
+            and self.ends_at == other.ends_at
+            and self.timeout_end == other.timeout_end
+            and self.generator_url == other.generator_url
+            and self.annotations == other.annotations
+        )
+
+
+def make_alert(
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    starts_at: float,
+    ends_at: float | None,
+    generator_url: str,
+    now: float,
+    *,
+    timeout_end: bool = False,
+    source: str = "api",
+) -> Alert:
+    return Alert(
+        labels=dict(labels),
+        annotations=dict(annotations),
+        starts_at=starts_at,
+        ends_at=ends_at,
+        generator_url=generator_url,
+        fingerprint=fingerprint(labels),
+        updated_at=now,
+        timeout_end=timeout_end,
+        source=source,
+        received_at=now,
+    )
+
+
+class NotifyReason(StrEnum):
+    """Alertmanager's `notification_reason` values (0.32+)."""
+
+    FIRST = "first notification"
+    NEW_ALERTS = "new alerts added"
+    SOME_RESOLVED = "some alerts resolved"
+    ALL_RESOLVED = "all alerts resolved"
+    REPEAT = "repeat interval elapsed"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A frozen snapshot of one aggregation group at flush time, passed between stages."""
+
+    group_key: str
+    route_id: str
+    receiver: str
+    group_labels: Mapping[str, str]
+    alerts: tuple[Alert, ...]
+    now: float
+    repeat_interval: float
+    group_interval: float
+
+    def firing(self) -> tuple[Alert, ...]:
+        return tuple(a for a in self.alerts if not a.resolved(self.now))
+
+    def resolved(self) -> tuple[Alert, ...]:
+        return tuple(a for a in self.alerts if a.resolved(self.now))
+
+
+@dataclass(frozen=True, slots=True)
+class NflogEntry:
+    """What was last delivered to one channel of one receiver for one group."""
+
+    key: str
+    firing: frozenset[str]
+    resolved: frozenset[str]
+    sent_at: float
+    expires_at: float
+    data: Mapping[str, str] = field(default_factory=dict)
+
+
+def nflog_key(group_key: str, receiver: str, channel: str, index: int) -> str:
+    """Alertmanager keys its log by (group key, receiver, integration name, index)."""
+    return f"{group_key}\x1f{receiver}\x1f{channel}\x1f{index}"
+
+
+# --- time formats -------------------------------------------------------------------
+
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|z|[+-]\d{2}:\d{2})$"
+)
+
+
+def parse_time(value: str) -> float | None:
+    """Parse RFC 3339 (nanosecond fractions allowed). Go's zero time gives None.
+
+    Raises ValueError with a readable message on anything else.
+    """
+    m = _RFC3339.match(value)
+    if m is None:
+        raise ValueError(f"not an RFC 3339 timestamp: {value!r}")
+    year = int(m.group(1))
+    if year <= 1:
+        return None
+    frac = m.group(7) or ""
+    tz = m.group(8)
+    offset = dt.timedelta(0)
+    if tz not in ("Z", "z"):
+        sign = 1 if tz[0] == "+" else -1
+        offset = sign * dt.timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
+    try:
+        base = dt.datetime(
+            year, int(m.group(2)), int(m.group(3)),
+            int(m.group(4)), int(m.group(5)), int(m.group(6)), tzinfo=dt.UTC,
+        )
+    except ValueError as exc:
+        raise ValueError(f"not an RFC 3339 timestamp: {value!r} ({exc})") from None
+    seconds = (base - offset).timestamp()
+    if frac:
+        seconds += float("0" + frac)
+    return seconds
+
+
+def format_time(ts: float | None) -> str:
+    """Go's RFC3339Nano style as Alertmanager's webhook writes it (fraction only if non-zero)."""
+    if ts is None:
+        return GO_ZERO_TIME
+    whole = int(ts // 1)
+    frac = ts - whole
+    base = dt.datetime.fromtimestamp(whole, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    micros = round(frac * 1_000_000)
+    if micros >= 1_000_000:
+        return format_time(float(whole + 1))
+    if micros == 0:
+        return base + "Z"
+    return f"{base}.{micros:06d}".rstrip("0") + "Z"
+
+
+def format_time_ms(ts: float) -> str:
+    """API v2 style (go-openapi): always milliseconds."""
+    d = dt.datetime.fromtimestamp(ts, tz=dt.UTC)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}Z"
+
+
+def common_items(maps: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    """Key/value pairs identical in every map (Alertmanager's commonLabels/Annotations)."""
+    it = iter(maps)
+    first = next(it, None)
+    if first is None:
+        return {}
+    common = dict(first)
+    for m in it:
+        for k in list(common):
+            if m.get(k) != common[k]:
+                del common[k]
+        if not common:
+            break
+    return common
+
+
+def alert_sort_key(alert: Alert) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """Alertmanager's order: label `job`, then `instance`, then the whole sorted label set."""
+    labels = alert.labels
+    return (labels.get("job", ""), labels.get("instance", ""), tuple(sorted(labels.items())))
+
+
+def sort_alerts(alerts: Iterable[Alert]) -> tuple[Alert, ...]:
+    return tuple(sorted(alerts, key=alert_sort_key))
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """What one channel is asked to render: a batch after dedup and send_resolved filtering.
+
+    `alerts` is sorted (Alertmanager's order) and holds only what this channel shows.
+    """
+
+    receiver: str
+    group_key: str
+    group_labels: Mapping[str, str]
+    alerts: tuple[Alert, ...]
+    reason: NotifyReason
+    now: float
+    external_url: str
+
+    @property
+    def all_resolved(self) -> bool:
+        return all(a.resolved(self.now) for a in self.alerts)
