@@ -15,8 +15,8 @@ class Clock(Protocol):
 
     async def sleep(self, seconds: float) -> None: ...
 
-    async def wait(self, event: asyncio.Event, timeout: float | None) -> bool:
-        """Wait for `event` or `timeout` seconds; True if the event was set."""
+    async def wait(self, event: asyncio.Event, seconds: float | None) -> bool:
+        """Wait for `event` or `seconds` (None: forever); True if the event was set."""
 
 
 class SystemClock:
@@ -26,11 +26,11 @@ class SystemClock:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
 
-    async def wait(self, event: asyncio.Event, timeout: float | None) -> bool:
+    async def wait(self, event: asyncio.Event, seconds: float | None) -> bool:
         if event.is_set():
             return True
         try:
-            async with asyncio.timeout(None if timeout is None else max(0.0, timeout)):
+            async with asyncio.timeout(None if seconds is None else max(0.0, seconds)):
                 await event.wait()
         except TimeoutError:
             return False
@@ -56,14 +56,14 @@ class FakeClock:
         heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), fut))
         await fut
 
-    async def wait(self, event: asyncio.Event, timeout: float | None) -> bool:
+    async def wait(self, event: asyncio.Event, seconds: float | None) -> bool:
         if event.is_set():
             return True
         waiter = asyncio.ensure_future(event.wait())
         tasks: set[asyncio.Future[object]] = {waiter}  # type: ignore[arg-type]
         sleeper = None
-        if timeout is not None:
-            sleeper = asyncio.ensure_future(self.sleep(timeout))
+        if seconds is not None:
+            sleeper = asyncio.ensure_future(self.sleep(seconds))
             tasks.add(sleeper)  # type: ignore[arg-type]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

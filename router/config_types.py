@@ -115,13 +115,9 @@ class Receiver:
     def channels(self) -> list[tuple[str, int, ChannelConfig]]:
         """(channel type, index within its list, config) for every integration."""
         out: list[tuple[str, int, ChannelConfig]] = []
-        for kind, items in (
-            ("slack", self.slack_configs),
-            ("webhook", self.webhook_configs),
-            ("log", self.log_configs),
-        ):
-            for i, cfg in enumerate(items):
-                out.append((kind, i, cfg))
+        out.extend(("slack", i, c) for i, c in enumerate(self.slack_configs))
+        out.extend(("webhook", i, c) for i, c in enumerate(self.webhook_configs))
+        out.extend(("log", i, c) for i, c in enumerate(self.log_configs))
         return out
 
 

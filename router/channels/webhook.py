@@ -1,0 +1,124 @@
+"""Generic webhook: Alertmanager's v4 JSON body, byte-compatible with what Alertmanager posts.
+
+Key order, `max_alerts` truncation and the receiver QuoteMeta quirk follow Alertmanager;
+`notification_reason` is included after `alerts` as Alertmanager 0.32+ does.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.metadata
+import json
+import logging
+from typing import Any
+
+from router.channels.base import SendContext, classify_http, post_json
+from router.config_types import HttpConfig, WebhookConfig
+from router.model import Notification, common_items, format_time, sort_alerts
+from router.rendering import Renderer, quote_meta, template_data
+
+log = logging.getLogger(__name__)
+
+
+def go_json(value: Any) -> bytes:
+    """Go's json.Encoder output: compact, UTF-8, HTML-escaped (<, >, &), trailing newline."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # These characters only ever occur inside JSON strings, so replacing them is safe.
+    for char, esc in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"),
+                      ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, esc)
+    return (text + "\n").encode()
+
+
+def v4_body(n: Notification, max_alerts: int = 0) -> dict[str, Any]:
+    """The webhook v4 message. Truncation happens first, so group fields see kept alerts only."""
+    alerts = sort_alerts(n.alerts)
+    kept = alerts[:max_alerts] if max_alerts > 0 else alerts
+    items = []
+    for a in kept:
+        resolved = a.resolved(n.now)
+        items.append({
+            "status": "resolved" if resolved else "firing",
+            "labels": dict(sorted(a.labels.items())),
+            "annotations": dict(sorted(a.annotations.items())),
+            "startsAt": format_time(a.starts_at),
+            "endsAt": format_time(a.ends_at if resolved else None),
+            "generatorURL": a.generator_url,
+            "fingerprint": a.fingerprint,
+        })
+    firing = any(i["status"] == "firing" for i in items)
+    return {
+        "receiver": quote_meta(n.receiver),
+        "status": "firing" if firing else "resolved",
+        "alerts": items,
+        "notification_reason": str(n.reason),
+        "groupLabels": dict(sorted(n.group_labels.items())),
+        "commonLabels": dict(sorted(common_items(a.labels for a in kept).items())),
+        "commonAnnotations": dict(sorted(common_items(a.annotations for a in kept).items())),
+        "externalURL": n.external_url,
+        "version": "4",
+        "groupKey": n.group_key,
+        "truncatedAlerts": len(alerts) - len(kept),
+    }
+
+
+def auth_headers(http: HttpConfig) -> dict[str, str]:
+    """Credentials are read at send time so they are never part of a stored payload."""
+    if http.bearer_token is not None:
+        return {"Authorization": f"Bearer {http.bearer_token.reveal()}"}
+    if http.basic_auth is not None:
+        pair = f"{http.basic_auth.username}:{http.basic_auth.password.reveal()}"
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+    return {}
+
+
+def user_agent() -> str:
+    try:
+        version = importlib.metadata.version("alert-router")
+    except importlib.metadata.PackageNotFoundError:
+        version = "dev"
+    return f"alert-router/{version}"
+
+
+class WebhookChannel:
+    kind = "webhook"
+
+    def __init__(self, cfg: WebhookConfig, renderer: Renderer) -> None:
+        self.cfg = cfg
+        self.send_resolved = cfg.send_resolved
+        self._renderer = renderer
+        self._template = renderer.template(cfg.template) if cfg.template else None
+        self._user_agent = user_agent()
+
+    def render(self, n: Notification) -> bytes:
+        if self._template is None:
+            return go_json(v4_body(n, self.cfg.max_alerts))
+        try:
+            return self._template.render(template_data(n)).encode()
+        except Exception:
+            # A receiver parsing the v4 shape is better served than one getting nothing.
+            self._renderer.failed(self.kind)
+            log.warning(
+                "template rendering failed; sending the default v4 body",
+                extra={"channel": self.kind, "receiver": n.receiver},
+                exc_info=True,
+            )
+            return go_json(v4_body(n, self.cfg.max_alerts))
+
+    async def send(self, payload: bytes, ctx: SendContext) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "User-Agent": self._user_agent}
+        headers.update(auth_headers(self.cfg.http_config))
+        status, resp_headers, text = await post_json(
+            ctx.session, self.cfg.url.reveal(), payload, headers=headers,
+            timeout=ctx.timeout, endpoint="webhook endpoint",
+        )
+        error = classify_http(status, resp_headers, text)
+        if error is not None:
+            raise error
+        return {}
+
+
+def build(cfg: WebhookConfig, renderer: Renderer) -> WebhookChannel:
+    if not isinstance(cfg, WebhookConfig):
+        raise TypeError(f"webhook channel needs a WebhookConfig, got {type(cfg).__name__}")
+    return WebhookChannel(cfg, renderer)

@@ -1,0 +1,194 @@
+"""Command line: serve | check-config | routes test | render. Exit 0 on success, 1 otherwise."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from router import routing
+from router.channels import build_channel
+from router.clock import SystemClock
+from router.config import check_files, default_config, load_config
+from router.config_types import RouterConfig
+from router.logs import setup_logging
+from router.model import sort_alerts
+from router.normalize import InputError, from_webhook
+
+log = logging.getLogger("router")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="alert-router", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the router")
+    serve.add_argument("--config", help="YAML config file (default: built-in zero-config)")
+    serve.add_argument("--listen", help="HOST:PORT (overrides server.listen)")
+    serve.add_argument("--storage", help="SQLite file (overrides storage.path)")
+    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--log-format", choices=["auto", "json", "text"], default="auto")
+    check = sub.add_parser("check-config", help="validate config files")
+    check.add_argument("files", nargs="+")
+    routes = sub.add_parser("routes", help="routing tools")
+    rsub = routes.add_subparsers(dest="routes_command", required=True)
+    rtest = rsub.add_parser("test", help="which receivers would labels reach")
+    rtest.add_argument("--config", required=True)
+    rtest.add_argument("labels", nargs="+", help="label=value ...")
+    render = sub.add_parser("render", help="print what each channel of a receiver would send")
+    render.add_argument("--config", required=True)
+    render.add_argument("--receiver", required=True)
+    render.add_argument("--payload", required=True, help="Alertmanager webhook JSON file")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "check-config":
+        return cmd_check(args.files)
+    if args.command == "routes":
+        return cmd_routes_test(args.config, args.labels)
+    if args.command == "render":
+        return cmd_render(args.config, args.receiver, args.payload)
+    return cmd_serve(args)
+
+
+def _load(path: str) -> RouterConfig | None:
+    problems = check_files([path])
+    if problems:
+        for line in problems:
+            print(line, file=sys.stderr)
+        return None
+    return load_config(path)
+
+
+def cmd_check(files: list[str]) -> int:
+    problems = check_files(files)
+    for line in problems:
+        print(line)
+    if problems:
+        return 1
+    print(f"{len(files)} file(s) valid")
+    return 0
+
+
+def cmd_routes_test(config_path: str, pairs: list[str]) -> int:
+    config = _load(config_path)
+    if config is None:
+        return 1
+    labels: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            print(f"not a label=value pair: {pair!r}", file=sys.stderr)
+            return 1
+        labels[name] = value.strip('"')
+    print(routing.format_routes_test(config.route, labels))
+    return 0
+
+
+def cmd_render(config_path: str, receiver_name: str, payload_path: str) -> int:
+    from router.model import Notification, NotifyReason
+    from router.rendering import Renderer
+
+    config = _load(config_path)
+    if config is None:
+        return 1
+    receiver = config.receivers.get(receiver_name)
+    if receiver is None:
+        print(f"no receiver named {receiver_name!r}; have: {', '.join(config.receivers)}",
+              file=sys.stderr)
+        return 1
+    try:
+        body = json.loads(Path(payload_path).read_text(encoding="utf-8"))
+        if isinstance(body, dict) and "body" in body and "alerts" not in body:
+            body = body["body"]  # a captured request (as in the fixtures)
+        now = SystemClock().now()
+        alerts = from_webhook(body, now)
+    except (OSError, json.JSONDecodeError, InputError) as exc:
+        print(f"{payload_path}: {getattr(exc, 'path', '')} {exc}", file=sys.stderr)
+        return 1
+    route = routing.match_routes(config.route, alerts[0].labels)[0] if alerts else config.route
+    group_labels = routing.group_labels(route, alerts[0].labels) if alerts else {}
+    renderer = Renderer(config.templates)
+    n = Notification(
+        receiver=receiver.name,
+        group_key=body.get("groupKey") or routing.group_key(route, group_labels),
+        group_labels=body.get("groupLabels") or group_labels,
+        alerts=sort_alerts(alerts),
+        reason=NotifyReason.FIRST,
+        now=now,
+        external_url=config.server.external_url,
+    )
+    for kind, index, cfg in receiver.channels():
+        channel = build_channel(kind, cfg, renderer)
+        print(f"--- {kind}[{index}] ---")
+        print(channel.render(n).decode("utf-8"))
+    if not receiver.channels():
+        print(f"receiver {receiver_name!r} has no channels (a black hole)")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level, args.log_format)
+    overrides = {k: v for k, v in (("listen", args.listen), ("storage", args.storage)) if v}
+    from router.app import apply_overrides
+
+    if args.config:
+        config = _load(args.config)
+        if config is None:
+            return 1
+    else:
+        config = default_config()
+    config = apply_overrides(config, overrides)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(config, args.config, overrides))
+    return 0
+
+
+async def _serve(config: RouterConfig, config_path: str | None,
+                 overrides: dict[str, str]) -> None:
+    from router.app import STATE, create_app
+
+    app = create_app(config, config_path=config_path, overrides=overrides)
+    host, _, port = config.server.listen.rpartition(":")
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host.strip("[]") or "0.0.0.0", int(port))
+    await site.start()
+    log.info(
+        "alert-router listening",
+        extra={"listen": config.server.listen,
+               "config": config_path or "built-in default (every alert to the log channel)",
+               "storage": config.storage.path},
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    state = app[STATE]
+    reloads: set[asyncio.Task[None]] = set()
+
+    async def reload() -> None:
+        try:
+            await state.reload()
+        except Exception as exc:
+            log.error("reload refused; the running config stays", extra={"error": str(exc)})
+
+    def on_hup() -> None:
+        task = loop.create_task(reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(asyncio.CancelledError):
+        await stop.wait()
+    log.info("shutting down")
+    await runner.cleanup()

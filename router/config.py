@@ -1,0 +1,664 @@
+"""Loads and validates the YAML configuration into `config_types.RouterConfig`.
+
+Every problem (unknown keys, bad values, dangling references, templates) is collected and
+raised together in one `ConfigError`; `check_files` returns them as printable lines.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
+from router import routing
+from router.config_types import (
+    GROUP_BY_ALL,
+    BasicAuth,
+    DeliveryConfig,
+    GlobalConfig,
+    HttpConfig,
+    IngestAuth,
+    LogConfig,
+    Receiver,
+    Route,
+    RouterConfig,
+    Secret,
+    ServerConfig,
+    SlackConfig,
+    SourceConfig,
+    StorageConfig,
+    WebhookConfig,
+)
+from router.matchers import Matcher, MatcherError, from_match_maps, parse_matchers
+from router.yaml_source import ConfigError, Node, Problem, Source, suggest
+
+_T = TypeVar("_T")
+
+__all__ = ["ConfigError", "check_files", "default_config", "load_config", "load_config_text"]
+
+_TOP_KEYS = (
+    "global",
+    "route",
+    "receivers",
+    "templates",
+    "server",
+    "storage",
+    "sources",
+    "delivery",
+)
+_ROUTE_KEYS = (
+    "receiver",
+    "group_by",
+    "group_wait",
+    "group_interval",
+    "repeat_interval",
+    "matchers",
+    "match",
+    "match_re",
+    "continue",
+    "routes",
+)
+_HTTP_KEYS = ("bearer_token", "bearer_token_file", "basic_auth")
+_SLACK_KEYS = (
+    "api_url",
+    "api_url_file",
+    "token",
+    "token_file",
+    "app_url",
+    "channel",
+    "username",
+    "icon_emoji",
+    "title",
+    "text",
+    "send_resolved",
+    "max_alerts",
+    "template",
+    "http_config",
+    "timeout",
+)
+_WEBHOOK_KEYS = (
+    "url",
+    "url_file",
+    "send_resolved",
+    "max_alerts",
+    "template",
+    "http_config",
+    "timeout",
+)
+_SOURCE_KEYS = ("labels", "annotations", "status", "starts_at", "ends_at", "generator_url")
+_SOURCE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+# `{{ .Foo` (optionally `{{-`): Go template syntax, which Jinja would parse differently.
+_GO_EXPR = re.compile(r"\{\{-?\s*\.[^}]*\}\}")
+_GO_FIELD = re.compile(r"(?<=[\s{(|])\.([A-Za-z_]\w*)")
+_GO_NAMES = {"ExternalURL": "externalURL", "GroupKey": "groupKey"}
+
+DEFAULT_GROUP_WAIT = 30.0
+DEFAULT_GROUP_INTERVAL = 300.0
+DEFAULT_REPEAT_INTERVAL = 4 * 3600.0
+
+
+def default_config() -> RouterConfig:
+    """The built-in zero-config default: everything grouped by alertname, logged."""
+    root = Route(
+        receiver="default",
+        group_by=("alertname",),
+        group_wait=DEFAULT_GROUP_WAIT,
+        group_interval=DEFAULT_GROUP_INTERVAL,
+        repeat_interval=DEFAULT_REPEAT_INTERVAL,
+    )
+    return RouterConfig(
+        route=routing.assign_ids(root),
+        receivers={"default": Receiver("default", log_configs=(LogConfig(),))},
+    )
+
+
+def load_config(path: str | Path) -> RouterConfig:
+    """Load and validate a config file; ConfigError lists every problem found."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ConfigError([Problem(str(path), 1, 1, "", f"cannot read config: {reason}")]) from None
+    return load_config_text(text, str(path))
+
+
+def load_config_text(text: str, filename: str) -> RouterConfig:
+    """Like `load_config` for text; relative paths resolve against `filename`'s directory."""
+    src = Source(filename)
+    root = src.compose(text)
+    config = None if root is None else _Loader(src, Path(filename).absolute().parent).load(root)
+    if src.problems or config is None:
+        raise ConfigError(src.sorted_problems())
+    return config
+
+
+def check_files(paths: list[str]) -> list[str]:
+    """Every problem of every file as `file:line:col: path: message`; [] when all valid."""
+    out: list[str] = []
+    for path in paths:
+        try:
+            load_config(path)
+        except ConfigError as exc:
+            out.extend(str(p) for p in exc.problems)
+    return out
+
+
+def go_template_hint(text: str) -> str | None:
+    """A message suggesting the Jinja spelling when `text` looks like a Go template."""
+    found = _GO_EXPR.search(text)
+    if found is None:
+        return None
+    go = found.group()
+
+    def jinja_name(m: re.Match[str]) -> str:
+        name = m.group(1)
+        return _GO_NAMES.get(name, name[:1].lower() + name[1:])
+
+    return (
+        f"looks like a Go template ({go}); templates are Jinja here: "
+        f"write {_GO_FIELD.sub(jinja_name, go)}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Inherited:
+    receiver: str | None
+    group_by: tuple[str, ...]
+    group_wait: float
+    group_interval: float
+    repeat_interval: float
+
+
+class _Loader:
+    """One load: reads the node tree into dataclasses, recording problems in `src`."""
+
+    def __init__(self, src: Source, base_dir: Path) -> None:
+        self.src = src
+        self.base_dir = base_dir
+        self.env = SandboxedEnvironment()
+        self.receiver_refs: list[tuple[Node, str]] = []
+
+    def load(self, root: Node) -> RouterConfig | None:
+        if not root.expect_map():
+            return None
+        root.expect_keys(_TOP_KEYS)
+        glob_node = root.get_map("global")
+        global_ = self._global(glob_node) if glob_node else GlobalConfig()
+        receivers = self._receivers(root.get_list("receivers") or [])
+        templates = self._templates(root.get_list("templates") or [])
+        server_node = root.get_map("server")
+        server = self._server(server_node) if server_node else ServerConfig()
+        storage_node = root.get_map("storage")
+        storage = StorageConfig()
+        if storage_node:
+            storage_node.expect_keys(("path",))
+            storage = StorageConfig(path=storage_node.get_str("path", storage.path) or "")
+            if not storage.path:
+                storage_node.error("must not be empty", path="storage.path")
+        sources_node = root.get_map("sources")
+        sources = self._sources(sources_node) if sources_node else {}
+        delivery_node = root.get_map("delivery")
+        delivery = self._delivery(delivery_node) if delivery_node else DeliveryConfig()
+        route_node = root.require("route")
+        route = None
+        if route_node is not None and route_node.expect_map():
+            route = self._route(route_node, None)
+        for node, name in self.receiver_refs:
+            if name not in receivers:
+                node.error(f'unknown receiver "{name}"{suggest(name, receivers)}')
+        if route is None:
+            return None
+        return RouterConfig(
+            route=routing.assign_ids(route),
+            receivers=receivers,
+            global_=global_,
+            templates=templates,
+            server=server,
+            storage=storage,
+            sources=sources,
+            delivery=delivery,
+            source_file=self.src.file,
+        )
+
+    # -- paths, secrets and templates -----------------------------------------------
+    def _path(self, text: str) -> Path:
+        return self.base_dir / Path(text).expanduser()
+
+    def _existing_file(self, node: Node, key: str) -> str | None:
+        text = node.get_str(key)
+        if text is None:
+            return None
+        path = self._path(text)
+        if not path.is_file():
+            child = node.get(key)
+            assert child is not None
+            child.error(f"file not found: {path}")
+            return None
+        return str(path)
+
+    def _secret(self, node: Node, key: str, *, required: bool = False) -> Secret | None:
+        file_key = f"{key}_file"
+        value = node.get_str(key)
+        if value is not None and node.has(file_key):
+            file_node = node.get(file_key)
+            assert file_node is not None
+            file_node.error(f'"{key}" and "{file_key}" are mutually exclusive')
+            return None
+        if value is not None:
+            return Secret(value=value)
+        if node.has(file_key):
+            path = self._existing_file(node, file_key)
+            return None if path is None else Secret(file=path)
+        if required:
+            node.error(f'one of "{key}" or "{file_key}" is required')
+        return None
+
+    def _check_template(self, node: Node | None) -> str | None:
+        """The Jinja source held by `node`, after checking that it compiles."""
+        if node is None or node.is_null:
+            return None
+        text = node.as_str()
+        if text is None:
+            return None
+        hint = go_template_hint(text)
+        if hint is not None:
+            node.error(hint)
+            return text
+        try:
+            self.env.parse(text)
+        except TemplateSyntaxError as exc:
+            if exc.lineno <= 1:
+                node.error(f"template syntax error: {exc.message}")
+            else:
+                # Block scalars (`|`, `>`) start their text on the line after the indicator.
+                first = node.line + (1 if node.style in ("|", ">") else 0)
+                self.src.add(
+                    first + exc.lineno - 1, 1, node.path, f"template syntax error: {exc.message}"
+                )
+        return text
+
+    def _template_file(self, node: Node, path: Path) -> None:
+        """Check that a Jinja file compiles; errors point at the file's own line."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            node.error(f"cannot read template {path}: {exc}")
+            return
+        try:
+            self.env.parse(text, name=path.name, filename=str(path))
+        except TemplateSyntaxError as exc:
+            self.src.add_problem(
+                Problem(
+                    str(path), exc.lineno, 1, node.path, f"template syntax error: {exc.message}"
+                )
+            )
+
+    def _template_key(self, node: Node, key: str) -> str | None:
+        path = self._existing_file(node, key)
+        if path is not None:
+            child = node.get(key)
+            assert child is not None
+            self._template_file(child, Path(path))
+        return path
+
+    def _templates(self, items: list[Node]) -> tuple[str, ...]:
+        found: list[str] = []
+        for item in items:
+            pattern = item.as_str()
+            if not pattern:
+                if pattern == "":
+                    item.error("empty glob")
+                continue
+            full = self._path(pattern)
+            try:
+                matches = sorted(
+                    p
+                    for p in Path(full.anchor).glob(str(full.relative_to(full.anchor)))
+                    if p.is_file()
+                )
+            except ValueError as exc:
+                item.error(f"invalid glob: {exc}")
+                continue
+            for path in matches:
+                if str(path) not in found:
+                    found.append(str(path))
+                    self._template_file(item, path)
+        return tuple(found)
+
+    # -- route tree -----------------------------------------------------------------
+    def _route(self, node: Node, parent: _Inherited | None) -> Route | None:
+        node.expect_keys(_ROUTE_KEYS)
+        is_root = parent is None
+        receiver = node.get_str("receiver")
+        if receiver is not None:
+            self.receiver_refs.append((node.get("receiver") or node, receiver))
+        elif is_root:
+            node.error("the root route needs a receiver", path=f"{node.path}.receiver")
+        inherited = _Inherited(
+            receiver=receiver or (parent.receiver if parent else None),
+            group_by=self._group_by(node, parent.group_by if parent else ()),
+            group_wait=node.get_duration(
+                "group_wait", parent.group_wait if parent else DEFAULT_GROUP_WAIT
+            )
+            or 0.0,
+            group_interval=node.get_duration(
+                "group_interval",
+                parent.group_interval if parent else DEFAULT_GROUP_INTERVAL,
+                allow_zero=False,
+            )
+            or DEFAULT_GROUP_INTERVAL,
+            repeat_interval=node.get_duration(
+                "repeat_interval",
+                parent.repeat_interval if parent else DEFAULT_REPEAT_INTERVAL,
+                allow_zero=False,
+            )
+            or DEFAULT_REPEAT_INTERVAL,
+        )
+        if is_root:
+            # As in Alertmanager, only a true `continue` or non-empty matchers are errors.
+            for key in ("matchers", "match", "match_re", "continue"):
+                child = node.get(key)
+                if child is None or child.is_null:
+                    continue
+                if node.get_bool(key, False) if key == "continue" else bool(child.raw.value):
+                    child.error("not allowed on the root route")
+        matchers = self._matchers(node)
+        children = [
+            self._route(c, inherited) for c in node.get_list("routes") or [] if c.expect_map()
+        ]
+        if inherited.receiver is None:
+            return None
+        return Route(
+            receiver=inherited.receiver,
+            group_by=inherited.group_by,
+            group_wait=inherited.group_wait,
+            group_interval=inherited.group_interval,
+            repeat_interval=inherited.repeat_interval,
+            matchers=tuple(matchers),
+            continue_=node.get_bool("continue", False),
+            routes=tuple(c for c in children if c is not None),
+        )
+
+    def _group_by(self, node: Node, inherited: tuple[str, ...]) -> tuple[str, ...]:
+        child = node.get("group_by")
+        if child is None or child.is_null:
+            return inherited
+        names = child.as_str_list()
+        if names is None:
+            return inherited
+        seen: set[str] = set()
+        for item, name in zip(child.elements(), names, strict=False):
+            if name in seen:
+                item.error(f'duplicate label "{name}" in group_by')
+            seen.add(name)
+        if GROUP_BY_ALL in seen and len(names) > 1:
+            child.error(f'"{GROUP_BY_ALL}" (all labels) cannot be mixed with label names')
+        return tuple(dict.fromkeys(names))
+
+    def _matchers(self, node: Node) -> list[Matcher]:
+        out: list[Matcher] = []
+        for item in node.get_list("matchers") or []:
+            text = item.as_str()
+            if text is None:
+                continue
+            try:
+                out.extend(parse_matchers(text))
+            except MatcherError as exc:
+                offset = 0
+                # Point into the string when it sits on one line: +1 for an opening quote.
+                if item.single_line and item.style in (None, "'", '"'):
+                    offset = exc.offset + (1 if item.style else 0)
+                item.error(f"invalid matcher {text!r}: {exc.message}", col_offset=offset)
+        for key in ("match", "match_re"):
+            child = node.get_map(key)
+            for name, value_node in child.entries() if child else []:
+                value = value_node.as_str()
+                if value is None:
+                    continue
+                try:
+                    maps = ({name: value}, {}) if key == "match" else ({}, {name: value})
+                    out.extend(from_match_maps(*maps))
+                except MatcherError as exc:
+                    value_node.error(f"invalid {key} value {value!r}: {exc.message}")
+        return out
+
+    # -- receivers ------------------------------------------------------------------
+    def _receivers(self, items: list[Node]) -> dict[str, Receiver]:
+        out: dict[str, Receiver] = {}
+        for item in items:
+            if not item.expect_map():
+                continue
+            item.expect_keys(("name", "slack_configs", "webhook_configs", "log_configs"))
+            name_node = item.require("name")
+            name = item.get_str("name")
+            slack = tuple(self._each(item, "slack_configs", _SLACK_KEYS, self._slack))
+            webhook = tuple(self._each(item, "webhook_configs", _WEBHOOK_KEYS, self._webhook))
+            log = tuple(self._each(item, "log_configs", ("send_resolved", "template"), self._log))
+            if name is None or name_node is None:
+                continue
+            if name in out:
+                name_node.error(f'duplicate receiver name "{name}"')
+                continue
+            out[name] = Receiver(name, slack, webhook, log)
+        return out
+
+    def _each(
+        self, node: Node, key: str, keys: tuple[str, ...], parse: Callable[[Node], _T | None]
+    ) -> list[_T]:
+        out: list[_T] = []
+        for item in node.get_list(key) or []:
+            if item.expect_map():
+                item.expect_keys(keys)
+                parsed = parse(item)
+                if parsed is not None:
+                    out.append(parsed)
+        return out
+
+    def _http_config(self, node: Node) -> HttpConfig:
+        child = node.get_map("http_config")
+        if child is None:
+            return HttpConfig()
+        child.expect_keys(_HTTP_KEYS)
+        auth = child.get_map("basic_auth")
+        return HttpConfig(
+            self._secret(child, "bearer_token"), self._basic_auth(auth) if auth else None
+        )
+
+    def _basic_auth(self, node: Node) -> BasicAuth | None:
+        node.expect_keys(("username", "password", "password_file"))
+        username = node.get_str("username") if node.require("username") else None
+        password = self._secret(node, "password", required=True)
+        if username is None or password is None:
+            return None
+        return BasicAuth(username, password)
+
+    def _timeout(self, node: Node) -> float | None:
+        return node.get_duration("timeout", None, allow_zero=False)
+
+    def _slack(self, node: Node) -> SlackConfig | None:
+        api_url = self._secret(node, "api_url")
+        token = self._secret(node, "token")
+        channel = node.get_str("channel")
+        has_url = node.has("api_url") or node.has("api_url_file")
+        has_token = node.has("token") or node.has("token_file")
+        if has_url and has_token:
+            node.error('"api_url" (incoming webhook) and "token" (Web API) are exclusive')
+        elif not has_url and not has_token:
+            node.error('one of "api_url", "api_url_file", "token" or "token_file" is required')
+        elif has_token and channel is None:
+            node.error('"channel" is required with "token"')
+        default = SlackConfig()
+        config = SlackConfig(
+            api_url=api_url,
+            token=token,
+            app_url=node.get_str("app_url", default.app_url) or default.app_url,
+            channel=channel,
+            username=node.get_str("username"),
+            icon_emoji=node.get_str("icon_emoji"),
+            title=self._check_template(node.get("title")),
+            text=self._check_template(node.get("text")),
+            send_resolved=node.get_bool("send_resolved", False),
+            max_alerts=node.get_int("max_alerts", default.max_alerts, minimum=1),
+            template=self._template_key(node, "template"),
+            http_config=self._http_config(node),
+            timeout=self._timeout(node),
+        )
+        return config if (api_url is None) != (token is None) else None
+
+    def _webhook(self, node: Node) -> WebhookConfig | None:
+        url = self._secret(node, "url", required=True)
+        # Read every field even without a url, so all of the entry's problems are reported.
+        send_resolved = node.get_bool("send_resolved", True)
+        max_alerts = node.get_int("max_alerts", 0, minimum=0)
+        template = self._template_key(node, "template")
+        http_config = self._http_config(node)
+        timeout = self._timeout(node)
+        if url is None:
+            return None
+        return WebhookConfig(url, send_resolved, max_alerts, template, http_config, timeout)
+
+    def _log(self, node: Node) -> LogConfig:
+        return LogConfig(
+            send_resolved=node.get_bool("send_resolved", True),
+            template=self._template_key(node, "template"),
+        )
+
+    # -- other sections -------------------------------------------------------------
+    def _global(self, node: Node) -> GlobalConfig:
+        node.expect_keys(("resolve_timeout",))
+        default = GlobalConfig().resolve_timeout
+        timeout = node.get_duration("resolve_timeout", default, allow_zero=False)
+        return GlobalConfig(resolve_timeout=timeout or default)
+
+    def _server(self, node: Node) -> ServerConfig:
+        node.expect_keys(("listen", "external_url", "max_body_bytes", "auth"))
+        default = ServerConfig()
+        listen = node.get_str("listen", default.listen) or default.listen
+        port = _listen_port(listen)
+        if port is None:
+            listen_node = node.get("listen")
+            assert listen_node is not None
+            listen_node.error(
+                f'invalid listen address "{listen}": expected host:port, '
+                "e.g. 127.0.0.1:9095 or :9095"
+            )
+        host = listen.rsplit(":", 1)[0]
+        derived = (
+            f"http://{listen}"
+            if host not in ("", "0.0.0.0", "[::]")
+            else f"http://localhost:{port}"
+        )
+        external_url = node.get_str("external_url", derived) or derived
+        parts = urlsplit(external_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            bad = node.get("external_url") or node
+            bad.error(f'invalid external_url "{external_url}": expected http(s)://host[:port]')
+        auth = node.get_map("auth")
+        return ServerConfig(
+            listen=listen,
+            external_url=external_url.rstrip("/"),
+            auth=self._ingest_auth(auth) if auth else IngestAuth(),
+            max_body_bytes=node.get_int("max_body_bytes", default.max_body_bytes, minimum=1),
+        )
+
+    def _ingest_auth(self, node: Node) -> IngestAuth:
+        node.expect_keys(
+            (
+                "bearer_tokens",
+                "bearer_tokens_file",
+                "bearer_token",
+                "bearer_token_file",
+                "basic_auth",
+            )
+        )
+        tokens: list[Secret] = []
+        single = self._secret(node, "bearer_token")
+        tokens.extend([single] if single else [])
+        for item in node.get_list("bearer_tokens") or []:
+            value = item.as_str()
+            tokens.extend([Secret(value=value)] if value else [])
+        for item in node.get_list("bearer_tokens_file") or []:
+            text = item.as_str()
+            if text is not None and not self._path(text).is_file():
+                item.error(f"file not found: {self._path(text)}")
+            elif text is not None:
+                tokens.append(Secret(file=str(self._path(text))))
+        auth_node = node.get("basic_auth")
+        entries = (
+            [auth_node] if auth_node and auth_node.is_map else node.get_list("basic_auth") or []
+        )
+        users = [self._basic_auth(e) for e in entries if e.expect_map()]
+        return IngestAuth(tuple(tokens), tuple(u for u in users if u is not None))
+
+    def _sources(self, node: Node) -> dict[str, SourceConfig]:
+        out: dict[str, SourceConfig] = {}
+        for name, item in node.entries():
+            if not _SOURCE_NAME.fullmatch(name):
+                (node.key_node(name) or item).error(
+                    f'invalid source name "{name}": use letters, digits, "_", "." and "-"'
+                )
+            if not item.expect_map():
+                continue
+            item.expect_keys(_SOURCE_KEYS)
+            labels = self._template_map(item, "labels")
+            if item.require("labels") is not None and not labels:
+                item.error("at least one label is required", path=f"{item.path}.labels")
+            out[name] = SourceConfig(
+                name=name,
+                labels=labels,
+                annotations=self._template_map(item, "annotations"),
+                status=self._check_template(item.get("status")),
+                starts_at=self._check_template(item.get("starts_at")),
+                ends_at=self._check_template(item.get("ends_at")),
+                generator_url=self._check_template(item.get("generator_url")),
+            )
+        return out
+
+    def _template_map(self, node: Node, key: str) -> dict[str, str]:
+        child = node.get_map(key)
+        if child is None:
+            return {}
+        out: dict[str, str] = {}
+        for name, value in child.entries():
+            if key == "labels" and not _LABEL_NAME.fullmatch(name):
+                (child.key_node(name) or value).error(f'invalid label name "{name}"')
+            text = self._check_template(value)
+            if text is not None:
+                out[name] = text
+        return out
+
+    def _delivery(self, node: Node) -> DeliveryConfig:
+        node.expect_keys(
+            ("timeout", "max_attempts", "max_age", "backoff_base", "backoff_cap", "concurrency")
+        )
+        d = DeliveryConfig()
+        base = node.get_duration("backoff_base", d.backoff_base, allow_zero=False)
+        cap = node.get_duration("backoff_cap", d.backoff_cap, allow_zero=False)
+        if base and cap and cap < base:
+            (node.get("backoff_cap") or node).error("must be >= backoff_base")
+        return DeliveryConfig(
+            timeout=node.get_duration("timeout", d.timeout, allow_zero=False) or d.timeout,
+            max_attempts=node.get_int("max_attempts", d.max_attempts, minimum=1),
+            max_age=node.get_duration("max_age", d.max_age, allow_zero=False) or d.max_age,
+            backoff_base=base or d.backoff_base,
+            backoff_cap=cap or d.backoff_cap,
+            concurrency=node.get_int("concurrency", d.concurrency, minimum=1),
+        )
+
+
+def _listen_port(listen: str) -> int | None:
+    """The port of `host:port` (host may be empty or a bracketed IPv6), None if invalid."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        return None
+    if host.startswith("[") != host.endswith("]") or (":" in host and not host.startswith("[")):
+        return None
+    return int(port)

@@ -1,0 +1,323 @@
+"""The durable outbox's workers: send, classify, back off with full jitter, dead-letter.
+
+Rows are committed before they are sent and deleted (together with their notification-log
+entry) only after a confirmed send, so a SIGKILL at any moment loses nothing: on restart
+every pending row is sent again. One policy here serves every channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+import aiohttp
+
+from router.channels.base import Channel, DeliveryError, FailureReason, SendContext
+from router.clock import Clock
+from router.config_types import DeliveryConfig
+from router.metrics import Metrics
+from router.model import NflogEntry, NotifyReason, nflog_key
+from router.storage import OutboxRow, Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+# (receiver, channel type, index) -> the channel as the current config defines it
+ChannelLookup = Callable[[str, str, int], Channel | None]
+
+
+def row_key(row: OutboxRow) -> str:
+    return nflog_key(row.group_key, row.receiver, row.channel, row.index)
+
+
+class DeliveryManager:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        metrics: Metrics,
+        settings: DeliveryConfig,
+        channels: ChannelLookup,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._metrics = metrics
+        self.settings = settings
+        self._channels = channels
+        # Attached at start-up: an aiohttp session must be made inside the running loop.
+        self.session = session
+        self._rng = rng or random.Random()
+        self.nflog: dict[str, NflogEntry] = {}
+        self.rows: dict[int, OutboxRow] = {}
+        self._waiting: list[tuple[float, int]] = []  # (next_attempt_at, id)
+        self._ready: list[tuple[int, float, int]] = []  # (priority, created_at, id)
+        self._pending_by_key: dict[str, int] = {}  # not yet leased
+        self._inflight: dict[str, int] = {}  # key -> id being sent
+        self._blocked: dict[str, list[int]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        metrics.outbox_oldest_age.set_function(self._oldest_age)
+
+    # --- state ------------------------------------------------------------------------
+
+    def load(self, rows: list[OutboxRow], nflog: list[NflogEntry]) -> None:
+        """Restore after a restart: every pending row runs again (at-least-once)."""
+        self.nflog = {e.key: e for e in nflog}
+        for row in rows:
+            self._track(row)
+        self._wake.set()
+
+    def _track(self, row: OutboxRow) -> None:
+        self.rows[row.id] = row
+        self._pending_by_key[row_key(row)] = row.id
+        heapq.heappush(self._waiting, (row.next_attempt_at, row.id))
+        self._metrics.outbox_depth.labels(row.channel).inc()
+        self._idle.clear()
+
+    def _untrack(self, row: OutboxRow) -> None:
+        if self.rows.pop(row.id, None) is not None:
+            self._metrics.outbox_depth.labels(row.channel).dec()
+        if not self.rows:
+            self._idle.set()
+
+    def _oldest_age(self) -> float:
+        if not self.rows:
+            return 0.0
+        return max(0.0, self._clock.now() - min(r.created_at for r in self.rows.values()))
+
+    def pending(self, key: str) -> OutboxRow | None:
+        """The queued, not yet leased row of a group's channel, if any."""
+        row_id = self._pending_by_key.get(key)
+        return None if row_id is None else self.rows.get(row_id)
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+    # --- enqueue ----------------------------------------------------------------------
+
+    async def enqueue(self, row: OutboxRow) -> None:
+        """Durably queue a notification; a newer state replaces an unsent older one."""
+        key = row_key(row)
+        existing = self.pending(key)
+        if existing is not None:
+            updated = replace(
+                existing,
+                payload=row.payload,
+                firing=row.firing,
+                resolved=row.resolved,
+                reason=row.reason,
+                priority=min(existing.priority, row.priority),
+                ingested_at=row.ingested_at,
+                all_resolved=row.all_resolved,
+                expires_in=row.expires_in,
+            )
+            await self._store.outbox_replace(updated)
+            if self._pending_by_key.get(key) == existing.id:
+                self.rows[existing.id] = updated
+                return
+        row = replace(row, id=self._store.next_id())
+        await self._store.outbox_insert(row)
+        self._track(row)
+        self._wake.set()
+
+    async def record_silent(self, entry: NflogEntry) -> None:
+        """Log a resolution that was not sent (send_resolved: false), as Alertmanager does."""
+        await self._store.record_nflog(entry)
+        self.nflog[entry.key] = entry
+
+    async def retry_dead(self, row_id: int) -> OutboxRow | None:
+        row = await self._store.outbox_requeue(row_id, self._clock.now())
+        if row is not None:
+            self._track(row)
+            self._wake.set()
+        return row
+
+    # --- the loop ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            while True:
+                self._wake.clear()
+                self._promote()
+                self._start_ready()
+                timeout = None
+                if self._waiting and len(self._tasks) < self.settings.concurrency:
+                    timeout = max(0.0, self._waiting[0][0] - self._clock.now())
+                await self._clock.wait(self._wake, timeout)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _promote(self) -> None:
+        now = self._clock.now()
+        while self._waiting and self._waiting[0][0] <= now:
+            when, row_id = heapq.heappop(self._waiting)
+            row = self.rows.get(row_id)
+            if row is None or row.next_attempt_at != when:
+                continue
+            heapq.heappush(self._ready, (row.priority, row.created_at, row_id))
+
+    def _start_ready(self) -> None:
+        while self._ready and len(self._tasks) < self.settings.concurrency:
+            _, _, row_id = heapq.heappop(self._ready)
+            row = self.rows.get(row_id)
+            if row is None:
+                continue
+            key = row_key(row)
+            if key in self._inflight:
+                # Keep a group's notifications in order: wait for the one being sent.
+                self._blocked.setdefault(key, []).append(row_id)
+                continue
+            if self._pending_by_key.get(key) == row_id:
+                del self._pending_by_key[key]
+            self._inflight[key] = row_id
+            task = asyncio.create_task(self._deliver(row_id, key))
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery task crashed", exc_info=task.exception())
+        self._wake.set()
+
+    async def _deliver(self, row_id: int, key: str) -> None:
+        try:
+            row = self.rows[row_id]
+            await self._attempt(row, key)
+        finally:
+            self._inflight.pop(key, None)
+            for blocked_id in self._blocked.pop(key, []):
+                blocked = self.rows.get(blocked_id)
+                if blocked is not None:
+                    heapq.heappush(self._ready, (blocked.priority, blocked.created_at, blocked_id))
+
+    async def _attempt(self, row: OutboxRow, key: str) -> None:
+        channel = self._channels(row.receiver, row.channel, row.index)
+        if channel is None:
+            err = DeliveryError(
+                FailureReason.CLIENT_ERROR,
+                "receiver or channel no longer in the configuration",
+                retryable=False,
+            )
+            await self._failed(row, err)
+            return
+        previous = self.nflog.get(key)
+        assert self.session is not None, "delivery started without an HTTP session"
+        ctx = SendContext(
+            session=self.session,
+            timeout=self._timeout_for(channel),
+            state=dict(previous.data) if previous is not None else {},
+            all_resolved=row.all_resolved,
+        )
+        labels = (row.receiver, row.channel)
+        self._metrics.notification_requests.labels(*labels).inc()
+        started = self._clock.now()
+        try:
+            state = await channel.send(row.payload, ctx)
+        except DeliveryError as err:
+            self._metrics.notification_latency.labels(*labels).observe(
+                self._clock.now() - started
+            )
+            await self._failed(row, err)
+            return
+        except Exception as exc:  # a channel bug must not kill the worker
+            log.exception("channel raised unexpectedly", extra={"channel": row.channel})
+            await self._failed(row, DeliveryError(FailureReason.OTHER, repr(exc), retryable=True))
+            return
+        now = self._clock.now()
+        self._metrics.notification_latency.labels(*labels).observe(now - started)
+        await self._succeeded(row, key, now, state)
+
+    def _timeout_for(self, channel: Channel) -> float:
+        own = getattr(getattr(channel, "config", None), "timeout", None)
+        return float(own) if own else self.settings.timeout
+
+    async def _succeeded(self, row: OutboxRow, key: str, now: float, state: dict[str, str]) -> None:
+        previous = self.nflog.get(key)
+        data = {**(previous.data if previous is not None else {}), **state}
+        entry = NflogEntry(
+            key=key,
+            firing=row.firing,
+            resolved=row.resolved,
+            sent_at=now,
+            expires_at=now + row.expires_in,
+            data=data,
+        )
+        self.nflog[key] = entry
+        self._untrack(row)
+        labels = (row.receiver, row.channel)
+        self._metrics.notifications.labels(*labels).inc()
+        if row.reason != NotifyReason.REPEAT:
+            self._metrics.e2e_latency.labels(*labels).observe(max(0.0, now - row.ingested_at))
+        try:
+            await self._store.outbox_delivered(row.id, entry)
+        except StoreUnavailable:
+            # Sent but not recorded: after a restart it may be sent once more
+            # (at-least-once); never lose it, never crash the worker.
+            log.error("could not record a delivery", extra={"row_id": row.id})
+
+    async def _failed(self, row: OutboxRow, err: DeliveryError) -> None:
+        now = self._clock.now()
+        attempts = row.attempts + 1
+        self._metrics.notifications_failed.labels(row.receiver, row.channel, err.reason).inc()
+        too_old = now - row.created_at >= self.settings.max_age
+        if not err.retryable or attempts >= self.settings.max_attempts or too_old:
+            await self._dead(row, attempts, str(err))
+            return
+        delay = self.backoff(attempts, err.retry_after)
+        updated = replace(
+            row, attempts=attempts, next_attempt_at=now + delay, last_error=str(err)
+        )
+        log.info(
+            "delivery failed, will retry",
+            extra={
+                "receiver": row.receiver, "channel": row.channel, "reason": str(err.reason),
+                "attempt": attempts, "retry_in": round(delay, 3),
+            },
+        )
+        self.rows[row.id] = updated
+        key = row_key(row)
+        self._pending_by_key.setdefault(key, row.id)
+        if self._pending_by_key[key] != row.id:
+            # A newer state was queued meanwhile: it supersedes this retry.
+            self._untrack(row)
+            await self._safe(self._store.outbox_dead(row.id, attempts, "superseded"))
+            return
+        heapq.heappush(self._waiting, (updated.next_attempt_at, row.id))
+        await self._safe(
+            self._store.outbox_reschedule(row.id, attempts, updated.next_attempt_at, str(err))
+        )
+
+    async def _dead(self, row: OutboxRow, attempts: int, error: str) -> None:
+        self._untrack(row)
+        self._metrics.deliveries_dead.labels(row.receiver, row.channel).inc()
+        log.warning(
+            "delivery is dead",
+            extra={"receiver": row.receiver, "channel": row.channel, "error": error,
+                   "attempts": attempts, "row_id": row.id},
+        )
+        await self._safe(self._store.outbox_dead(row.id, attempts, error))
+
+    def backoff(self, attempts: int, retry_after: float | None) -> float:
+        """Exponential backoff with full jitter, capped; never sooner than Retry-After."""
+        ceiling = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (attempts - 1))
+        delay = self._rng.uniform(0, ceiling)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return delay
+
+    async def _safe(self, op: Awaitable[None]) -> None:
+        try:
+            await op
+        except StoreUnavailable:
+            log.error("could not record a delivery outcome")

@@ -1,0 +1,114 @@
+"""Accepting alerts: merge with what is held, commit what changed, then route it.
+
+The reply to a producer waits for the commit (group commit in the store makes that cheap).
+An unchanged re-send (the commonest traffic) costs no disk write and no routing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+
+from router.clock import Clock
+from router.grouping import Dispatcher
+from router.merge import merge
+from router.metrics import Metrics
+from router.model import Alert
+from router.storage import AlertStore
+
+log = logging.getLogger(__name__)
+
+# Resolved alerts stay known this long so re-sent resolutions stay no-ops.
+RESOLVED_RETENTION = 15 * 60.0
+
+
+class AlertIngestor:
+    def __init__(
+        self, store: AlertStore, dispatcher: Dispatcher, clock: Clock, metrics: Metrics
+    ) -> None:
+        self._store = store
+        self._dispatcher = dispatcher
+        self._clock = clock
+        self._metrics = metrics
+        self.alerts: dict[str, Alert] = {}
+        # Computed at scrape time: counting on every request would be O(alerts).
+        metrics.alerts.labels("active").set_function(lambda: self._count(resolved=False))
+        metrics.alerts.labels("resolved").set_function(lambda: self._count(resolved=True))
+        metrics.aggregation_groups.set_function(lambda: len(dispatcher.groups))
+
+    def restore(self, alerts: Sequence[Alert]) -> None:
+        """After a restart: every stored alert goes back into its groups."""
+        for alert in alerts:
+            self.alerts[alert.fingerprint] = alert
+            self._dispatcher.insert(alert)
+
+    async def accept(self, incoming: Sequence[Alert], source: str) -> int:
+        """Commit and route a request's alerts; returns how many changed anything.
+
+        Raises StoreUnavailable (→ 503) with nothing applied when the commit fails.
+        """
+        now = self._clock.now()
+        changed: dict[str, Alert] = {}
+        for new in incoming:
+            self._metrics.alerts_received.labels(source, new.status(now)).inc()
+            fp = new.fingerprint
+            old = changed.get(fp) or self.alerts.get(fp)
+            merged = merge(old, new, now)
+            if old is not None and self._unchanged(old, merged):
+                continue
+            changed[fp] = merged
+        if not changed:
+            return 0
+        await self._store.upsert_alerts(list(changed.values()))
+        for fp, alert in changed.items():
+            old = self.alerts.get(fp)
+            self.alerts[fp] = alert
+            if (old is not None and not self._new_occurrence(old, alert, now)
+                    and self._dispatcher.holds(fp)):
+                self._dispatcher.refresh(alert)
+                continue
+            self._dispatcher.insert(alert)
+        return len(changed)
+
+    @staticmethod
+    def _unchanged(old: Alert, merged: Alert) -> bool:
+        """Nothing worth a write. A timeout-derived end moves on every re-send: write it
+        only once it has moved by more than a tenth of the timeout, so re-sends cost no
+        disk write, yet a restart never resolves a live alert early by more than that."""
+        if merged.same_content(old):
+            return True
+        if not (old.timeout_end and merged.timeout_end):
+            return False
+        if old.ends_at is None or merged.ends_at is None:
+            return False
+        moved = merged.ends_at - old.ends_at
+        span = max(1.0, merged.ends_at - merged.updated_at)
+        return 0 <= moved <= span / 10 and merged.same_content(
+            dataclasses.replace(old, ends_at=merged.ends_at)
+        )
+
+    @staticmethod
+    def _new_occurrence(old: Alert, new: Alert, now: float) -> bool:
+        return old.resolved(now) and not new.resolved(now)
+
+    def held(self, fingerprint: str) -> Alert | None:
+        return self.alerts.get(fingerprint)
+
+    async def collect_garbage(self) -> int:
+        """Forget resolved alerts that no group holds any more, after a retention period."""
+        now = self._clock.now()
+        gone = [
+            fp for fp, a in self.alerts.items()
+            if a.ends_at is not None and a.ends_at < now - RESOLVED_RETENTION
+            and not self._dispatcher.holds(fp)
+        ]
+        if gone:
+            await self._store.delete_alerts(gone)
+            for fp in gone:
+                self.alerts.pop(fp, None)
+        return len(gone)
+
+    def _count(self, *, resolved: bool) -> int:
+        now = self._clock.now()
+        return sum(1 for a in self.alerts.values() if a.resolved(now) == resolved)

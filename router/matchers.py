@@ -1,0 +1,365 @@
+"""Alertmanager label matchers: the `Matcher` value, its string parser and renderers.
+
+Also renders route-key parts and Go `LabelSet.String()` for group keys.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class MatchOp(StrEnum):
+    EQ = "="
+    NE = "!="
+    RE = "=~"
+    NRE = "!~"
+
+
+# Alertmanager's MatchType order (Equal, NotEqual, Regexp, NotRegexp): the tie-breaker when
+# sorting matchers for the route key, so it is not the string order of the operators.
+_OP_ORDER = {MatchOp.EQ: 0, MatchOp.NE: 1, MatchOp.RE: 2, MatchOp.NRE: 3}
+
+
+class MatcherError(Exception):
+    """A matcher that cannot be parsed or compiled; `offset` is 0-based into the input."""
+
+    def __init__(self, message: str, offset: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.offset = offset
+
+
+_CLASSIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+# POSIX classes RE2 accepts inside brackets (`[[:alpha:]]`). Python's `re` would silently
+# read `[[:alpha:]]` as a set of the characters `[:alph` followed by `]`, so translate them.
+_POSIX_CLASSES = {
+    "alnum": "0-9A-Za-z",
+    "alpha": "A-Za-z",
+    "ascii": "\\x00-\\x7f",
+    "blank": "\\t ",
+    "cntrl": "\\x00-\\x1f\\x7f",
+    "digit": "0-9",
+    "graph": "!-~",
+    "lower": "a-z",
+    "print": " -~",
+    "punct": "!-/:-@\\[-`{-~",
+    "space": "\\t\\n\\v\\f\\r ",
+    "upper": "A-Z",
+    "word": "0-9A-Za-z_",
+    "xdigit": "0-9A-Fa-f",
+}
+_LEADING_FLAGS = re.compile(r"\(\?([a-zA-Z]+)\)")
+
+
+def _class_end(pattern: str, i: int) -> int:
+    """Index just past the `[` (and `^`, and a literal leading `]`) that opens a class."""
+    i += 1
+    if i < len(pattern) and pattern[i] == "^":
+        i += 1
+    if i < len(pattern) and pattern[i] == "]":
+        i += 1  # `[]a]` and `[^]a]`: a `]` first in a class is literal
+    return i
+
+
+def _posix_class(pattern: str, i: int) -> tuple[str, int] | None:
+    """Translate a `[:name:]` at `i` (inside a class); None when it is not one."""
+    if not pattern.startswith("[:", i):
+        return None
+    close = pattern.find(":]", i + 2)
+    if close == -1:
+        return None
+    name = pattern[i + 2 : close]
+    cls = _POSIX_CLASSES.get(name)
+    if cls is None:
+        raise MatcherError(f"invalid character class range [:{name}:]")
+    return cls, close + 2
+
+
+def _translate_re2(pattern: str) -> str:
+    """Rewrite the RE2 constructs Python spells differently (`\\z`, POSIX classes)."""
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            nxt = pattern[i + 1]
+            out.append("\\Z" if nxt == "z" and not in_class else c + nxt)
+            i += 2
+        elif in_class:
+            posix = _posix_class(pattern, i)
+            if posix is not None:
+                out.append(posix[0])
+                i = posix[1]
+                continue
+            in_class = c != "]"
+            out.append(c)
+            i += 1
+        elif c == "[":
+            end = _class_end(pattern, i)
+            out.append(pattern[i:end])
+            i, in_class = end, True
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def compile_regex(value: str) -> re.Pattern[str]:
+    """Compile an Alertmanager regex: RE2 syntax, fully anchored (use with `fullmatch`)."""
+    body = value
+    flags = ""
+    lead = _LEADING_FLAGS.match(value)
+    if lead:
+        # Go allows `(?i)` anywhere; Python 3.11 rejects global flags once wrapped in `^(?:`,
+        # so turn a leading flag group into a scoped one.
+        flags, body = lead.group(1), value[lead.end() :]
+        bad = sorted(set(flags) - set("ims"))
+        if bad:
+            raise MatcherError(f'invalid regular expression "{value}": unsupported flag {bad[0]}')
+    try:
+        body = _translate_re2(body)
+    except MatcherError as exc:
+        raise MatcherError(f'invalid regular expression "{value}": {exc.message}') from None
+    if flags:
+        body = f"(?{flags}:{body})"
+    try:
+        with warnings.catch_warnings():
+            # "Possible nested set" FutureWarnings: RE2 reads those sets the way re does today.
+            warnings.simplefilter("ignore")
+            # ASCII: RE2's \d \w \s \b are ASCII-only.
+            return re.compile(f"^(?:{body})$", re.ASCII)
+    except re.error as exc:
+        raise MatcherError(f'invalid regular expression "{value}": {exc.msg}') from None
+
+
+def _om_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    """One `name op value` condition on an alert's labels; a missing label reads as ""."""
+
+    name: str
+    op: MatchOp
+    value: str
+    regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.op in (MatchOp.RE, MatchOp.NRE) and self.regex is None:
+            object.__setattr__(self, "regex", compile_regex(self.value))
+
+    @classmethod
+    def create(cls, name: str, op: MatchOp | str, value: str) -> Matcher:
+        try:
+            match_op = MatchOp(op)
+        except ValueError:
+            raise MatcherError(f"invalid operator {op!r}") from None
+        return cls(name, match_op, value)
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        actual = labels.get(self.name, "")
+        if self.op is MatchOp.EQ:
+            return actual == self.value
+        if self.op is MatchOp.NE:
+            return actual != self.value
+        assert self.regex is not None
+        # fullmatch: Python's `$` also matches before a trailing newline, Go's does not.
+        found = self.regex.fullmatch(actual) is not None
+        return found if self.op is MatchOp.RE else not found
+
+    @property
+    def matches_empty(self) -> bool:
+        return self.matches({})
+
+    def __str__(self) -> str:
+        name = self.name
+        if not _CLASSIC_NAME.fullmatch(name):
+            name = f'"{_om_escape(name)}"'
+        return f'{name}{self.op}"{_om_escape(self.value)}"'
+
+
+class _Parser:
+    """Cursor over `text[pos:end]`; every error carries the offset where it was found."""
+
+    def __init__(self, text: str, pos: int, end: int) -> None:
+        self.text = text
+        self.pos = pos
+        self.end = end
+
+    def _skip_space(self) -> None:
+        while self.pos < self.end and self.text[self.pos].isspace():
+            self.pos += 1
+
+    def _found(self) -> str:
+        if self.pos >= self.end:
+            return "end of input"
+        return f'"{self.text[self.pos]}"'
+
+    def parse_list(self) -> list[Matcher]:
+        out: list[Matcher] = []
+        self._skip_space()
+        while self.pos < self.end:
+            out.append(self._parse_one())
+            self._skip_space()
+            if self.pos >= self.end:
+                break
+            if self.text[self.pos] != ",":
+                raise MatcherError(f'expected "," or end of input, found {self._found()}', self.pos)
+            self.pos += 1
+            self._skip_space()  # a single trailing comma ends the loop here
+        return out
+
+    def _parse_one(self) -> Matcher:
+        name = self._parse_name()
+        self._skip_space()
+        op = self._parse_op(name)
+        self._skip_space()
+        value_at = self.pos
+        value = self._parse_value(name, op)
+        try:
+            return Matcher(name, op, value)
+        except MatcherError as exc:
+            raise MatcherError(exc.message, value_at) from None
+
+    def _parse_name(self) -> str:
+        start = self.pos
+        if start < self.end and self.text[start] == '"':
+            name = self._parse_quoted()
+            if not name:
+                raise MatcherError("empty label name", start)
+            return name
+        found = _CLASSIC_NAME.match(self.text, start, self.end)
+        if found is None:
+            raise MatcherError(f"expected label name, found {self._found()}", start)
+        self.pos = found.end()
+        return found.group()
+
+    def _parse_op(self, name: str) -> MatchOp:
+        for op in (MatchOp.RE, MatchOp.NE, MatchOp.NRE, MatchOp.EQ):  # two-char ops first
+            if self.text.startswith(op.value, self.pos, self.end):
+                self.pos += len(op.value)
+                return op
+        if self.pos >= self.end:
+            raise MatcherError(f'missing operator after "{name}"', self.pos)
+        raise MatcherError(
+            f'invalid character {self._found()} after label name "{name}"'
+            " (expected =, !=, =~ or !~)",
+            self.pos,
+        )
+
+    def _parse_value(self, name: str, op: MatchOp) -> str:
+        if self.pos < self.end and self.text[self.pos] == '"':
+            return self._parse_quoted()
+        start = self.pos
+        while self.pos < self.end:
+            c = self.text[self.pos]
+            if c in ',"' or c.isspace():
+                break
+            self.pos += 1
+        if self.pos == start:
+            raise MatcherError(f'missing value after "{name}{op}" (use "" for empty)', start)
+        return self.text[start : self.pos]
+
+    def _parse_quoted(self) -> str:
+        """A double-quoted string with OpenMetrics escapes; other backslashes are literal."""
+        opening = self.pos
+        text, i = self.text, self.pos + 1
+        buf: list[str] = []
+        while i < self.end:
+            c = text[i]
+            if c == '"':
+                self.pos = i + 1
+                return "".join(buf)
+            if c == "\\" and i + 1 < self.end and text[i + 1] in '"\\n':
+                buf.append("\n" if text[i + 1] == "n" else text[i + 1])
+                i += 2
+                continue
+            buf.append(c)
+            i += 1
+        raise MatcherError("unterminated quoted string", opening)
+
+
+def parse_matchers(text: str) -> list[Matcher]:
+    """Parse `{a="1", b=~"x|y"}`, `a="1",b=~x` or `severity=critical` into matchers."""
+    start, end = 0, len(text)
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if start < end and text[start] == "{":
+        if end - start < 2 or text[end - 1] != "}":
+            raise MatcherError('missing closing "}"', end)
+        start, end = start + 1, end - 1
+    elif start < end and text[end - 1] == "}":
+        raise MatcherError('missing opening "{"', start)
+    return _Parser(text, start, end).parse_list()
+
+
+def parse_matcher(text: str) -> Matcher:
+    """Parse exactly one matcher."""
+    found = parse_matchers(text)
+    if len(found) != 1:
+        raise MatcherError(f"expected exactly one matcher, found {len(found)}", 0)
+    return found[0]
+
+
+def from_match_maps(match: Mapping[str, str], match_re: Mapping[str, str]) -> list[Matcher]:
+    """Matchers for the deprecated `match` (equality) and `match_re` (regex) maps."""
+    out = [Matcher(name, MatchOp.EQ, value) for name, value in match.items()]
+    out.extend(Matcher(name, MatchOp.RE, value) for name, value in match_re.items())
+    return out
+
+
+def route_key_part(matchers: Sequence[Matcher]) -> str:
+    """One route's part of the route key: `{a="1",b=~"x"}` sorted by name, value, op."""
+    ordered = sorted(matchers, key=lambda m: (m.name, m.value, _OP_ORDER[m.op]))
+    return "{" + ",".join(str(m) for m in ordered) + "}"
+
+
+_GO_NAMED_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+    "\\": "\\\\",
+    '"': '\\"',
+}
+
+
+def go_quote(value: str) -> str:
+    """Go's `%q` / `strconv.Quote`: printable Unicode stays, the rest is escaped."""
+    out = ['"']
+    for ch in value:
+        named = _GO_NAMED_ESCAPES.get(ch)
+        if named is not None:
+            out.append(named)
+        elif ch.isprintable():
+            # Python's printable set (not C* or Z* except space) is Go's unicode.IsPrint.
+            out.append(ch)
+        elif ord(ch) < 0x80:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    out.append('"')
+    return "".join(out)
+
+
+def format_label_set(labels: Mapping[str, str]) -> str:
+    """Go `model.LabelSet.String()`: `{a="x", b="y"}`.
+
+    Go sorts the rendered `name="value"` strings, not the names, so `a0` sorts before `a`;
+    code-point order here equals Go's byte order on UTF-8.
+    """
+    pairs = sorted(f"{name}={go_quote(value)}" for name, value in labels.items())
+    return "{" + ", ".join(pairs) + "}"

@@ -1,0 +1,189 @@
+"""Each input format → list[Alert], validating shapes with the JSON path of any bad field.
+
+Formats: Alertmanager's webhook v4, API v2 postable alerts (what Prometheus sends), and
+generic JSON events mapped by a `sources:` entry of Jinja expressions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from jinja2 import TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from router.config_types import SourceConfig
+from router.model import Alert, make_alert, parse_time
+
+
+class InputError(Exception):
+    """A request body the router cannot accept: answered 4xx with `path` of the bad field."""
+
+    def __init__(self, message: str, path: str = "", status: int = 422) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.status = status
+
+
+def _obj(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InputError(f"expected an object, got {_type(value)}", path)
+    return value
+
+
+def _type(value: Any) -> str:
+    return {
+        dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+        int: "a number", float: "a number", type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def _str_map(value: Any, path: str, *, required: bool = False) -> dict[str, str]:
+    if value is None and not required:
+        return {}
+    obj = _obj(value, path)
+    for k, v in obj.items():
+        if not isinstance(v, str):
+            raise InputError(f"expected a string value, got {_type(v)}", f"{path}.{k}")
+    return obj
+
+
+def _opt_str(value: Any, path: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"expected a string, got {_type(value)}", path)
+    return value
+
+
+def _time(value: Any, path: str) -> float | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InputError(f"expected an RFC 3339 timestamp string, got {_type(value)}", path)
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise InputError(str(exc), path) from None
+
+
+def _labels(value: Any, path: str) -> dict[str, str]:
+    labels = {k: v for k, v in _str_map(value, path, required=True).items() if v != ""}
+    if not labels:
+        raise InputError("at least one label with a non-empty value is required", path)
+    if "" in labels:
+        raise InputError("label names must not be empty", path)
+    return labels
+
+
+def _array(body: Any, path: str = "") -> list[Any]:
+    if not isinstance(body, list):
+        raise InputError(f"expected an array of alerts, got {_type(body)}", path or "$")
+    return body
+
+
+def from_postable(
+    body: Any, now: float, resolve_timeout: float, source: str = "api"
+) -> list[Alert]:
+    """API v2 `[{labels, annotations, startsAt, endsAt, generatorURL}]` with AM's defaults:
+    no startsAt → now (or endsAt); no endsAt → now + resolve_timeout, marked as a timeout."""
+    out = []
+    for i, item in enumerate(_array(body)):
+        path = f"[{i}]"
+        obj = _obj(item, path)
+        labels = _labels(obj.get("labels"), f"{path}.labels")
+        annotations = _str_map(obj.get("annotations"), f"{path}.annotations")
+        starts = _time(obj.get("startsAt"), f"{path}.startsAt")
+        ends = _time(obj.get("endsAt"), f"{path}.endsAt")
+        gen = _opt_str(obj.get("generatorURL"), f"{path}.generatorURL")
+        timeout_end = False
+        if starts is None:
+            starts = ends if ends is not None and ends < now else now
+        if ends is None:
+            ends, timeout_end = now + resolve_timeout, True
+        if ends < starts:
+            raise InputError("endsAt must not be before startsAt", f"{path}.endsAt")
+        out.append(make_alert(labels, annotations, starts, ends, gen, now,
+                              timeout_end=timeout_end, source=source))
+    return out
+
+
+def from_webhook(body: Any, now: float) -> list[Alert]:
+    """Alertmanager's webhook v4. Firing alerts carry Go's zero endsAt: they stay firing
+    until Alertmanager sends the resolution (it does, with send_resolved: true)."""
+    obj = _obj(body, "$")
+    version = obj.get("version")
+    if version is not None and version != "4":
+        raise InputError(f"unsupported webhook version {version!r}; expected \"4\"", "version")
+    out = []
+    for i, item in enumerate(_array(obj.get("alerts"), "alerts")):
+        path = f"alerts[{i}]"
+        a = _obj(item, path)
+        status = a.get("status", "firing")
+        if status not in ("firing", "resolved"):
+            raise InputError('status must be "firing" or "resolved"', f"{path}.status")
+        labels = _labels(a.get("labels"), f"{path}.labels")
+        annotations = _str_map(a.get("annotations"), f"{path}.annotations")
+        starts = _time(a.get("startsAt"), f"{path}.startsAt") or now
+        ends = _time(a.get("endsAt"), f"{path}.endsAt")
+        gen = _opt_str(a.get("generatorURL"), f"{path}.generatorURL")
+        if status == "firing":
+            ends = None
+        elif ends is None or ends > now:
+            ends = min(ends or now, now)
+        out.append(make_alert(labels, annotations, starts, ends, gen, now, source="alertmanager"))
+    return out
+
+
+class EventMapper:
+    """A `sources:` entry compiled once: Jinja expressions over the event → an alert."""
+
+    def __init__(self, cfg: SourceConfig, env: SandboxedEnvironment | None = None) -> None:
+        env = env or SandboxedEnvironment()
+        self.name = cfg.name
+        self._labels = {k: env.from_string(v) for k, v in cfg.labels.items()}
+        self._annotations = {k: env.from_string(v) for k, v in cfg.annotations.items()}
+        self._status = env.from_string(cfg.status) if cfg.status else None
+        self._starts = env.from_string(cfg.starts_at) if cfg.starts_at else None
+        self._ends = env.from_string(cfg.ends_at) if cfg.ends_at else None
+        self._gen = env.from_string(cfg.generator_url) if cfg.generator_url else None
+
+    def map(self, body: Any, now: float, resolve_timeout: float) -> list[Alert]:
+        events = body if isinstance(body, list) else [body]
+        out = []
+        for i, event in enumerate(events):
+            path = f"[{i}]" if isinstance(body, list) else "$"
+            if not isinstance(event, dict):
+                raise InputError(f"expected an event object, got {_type(event)}", path)
+            try:
+                out.append(self._one(event, now, resolve_timeout, path))
+            except TemplateError as exc:
+                raise InputError(f"source {self.name!r} could not map the event: {exc}",
+                                 path) from None
+        return out
+
+    def _one(self, event: Mapping[str, Any], now: float, timeout: float, path: str) -> Alert:
+        ctx = {"event": event}
+        labels = {k: t.render(ctx).strip() for k, t in self._labels.items()}
+        labels = {k: v for k, v in labels.items() if v}
+        if not labels:
+            raise InputError(f"source {self.name!r} mapped the event to no labels", path)
+        annotations = {k: t.render(ctx) for k, t in self._annotations.items()}
+        status = self._status.render(ctx).strip().lower() if self._status else "firing"
+        if status not in ("firing", "resolved"):
+            raise InputError(
+                f"source {self.name!r} status must render to firing or resolved, got {status!r}",
+                path,
+            )
+        starts = _time(self._starts.render(ctx).strip(), path) if self._starts else None
+        ends = _time(self._ends.render(ctx).strip(), path) if self._ends else None
+        gen = self._gen.render(ctx).strip() if self._gen else ""
+        timeout_end = False
+        if status == "resolved":
+            ends = min(ends, now) if ends is not None else now
+        elif ends is None or ends <= now:
+            ends, timeout_end = now + timeout, True
+        starts = starts if starts is not None else min(now, ends)
+        return make_alert(labels, annotations, starts, ends, gen, now,
+                          timeout_end=timeout_end, source="events")

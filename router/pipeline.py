@@ -1,0 +1,120 @@
+"""A flushed batch → per channel: dedup → send_resolved filter → render → durable outbox.
+
+Muting stages (inhibition, silences, time intervals) plug in before the fan-out; this
+issue has none yet, so the chain is just the per-channel part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from router.channels.base import Channel
+from router.config_types import Receiver
+from router.dedup import decide
+from router.delivery import DeliveryManager
+from router.model import Alert, Batch, NflogEntry, Notification, nflog_key, sort_alerts
+from router.storage import OutboxRow
+
+log = logging.getLogger(__name__)
+
+_PRIORITY = {"critical": 0, "page": 0, "error": 1, "warning": 2, "info": 3}
+
+
+def priority_of(alerts: tuple[Alert, ...]) -> int:
+    """Lower is more urgent: the most severe `severity` label among the alerts."""
+    return min((_PRIORITY.get(a.labels.get("severity", ""), 2) for a in alerts), default=2)
+
+
+class Notifier:
+    """Called by the dispatcher for each flushed group."""
+
+    def __init__(
+        self,
+        delivery: DeliveryManager,
+        receivers: Callable[[], dict[str, Receiver]],
+        channels: Callable[[str, str, int], Channel | None],
+        external_url: Callable[[], str],
+    ) -> None:
+        self._delivery = delivery
+        self._receivers = receivers
+        self._channels = channels
+        self._external_url = external_url
+
+    async def notify(self, batch: Batch) -> bool:
+        receiver = self._receivers().get(batch.receiver)
+        if receiver is None:
+            return True  # a reload removed it; nothing to deliver to
+        firing = batch.firing()
+        firing_fps = frozenset(a.fingerprint for a in firing)
+        resolved_fps = frozenset(a.fingerprint for a in batch.alerts) - firing_fps
+        ops = []
+        for kind, index, _cfg in receiver.channels():
+            channel = self._channels(receiver.name, kind, index)
+            if channel is None:
+                continue
+            op = self._one(batch, receiver.name, kind, index, channel, firing, firing_fps,
+                           resolved_fps)
+            if op is not None:
+                ops.append(op)
+        if ops:
+            await asyncio.gather(*ops)
+        return True
+
+    def _one(
+        self,
+        batch: Batch,
+        receiver: str,
+        kind: str,
+        index: int,
+        channel: Channel,
+        firing: tuple[Alert, ...],
+        firing_fps: frozenset[str],
+        resolved_fps: frozenset[str],
+    ) -> asyncio.Future[None] | None:
+        key = nflog_key(batch.group_key, receiver, kind, index)
+        pending = self._delivery.pending(key)
+        if pending is not None and (pending.firing, pending.resolved) == (firing_fps, resolved_fps):
+            return None  # this exact state is already queued
+        reason = decide(
+            self._delivery.nflog.get(key), firing_fps, resolved_fps,
+            send_resolved=channel.send_resolved, repeat_interval=batch.repeat_interval,
+            now=batch.now,
+        )
+        if reason is None:
+            return None
+        expires_in = 2 * batch.repeat_interval
+        shown = batch.alerts if channel.send_resolved else firing
+        if not shown:
+            # Only resolutions, and this channel does not announce them: log it as sent
+            # so the log is cleared, exactly like Alertmanager.
+            entry = NflogEntry(key, firing_fps, resolved_fps, batch.now, batch.now + expires_in)
+            return asyncio.ensure_future(self._delivery.record_silent(entry))
+        n = Notification(
+            receiver=receiver,
+            group_key=batch.group_key,
+            group_labels=batch.group_labels,
+            alerts=sort_alerts(shown),
+            reason=reason,
+            now=batch.now,
+            external_url=self._external_url(),
+        )
+        row = OutboxRow(
+            id=0,
+            receiver=receiver,
+            channel=kind,
+            index=index,
+            group_key=batch.group_key,
+            payload=channel.render(n),
+            firing=firing_fps,
+            resolved=resolved_fps,
+            reason=str(reason),
+            priority=priority_of(shown),
+            created_at=batch.now,
+            ingested_at=max(a.received_at for a in shown),
+            next_attempt_at=batch.now,
+            all_resolved=not firing_fps,
+            expires_in=expires_in,
+        )
+        return asyncio.ensure_future(self._delivery.enqueue(row))

@@ -1,0 +1,158 @@
+"""Loopback fakes of vendor endpoints (Slack webhook, Slack Web API, generic webhook).
+
+Each fake is a real aiohttp app served by pytest-aiohttp's `aiohttp_server`: it records
+every request and answers from a script such as `[503, (429, {"Retry-After": "1"}), 200]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from router.model import Notification, NotifyReason, make_alert, parse_time, sort_alerts
+
+FIXTURES = Path(__file__).resolve().parent.parent / "data" / "fixtures"
+
+# A script entry: a status; (status, headers); (status, headers, body); a dict → 200 JSON.
+# A body of None means the vendor's usual body for that status. After the script: 200.
+ScriptItem = int | tuple[int, dict[str, str]] | tuple[int, dict[str, str], Any] | dict[str, Any]
+
+_SLACK_WEBHOOK_ERRORS = {400: "invalid_payload", 403: "action_prohibited",
+                         404: "channel_not_found", 410: "channel_is_archived"}
+KIND_PATHS = {
+    "slack-webhook": "/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX",
+    "slack-api": "/api/",
+    "webhook": "/hook",
+}
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+
+@dataclass
+class Fake:
+    kind: str
+    server: TestServer
+    path: str
+    script: list[ScriptItem] = field(default_factory=list)
+    requests: list[Recorded] = field(default_factory=list)
+    delay: float = 0.0  # seconds before answering (to provoke client timeouts)
+    _ts: Callable[[], int] = field(default_factory=lambda: itertools.count(100).__next__)
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url(self.path))
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        self.requests.append(Recorded(request.method, request.path, dict(request.query),
+                                      dict(request.headers), body))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        item = self.script.pop(0) if self.script else 200
+        if isinstance(item, dict):
+            return web.json_response(item)
+        if isinstance(item, int):
+            status, headers, answer = item, {}, None
+        elif len(item) == 2:
+            status, headers, answer = item[0], item[1], None
+        else:
+            status, headers, answer = item[0], item[1], item[2]
+        if answer is None:
+            answer = self._default(status, request, body)
+        if isinstance(answer, dict):
+            return web.json_response(answer, status=status, headers=headers)
+        return web.Response(status=status, headers=headers, text=str(answer))
+
+    def _default(self, status: int, request: web.Request, body: bytes) -> Any:
+        if self.kind == "slack-webhook":
+            return "ok" if status == 200 else _SLACK_WEBHOOK_ERRORS.get(status, "error")
+        if self.kind == "slack-api" and status == 200:
+            sent = json.loads(body or b"{}")
+            channel = "C0123ABCD"  # Slack answers the channel ID, not the name it was given
+            if request.path.endswith("/chat.update"):
+                return {"ok": True, "ts": sent.get("ts"), "channel": sent.get("channel")}
+            return {"ok": True, "ts": f"1700000000.{self._ts():06d}", "channel": channel}
+        return "" if 200 <= status < 300 else "error"
+
+
+async def start_fake(
+    aiohttp_server: Any,
+    kind: str = "webhook",
+    script: list[ScriptItem] | None = None,
+    *,
+    delay: float = 0.0,
+    path: str | None = None,
+) -> Fake:
+    """Serve a fake `kind` ("slack-webhook", "slack-api", "webhook") on loopback."""
+    if kind not in KIND_PATHS:
+        raise ValueError(f"unknown fake kind {kind!r}")
+    app = web.Application()
+    fake = Fake(kind=kind, server=None, path=path or KIND_PATHS[kind],  # type: ignore[arg-type]
+                script=list(script or []), delay=delay)
+    app.router.add_route("*", "/{tail:.*}", fake.handle)
+    # No access log: it would print the request path (and any token in it) into caplog.
+    fake.server = await aiohttp_server(app, access_log=None)
+    return fake
+
+
+def closed_port_url(path: str = "/") -> str:
+    """A loopback URL nobody listens on (connection refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"
+
+
+# --- captured Alertmanager payloads as Notifications ----------------------------------
+
+
+def load_fixture(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return data
+
+
+def notification_from_body(
+    body: dict[str, Any], *, extra: Sequence[dict[str, Any]] = ()
+) -> Notification:
+    """The Notification Alertmanager rendered `body` from (plus `extra` alerts)."""
+    alerts = []
+    latest = 0.0
+    for item in [*body["alerts"], *extra]:
+        starts = parse_time(item["startsAt"]) or 0.0
+        ends = parse_time(item["endsAt"])
+        latest = max(latest, starts, ends or 0.0)
+        alerts.append(make_alert(item["labels"], item["annotations"], starts, ends,
+                                 item["generatorURL"], starts))
+    resolved = body["status"] == "resolved"
+    return Notification(
+        receiver=body["receiver"],
+        group_key=body["groupKey"],
+        group_labels=body["groupLabels"],
+        alerts=sort_alerts(alerts),
+        reason=NotifyReason.ALL_RESOLVED if resolved else NotifyReason.FIRST,
+        now=latest + 1.0,
+        external_url=body["externalURL"],
+    )

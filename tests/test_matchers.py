@@ -1,0 +1,182 @@
+"""Matchers: operators, anchoring, the string parser and its errors, and the renderers."""
+
+from __future__ import annotations
+
+import pytest
+
+from router.matchers import (
+    Matcher,
+    MatcherError,
+    MatchOp,
+    format_label_set,
+    from_match_maps,
+    parse_matcher,
+    parse_matchers,
+    route_key_part,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "labels", "expected"),
+    [
+        ('foo="bar"', {"foo": "bar"}, True),
+        ('foo="bar"', {"foo": "baz"}, False),
+        ('foo!="bar"', {"foo": "baz"}, True),
+        ('foo!="bar"', {"foo": "bar"}, False),
+        ('foo=~"ba[rz]"', {"foo": "baz"}, True),
+        ('foo=~"ba[rz]"', {"foo": "bat"}, False),
+        ('foo!~"ba[rz]"', {"foo": "bat"}, True),
+        ('foo!~"ba[rz]"', {"foo": "bar"}, False),
+    ],
+)
+def test_operators(text: str, labels: dict[str, str], expected: bool) -> None:
+    assert parse_matcher(text).matches(labels) is expected
+
+
+def test_regex_is_fully_anchored() -> None:
+    m = parse_matcher('foo=~"bar"')
+    assert not m.matches({"foo": "foobar"})
+    assert not m.matches({"foo": "barfoo"})
+    # Go's `$` does not match before a trailing newline; Python's would.
+    assert not m.matches({"foo": "bar\n"})
+    assert m.matches({"foo": "bar"})
+    assert parse_matcher('foo=~"a|b"').matches({"foo": "b"})
+    assert not parse_matcher('foo=~"a|b"').matches({"foo": "ab"})
+    assert parse_matcher('foo=~".*bar.*"').matches({"foo": "xbarx"})
+
+
+def test_missing_label_reads_as_empty() -> None:
+    assert parse_matcher('foo=""').matches({"other": "x"})
+    assert parse_matcher('foo!="bar"').matches({})
+    assert parse_matcher('foo=~".*"').matches({})
+    assert not parse_matcher('foo=~".+"').matches({})
+    assert not parse_matcher('foo="bar"').matches({})
+
+
+def test_matches_empty() -> None:
+    assert parse_matcher('foo=~".*"').matches_empty
+    assert parse_matcher('foo!="x"').matches_empty
+    assert not parse_matcher('foo="x"').matches_empty
+    assert not parse_matcher('foo!~""').matches_empty
+
+
+def test_re2_flags_and_classes() -> None:
+    assert parse_matcher('foo=~"(?i)prod"').matches({"foo": "PROD"})
+    assert parse_matcher('foo=~"[[:digit:]]+"').matches({"foo": "123"})
+    assert not parse_matcher('foo=~"[[:digit:]]+"').matches({"foo": "12a"})
+    # \d is ASCII-only in RE2.
+    assert not parse_matcher('foo=~"\\d"').matches({"foo": "٣"})
+
+
+def test_create_and_equality() -> None:
+    m = Matcher.create("env", "=~", "prod|staging")
+    assert m.op is MatchOp.RE
+    assert m == parse_matcher('env=~"prod|staging"')
+    assert len({m, parse_matcher("env=~prod|staging")}) == 1
+    with pytest.raises(MatcherError, match="invalid regular expression"):
+        Matcher.create("env", MatchOp.RE, "(")
+
+
+def test_string_form_with_braces() -> None:
+    got = parse_matchers('{a="1", b=~"x|y"}')
+    assert got == [Matcher.create("a", "=", "1"), Matcher.create("b", "=~", "x|y")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{a="1",b!="2",}',
+        'a="1", b!="2",',
+        '  {  a = "1" ,  b != "2"  }  ',
+        "a=1,b!=2",
+    ],
+)
+def test_braces_optional_trailing_comma_and_whitespace(text: str) -> None:
+    assert parse_matchers(text) == [Matcher.create("a", "=", "1"), Matcher.create("b", "!=", "2")]
+
+
+def test_single_matcher_forms() -> None:
+    assert parse_matcher('severity="critical"') == Matcher.create("severity", "=", "critical")
+    assert parse_matcher("severity=critical") == Matcher.create("severity", "=", "critical")
+    assert parse_matcher("env!~prod.*") == Matcher.create("env", "!~", "prod.*")
+
+
+def test_commas_inside_quotes_do_not_split() -> None:
+    assert parse_matchers('{a="x,y", b="z"}') == [
+        Matcher.create("a", "=", "x,y"),
+        Matcher.create("b", "=", "z"),
+    ]
+
+
+def test_escapes_in_quoted_values() -> None:
+    (m,) = parse_matchers(r'{a="say \"hi\"\nback\\slash"}')
+    assert m.value == 'say "hi"\nback\\slash'
+    # A lone backslash before another character is literal: a regex digit class.
+    assert parse_matcher(r'a=~"\d+"').value == "\\d+"
+    assert parse_matcher(r'a=~"\d+"').matches({"a": "42"})
+
+
+def test_quoted_utf8_label_name() -> None:
+    m = parse_matcher('"foo🙂"="bar"')
+    assert m.name == "foo🙂"
+    assert m.matches({"foo🙂": "bar"})
+    assert str(m) == '"foo🙂"="bar"'
+
+
+def test_empty_input_gives_no_matchers() -> None:
+    assert parse_matchers("") == []
+    assert parse_matchers(" {} ") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "offset"),
+    [
+        ('foo="bar', "unterminated quoted string", 4),
+        ("foo", 'missing operator after "foo"', 3),
+        ("foo=", 'missing value after "foo="', 4),
+        ('{foo="bar"', 'missing closing "}"', 10),
+        ('foo="bar"}', 'missing opening "{"', 0),
+        ('a="1", foo=~"("', 'invalid regular expression "(": ', 12),
+        ('a="1",,', 'expected label name, found ","', 6),
+        ('foo-bar="x"', 'invalid character "-" after label name "foo"', 3),
+        ('a="1" b="2"', 'expected "," or end of input, found "b"', 6),
+        ('""="x"', "empty label name", 0),
+    ],
+)
+def test_errors_carry_message_and_offset(text: str, message: str, offset: int) -> None:
+    with pytest.raises(MatcherError) as info:
+        parse_matchers(text)
+    assert info.value.message.startswith(message)
+    assert str(info.value) == info.value.message
+    assert info.value.offset == offset
+
+
+def test_parse_matcher_wants_exactly_one() -> None:
+    with pytest.raises(MatcherError, match="exactly one"):
+        parse_matcher('a="1",b="2"')
+
+
+def test_str_renders_openmetrics_escaped_value_and_raw_regex() -> None:
+    assert str(Matcher.create("a", "=", 'x"y\\z\nw')) == 'a="x\\"y\\\\z\\nw"'
+    assert str(Matcher.create("svc", "=~", "mysql|pg")) == 'svc=~"mysql|pg"'
+    assert str(Matcher.create("a", "!~", "b")) == 'a!~"b"'
+
+
+def test_from_match_maps() -> None:
+    got = from_match_maps({"team": "db"}, {"service": "mysql|pg"})
+    assert got == [Matcher.create("team", "=", "db"), Matcher.create("service", "=~", "mysql|pg")]
+
+
+def test_route_key_part_sorts_by_name_value_then_op() -> None:
+    ms = parse_matchers('{z="1", a=~"x", a!="x", a="x", a="w"}')
+    assert route_key_part(ms) == '{a="w",a="x",a!="x",a=~"x",z="1"}'
+    assert route_key_part([]) == "{}"
+
+
+def test_format_label_set_is_go_labelset_string() -> None:
+    assert format_label_set({"b": "y", "a": "x"}) == '{a="x", b="y"}'
+    assert format_label_set({}) == "{}"
+    got = format_label_set({"a": 'q"\\\n\t\x01é\u00a0'})
+    assert got == '{a="q\\"\\\\\\n\\t\\x01é\\u00a0"}'
+    # Go sorts the rendered `name="value"` strings: "a0=" sorts before "a=".
+    assert format_label_set({"a": "1", "a0": "2"}) == '{a0="2", a="1"}'

@@ -1,0 +1,198 @@
+"""Template data names, filters, compile-at-load and the plain-text fallback."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from router.channels.log import LogChannel
+from router.channels.slack import SlackChannel
+from router.config_types import LogConfig, Secret, SlackConfig
+from router.model import Notification, NotifyReason, make_alert
+from router.rendering import (
+    Renderer,
+    default_templates_dir,
+    go_title,
+    humanize_duration,
+    quote_meta,
+    re_replace_all,
+    template_data,
+)
+
+T0 = 1_795_560_171.0  # 2026-11-24 22:42:51 UTC
+
+
+def _alert(name: str, instance: str, *, ends: float | None = None, **annotations: str):
+    labels = {"alertname": name, "instance": instance, "severity": "critical", "job": "api"}
+    return make_alert(labels, annotations, T0, ends, "http://prom/graph", T0)
+
+
+def _notification(*alerts, receiver: str = "team.a") -> Notification:
+    return Notification(
+        receiver=receiver,
+        group_key='{}:{alertname="HighErrorRate"}',
+        group_labels={"alertname": "HighErrorRate"},
+        alerts=tuple(alerts),
+        reason=NotifyReason.FIRST,
+        now=T0 + 60,
+        external_url="http://am:9093",
+    )
+
+
+@pytest.fixture
+def renderer() -> Renderer:
+    return Renderer([], now=lambda: T0 + 3723)
+
+
+def render(renderer: Renderer, src: str, **data) -> str:
+    return renderer.compile_string(src).render(**data)
+
+
+def test_template_data_uses_alertmanager_names():
+    n = _notification(
+        _alert("HighErrorRate", "a:1", summary="boom"),
+        _alert("HighErrorRate", "b:1", ends=T0 + 30, summary="boom"),
+    )
+    d = template_data(n)
+    assert list(d) == [
+        "receiver", "status", "alerts", "groupLabels", "commonLabels", "commonAnnotations",
+        "externalURL", "groupKey", "notificationReason", "truncatedAlerts",
+    ]
+    assert d["receiver"] == "team\\.a"  # regexp.QuoteMeta, as Alertmanager
+    assert d["status"] == "firing"
+    assert [a["labels"]["instance"] for a in d["alerts"].firing] == ["a:1"]
+    assert [a["labels"]["instance"] for a in d["alerts"].resolved] == ["b:1"]
+    first, second = d["alerts"]
+    assert first["startsAt"] == "2026-11-24T22:42:51Z"
+    assert first["endsAt"] == "0001-01-01T00:00:00Z"
+    assert first["starts_at"] == T0
+    assert second["endsAt"] == "2026-11-24T22:43:21Z"
+    assert first["generatorURL"] == "http://prom/graph"
+    assert len(first["fingerprint"]) == 16
+    assert d["commonLabels"] == {"alertname": "HighErrorRate", "job": "api",
+                                 "severity": "critical"}
+    assert d["commonAnnotations"] == {"summary": "boom"}
+    assert d["notificationReason"] == "first notification"
+    assert d["truncatedAlerts"] == 0
+
+
+def test_templates_see_data_and_missing_labels_render_empty(renderer):
+    n = _notification(_alert("HighErrorRate", "a:1", summary="boom"))
+    src = ("{{ status }} {{ alerts.firing|length }} {{ commonLabels.alertname }}"
+           "[{{ commonLabels.nosuch }}][{{ alerts[0].labels.nosuch.deeper }}]")
+    assert render(renderer, src, **template_data(n)) == "firing 1 HighErrorRate[][]"
+
+
+@pytest.mark.parametrize(
+    ("src", "expected"),
+    [
+        ("{{ 'hello wORLD-x_y'|title }}", "Hello WORLD-X_y"),
+        ("{{ 'a'|upper }}{{ 'B'|lower }}{{ 'c'|toUpper }}", "AbC"),
+        ("{{ ['a', 'b']|join(', ') }}", "a, b"),
+        ("{{ 'host-01.example'|reReplaceAll('(\\\\w+)-(\\\\d+)', '$2-${1}') }}",
+         "01-host.example"),
+        ("{% for p in labels|sortedPairs %}{{ p.name }}={{ p.value }};{% endfor %}",
+         "alertname=X;a=1;z=2;"),
+        ("{{ 3723|humanizeDuration }}|{{ 0.25|humanizeDuration }}|{{ 90061|humanizeDuration }}",
+         "1h 2m 3s|250ms|1d 1h 1m 1s"),
+        ("{{ 1795560171|humanizeTimestamp }}", "2026-11-24 22:42:51 UTC"),
+        ("{{ '2026-11-24T22:42:51.5Z'|humanizeTimestamp }}", "2026-11-24 22:42:51 UTC"),
+        ("{{ 1795560171|since|humanizeDuration }}", "1h 2m 3s"),
+        ("{{ labels|toJson }}", '{"z": "2", "alertname": "X", "a": "1"}'),
+        ("{{ '<b>'|safeHtml }}", "<b>"),
+        ("{{ stringSlice('a', 'b')|join('+') }}|{{ 'a'|stringSlice('c')|length }}", "a+b|2"),
+        ("[{{ '  x \n'|trimSpace }}]", "[x]"),
+        ("{{ 'db-01'|match('^db-') }} {{ 'web'|match('^db-') }}", "True False"),
+        ("{{ labels|labelsWithout('z', 'a')|toJson }}", '{"alertname": "X"}'),
+    ],
+)
+def test_filters(renderer, src, expected):
+    assert render(renderer, src, labels={"z": "2", "alertname": "X", "a": "1"}) == expected
+
+
+def test_filter_helpers_match_go_semantics():
+    assert go_title("ünïcode wörds") == "Ünïcode Wörds"
+    assert re_replace_all("a.b", r"\.", "$$") == "a$b"
+    assert re_replace_all("ab", "(a)", "$9") == "b"  # unknown group expands to ""
+    assert humanize_duration(-61) == "-1m 1s"
+    assert humanize_duration(0) == "0s"
+    assert quote_meta("a.b+c[d]") == "a\\.b\\+c\\[d\\]"
+
+
+def test_every_template_compiles_at_construction(tmp_path: Path):
+    bad = tmp_path / "bad.j2"
+    bad.write_text("line one\n{% if %}\n", encoding="utf-8")
+    with pytest.raises(jinja2.TemplateSyntaxError) as info:
+        Renderer([str(bad)])
+    assert info.value.lineno == 2
+    assert info.value.filename == str(bad)
+
+
+def test_user_templates_by_name_and_path_can_import_defaults(tmp_path: Path):
+    mine = tmp_path / "mine.j2"
+    mine.write_text('{% from "default.j2" import subject %}<{{ subject(d) }}>', encoding="utf-8")
+    r = Renderer([str(mine)])
+    d = template_data(_notification(_alert("HighErrorRate", "a:1")))
+    expected = "<[FIRING:1] HighErrorRate (a:1 api critical)>"
+    assert r.template("mine.j2").render(d=d) == expected
+    assert r.template(str(mine)).render(d=d) == expected
+
+
+def test_default_templates_dir_holds_the_defaults():
+    names = {p.name for p in default_templates_dir().glob("*.j2")}
+    assert {"default.j2", "slack.j2"} <= names
+
+
+def test_compile_string_caches(renderer):
+    assert renderer.compile_string("{{ x }}") is renderer.compile_string("{{ x }}")
+
+
+def test_sandbox_blocks_unsafe_attribute_access(renderer):
+    # The sandbox hides private attributes: nothing leaks into the message.
+    assert render(renderer, "[{{ x.__class__.__mro__ }}]", x=1) == "[]"
+    with pytest.raises(jinja2.exceptions.SecurityError):
+        render(renderer, "{{ x.__class__() }}", x=1)
+
+
+def test_runtime_failure_falls_back_to_plain_text_and_is_counted(caplog):
+    failures: list[str] = []
+    r = Renderer([], on_failure=failures.append)
+    # Division by zero only happens at render time: the template compiles fine.
+    slack = SlackChannel(SlackConfig(api_url=Secret("http://127.0.0.1:1/x"),
+                                     title="{{ 1 // 0 }}", username="am"), r)
+    n = _notification(_alert("HighErrorRate", "a:1", summary="5xx above 5%"))
+    with caplog.at_level(logging.WARNING):
+        body = json.loads(slack.render(n))
+    assert failures == ["slack"]
+    assert body == {
+        "username": "am",
+        "text": "[FIRING:1] HighErrorRate (receiver team.a)\n"
+                '- [firing] HighErrorRate: 5xx above 5% {alertname="HighErrorRate", '
+                'instance="a:1", job="api", severity="critical"}',
+    }
+    (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert record.getMessage() == "template rendering failed; sending plain text"
+    assert record.channel == "slack"  # type: ignore[attr-defined]
+
+
+def test_log_channel_template_failure_falls_back(tmp_path: Path):
+    tmpl = tmp_path / "line.j2"
+    tmpl.write_text("{{ alerts[0].labels.alertname|reReplaceAll('(', 'x') }}", encoding="utf-8")
+    failures: list[str] = []
+    r = Renderer([str(tmpl)], on_failure=failures.append)
+    ch = LogChannel(LogConfig(template="line.j2"), r)
+    line = ch.render(_notification(_alert("HighErrorRate", "a:1"))).decode()
+    assert failures == ["log"]
+    assert line.startswith("[FIRING:1] HighErrorRate (receiver team.a) | - [firing] HighErrorRate")
+
+
+def test_plain_text_cannot_fail_and_is_bounded():
+    r = Renderer([])
+    alerts = [_alert("A", f"h{i}") for i in range(25)]
+    text = r.plain_text(_notification(*alerts))
+    assert text.splitlines()[0] == "[FIRING:25] A (receiver team.a)"
+    assert text.splitlines()[-1] == "+5 more"
