@@ -98,6 +98,13 @@ class DeliveryManager:
         row_id = self._pending_by_key.get(key)
         return None if row_id is None else self.rows.get(row_id)
 
+    def latest(self, key: str) -> OutboxRow | None:
+        """The newest row of a group's channel that is queued or being sent, if any."""
+        row = self.pending(key)
+        if row is None and key in self._inflight:
+            row = self.rows.get(self._inflight[key])
+        return row
+
     async def wait_idle(self) -> None:
         await self._idle.wait()
 
@@ -212,6 +219,16 @@ class DeliveryManager:
             await self._failed(row, err)
             return
         previous = self.nflog.get(key)
+        if (
+            previous is not None
+            and previous.sent_at >= row.created_at
+            and (previous.firing, previous.resolved) == (row.firing, row.resolved)
+        ):
+            # This exact state was delivered after the row was queued (e.g. a row restored
+            # after a restart): sending it again would be a duplicate.
+            self._untrack(row)
+            await self._safe(self._store.outbox_delivered(row.id, previous))
+            return
         assert self.session is not None, "delivery started without an HTTP session"
         ctx = SendContext(
             session=self.session,

@@ -74,9 +74,9 @@ class Notifier:
         resolved_fps: frozenset[str],
     ) -> asyncio.Future[None] | None:
         key = nflog_key(batch.group_key, receiver, kind, index)
-        pending = self._delivery.pending(key)
-        if pending is not None and (pending.firing, pending.resolved) == (firing_fps, resolved_fps):
-            return None  # this exact state is already queued
+        queued = self._delivery.latest(key)
+        if queued is not None and (queued.firing, queued.resolved) == (firing_fps, resolved_fps):
+            return None  # this exact state is already queued or being sent
         reason = decide(
             self._delivery.nflog.get(key), firing_fps, resolved_fps,
             send_resolved=channel.send_resolved, repeat_interval=batch.repeat_interval,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from router.channels.log import LogChannel
 from router.channels.slack import SlackChannel
 from router.config_types import LogConfig, Secret, SlackConfig
-from router.model import Notification, NotifyReason, make_alert
+from router.model import Alert, Notification, NotifyReason, make_alert
 from router.rendering import (
     Renderer,
     default_templates_dir,
@@ -26,12 +27,12 @@ from router.rendering import (
 T0 = 1_795_560_171.0  # 2026-11-24 22:42:51 UTC
 
 
-def _alert(name: str, instance: str, *, ends: float | None = None, **annotations: str):
+def _alert(name: str, instance: str, *, ends: float | None = None, **annotations: str) -> Alert:
     labels = {"alertname": name, "instance": instance, "severity": "critical", "job": "api"}
     return make_alert(labels, annotations, T0, ends, "http://prom/graph", T0)
 
 
-def _notification(*alerts, receiver: str = "team.a") -> Notification:
+def _notification(*alerts: Alert, receiver: str = "team.a") -> Notification:
     return Notification(
         receiver=receiver,
         group_key='{}:{alertname="HighErrorRate"}',
@@ -48,11 +49,11 @@ def renderer() -> Renderer:
     return Renderer([], now=lambda: T0 + 3723)
 
 
-def render(renderer: Renderer, src: str, **data) -> str:
+def render(renderer: Renderer, src: str, **data: Any) -> str:
     return renderer.compile_string(src).render(**data)
 
 
-def test_template_data_uses_alertmanager_names():
+def test_template_data_uses_alertmanager_names() -> None:
     n = _notification(
         _alert("HighErrorRate", "a:1", summary="boom"),
         _alert("HighErrorRate", "b:1", ends=T0 + 30, summary="boom"),
@@ -80,7 +81,7 @@ def test_template_data_uses_alertmanager_names():
     assert d["truncatedAlerts"] == 0
 
 
-def test_templates_see_data_and_missing_labels_render_empty(renderer):
+def test_templates_see_data_and_missing_labels_render_empty(renderer: Renderer) -> None:
     n = _notification(_alert("HighErrorRate", "a:1", summary="boom"))
     src = ("{{ status }} {{ alerts.firing|length }} {{ commonLabels.alertname }}"
            "[{{ commonLabels.nosuch }}][{{ alerts[0].labels.nosuch.deeper }}]")
@@ -110,11 +111,11 @@ def test_templates_see_data_and_missing_labels_render_empty(renderer):
         ("{{ labels|labelsWithout('z', 'a')|toJson }}", '{"alertname": "X"}'),
     ],
 )
-def test_filters(renderer, src, expected):
+def test_filters(renderer: Renderer, src: str, expected: str) -> None:
     assert render(renderer, src, labels={"z": "2", "alertname": "X", "a": "1"}) == expected
 
 
-def test_filter_helpers_match_go_semantics():
+def test_filter_helpers_match_go_semantics() -> None:
     assert go_title("ünïcode wörds") == "Ünïcode Wörds"
     assert re_replace_all("a.b", r"\.", "$$") == "a$b"
     assert re_replace_all("ab", "(a)", "$9") == "b"  # unknown group expands to ""
@@ -123,7 +124,7 @@ def test_filter_helpers_match_go_semantics():
     assert quote_meta("a.b+c[d]") == "a\\.b\\+c\\[d\\]"
 
 
-def test_every_template_compiles_at_construction(tmp_path: Path):
+def test_every_template_compiles_at_construction(tmp_path: Path) -> None:
     bad = tmp_path / "bad.j2"
     bad.write_text("line one\n{% if %}\n", encoding="utf-8")
     with pytest.raises(jinja2.TemplateSyntaxError) as info:
@@ -132,7 +133,7 @@ def test_every_template_compiles_at_construction(tmp_path: Path):
     assert info.value.filename == str(bad)
 
 
-def test_user_templates_by_name_and_path_can_import_defaults(tmp_path: Path):
+def test_user_templates_by_name_and_path_can_import_defaults(tmp_path: Path) -> None:
     mine = tmp_path / "mine.j2"
     mine.write_text('{% from "default.j2" import subject %}<{{ subject(d) }}>', encoding="utf-8")
     r = Renderer([str(mine)])
@@ -142,23 +143,25 @@ def test_user_templates_by_name_and_path_can_import_defaults(tmp_path: Path):
     assert r.template(str(mine)).render(d=d) == expected
 
 
-def test_default_templates_dir_holds_the_defaults():
+def test_default_templates_dir_holds_the_defaults() -> None:
     names = {p.name for p in default_templates_dir().glob("*.j2")}
     assert {"default.j2", "slack.j2"} <= names
 
 
-def test_compile_string_caches(renderer):
+def test_compile_string_caches(renderer: Renderer) -> None:
     assert renderer.compile_string("{{ x }}") is renderer.compile_string("{{ x }}")
 
 
-def test_sandbox_blocks_unsafe_attribute_access(renderer):
+def test_sandbox_blocks_unsafe_attribute_access(renderer: Renderer) -> None:
     # The sandbox hides private attributes: nothing leaks into the message.
     assert render(renderer, "[{{ x.__class__.__mro__ }}]", x=1) == "[]"
     with pytest.raises(jinja2.exceptions.SecurityError):
         render(renderer, "{{ x.__class__() }}", x=1)
 
 
-def test_runtime_failure_falls_back_to_plain_text_and_is_counted(caplog):
+def test_runtime_failure_falls_back_to_plain_text_and_is_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     failures: list[str] = []
     r = Renderer([], on_failure=failures.append)
     # Division by zero only happens at render time: the template compiles fine.
@@ -176,10 +179,10 @@ def test_runtime_failure_falls_back_to_plain_text_and_is_counted(caplog):
     }
     (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert record.getMessage() == "template rendering failed; sending plain text"
-    assert record.channel == "slack"  # type: ignore[attr-defined]
+    assert getattr(record, "channel", None) == "slack"
 
 
-def test_log_channel_template_failure_falls_back(tmp_path: Path):
+def test_log_channel_template_failure_falls_back(tmp_path: Path) -> None:
     tmpl = tmp_path / "line.j2"
     tmpl.write_text("{{ alerts[0].labels.alertname|reReplaceAll('(', 'x') }}", encoding="utf-8")
     failures: list[str] = []
@@ -190,7 +193,7 @@ def test_log_channel_template_failure_falls_back(tmp_path: Path):
     assert line.startswith("[FIRING:1] HighErrorRate (receiver team.a) | - [firing] HighErrorRate")
 
 
-def test_plain_text_cannot_fail_and_is_bounded():
+def test_plain_text_cannot_fail_and_is_bounded() -> None:
     r = Renderer([])
     alerts = [_alert("A", f"h{i}") for i in range(25)]
     text = r.plain_text(_notification(*alerts))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,10 +18,12 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from pytest_aiohttp import AiohttpServer
 
 from router.model import Notification, NotifyReason, make_alert, parse_time, sort_alerts
 
 FIXTURES = Path(__file__).resolve().parent.parent / "data" / "fixtures"
+GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"
 
 # A script entry: a status; (status, headers); (status, headers, body); a dict → 200 JSON.
 # A body of None means the vendor's usual body for that status. After the script: 200.
@@ -99,7 +102,7 @@ class Fake:
 
 
 async def start_fake(
-    aiohttp_server: Any,
+    aiohttp_server: AiohttpServer,
     kind: str = "webhook",
     script: list[ScriptItem] | None = None,
     *,
@@ -156,3 +159,34 @@ def notification_from_body(
         now=latest + 1.0,
         external_url=body["externalURL"],
     )
+
+
+FIXTURE_NAMES = [
+    "critical-single-firing.json",
+    "critical-grouped-truncated.json",
+    "default-warning-firing.json",
+    "default-warning-resolved.json",
+]
+
+
+def fixture_notification(name: str) -> tuple[Notification, dict[str, Any], int]:
+    """(notification, captured body, max_alerts) for a captured Alertmanager request."""
+    body = load_fixture(name)["body"]
+    extra = []
+    if name == "critical-grouped-truncated.json":
+        # Alertmanager dropped the third alert (max_alerts: 2); put it back so that
+        # our truncation has something to cut. It sorts last (instance 10.0.0.3).
+        third = json.loads(json.dumps(body["alerts"][1]))
+        third["labels"]["instance"] = "10.0.0.3:8080"
+        extra.append(third)
+    max_alerts = 2 if name.startswith("critical") else 0
+    return notification_from_body(body, extra=extra), body, max_alerts
+
+
+def check_golden(name: str, data: bytes) -> None:
+    """Compare with tests/data/golden/<name>; UPDATE_GOLDEN=1 rewrites the file."""
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    assert data == path.read_bytes(), f"{name} differs; review and run with UPDATE_GOLDEN=1"

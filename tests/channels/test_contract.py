@@ -14,9 +14,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from pytest_aiohttp import AiohttpServer
 
 from router.channels import CHANNELS, build_channel
-from router.channels.base import DeliveryError, FailureReason, SendContext
+from router.channels.base import DeliveryError, FailureReason, SendContext, classify_http
 from router.config_types import BasicAuth, HttpConfig, Secret, SlackConfig, WebhookConfig
 from router.model import Notification, NotifyReason, make_alert
 from router.rendering import Renderer
@@ -77,7 +78,7 @@ CASES: dict[str, tuple[list[Any], FailureReason | None, bool, float | None]] = {
 }
 
 
-def test_registry_lists_the_channels():
+def test_registry_lists_the_channels() -> None:
     assert set(CHANNELS) == {"slack", "webhook", "log"}
     with pytest.raises(ValueError, match="unknown channel type 'pager'"):
         build_channel("pager", SlackConfig(), Renderer([]))
@@ -92,7 +93,9 @@ def _notification() -> Notification:
 
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("setup_name", list(SETUPS))
-async def test_contract(aiohttp_server, caplog, setup_name, case):
+async def test_contract(
+    aiohttp_server: AiohttpServer, caplog: pytest.LogCaptureFixture, setup_name: str, case: str
+) -> None:
     setup = SETUPS[setup_name]
     script, reason, retryable, retry_after = CASES[case]
     fake = await start_fake(aiohttp_server, setup.fake, script, path=setup.path,
@@ -126,7 +129,9 @@ async def test_contract(aiohttp_server, caplog, setup_name, case):
 
 
 @pytest.mark.parametrize("setup_name", list(SETUPS))
-async def test_secrets_are_sent_in_headers_not_in_payloads(aiohttp_server, setup_name):
+async def test_secrets_are_sent_in_headers_not_in_payloads(
+    aiohttp_server: AiohttpServer, setup_name: str
+) -> None:
     setup = SETUPS[setup_name]
     fake = await start_fake(aiohttp_server, setup.fake, path=setup.path)
     channel = build_channel(setup.kind, setup.config(fake.url), Renderer([]))
@@ -147,3 +152,15 @@ async def test_secrets_are_sent_in_headers_not_in_payloads(aiohttp_server, setup
         assert auth == "Basic " + base64.b64encode(f"am:{PASSWORD}".encode()).decode()
     else:
         assert auth == ""
+
+
+def test_retry_after_accepts_http_dates_and_bodies_are_cut() -> None:
+    now = 1_700_000_000.0
+    err = classify_http(429, {"retry-after": "Tue, 14 Nov 2023 22:13:40 GMT"}, "", now=now)
+    assert err is not None
+    assert err.retry_after == 20.0
+    assert classify_http(204, {}, "") is None
+    long = classify_http(400, {}, "x" * 1000)
+    assert long is not None
+    assert len(long.message) < 220
+    assert long.message.startswith("HTTP 400: xxx")
