@@ -8,6 +8,7 @@ swaps it in with one assignment; a bad config leaves the old one running.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -177,6 +178,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         now = state.clock.now()
         delivery.load(await state.store.outbox_load_pending(), await state.store.load_nflog(now))
         state.ingestor.restore(await state.store.load_alerts())
+        # Restored state is long-lived: keep it out of every later full GC pass.
+        gc.collect()
+        gc.freeze()
         tasks = [
             asyncio.create_task(state.dispatcher.run(), name="dispatcher"),
             asyncio.create_task(delivery.run(), name="delivery"),

@@ -11,8 +11,9 @@ import asyncio
 import heapq
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
+from typing import Any
 
 import aiohttp
 
@@ -61,6 +62,7 @@ class DeliveryManager:
         self._inflight: dict[str, int] = {}  # key -> id being sent
         self._blocked: dict[str, list[int]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._writes: set[asyncio.Future[None]] = set()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -163,6 +165,7 @@ class DeliveryManager:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.flush_records()
 
     def _promote(self) -> None:
         now = self._clock.now()
@@ -227,7 +230,7 @@ class DeliveryManager:
             # This exact state was delivered after the row was queued (e.g. a row restored
             # after a restart): sending it again would be a duplicate.
             self._untrack(row)
-            await self._safe(self._store.outbox_delivered(row.id, previous))
+            self._record(self._store.outbox_delivered(row.id, previous))
             return
         assert self.session is not None, "delivery started without an HTTP session"
         ctx = SendContext(
@@ -276,12 +279,7 @@ class DeliveryManager:
         self._metrics.notifications.labels(*labels).inc()
         if row.reason != NotifyReason.REPEAT:
             self._metrics.e2e_latency.labels(*labels).observe(max(0.0, now - row.ingested_at))
-        try:
-            await self._store.outbox_delivered(row.id, entry)
-        except StoreUnavailable:
-            # Sent but not recorded: after a restart it may be sent once more
-            # (at-least-once); never lose it, never crash the worker.
-            log.error("could not record a delivery", extra={"row_id": row.id})
+        self._record(self._store.outbox_delivered(row.id, entry))
 
     async def _failed(self, row: OutboxRow, err: DeliveryError) -> None:
         now = self._clock.now()
@@ -308,10 +306,10 @@ class DeliveryManager:
         if self._pending_by_key[key] != row.id:
             # A newer state was queued meanwhile: it supersedes this retry.
             self._untrack(row)
-            await self._safe(self._store.outbox_dead(row.id, attempts, "superseded"))
+            self._record(self._store.outbox_dead(row.id, attempts, "superseded"))
             return
         heapq.heappush(self._waiting, (updated.next_attempt_at, row.id))
-        await self._safe(
+        self._record(
             self._store.outbox_reschedule(row.id, attempts, updated.next_attempt_at, str(err))
         )
 
@@ -323,7 +321,7 @@ class DeliveryManager:
             extra={"receiver": row.receiver, "channel": row.channel, "error": error,
                    "attempts": attempts, "row_id": row.id},
         )
-        await self._safe(self._store.outbox_dead(row.id, attempts, error))
+        self._record(self._store.outbox_dead(row.id, attempts, error))
 
     def backoff(self, attempts: int, retry_after: float | None) -> float:
         """Exponential backoff with full jitter, capped; never sooner than Retry-After."""
@@ -333,8 +331,20 @@ class DeliveryManager:
             delay = max(delay, retry_after)
         return delay
 
-    async def _safe(self, op: Awaitable[None]) -> None:
-        try:
-            await op
-        except StoreUnavailable:
-            log.error("could not record a delivery outcome")
+    def _record(self, op: Coroutine[Any, Any, None]) -> None:
+        """Write an outcome without holding a send slot: the in-memory state is already
+        updated, and group commit makes many outcomes share one transaction. If the
+        process dies first, the row is sent once more after restart (at-least-once)."""
+        task = asyncio.ensure_future(op)
+        self._writes.add(task)
+        task.add_done_callback(self._recorded)
+
+    def _recorded(self, task: asyncio.Future[None]) -> None:
+        self._writes.discard(task)
+        if not task.cancelled() and isinstance(task.exception(), StoreUnavailable):
+            log.error("could not record a delivery outcome", extra={"error": str(task.exception())})
+
+    async def flush_records(self) -> None:
+        """Wait for outcome writes in progress (shutdown and tests)."""
+        while self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)

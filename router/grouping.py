@@ -126,29 +126,36 @@ class Dispatcher:
             due.append(group)
         if not due:
             return 0
+        batches = [g.batch(now) for g in due]
         results = await asyncio.gather(
-            *(self._notify(g.batch(now)) for g in due), return_exceptions=True
+            *(self._notify(b) for b in batches), return_exceptions=True
         )
-        for group, ok in zip(due, results, strict=True):
+        for group, batch, ok in zip(due, batches, results, strict=True):
             if isinstance(ok, BaseException):
                 log.error("group flush failed", exc_info=ok, extra={"group_key": group.key})
                 ok = False
-            self._after_flush(group, now, bool(ok))
+            self._after_flush(group, batch, bool(ok))
         return len(due)
 
-    def _after_flush(self, group: AggregationGroup, now: float, ok: bool) -> None:
+    def _after_flush(self, group: AggregationGroup, batch: Batch, ok: bool) -> None:
+        now = batch.now
+        if self.groups.get((group.route.id, group.key)) is not group:
+            return  # a reload rebuilt the groups during the flush; this one is gone
         group.flushed = True
         if ok:
-            for fp, alert in list(group.alerts.items()):
-                # Resolved alerts leave the group once notified (queued durably); an
-                # alert that re-fired meanwhile is a different, firing copy.
-                if alert.resolved(now):
-                    del group.alerts[fp]
-                    keys = self.alert_groups.get(fp)
-                    if keys is not None:
-                        keys.discard((group.route.id, group.key))
-                        if not keys:
-                            del self.alert_groups[fp]
+            for sent in batch.resolved():
+                fp = sent.fingerprint
+                # Alertmanager's DeleteIfNotModified: only a resolved alert that was sent
+                # as such and not changed during the flush leaves the group. One that
+                # re-fired, or resolved after it went out as firing, waits for the next.
+                if group.alerts.get(fp) != sent:
+                    continue
+                del group.alerts[fp]
+                keys = self.alert_groups.get(fp)
+                if keys is not None:
+                    keys.discard((group.route.id, group.key))
+                    if not keys:
+                        del self.alert_groups[fp]
         if not group.alerts:
             del self.groups[(group.route.id, group.key)]
             return

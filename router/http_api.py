@@ -97,7 +97,10 @@ async def _read_json(request: web.Request) -> Any:
     limit = _state(request).config.server.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise InputError(f"body larger than the {limit}-byte limit", status=413)
-    if request.content_type not in ("application/json", ""):
+    # aiohttp reports a missing Content-Type as application/octet-stream: accept a body
+    # sent without one (curl, scripts) and refuse only a declared non-JSON type.
+    declared = "Content-Type" in request.headers
+    if declared and request.content_type != "application/json":
         raise InputError(f"expected Content-Type application/json, got {request.content_type}",
                          status=415)
     try:

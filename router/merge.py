@@ -27,8 +27,8 @@ def merge(old: Alert | None, new: Alert, now: float) -> Alert:
     if old is None:
         return new
     if not overlaps(old, new):
-        if old.resolved(now) and not new.resolved(now):
-            return new  # firing again: a new occurrence
+        if old.resolved(now) and (not new.resolved(now) or new.starts_at > _end(old)):
+            return new  # firing again (or fired and resolved unseen): a new occurrence
         if new.ends_at is not None and old.ends_at is None and new.ends_at <= old.starts_at:
             return old  # a resolve older than this occurrence: stale, ignore
     res = new

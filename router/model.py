@@ -7,6 +7,7 @@ converted to RFC 3339 only at the edges (JSON in, JSON out, templates).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -221,10 +222,34 @@ def common_items(maps: Iterable[Mapping[str, str]]) -> dict[str, str]:
     return common
 
 
-def alert_sort_key(alert: Alert) -> tuple[str, str, tuple[tuple[str, str], ...]]:
-    """Alertmanager's order: label `job`, then `instance`, then the whole sorted label set."""
-    labels = alert.labels
-    return (labels.get("job", ""), labels.get("instance", ""), tuple(sorted(labels.items())))
+def _compare_alerts(a: Alert, b: Alert) -> int:
+    """Alertmanager's `AlertSlice.Less`: label `job`, then `instance` (an alert that has the
+    label sorts before one that lacks it), then prometheus' `LabelSet.Before`."""
+    for key in ("job", "instance"):
+        av, bv = a.labels.get(key), b.labels.get(key)
+        if av is None and bv is None:
+            continue
+        if av is None or bv is None:
+            return 1 if av is None else -1
+        if av != bv:
+            return -1 if av < bv else 1
+    return _compare_label_sets(a.labels, b.labels)
+
+
+def _compare_label_sets(a: Mapping[str, str], b: Mapping[str, str]) -> int:
+    """`LabelSet.Before`: fewer labels first; then, over the sorted union of names, the first
+    name missing from one set puts that set first, else the first differing value decides."""
+    if len(a) != len(b):
+        return -1 if len(a) < len(b) else 1
+    for name in sorted(a.keys() | b.keys()):
+        if name not in a or name not in b:
+            return -1 if name not in a else 1
+        if a[name] != b[name]:
+            return -1 if a[name] < b[name] else 1
+    return 0
+
+
+alert_sort_key = functools.cmp_to_key(_compare_alerts)
 
 
 def sort_alerts(alerts: Iterable[Alert]) -> tuple[Alert, ...]:

@@ -158,7 +158,9 @@ class EventMapper:
                 raise InputError(f"expected an event object, got {_type(event)}", path)
             try:
                 out.append(self._one(event, now, resolve_timeout, path))
-            except TemplateError as exc:
+            # An expression can fail on the event's own values too (`event.n + 1` with a
+            # string n): that is a bad event (4xx), not a router failure.
+            except (TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
                 raise InputError(f"source {self.name!r} could not map the event: {exc}",
                                  path) from None
         return out

@@ -50,17 +50,21 @@ class Notifier:
         firing_fps = frozenset(a.fingerprint for a in firing)
         resolved_fps = frozenset(a.fingerprint for a in batch.alerts) - firing_fps
         ops = []
+        done = True
         for kind, index, _cfg in receiver.channels():
             channel = self._channels(receiver.name, kind, index)
             if channel is None:
                 continue
             op = self._one(batch, receiver.name, kind, index, channel, firing, firing_fps,
                            resolved_fps)
-            if op is not None:
+            if isinstance(op, bool):
+                done = done and op
+            else:
                 ops.append(op)
         if ops:
             await asyncio.gather(*ops)
-        return True
+        # False keeps the group's resolved alerts for the next flush.
+        return done
 
     def _one(
         self,
@@ -72,20 +76,27 @@ class Notifier:
         firing: tuple[Alert, ...],
         firing_fps: frozenset[str],
         resolved_fps: frozenset[str],
-    ) -> asyncio.Future[None] | None:
+    ) -> asyncio.Future[None] | bool:
+        """The queueing of this channel's notification, or True (nothing to send) or False
+        (decide again at the next flush)."""
         key = nflog_key(batch.group_key, receiver, kind, index)
         queued = self._delivery.latest(key)
         if queued is not None and (queued.firing, queued.resolved) == (firing_fps, resolved_fps):
-            return None  # this exact state is already queued or being sent
+            return True  # this exact state is already queued or being sent
         reason = decide(
             self._delivery.nflog.get(key), firing_fps, resolved_fps,
             send_resolved=channel.send_resolved, repeat_interval=batch.repeat_interval,
             now=batch.now,
         )
-        if reason is None:
-            return None
-        expires_in = 2 * batch.repeat_interval
         shown = batch.alerts if channel.send_resolved else firing
+        if queued is not None and (reason is None or not shown):
+            # An older state is still on its way and nothing would replace it: decide
+            # again once it has landed in the log, or the resolution would be lost
+            # behind it (a late "firing" must not be the last word).
+            return False
+        if reason is None:
+            return True
+        expires_in = 2 * batch.repeat_interval
         if not shown:
             # Only resolutions, and this channel does not announce them: log it as sent
             # so the log is cleared, exactly like Alertmanager.

@@ -60,3 +60,52 @@ def make_router(
         return client, app[STATE]
 
     return make
+
+
+# --- waiting for the running app (tests/test_http_api.py, tests/test_app.py) -----------
+
+
+async def wait_until(predicate: Callable[[], bool], what: str, seconds: float = 5.0) -> None:
+    """Wait for a network or store event; timers move with the fake clock, never this."""
+    import asyncio
+
+    try:
+        async with asyncio.timeout(seconds):
+            # The loopback fakes signal nothing: poll for the request or the store write.
+            while not predicate():  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+async def quiet(state: AppState) -> None:
+    """Let due timers run and every queued delivery finish."""
+    import asyncio
+
+    from router.clock import settle
+
+    await settle()
+    async with asyncio.timeout(5):
+        await state.delivery.wait_idle()
+    await settle()
+
+
+async def retry_scheduled(state: AppState, channel: str = "slack") -> None:
+    """Wait until a failed attempt's retry is committed and the delivery loop sleeps on it.
+
+    Only then may a test advance the clock: the loop computes its sleep from `now` when it
+    goes to sleep, so advancing earlier would push the retry further out.
+    """
+    import asyncio
+
+    from router.clock import settle
+
+    async with asyncio.timeout(5):
+        while True:
+            rows = [r for r in state.delivery.rows.values()
+                    if r.channel == channel and r.attempts > 0]
+            stored = await state.store.outbox_get(rows[0].id) if rows else None
+            if stored is not None and stored.attempts == rows[0].attempts:
+                break
+            await asyncio.sleep(0.005)
+    await settle()

@@ -157,6 +157,17 @@ def am_alert(instance: str, *, ends_at: str | None = None) -> dict[str, Any]:
     return alert
 
 
+async def alerts_received(http: aiohttp.ClientSession, router_url: str) -> float:
+    """alert_router_alerts_received_total summed over its labels."""
+    async with http.get(f"{router_url}/metrics") as resp:
+        text = await resp.text()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("alert_router_alerts_received_total")
+    )
+
+
 def text_of(body: Any) -> str:
     return json.dumps(body, ensure_ascii=False)
 
@@ -199,6 +210,8 @@ async def test_alertmanager_webhook_to_slack_post_then_update_on_resolve(
     assert "db-1" in text_of(post.body)
     assert "db-2" in text_of(post.body)
     assert not slack.at(UPDATE)
+    # Proof that Alertmanager did re-send the group (2 alerts per webhook) meanwhile.
+    assert await alerts_received(http, router.url) >= 4
 
     resolved_at = rfc3339(offset=-1)
     async with http.post(

@@ -1,0 +1,233 @@
+"""The command line: check-config, routes test, render (in process) and serve (a real process)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from router.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "tests" / "data"
+FIXTURES = DATA / "fixtures"
+BAD = DATA / "config" / "bad"
+PROBLEM_LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<path>[^:]*): .+$")
+
+
+# --- check-config ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["example.yml", "minimal.yml"])
+def test_check_config_accepts_the_shipped_examples(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check-config", str(REPO / "rules" / name)]) == 0
+    out = capsys.readouterr()
+    assert out.out == "1 file(s) valid\n"
+    assert out.err == ""
+
+
+def test_check_config_lists_every_problem_as_file_line_col(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = [BAD / "unknown_key.yml", BAD / "bad_duration.yml", REPO / "rules" / "minimal.yml"]
+    assert main(["check-config", *map(str, files)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines
+    for line in lines:
+        assert PROBLEM_LINE.match(line), line
+    for bad in files[:2]:
+        # Each bad file starts with `# expect: <line>:<col>: <path>: <message>`.
+        expect = bad.read_text(encoding="utf-8").splitlines()[0].removeprefix("# expect: ")
+        assert f"{bad}:{expect}" in lines
+    assert not any(line.startswith(str(files[2])) for line in lines)
+
+
+def test_check_config_on_a_missing_file_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.yml"
+    assert main(["check-config", str(missing)]) == 1
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith(f"{missing}:1:1: ")
+    assert "cannot read config" in line
+
+
+# --- routes test and render --------------------------------------------------------
+
+
+@pytest.fixture
+def am_config(tmp_path: Path) -> Path:
+    """A copy of the captured Alertmanager config (its webhook URLs are never called)."""
+    path = tmp_path / "alertmanager.yml"
+    shutil.copy(FIXTURES / "alertmanager.yml", path)
+    return path
+
+
+def test_routes_test_prints_the_matching_receivers(
+    am_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["routes", "test", "--config", str(am_config),
+                 "severity=critical", "alertname=X"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # The critical child matches (continue: true, but no later sibling matches), so the
+    # root's `default` is not used: a parent never matches once a child did.
+    assert lines[0] == "critical"
+    assert 'group: {alertname="X"}' in lines[1]
+
+    assert main(["routes", "test", "--config", str(am_config),
+                 "severity=warning", "alertname=DiskFilling", "cluster=prod-us"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "default"
+    assert 'group: {alertname="DiskFilling", cluster="prod-us"}' in lines[1]
+
+
+def test_routes_test_rejects_a_bad_pair(
+    am_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["routes", "test", "--config", str(am_config), "severity"]) == 1
+    assert "label=value" in capsys.readouterr().err
+
+
+def test_render_prints_each_channel_body_without_network(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "router.yml"
+    # Port 9 (discard) on loopback: nothing listens; render must not try.
+    config.write_text("""
+route:
+  receiver: critical
+receivers:
+  - name: critical
+    slack_configs:
+      - api_url: http://127.0.0.1:9/services/T/B/X
+    webhook_configs:
+      - url: http://127.0.0.1:9/hook
+    log_configs:
+      - {}
+""", encoding="utf-8")
+    payload = FIXTURES / "critical-single-firing.json"
+    assert main(["render", "--config", str(config), "--receiver", "critical",
+                 "--payload", str(payload)]) == 0
+    out = capsys.readouterr().out
+    bodies = dict(re.findall(r"^--- (\S+) ---\n(.*?)\n(?=--- |\Z)", out, re.M | re.S))
+    assert list(bodies) == ["slack[0]", "webhook[0]", "log[0]"]
+    slack = json.loads(bodies["slack[0]"])
+    assert slack["blocks"][0]["text"]["text"] == "🔥 FIRING: HighErrorRate (1)"
+    assert "Checkout 5xx rate above 5%" in bodies["slack[0]"]
+    webhook = json.loads(bodies["webhook[0]"])
+    assert webhook["receiver"] == "critical"
+    assert webhook["status"] == "firing"
+    assert [a["fingerprint"] for a in webhook["alerts"]] == ["838fff5931ba958f"]
+    log_line = bodies["log[0]"]
+    assert log_line.startswith("[FIRING:1] receiver=critical")
+    assert "HighErrorRate" in log_line
+    assert "\n" not in log_line
+
+
+def test_render_of_an_unknown_receiver_fails(
+    am_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["render", "--config", str(am_config), "--receiver", "nobody",
+                 "--payload", str(FIXTURES / "critical-single-firing.json")]) == 1
+    err = capsys.readouterr().err
+    assert "nobody" in err
+    assert "critical" in err
+
+
+def test_render_of_a_bad_config_fails_with_its_problems(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["render", "--config", str(BAD / "unknown_key.yml"), "--receiver", "x",
+                 "--payload", str(FIXTURES / "critical-single-firing.json")]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err
+    assert all(PROBLEM_LINE.match(line) for line in err)
+
+
+# --- serve -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def read_line(stream: asyncio.StreamReader, want: str, seen: list[str]) -> str:
+    """The first line containing `want` (a real process: a generous wall-clock bound)."""
+    async with asyncio.timeout(20):
+        while True:
+            raw = await stream.readline()
+            if not raw:
+                raise AssertionError(f"stream ended before {want!r}; saw: {seen}")
+            line = raw.decode()
+            seen.append(line)
+            if want in line:
+                return line
+
+
+async def test_serve_on_built_in_defaults_logs_alerts_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    listen = f"127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "router", "serve", "--listen", listen,
+        "--storage", str(tmp_path / "db"),
+        cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    logs: list[str] = []
+    try:
+        started = json.loads(await read_line(proc.stderr, "listening", logs))
+        assert started["listen"] == listen
+        assert started["level"] == "info"
+        assert "built-in default" in started["config"]
+
+        # Older than the default group_wait (30s): flushes at once.
+        starts = (datetime.now(UTC) - timedelta(minutes=2)).isoformat().replace("+00:00", "Z")
+        alert = [{"labels": {"alertname": "DiskFull", "instance": "db-1"},
+                  "annotations": {"summary": "disk is full"}, "startsAt": starts}]
+        async with aiohttp.ClientSession() as session:
+            resp = await session.post(f"http://{listen}/api/v2/alerts", json=alert)
+            assert resp.status == 202
+            ready = await session.get(f"http://{listen}/-/ready")
+            assert ready.status == 200
+        out: list[str] = []
+        line = await read_line(proc.stdout, "DiskFull", out)
+        assert out == [line]  # nothing else on stdout
+        assert line.endswith("\n")
+        assert line.count("\n") == 1
+        assert line.startswith('[FIRING:1] receiver=default group={alertname="DiskFull"} '
+                               'reason="first notification" | DiskFull')
+        assert 'summary="disk is full"' in line
+
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(20):
+            code = await proc.wait()
+        rest = (await proc.stderr.read()).decode()
+        assert code == 0, [*logs, rest]
+        assert "shutting down" in rest
+        assert "Traceback" not in "".join(logs) + rest
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert (tmp_path / "db").exists()
+    assert not (tmp_path / "alert-router.db").exists()
