@@ -48,23 +48,28 @@ class FakeClock:
     def now(self) -> float:
         return self._now
 
+    def _timer(self, seconds: float) -> asyncio.Future[None]:
+        """A future that `advance` resolves; its deadline is fixed now, at the call."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), fut))
+        return fut
+
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:
             await asyncio.sleep(0)
             return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), fut))
-        await fut
+        await self._timer(seconds)
 
     async def wait(self, event: asyncio.Event, seconds: float | None) -> bool:
         if event.is_set():
             return True
-        waiter = asyncio.ensure_future(event.wait())
-        tasks: set[asyncio.Future[object]] = {waiter}  # type: ignore[arg-type]
-        sleeper = None
+        waiter: asyncio.Future[object] = asyncio.ensure_future(event.wait())
+        tasks: set[asyncio.Future[object]] = {waiter}
         if seconds is not None:
-            sleeper = asyncio.ensure_future(self.sleep(seconds))
-            tasks.add(sleeper)  # type: ignore[arg-type]
+            timer = self._timer(max(0.0, seconds))
+            tasks.add(timer)  # type: ignore[arg-type]
+            if seconds <= 0:
+                timer.set_result(None)
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:

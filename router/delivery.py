@@ -79,7 +79,8 @@ class DeliveryManager:
 
     def _track(self, row: OutboxRow) -> None:
         self.rows[row.id] = row
-        self._pending_by_key[row_key(row)] = row.id
+        # A re-queued dead row must not take the slot of a newer pending state.
+        self._pending_by_key.setdefault(row_key(row), row.id)
         heapq.heappush(self._waiting, (row.next_attempt_at, row.id))
         self._metrics.outbox_depth.labels(row.channel).inc()
         self._idle.clear()
@@ -306,7 +307,7 @@ class DeliveryManager:
         if self._pending_by_key[key] != row.id:
             # A newer state was queued meanwhile: it supersedes this retry.
             self._untrack(row)
-            self._record(self._store.outbox_dead(row.id, attempts, "superseded"))
+            self._record(self._store.outbox_discard(row.id))
             return
         heapq.heappush(self._waiting, (updated.next_attempt_at, row.id))
         self._record(

@@ -43,7 +43,7 @@ def config_from(text: str, tmp_path: Path) -> RouterConfig:
     return replace(cfg, storage=replace(cfg.storage, path=str(tmp_path / "router.db")))
 
 
-RouterClient = TestClient  # type: ignore[type-arg]
+RouterClient = TestClient
 
 
 @pytest.fixture

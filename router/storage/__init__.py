@@ -31,7 +31,7 @@ class OutboxRow:
     reason: str  # NotifyReason value
     priority: int  # lower = more urgent (0 critical .. 3 info); 2 by convention
     created_at: float  # first enqueue (max_age is measured from it)
-    ingested_at: float  # earliest ingest time of the alerts inside (end-to-end latency)
+    ingested_at: float  # newest ingest time of the alerts inside (end-to-end latency)
     attempts: int = 0
     next_attempt_at: float = 0.0
     last_error: str | None = None
@@ -71,6 +71,9 @@ class Outbox(Protocol):
 
     async def outbox_delivered(self, row_id: int, entry: NflogEntry) -> None:
         """Delete the row and record `entry` in one transaction."""
+
+    async def outbox_discard(self, row_id: int) -> None:
+        """Delete a row that a newer state of the same group superseded."""
 
     async def outbox_reschedule(
         self, row_id: int, attempts: int, next_attempt_at: float, last_error: str | None

@@ -379,6 +379,9 @@ class SqliteStore:
         # One submission lands in one transaction: "delivered" and "logged" never disagree.
         await self._submit([(_OUTBOX_DELETE, (row_id,)), (_NFLOG_UPSERT, _nflog_params(entry))])
 
+    async def outbox_discard(self, row_id: int) -> None:
+        await self._submit([(_OUTBOX_DELETE, (row_id,))])
+
     async def outbox_reschedule(
         self, row_id: int, attempts: int, next_attempt_at: float, last_error: str | None
     ) -> None:
