@@ -19,7 +19,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-from router.model import Notification, format_time, parse_time
+from router.model import Alert, Notification, common_items, format_time, parse_time
 
 # Go's regexp.QuoteMeta escapes exactly these.
 _GO_META = frozenset("\\.+*?()|[]{}^$")
@@ -61,11 +61,9 @@ def label_matchers(labels: Mapping[str, str]) -> str:
     return "{" + pairs + "}"
 
 
-def _alert_data(n: Notification, alert: Any) -> dict[str, Any]:
-    resolved = alert.resolved(n.now)
-    silence = n.external_url.rstrip("/") + "/#/silences/new?filter=" + urllib.parse.quote(
-        label_matchers(alert.labels), safe=""
-    )
+def alert_v4(alert: Alert, now: float) -> dict[str, Any]:
+    """One alert exactly as Alertmanager's webhook v4 writes it, in its key order."""
+    resolved = alert.resolved(now)
     return {
         "status": "resolved" if resolved else "firing",
         "labels": dict(sorted(alert.labels.items())),
@@ -73,23 +71,24 @@ def _alert_data(n: Notification, alert: Any) -> dict[str, Any]:
         "startsAt": format_time(alert.starts_at),
         # Alertmanager blanks endsAt of every firing alert to Go's zero time.
         "endsAt": format_time(alert.ends_at if resolved else None),
-        "starts_at": alert.starts_at,
-        "ends_at": alert.ends_at if resolved else None,
         "generatorURL": alert.generator_url,
         "fingerprint": alert.fingerprint,
-        "silenceURL": silence,
     }
 
 
+def _alert_data(n: Notification, alert: Alert) -> dict[str, Any]:
+    data = alert_v4(alert, n.now)
+    silence = n.external_url.rstrip("/") + "/#/silences/new?filter=" + urllib.parse.quote(
+        label_matchers(alert.labels), safe=""
+    )
+    data["starts_at"] = alert.starts_at
+    data["ends_at"] = alert.ends_at if data["status"] == "resolved" else None
+    data["silenceURL"] = silence
+    return data
+
+
 def _common(maps: Iterable[Mapping[str, str]]) -> dict[str, str]:
-    it = iter(maps)
-    first = next(it, None)
-    if first is None:
-        return {}
-    common = dict(first)
-    for m in it:
-        common = {k: v for k, v in common.items() if m.get(k) == v}
-    return dict(sorted(common.items()))
+    return dict(sorted(common_items(maps).items()))
 
 
 def template_data(n: Notification, *, truncated_alerts: int = 0) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from typing import Any
 
 from router.channels.base import SendContext, classify_http, post_json
 from router.config_types import HttpConfig, WebhookConfig
-from router.model import Notification, common_items, format_time, sort_alerts
-from router.rendering import Renderer, quote_meta, template_data
+from router.model import Notification, common_items, sort_alerts
+from router.rendering import Renderer, alert_v4, quote_meta, template_data
 
 log = logging.getLogger(__name__)
 
@@ -34,18 +34,7 @@ def v4_body(n: Notification, max_alerts: int = 0) -> dict[str, Any]:
     """The webhook v4 message. Truncation happens first, so group fields see kept alerts only."""
     alerts = sort_alerts(n.alerts)
     kept = alerts[:max_alerts] if max_alerts > 0 else alerts
-    items = []
-    for a in kept:
-        resolved = a.resolved(n.now)
-        items.append({
-            "status": "resolved" if resolved else "firing",
-            "labels": dict(sorted(a.labels.items())),
-            "annotations": dict(sorted(a.annotations.items())),
-            "startsAt": format_time(a.starts_at),
-            "endsAt": format_time(a.ends_at if resolved else None),
-            "generatorURL": a.generator_url,
-            "fingerprint": a.fingerprint,
-        })
+    items = [alert_v4(a, n.now) for a in kept]
     firing = any(i["status"] == "firing" for i in items)
     return {
         "receiver": quote_meta(n.receiver),
