@@ -7,22 +7,19 @@ raised together in one `ConfigError`; `check_files` returns them as printable li
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from jinja2 import TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
-
 from router import routing
+from router.channels import CHANNELS
+from router.config_reader import FieldReader
 from router.config_types import (
     GROUP_BY_ALL,
-    BasicAuth,
+    ChannelConfig,
     DeliveryConfig,
     GlobalConfig,
-    HttpConfig,
     IngestAuth,
     LogConfig,
     Receiver,
@@ -30,10 +27,8 @@ from router.config_types import (
     RouterConfig,
     Secret,
     ServerConfig,
-    SlackConfig,
     SourceConfig,
     StorageConfig,
-    WebhookConfig,
 )
 from router.matchers import Matcher, MatcherError, from_match_maps, parse_matchers
 from router.yaml_source import ConfigError, Node, Problem, Source, suggest
@@ -64,41 +59,9 @@ _ROUTE_KEYS = (
     "continue",
     "routes",
 )
-_HTTP_KEYS = ("bearer_token", "bearer_token_file", "basic_auth")
-_SLACK_KEYS = (
-    "api_url",
-    "api_url_file",
-    "token",
-    "token_file",
-    "app_url",
-    "channel",
-    "username",
-    "icon_emoji",
-    "title",
-    "text",
-    "send_resolved",
-    "max_alerts",
-    "template",
-    "http_config",
-    "timeout",
-)
-_WEBHOOK_KEYS = (
-    "url",
-    "url_file",
-    "send_resolved",
-    "max_alerts",
-    "template",
-    "http_config",
-    "timeout",
-)
 _SOURCE_KEYS = ("labels", "annotations", "status", "starts_at", "ends_at", "generator_url")
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-# `{{ .Foo` (optionally `{{-`): Go template syntax, which Jinja would parse differently.
-_GO_EXPR = re.compile(r"\{\{-?\s*\.[^}]*\}\}")
-_GO_FIELD = re.compile(r"(?<=[\s{(|])\.([A-Za-z_]\w*)")
-_GO_NAMES = {"ExternalURL": "externalURL", "GroupKey": "groupKey"}
 
 DEFAULT_GROUP_WAIT = 30.0
 DEFAULT_GROUP_INTERVAL = 300.0
@@ -116,7 +79,7 @@ def default_config() -> RouterConfig:
     )
     return RouterConfig(
         route=routing.assign_ids(root),
-        receivers={"default": Receiver("default", log_configs=(LogConfig(),))},
+        receivers={"default": Receiver("default", (("log", LogConfig()),))},
     )
 
 
@@ -151,23 +114,6 @@ def check_files(paths: list[str]) -> list[str]:
     return out
 
 
-def go_template_hint(text: str) -> str | None:
-    """A message suggesting the Jinja spelling when `text` looks like a Go template."""
-    found = _GO_EXPR.search(text)
-    if found is None:
-        return None
-    go = found.group()
-
-    def jinja_name(m: re.Match[str]) -> str:
-        name = m.group(1)
-        return _GO_NAMES.get(name, name[:1].lower() + name[1:])
-
-    return (
-        f"looks like a Go template ({go}); templates are Jinja here: "
-        f"write {_GO_FIELD.sub(jinja_name, go)}"
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class _Inherited:
     receiver: str | None
@@ -183,7 +129,7 @@ class _Loader:
     def __init__(self, src: Source, base_dir: Path) -> None:
         self.src = src
         self.base_dir = base_dir
-        self.env = SandboxedEnvironment()
+        self.fields = FieldReader(src, base_dir)
         self.receiver_refs: list[tuple[Node, str]] = []
 
     def load(self, root: Node) -> RouterConfig | None:
@@ -228,87 +174,6 @@ class _Loader:
             source_file=self.src.file,
         )
 
-    # -- paths, secrets and templates -----------------------------------------------
-    def _path(self, text: str) -> Path:
-        return self.base_dir / Path(text).expanduser()
-
-    def _existing_file(self, node: Node, key: str) -> str | None:
-        text = node.get_str(key)
-        if text is None:
-            return None
-        path = self._path(text)
-        if not path.is_file():
-            child = node.get(key)
-            assert child is not None
-            child.error(f"file not found: {path}")
-            return None
-        return str(path)
-
-    def _secret(self, node: Node, key: str, *, required: bool = False) -> Secret | None:
-        file_key = f"{key}_file"
-        value = node.get_str(key)
-        if value is not None and node.has(file_key):
-            file_node = node.get(file_key)
-            assert file_node is not None
-            file_node.error(f'"{key}" and "{file_key}" are mutually exclusive')
-            return None
-        if value is not None:
-            return Secret(value=value)
-        if node.has(file_key):
-            path = self._existing_file(node, file_key)
-            return None if path is None else Secret(file=path)
-        if required:
-            node.error(f'one of "{key}" or "{file_key}" is required')
-        return None
-
-    def _check_template(self, node: Node | None) -> str | None:
-        """The Jinja source held by `node`, after checking that it compiles."""
-        if node is None or node.is_null:
-            return None
-        text = node.as_str()
-        if text is None:
-            return None
-        hint = go_template_hint(text)
-        if hint is not None:
-            node.error(hint)
-            return text
-        try:
-            self.env.parse(text)
-        except TemplateSyntaxError as exc:
-            if exc.lineno <= 1:
-                node.error(f"template syntax error: {exc.message}")
-            else:
-                # Block scalars (`|`, `>`) start their text on the line after the indicator.
-                first = node.line + (1 if node.style in ("|", ">") else 0)
-                self.src.add(
-                    first + exc.lineno - 1, 1, node.path, f"template syntax error: {exc.message}"
-                )
-        return text
-
-    def _template_file(self, node: Node, path: Path) -> None:
-        """Check that a Jinja file compiles; errors point at the file's own line."""
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            node.error(f"cannot read template {path}: {exc}")
-            return
-        try:
-            self.env.parse(text, name=path.name, filename=str(path))
-        except TemplateSyntaxError as exc:
-            self.src.add_problem(
-                Problem(
-                    str(path), exc.lineno, 1, node.path, f"template syntax error: {exc.message}"
-                )
-            )
-
-    def _template_key(self, node: Node, key: str) -> str | None:
-        path = self._existing_file(node, key)
-        if path is not None:
-            child = node.get(key)
-            assert child is not None
-            self._template_file(child, Path(path))
-        return path
-
     def _templates(self, items: list[Node]) -> tuple[str, ...]:
         found: list[str] = []
         for item in items:
@@ -317,7 +182,7 @@ class _Loader:
                 if pattern == "":
                     item.error("empty glob")
                 continue
-            full = self._path(pattern)
+            full = self.fields.path(pattern)
             try:
                 matches = sorted(
                     p
@@ -330,7 +195,7 @@ class _Loader:
             for path in matches:
                 if str(path) not in found:
                     found.append(str(path))
-                    self._template_file(item, path)
+                    self.fields.template_file(item, path)
         return tuple(found)
 
     # -- route tree -----------------------------------------------------------------
@@ -436,100 +301,24 @@ class _Loader:
         for item in items:
             if not item.expect_map():
                 continue
-            item.expect_keys(("name", "slack_configs", "webhook_configs", "log_configs"))
+            item.expect_keys(("name", *(spec.config_key for spec in CHANNELS.values())))
             name_node = item.require("name")
             name = item.get_str("name")
-            slack = tuple(self._each(item, "slack_configs", _SLACK_KEYS, self._slack))
-            webhook = tuple(self._each(item, "webhook_configs", _WEBHOOK_KEYS, self._webhook))
-            log = tuple(self._each(item, "log_configs", ("send_resolved", "template"), self._log))
+            integrations: list[tuple[str, ChannelConfig]] = []
+            for kind, spec in CHANNELS.items():
+                for entry in item.get_list(spec.config_key) or []:
+                    if entry.expect_map():
+                        entry.expect_keys(spec.keys)
+                        parsed = spec.parse(self.fields, entry)
+                        if parsed is not None:
+                            integrations.append((kind, parsed))
             if name is None or name_node is None:
                 continue
             if name in out:
                 name_node.error(f'duplicate receiver name "{name}"')
                 continue
-            out[name] = Receiver(name, slack, webhook, log)
+            out[name] = Receiver(name, tuple(integrations))
         return out
-
-    def _each(
-        self, node: Node, key: str, keys: tuple[str, ...], parse: Callable[[Node], _T | None]
-    ) -> list[_T]:
-        out: list[_T] = []
-        for item in node.get_list(key) or []:
-            if item.expect_map():
-                item.expect_keys(keys)
-                parsed = parse(item)
-                if parsed is not None:
-                    out.append(parsed)
-        return out
-
-    def _http_config(self, node: Node) -> HttpConfig:
-        child = node.get_map("http_config")
-        if child is None:
-            return HttpConfig()
-        child.expect_keys(_HTTP_KEYS)
-        auth = child.get_map("basic_auth")
-        return HttpConfig(
-            self._secret(child, "bearer_token"), self._basic_auth(auth) if auth else None
-        )
-
-    def _basic_auth(self, node: Node) -> BasicAuth | None:
-        node.expect_keys(("username", "password", "password_file"))
-        username = node.get_str("username") if node.require("username") else None
-        password = self._secret(node, "password", required=True)
-        if username is None or password is None:
-            return None
-        return BasicAuth(username, password)
-
-    def _timeout(self, node: Node) -> float | None:
-        return node.get_duration("timeout", None, allow_zero=False)
-
-    def _slack(self, node: Node) -> SlackConfig | None:
-        api_url = self._secret(node, "api_url")
-        token = self._secret(node, "token")
-        channel = node.get_str("channel")
-        has_url = node.has("api_url") or node.has("api_url_file")
-        has_token = node.has("token") or node.has("token_file")
-        if has_url and has_token:
-            node.error('"api_url" (incoming webhook) and "token" (Web API) are exclusive')
-        elif not has_url and not has_token:
-            node.error('one of "api_url", "api_url_file", "token" or "token_file" is required')
-        elif has_token and channel is None:
-            node.error('"channel" is required with "token"')
-        default = SlackConfig()
-        config = SlackConfig(
-            api_url=api_url,
-            token=token,
-            app_url=node.get_str("app_url", default.app_url) or default.app_url,
-            channel=channel,
-            username=node.get_str("username"),
-            icon_emoji=node.get_str("icon_emoji"),
-            title=self._check_template(node.get("title")),
-            text=self._check_template(node.get("text")),
-            send_resolved=node.get_bool("send_resolved", False),
-            max_alerts=node.get_int("max_alerts", default.max_alerts, minimum=1),
-            template=self._template_key(node, "template"),
-            http_config=self._http_config(node),
-            timeout=self._timeout(node),
-        )
-        return config if (api_url is None) != (token is None) else None
-
-    def _webhook(self, node: Node) -> WebhookConfig | None:
-        url = self._secret(node, "url", required=True)
-        # Read every field even without a url, so all of the entry's problems are reported.
-        send_resolved = node.get_bool("send_resolved", True)
-        max_alerts = node.get_int("max_alerts", 0, minimum=0)
-        template = self._template_key(node, "template")
-        http_config = self._http_config(node)
-        timeout = self._timeout(node)
-        if url is None:
-            return None
-        return WebhookConfig(url, send_resolved, max_alerts, template, http_config, timeout)
-
-    def _log(self, node: Node) -> LogConfig:
-        return LogConfig(
-            send_resolved=node.get_bool("send_resolved", True),
-            template=self._template_key(node, "template"),
-        )
 
     # -- other sections -------------------------------------------------------------
     def _global(self, node: Node) -> GlobalConfig:
@@ -580,22 +369,22 @@ class _Loader:
             )
         )
         tokens: list[Secret] = []
-        single = self._secret(node, "bearer_token")
+        single = self.fields.secret(node, "bearer_token")
         tokens.extend([single] if single else [])
         for item in node.get_list("bearer_tokens") or []:
             value = item.as_str()
             tokens.extend([Secret(value=value)] if value else [])
         for item in node.get_list("bearer_tokens_file") or []:
             text = item.as_str()
-            if text is not None and not self._path(text).is_file():
-                item.error(f"file not found: {self._path(text)}")
+            if text is not None and not self.fields.path(text).is_file():
+                item.error(f"file not found: {self.fields.path(text)}")
             elif text is not None:
-                tokens.append(Secret(file=str(self._path(text))))
+                tokens.append(Secret(file=str(self.fields.path(text))))
         auth_node = node.get("basic_auth")
         entries = (
             [auth_node] if auth_node and auth_node.is_map else node.get_list("basic_auth") or []
         )
-        users = [self._basic_auth(e) for e in entries if e.expect_map()]
+        users = [self.fields.basic_auth(e) for e in entries if e.expect_map()]
         return IngestAuth(tuple(tokens), tuple(u for u in users if u is not None))
 
     def _sources(self, node: Node) -> dict[str, SourceConfig]:
@@ -615,10 +404,10 @@ class _Loader:
                 name=name,
                 labels=labels,
                 annotations=self._template_map(item, "annotations"),
-                status=self._check_template(item.get("status")),
-                starts_at=self._check_template(item.get("starts_at")),
-                ends_at=self._check_template(item.get("ends_at")),
-                generator_url=self._check_template(item.get("generator_url")),
+                status=self.fields.template_string(item.get("status")),
+                starts_at=self.fields.template_string(item.get("starts_at")),
+                ends_at=self.fields.template_string(item.get("ends_at")),
+                generator_url=self.fields.template_string(item.get("generator_url")),
             )
         return out
 
@@ -630,7 +419,7 @@ class _Loader:
         for name, value in child.entries():
             if key == "labels" and not _LABEL_NAME.fullmatch(name):
                 (child.key_node(name) or value).error(f'invalid label name "{name}"')
-            text = self._check_template(value)
+            text = self.fields.template_string(value)
             if text is not None:
                 out[name] = text
         return out

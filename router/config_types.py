@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from router.matchers import Matcher
 
@@ -102,23 +103,40 @@ class LogConfig:
     template: str | None = None
 
 
-ChannelConfig = SlackConfig | WebhookConfig | LogConfig
+_C = TypeVar("_C")
+
+
+class ChannelConfig(Protocol):
+    """What every channel's config dataclass offers the pipeline."""
+
+    @property
+    def send_resolved(self) -> bool: ...
+
+    @property
+    def template(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Receiver:
+    """A named list of integrations, e.g. (("slack", SlackConfig(...)), ("log", ...))."""
+
     name: str
-    slack_configs: tuple[SlackConfig, ...] = ()
-    webhook_configs: tuple[WebhookConfig, ...] = ()
-    log_configs: tuple[LogConfig, ...] = ()
+    integrations: tuple[tuple[str, ChannelConfig], ...] = ()
 
     def channels(self) -> list[tuple[str, int, ChannelConfig]]:
-        """(channel type, index within its list, config) for every integration."""
+        """(channel type, index among that type's entries, config) for every integration,
+        grouped by type in the registry's order (Alertmanager's integration naming)."""
+        counts: dict[str, int] = {}
         out: list[tuple[str, int, ChannelConfig]] = []
-        out.extend(("slack", i, c) for i, c in enumerate(self.slack_configs))
-        out.extend(("webhook", i, c) for i, c in enumerate(self.webhook_configs))
-        out.extend(("log", i, c) for i, c in enumerate(self.log_configs))
+        for kind, cfg in self.integrations:
+            index = counts.get(kind, 0)
+            counts[kind] = index + 1
+            out.append((kind, index, cfg))
         return out
+
+    def configs(self, cls: type[_C]) -> list[_C]:
+        """The integrations whose config is a `cls` (e.g. every SlackConfig)."""
+        return [cfg for _, cfg in self.integrations if isinstance(cfg, cls)]
 
 
 # group_by value meaning "all labels" (Alertmanager's `['...']`).

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from router.config import check_files, default_config, load_config, load_config_text
-from router.config_types import GROUP_BY_ALL, Route, RouterConfig
+from router.config_types import (
+    GROUP_BY_ALL,
+    LogConfig,
+    Route,
+    RouterConfig,
+    SlackConfig,
+    WebhookConfig,
+)
 from router.matchers import MatchOp
 from router.yaml_source import ConfigError, Problem, parse_duration
 
@@ -56,7 +63,7 @@ def test_rules_files_load_from_any_directory(
 def test_minimal_rules_file_sends_everything_to_slack() -> None:
     config = load_config(ROOT / "rules" / "minimal.yml")
     assert config.route.routes == ()
-    (slack,) = config.receivers[config.route.receiver].slack_configs
+    (slack,) = config.receivers[config.route.receiver].configs(SlackConfig)
     assert slack.api_url is not None
     assert slack.api_url.reveal().startswith("https://hooks.slack.com/")
 
@@ -91,8 +98,8 @@ def test_example_rules_file_shape() -> None:
     assert frontend.group_by_all
     assert watchdog.group_by == ()
     assert config.receivers["blackhole"].channels() == []
-    assert config.receivers["db-slack"].slack_configs[0].token is not None
-    assert config.receivers["oncall-webhook"].webhook_configs[0].max_alerts == 20
+    assert config.receivers["db-slack"].configs(SlackConfig)[0].token is not None
+    assert config.receivers["oncall-webhook"].configs(WebhookConfig)[0].max_alerts == 20
     assert config.server.auth.enabled
     assert config.global_.resolve_timeout == 300.0
     assert config.delivery.backoff_base == 0.5
@@ -108,7 +115,7 @@ def test_default_config() -> None:
     assert config.route.group_by == ("alertname",)
     assert (config.route.group_wait, config.route.group_interval) == (30.0, 300.0)
     assert config.route.repeat_interval == 4 * 3600.0
-    assert len(config.receivers["default"].log_configs) == 1
+    assert len(config.receivers["default"].configs(LogConfig)) == 1
     assert config.server.listen == "127.0.0.1:9095"
     assert config.storage.path == "alert-router.db"
     assert config.source_file is None
@@ -178,7 +185,7 @@ def test_root_without_group_by_groups_everything_together() -> None:
 
 def test_anchors_and_merge_keys() -> None:
     config = load_config(DATA / "good" / "anchors.yml")
-    hook = config.receivers["b"].webhook_configs[0]
+    hook = config.receivers["b"].configs(WebhookConfig)[0]
     assert hook.url.reveal() == "http://127.0.0.1:9/b"
     assert (hook.send_resolved, hook.max_alerts) == (False, 3)
 
@@ -196,7 +203,7 @@ def test_relative_paths_resolve_against_the_config_directory(
         str(good / "templates" / "10-common.j2"),
         str(good / "templates" / "20-extra.j2"),
     )
-    first, second = config.receivers["slack"].slack_configs
+    first, second = config.receivers["slack"].configs(SlackConfig)
     assert first.api_url is not None
     assert first.api_url.reveal() == "https://hooks.slack.com/services/T111/B111/FILESECRET"
     assert first.template == str(good / "templates" / "slack.jinja")

@@ -6,26 +6,46 @@ An explicit table; a kind missing here is a config error.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
 from router.channels import log, slack, webhook
 from router.channels.base import Channel
+from router.config_reader import FieldReader
 from router.config_types import ChannelConfig
 from router.rendering import Renderer
+from router.yaml_source import Node
 
 Builder = Callable[[Any, Renderer], Channel]
+Parser = Callable[[FieldReader, Node], Any]
 
-CHANNELS: Final[Mapping[str, Builder]] = MappingProxyType({
-    "slack": slack.build,
-    "webhook": webhook.build,
-    "log": log.build,
+
+@dataclass(frozen=True, slots=True)
+class ChannelSpec:
+    """How one channel type is configured and built; its module owns both."""
+
+    config_key: str  # e.g. "slack_configs"
+    keys: tuple[str, ...]  # allowed keys of one entry
+    parse: Parser  # entry node → config dataclass, or None after reporting problems
+    build: Builder
+
+
+def _spec(module: Any) -> ChannelSpec:
+    return ChannelSpec(module.CONFIG_KEY, module.KEYS, module.parse, module.build)
+
+
+# Order matters: it is the order integrations are listed in (and indexed within) a receiver.
+CHANNELS: Final[Mapping[str, ChannelSpec]] = MappingProxyType({
+    "slack": _spec(slack),
+    "webhook": _spec(webhook),
+    "log": _spec(log),
 })
 
 
 def build_channel(kind: str, cfg: ChannelConfig, renderer: Renderer) -> Channel:
     try:
-        builder = CHANNELS[kind]
+        spec = CHANNELS[kind]
     except KeyError:
         raise ValueError(f"unknown channel type {kind!r}") from None
-    return builder(cfg, renderer)
+    return spec.build(cfg, renderer)

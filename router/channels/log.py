@@ -10,9 +10,11 @@ import sys
 from typing import TextIO
 
 from router.channels.base import SendContext
+from router.config_reader import FieldReader
 from router.config_types import LogConfig
 from router.model import Notification, common_items
 from router.rendering import Renderer, label_matchers, template_data
+from router.yaml_source import Node
 
 log = logging.getLogger(__name__)
 
@@ -90,3 +92,16 @@ def build(cfg: LogConfig, renderer: Renderer, stream: TextIO | None = None) -> L
     if not isinstance(cfg, LogConfig):
         raise TypeError(f"log channel needs a LogConfig, got {type(cfg).__name__}")
     return LogChannel(cfg, renderer, stream)
+
+
+# --- configuration: the `log_configs` entries -----------------------------------
+
+CONFIG_KEY = "log_configs"
+KEYS = ("send_resolved", "template")
+
+
+def parse(fields: FieldReader, node: Node) -> LogConfig:
+    return LogConfig(
+        send_resolved=node.get_bool("send_resolved", True),
+        template=fields.template_key(node, "template"),
+    )

@@ -13,9 +13,11 @@ import logging
 from typing import Any
 
 from router.channels.base import SendContext, classify_http, post_json
+from router.config_reader import FieldReader
 from router.config_types import HttpConfig, WebhookConfig
 from router.model import Notification, common_items, sort_alerts
 from router.rendering import Renderer, alert_v4, quote_meta, template_data
+from router.yaml_source import Node
 
 log = logging.getLogger(__name__)
 
@@ -111,3 +113,30 @@ def build(cfg: WebhookConfig, renderer: Renderer) -> WebhookChannel:
     if not isinstance(cfg, WebhookConfig):
         raise TypeError(f"webhook channel needs a WebhookConfig, got {type(cfg).__name__}")
     return WebhookChannel(cfg, renderer)
+
+
+# --- configuration: the `webhook_configs` entries -----------------------------------
+
+CONFIG_KEY = "webhook_configs"
+KEYS = (
+    "url",
+    "url_file",
+    "send_resolved",
+    "max_alerts",
+    "template",
+    "http_config",
+    "timeout",
+)
+
+
+def parse(fields: FieldReader, node: Node) -> WebhookConfig | None:
+    url = fields.secret(node, "url", required=True)
+    # Read every field even without a url, so all of the entry's problems are reported.
+    send_resolved = node.get_bool("send_resolved", True)
+    max_alerts = node.get_int("max_alerts", 0, minimum=0)
+    template = fields.template_key(node, "template")
+    http_config = fields.http_config(node)
+    timeout = fields.timeout(node)
+    if url is None:
+        return None
+    return WebhookConfig(url, send_resolved, max_alerts, template, http_config, timeout)

@@ -1,0 +1,150 @@
+"""Reading the field kinds every config section shares: secrets, files, templates, HTTP.
+
+`FieldReader` is handed to each channel module's `parse`, so a channel owns its keys while
+secrets (`x` / `x_file`), template checks and `http_config` behave the same everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
+from router.config_types import BasicAuth, HttpConfig, Secret
+from router.yaml_source import Node, Problem, Source
+
+HTTP_KEYS = ("bearer_token", "bearer_token_file", "basic_auth")
+
+# `{{ .Foo` (optionally `{{-`): Go template syntax, which Jinja would parse differently.
+_GO_EXPR = re.compile(r"\{\{-?\s*\.[^}]*\}\}")
+_GO_FIELD = re.compile(r"(?<=[\s{(|])\.([A-Za-z_]\w*)")
+_GO_NAMES = {"ExternalURL": "externalURL", "GroupKey": "groupKey"}
+
+
+def go_template_hint(text: str) -> str | None:
+    """A message suggesting the Jinja spelling when `text` looks like a Go template."""
+    found = _GO_EXPR.search(text)
+    if found is None:
+        return None
+    go = found.group()
+
+    def jinja_name(m: re.Match[str]) -> str:
+        name = m.group(1)
+        return _GO_NAMES.get(name, name[:1].lower() + name[1:])
+
+    return (
+        f"looks like a Go template ({go}); templates are Jinja here: "
+        f"write {_GO_FIELD.sub(jinja_name, go)}"
+    )
+
+
+class FieldReader:
+    """Shared field readers for one load; problems go to `src`."""
+
+    def __init__(self, src: Source, base_dir: Path) -> None:
+        self.src = src
+        self.base_dir = base_dir
+        self.env = SandboxedEnvironment()
+
+    def path(self, text: str) -> Path:
+        return self.base_dir / Path(text).expanduser()
+
+    def existing_file(self, node: Node, key: str) -> str | None:
+        text = node.get_str(key)
+        if text is None:
+            return None
+        path = self.path(text)
+        if not path.is_file():
+            child = node.get(key)
+            assert child is not None
+            child.error(f"file not found: {path}")
+            return None
+        return str(path)
+
+    def secret(self, node: Node, key: str, *, required: bool = False) -> Secret | None:
+        file_key = f"{key}_file"
+        value = node.get_str(key)
+        if value is not None and node.has(file_key):
+            file_node = node.get(file_key)
+            assert file_node is not None
+            file_node.error(f'"{key}" and "{file_key}" are mutually exclusive')
+            return None
+        if value is not None:
+            return Secret(value=value)
+        if node.has(file_key):
+            path = self.existing_file(node, file_key)
+            return None if path is None else Secret(file=path)
+        if required:
+            node.error(f'one of "{key}" or "{file_key}" is required')
+        return None
+
+    def template_string(self, node: Node | None) -> str | None:
+        """The Jinja source held by `node`, after checking that it compiles."""
+        if node is None or node.is_null:
+            return None
+        text = node.as_str()
+        if text is None:
+            return None
+        hint = go_template_hint(text)
+        if hint is not None:
+            node.error(hint)
+            return text
+        try:
+            self.env.parse(text)
+        except TemplateSyntaxError as exc:
+            if exc.lineno <= 1:
+                node.error(f"template syntax error: {exc.message}")
+            else:
+                # Block scalars (`|`, `>`) start their text on the line after the indicator.
+                first = node.line + (1 if node.style in ("|", ">") else 0)
+                self.src.add(
+                    first + exc.lineno - 1, 1, node.path, f"template syntax error: {exc.message}"
+                )
+        return text
+
+    def template_file(self, node: Node, path: Path) -> None:
+        """Check that a Jinja file compiles; errors point at the file's own line."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            node.error(f"cannot read template {path}: {exc}")
+            return
+        try:
+            self.env.parse(text, name=path.name, filename=str(path))
+        except TemplateSyntaxError as exc:
+            self.src.add_problem(
+                Problem(
+                    str(path), exc.lineno, 1, node.path, f"template syntax error: {exc.message}"
+                )
+            )
+
+    def template_key(self, node: Node, key: str) -> str | None:
+        path = self.existing_file(node, key)
+        if path is not None:
+            child = node.get(key)
+            assert child is not None
+            self.template_file(child, Path(path))
+        return path
+
+    def http_config(self, node: Node) -> HttpConfig:
+        child = node.get_map("http_config")
+        if child is None:
+            return HttpConfig()
+        child.expect_keys(HTTP_KEYS)
+        auth = child.get_map("basic_auth")
+        return HttpConfig(
+            self.secret(child, "bearer_token"), self.basic_auth(auth) if auth else None
+        )
+
+    def basic_auth(self, node: Node) -> BasicAuth | None:
+        node.expect_keys(("username", "password", "password_file"))
+        username = node.get_str("username") if node.require("username") else None
+        password = self.secret(node, "password", required=True)
+        if username is None or password is None:
+            return None
+        return BasicAuth(username, password)
+
+    def timeout(self, node: Node) -> float | None:
+        return node.get_duration("timeout", None, allow_zero=False)
