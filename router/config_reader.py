@@ -12,7 +12,7 @@ from pathlib import Path
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
-from router.config_types import BasicAuth, HttpConfig, Secret
+from router.config_types import BasicAuth, HttpConfig, Pacing, Secret
 from router.yaml_source import Node, Problem, Source
 
 HTTP_KEYS = ("bearer_token", "bearer_token_file", "basic_auth")
@@ -148,3 +148,21 @@ class FieldReader:
 
     def timeout(self, node: Node) -> float | None:
         return node.get_duration("timeout", None, allow_zero=False)
+
+    def pacing(self, node: Node) -> Pacing | None:
+        """`pacing: {rate: N, per: DURATION (default 1s), burst: M (default 1)}`."""
+        child = node.get_map("pacing")
+        if child is None:
+            return None
+        child.expect_keys(("rate", "per", "burst"))
+        rate_node = child.require("rate")
+        rate = rate_node.as_float() if rate_node is not None else None
+        per = child.get_duration("per", 1.0, allow_zero=False)
+        burst = child.get_int("burst", 1, minimum=1)
+        if rate is None or per is None or burst is None:
+            return None
+        if rate <= 0:
+            assert rate_node is not None
+            rate_node.error("must be greater than 0")
+            return None
+        return Pacing(rate=rate / per, burst=burst)

@@ -67,6 +67,25 @@ class HttpConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Pacing:
+    """A token bucket for one delivery target: `rate` messages per second, `burst` at once.
+
+    Configured per channel entry as `pacing: {rate: 120, per: 1m, burst: 20}`.
+    """
+
+    rate: float
+    burst: int = 1
+
+    @property
+    def interval(self) -> float:
+        return 1.0 / self.rate
+
+
+# No pacing at all (the log channel, plain webhooks unless configured).
+UNPACED: Pacing | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SlackConfig:
     """`api_url` (incoming webhook) or `token` + `channel` (Web API chat.postMessage)."""
 
@@ -85,6 +104,7 @@ class SlackConfig:
     template: str | None = None  # path of a Jinja file overriding the default template
     http_config: HttpConfig = field(default_factory=HttpConfig)
     timeout: float | None = None  # per-attempt; None = delivery.timeout
+    pacing: Pacing | None = None  # None: Slack's ~1 message/s per channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +115,7 @@ class WebhookConfig:
     template: str | None = None
     http_config: HttpConfig = field(default_factory=HttpConfig)
     timeout: float | None = None
+    pacing: Pacing | None = None  # None: unpaced
 
 
 @dataclass(frozen=True, slots=True)

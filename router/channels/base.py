@@ -6,6 +6,7 @@ Channels render once (pure) and send many times; they never retry by themselves.
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Protocol
 
 import aiohttp
 
+from router.config_types import Pacing
 from router.model import Notification
 
 _EXCERPT = 200
@@ -65,6 +67,11 @@ class SendContext:
 class Channel(Protocol):
     kind: str
     send_resolved: bool
+    # The destination a provider rate-limits (a Slack channel, a PagerDuty routing key, a
+    # Twilio sender): deliveries to one target share one token bucket. Never a secret in
+    # clear: use `target_id`.
+    target: str
+    pacing: Pacing | None  # None: unpaced
 
     def render(self, n: Notification) -> bytes:
         """Pure; a template failure falls back to a plain rendering instead of raising."""
@@ -180,3 +187,9 @@ async def post_json(
             f"{type(exc).__name__} talking to {endpoint}",
             retryable=True,
         ) from None
+
+
+def target_id(kind: str, *parts: str) -> str:
+    """A stable pacing-target name that does not reveal the secrets it is made of."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+    return f"{kind}:{digest}"

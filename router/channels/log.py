@@ -11,7 +11,7 @@ from typing import TextIO
 
 from router.channels.base import SendContext
 from router.config_reader import FieldReader
-from router.config_types import LogConfig
+from router.config_types import LogConfig, Pacing
 from router.model import Notification, common_items
 from router.rendering import Renderer, label_matchers, template_data
 from router.yaml_source import Node
@@ -62,6 +62,8 @@ class LogChannel:
     def __init__(self, cfg: LogConfig, renderer: Renderer, stream: TextIO | None = None) -> None:
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
+        self.pacing: Pacing | None = None
+        self.target = "log"
         self._renderer = renderer
         self._stream = stream
         self._template = renderer.template(cfg.template) if cfg.template else None

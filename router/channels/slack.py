@@ -18,9 +18,10 @@ from router.channels.base import (
     classify_http,
     excerpt,
     post_json,
+    target_id,
 )
 from router.config_reader import FieldReader
-from router.config_types import SlackConfig
+from router.config_types import Pacing, SlackConfig
 from router.model import Notification
 from router.rendering import Renderer, template_data
 from router.yaml_source import Node
@@ -44,6 +45,9 @@ def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+SLACK_PACING = Pacing(rate=1.0, burst=3)
+
+
 class SlackChannel:
     kind = "slack"
 
@@ -54,6 +58,13 @@ class SlackChannel:
             raise ValueError("slack: token needs a channel")
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
+        # Slack allows about one message per second per channel, with short bursts.
+        self.pacing = cfg.pacing or SLACK_PACING
+        destination = cfg.channel or "" if cfg.token is not None else ""
+        secret = cfg.token if cfg.token is not None else cfg.api_url
+        assert secret is not None
+        self.target = target_id("slack", secret.reveal() if secret.file is None else secret.file,
+                                destination)
         self._renderer = renderer
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.
         self._body_tmpl = renderer.template(cfg.template) if cfg.template else None
@@ -240,6 +251,7 @@ KEYS = (
     "template",
     "http_config",
     "timeout",
+    "pacing",
 )
 
 
@@ -270,5 +282,6 @@ def parse(fields: FieldReader, node: Node) -> SlackConfig | None:
         template=fields.template_key(node, "template"),
         http_config=fields.http_config(node),
         timeout=fields.timeout(node),
+        pacing=fields.pacing(node),
     )
     return config if (api_url is None) != (token is None) else None

@@ -12,7 +12,7 @@ import json
 import logging
 from typing import Any
 
-from router.channels.base import SendContext, classify_http, post_json
+from router.channels.base import SendContext, classify_http, post_json, target_id
 from router.config_reader import FieldReader
 from router.config_types import HttpConfig, WebhookConfig
 from router.model import Notification, common_items, sort_alerts
@@ -77,6 +77,8 @@ class WebhookChannel:
     def __init__(self, cfg: WebhookConfig, renderer: Renderer) -> None:
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
+        self.pacing = cfg.pacing  # a generic endpoint has no published limit: unpaced
+        self.target = target_id("webhook", cfg.url.file or cfg.url.reveal())
         self._renderer = renderer
         self._template = renderer.template(cfg.template) if cfg.template else None
         self._user_agent = user_agent()
@@ -126,6 +128,7 @@ KEYS = (
     "template",
     "http_config",
     "timeout",
+    "pacing",
 )
 
 
@@ -137,6 +140,7 @@ def parse(fields: FieldReader, node: Node) -> WebhookConfig | None:
     template = fields.template_key(node, "template")
     http_config = fields.http_config(node)
     timeout = fields.timeout(node)
+    pacing = fields.pacing(node)
     if url is None:
         return None
-    return WebhookConfig(url, send_resolved, max_alerts, template, http_config, timeout)
+    return WebhookConfig(url, send_resolved, max_alerts, template, http_config, timeout, pacing)

@@ -1,0 +1,25 @@
+"""What a channel module contributes to the contract test (tests/channels/contract_<kind>.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .fakes import Recorded
+
+
+def _no_check(_: Any) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Setup:
+    kind: str  # registry key
+    fake: str  # fake kind (tests/channels/fakes.py)
+    path: str  # path the channel posts to (may hold a token)
+    config: Callable[[str], Any]  # fake URL -> channel config
+    # What the vendor would see on a successful send (auth header, path, body).
+    check_request: Callable[[Recorded], None] = field(default=_no_check)
+    # The state a successful send returns (e.g. Slack's ts).
+    check_state: Callable[[Mapping[str, str]], None] = field(default=_no_check)
