@@ -8,6 +8,7 @@ every pending row is sent again. One policy here serves every channel.
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import logging
 import random
@@ -19,9 +20,10 @@ import aiohttp
 
 from router.channels.base import Channel, DeliveryError, FailureReason, SendContext
 from router.clock import Clock
-from router.config_types import DeliveryConfig
+from router.config_types import DeliveryConfig, Pacing
 from router.metrics import Metrics
 from router.model import NflogEntry, NotifyReason, nflog_key
+from router.rate_limit import TokenBucket
 from router.storage import OutboxRow, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -56,8 +58,14 @@ class DeliveryManager:
         self._rng = rng or random.Random()
         self.nflog: dict[str, NflogEntry] = {}
         self.rows: dict[int, OutboxRow] = {}
-        self._waiting: list[tuple[float, int]] = []  # (next_attempt_at, id)
-        self._ready: list[tuple[int, float, int]] = []  # (priority, created_at, id)
+        self._waiting: list[tuple[float, int]] = []  # (next_attempt_at, id): not yet due
+        # Due rows wait per pacing target, most urgent first: (priority, created_at, id).
+        self._queues: dict[str, list[tuple[int, float, int]]] = {}
+        self._queued_at: dict[int, float] = {}
+        self._active: dict[str, None] = {}  # targets that may send now (ordered set)
+        self._target_wake: list[tuple[float, str]] = []  # targets waiting for a token
+        self._throttled_at: dict[str, float] = {}
+        self._buckets: dict[str, TokenBucket] = {}
         self._pending_by_key: dict[str, int] = {}  # not yet leased
         self._inflight: dict[str, int] = {}  # key -> id being sent
         self._blocked: dict[str, list[int]] = {}
@@ -66,7 +74,7 @@ class DeliveryManager:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        metrics.outbox_oldest_age.set_function(self._oldest_age)
+        self._aged_channels: set[str] = set()
 
     # --- state ------------------------------------------------------------------------
 
@@ -83,6 +91,11 @@ class DeliveryManager:
         self._pending_by_key.setdefault(row_key(row), row.id)
         heapq.heappush(self._waiting, (row.next_attempt_at, row.id))
         self._metrics.outbox_depth.labels(row.channel).inc()
+        if row.channel not in self._aged_channels:
+            self._aged_channels.add(row.channel)
+            self._metrics.outbox_oldest_age.labels(row.channel).set_function(
+                functools.partial(self._oldest_age, row.channel)
+            )
         self._idle.clear()
 
     def _untrack(self, row: OutboxRow) -> None:
@@ -91,10 +104,11 @@ class DeliveryManager:
         if not self.rows:
             self._idle.set()
 
-    def _oldest_age(self) -> float:
-        if not self.rows:
-            return 0.0
-        return max(0.0, self._clock.now() - min(r.created_at for r in self.rows.values()))
+    def _oldest_age(self, channel: str) -> float:
+        """Computed at scrape time only (O(rows)), never on the hot path."""
+        oldest = min((r.created_at for r in self.rows.values() if r.channel == channel),
+                     default=None)
+        return 0.0 if oldest is None else max(0.0, self._clock.now() - oldest)
 
     def pending(self, key: str) -> OutboxRow | None:
         """The queued, not yet leased row of a group's channel, if any."""
@@ -159,14 +173,29 @@ class DeliveryManager:
                 self._promote()
                 self._start_ready()
                 timeout = None
-                if self._waiting and len(self._tasks) < self.settings.concurrency:
-                    timeout = max(0.0, self._waiting[0][0] - self._clock.now())
+                if len(self._tasks) < self.settings.concurrency:
+                    due = [h[0][0] for h in (self._waiting, self._target_wake) if h]
+                    if due:
+                        timeout = max(0.0, min(due) - self._clock.now())
                 await self._clock.wait(self._wake, timeout)
         finally:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self.flush_records()
+
+    def _target_of(self, row: OutboxRow) -> tuple[str, Pacing | None]:
+        channel = self._channels(row.receiver, row.channel, row.index)
+        if channel is None:
+            return "", None  # fails at once in _attempt: no pacing needed
+        return channel.target, channel.pacing
+
+    def _queue(self, row: OutboxRow, now: float) -> None:
+        target, _ = self._target_of(row)
+        heapq.heappush(self._queues.setdefault(target, []),
+                       (row.priority, row.created_at, row.id))
+        self._queued_at[row.id] = now
+        self._active[target] = None
 
     def _promote(self) -> None:
         now = self._clock.now()
@@ -175,25 +204,67 @@ class DeliveryManager:
             row = self.rows.get(row_id)
             if row is None or row.next_attempt_at != when:
                 continue
-            heapq.heappush(self._ready, (row.priority, row.created_at, row_id))
+            self._queue(row, now)
+        while self._target_wake and self._target_wake[0][0] <= now:
+            _, target = heapq.heappop(self._target_wake)
+            if self._queues.get(target):
+                self._active[target] = None
+
+    def _bucket(self, target: str, pacing: Pacing | None, now: float) -> TokenBucket:
+        bucket = self._buckets.get(target)
+        if bucket is None:
+            bucket = self._buckets[target] = TokenBucket(pacing, now)
+        else:
+            bucket.reconfigure(pacing, now)
+        return bucket
 
     def _start_ready(self) -> None:
-        while self._ready and len(self._tasks) < self.settings.concurrency:
-            _, _, row_id = heapq.heappop(self._ready)
-            row = self.rows.get(row_id)
-            if row is None:
-                continue
-            key = row_key(row)
-            if key in self._inflight:
-                # Keep a group's notifications in order: wait for the one being sent.
-                self._blocked.setdefault(key, []).append(row_id)
-                continue
-            if self._pending_by_key.get(key) == row_id:
-                del self._pending_by_key[key]
-            self._inflight[key] = row_id
-            task = asyncio.create_task(self._deliver(row_id, key))
-            self._tasks.add(task)
-            task.add_done_callback(self._done)
+        """Start sends round-robin across targets, each at its bucket's pace."""
+        now = self._clock.now()
+        while self._active and len(self._tasks) < self.settings.concurrency:
+            for target in list(self._active):
+                if len(self._tasks) >= self.settings.concurrency:
+                    return
+                self._start_one(target, now)
+
+    def _start_one(self, target: str, now: float) -> None:
+        queue = self._queues.get(target)
+        row = None
+        while queue:
+            row = self.rows.get(queue[0][2])
+            if row is not None and row.id in self._queued_at:
+                break
+            heapq.heappop(queue)  # delivered, replaced or dead meanwhile
+            row = None
+        if row is None:
+            self._active.pop(target, None)
+            self._queues.pop(target, None)
+            return
+        bucket = self._bucket(target, self._target_of(row)[1], now)
+        wait = bucket.delay(now)
+        if wait > 0:
+            # Paced: the rows stay queued (durably in the outbox) until a token is due.
+            self._active.pop(target, None)
+            self._throttled_at[target] = now
+            heapq.heappush(self._target_wake, (now + wait, target))
+            return
+        assert queue is not None
+        heapq.heappop(queue)
+        queued_at = self._queued_at.pop(row.id)
+        key = row_key(row)
+        if key in self._inflight:
+            # Keep a group's notifications in order: wait for the one being sent.
+            self._blocked.setdefault(key, []).append(row.id)
+            return
+        bucket.take(now)
+        if self._throttled_at.get(target, -1.0) >= queued_at:
+            self._metrics.notifications_paced.labels(row.channel).inc()
+        if self._pending_by_key.get(key) == row.id:
+            del self._pending_by_key[key]
+        self._inflight[key] = row.id
+        task = asyncio.create_task(self._deliver(row.id, key))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -207,10 +278,11 @@ class DeliveryManager:
             await self._attempt(row, key)
         finally:
             self._inflight.pop(key, None)
+            now = self._clock.now()
             for blocked_id in self._blocked.pop(key, []):
                 blocked = self.rows.get(blocked_id)
                 if blocked is not None:
-                    heapq.heappush(self._ready, (blocked.priority, blocked.created_at, blocked_id))
+                    self._queue(blocked, now)
 
     async def _attempt(self, row: OutboxRow, key: str) -> None:
         channel = self._channels(row.receiver, row.channel, row.index)
@@ -284,13 +356,19 @@ class DeliveryManager:
 
     async def _failed(self, row: OutboxRow, err: DeliveryError) -> None:
         now = self._clock.now()
-        attempts = row.attempts + 1
         self._metrics.notifications_failed.labels(row.receiver, row.channel, err.reason).inc()
         too_old = now - row.created_at >= self.settings.max_age
-        if not err.retryable or attempts >= self.settings.max_attempts or too_old:
-            await self._dead(row, attempts, str(err))
-            return
-        delay = self.backoff(attempts, err.retry_after)
+        if err.reason == FailureReason.RATE_LIMITED and not too_old:
+            # "Slow down" is not a failure of the notification: it keeps its attempts,
+            # and the whole target (not other targets) pauses for the Retry-After.
+            attempts = row.attempts
+            delay = self._pause_target(row, err.retry_after, now)
+        else:
+            attempts = row.attempts + 1
+            if not err.retryable or attempts >= self.settings.max_attempts or too_old:
+                await self._dead(row, attempts, str(err))
+                return
+            delay = self.backoff(attempts, err.retry_after)
         updated = replace(
             row, attempts=attempts, next_attempt_at=now + delay, last_error=str(err)
         )
@@ -313,6 +391,14 @@ class DeliveryManager:
         self._record(
             self._store.outbox_reschedule(row.id, attempts, updated.next_attempt_at, str(err))
         )
+
+    def _pause_target(self, row: OutboxRow, retry_after: float | None, now: float) -> float:
+        target, pacing = self._target_of(row)
+        pause = retry_after if retry_after is not None else max(
+            1.0, pacing.interval if pacing is not None else 1.0
+        )
+        self._bucket(target, pacing, now).pause_until(now + pause, now)
+        return pause
 
     async def _dead(self, row: OutboxRow, attempts: int, error: str) -> None:
         self._untrack(row)

@@ -61,7 +61,12 @@ class Metrics:
         )
         self.outbox_oldest_age = Gauge(
             p + "outbox_oldest_age_seconds", "Age of the oldest pending delivery.",
-            registry=registry,
+            ["channel"], registry=registry,
+        )
+        self.notifications_paced = Counter(
+            p + "notifications_paced_total",
+            "Notifications that waited for their target's rate limit (never dropped).",
+            ["channel"], registry=registry,
         )
         self.deliveries_dead = Counter(
             p + "deliveries_dead_total", "Deliveries that gave up (max attempts or age).",
@@ -111,3 +116,4 @@ class Metrics:
         for channel in channels:
             self.outbox_depth.labels(channel)
             self.template_failures.labels(channel)
+            self.notifications_paced.labels(channel)

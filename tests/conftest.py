@@ -102,10 +102,11 @@ async def retry_scheduled(state: AppState, channel: str = "slack") -> None:
 
     async with asyncio.timeout(5):
         while True:
+            # A retry is scheduled once a failure is recorded (a 429 keeps `attempts`).
             rows = [r for r in state.delivery.rows.values()
-                    if r.channel == channel and r.attempts > 0]
+                    if r.channel == channel and r.last_error is not None]
             stored = await state.store.outbox_get(rows[0].id) if rows else None
-            if stored is not None and stored.attempts == rows[0].attempts:
+            if stored is not None and stored.next_attempt_at == rows[0].next_attempt_at:
                 break
             await asyncio.sleep(0.005)
     await settle()

@@ -125,6 +125,18 @@ class Rig:
         await until(check)
         return found[0]
 
+    async def row_after_failure(self) -> OutboxRow:
+        """The stored row once a failed attempt is recorded (a 429 keeps `attempts`)."""
+        found: list[OutboxRow] = []
+
+        async def check() -> bool:
+            rows = await self.store.outbox_load_pending()
+            found[:] = [r for r in rows if r.last_error is not None]
+            return bool(found)
+
+        await until(check)
+        return found[0]
+
     async def dead_rows(self) -> list[OutboxRow]:
         async def check() -> bool:
             return bool(await self.store.outbox_list("dead"))
@@ -241,8 +253,9 @@ async def test_retry_after_is_honoured(rig: Rig) -> None:
     row = make_row(rig.channel, rig.clock.now(), "a")
     start = rig.clock.now()
     await rig.manager.enqueue(row)
-    failed = await rig.row_after_attempts(1)
+    failed = await rig.row_after_failure()
     assert failed.next_attempt_at - start == pytest.approx(7.0)
+    assert failed.attempts == 0  # "slow down" does not use up the notification's attempts
     assert rig.sample("alert_router_notifications_failed_total", reason="rate_limited") == 1
     await rig.clock.advance(6.99)
     assert rig.manager.pending(row_key(row)) is not None
@@ -297,10 +310,11 @@ async def test_max_age_makes_the_row_dead(rig: Rig) -> None:
     rig.fake.script = [slow_down, slow_down, 200]
     rig.start()
     await rig.manager.enqueue(make_row(rig.channel, rig.clock.now(), "a"))
-    failed = await rig.row_after_attempts(1)
+    failed = await rig.row_after_failure()
     await rig.advance_to(failed.next_attempt_at)
     [dead] = await rig.dead_rows()
-    assert dead.attempts == 2
+    # The first answer was a rate limit (no attempt used up); the second came too late.
+    assert dead.attempts == 1
     assert len(rig.fake.requests) == 2
     assert rig.sample("alert_router_deliveries_dead_total") == 1
 
@@ -438,7 +452,7 @@ async def test_restart_keeps_a_rows_backoff(rig: Rig, tmp_path: Path) -> None:
     rig.start()
     row = make_row(rig.channel, rig.clock.now(), "a")
     await rig.manager.enqueue(row)
-    failed = await rig.row_after_attempts(1)
+    failed = await rig.row_after_failure()
     rig.tasks.pop().cancel()
     await rig.store.close()
     reopened = SqliteStore(tmp_path / "router.db")

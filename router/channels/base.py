@@ -67,11 +67,15 @@ class SendContext:
 class Channel(Protocol):
     kind: str
     send_resolved: bool
-    # The destination a provider rate-limits (a Slack channel, a PagerDuty routing key, a
-    # Twilio sender): deliveries to one target share one token bucket. Never a secret in
-    # clear: use `target_id`.
-    target: str
-    pacing: Pacing | None  # None: unpaced
+    @property
+    def target(self) -> str:
+        """The destination a provider rate-limits (a Slack channel, a PagerDuty routing
+        key, a Twilio sender): its deliveries share one token bucket. Never a secret in
+        clear: build it with `target_id`."""
+
+    @property
+    def pacing(self) -> Pacing | None:
+        """The bucket's rate and burst; None: unpaced."""
 
     def render(self, n: Notification) -> bytes:
         """Pure; a template failure falls back to a plain rendering instead of raising."""
