@@ -332,7 +332,9 @@ class DeliveryManager:
         await self._succeeded(row, key, now, state)
 
     def _timeout_for(self, channel: Channel) -> float:
-        own = getattr(getattr(channel, "config", None), "timeout", None)
+        # A channel entry's own `timeout` wins over delivery.timeout (channels keep their
+        # config dataclass as `cfg`).
+        own = getattr(getattr(channel, "cfg", None), "timeout", None)
         return float(own) if own else self.settings.timeout
 
     async def _succeeded(self, row: OutboxRow, key: str, now: float, state: dict[str, str]) -> None:

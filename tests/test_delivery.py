@@ -525,3 +525,15 @@ async def test_no_secret_in_errors_or_logs(
         for record in caplog.records:
             assert secret not in record.getMessage()
             assert secret not in repr(record.__dict__)
+
+
+async def test_a_channel_entrys_own_timeout_wins_over_the_default(rig: Rig) -> None:
+    # delivery.timeout is 10 s by default; this entry says 0.1 s and the vendor takes 1 s.
+    rig.fake.delay = 1.0
+    cfg = WebhookConfig(url=Secret(rig.fake.url + "/slow"), timeout=0.1)
+    manager = rig.manager_for(rig.store, WebhookChannel(cfg, Renderer([])))
+    rig.start(manager)
+    await manager.enqueue(make_row(rig.channel, rig.clock.now(), "a"))
+    failed = await rig.row_after_failure()
+    assert failed.last_error == "no response from webhook endpoint within 0.1s"
+    assert rig.sample("alert_router_notifications_failed_total", reason="timeout") == 1
