@@ -33,6 +33,7 @@ from router.pipeline import Notifier
 from router.rendering import Renderer
 from router.storage import Store
 from router.storage.sqlite import SqliteStore
+from router.trace import TraceRecorder
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class AppState:
     dispatcher: Dispatcher
     ingestor: AlertIngestor
     delivery: DeliveryManager
+    trace: TraceRecorder
     ready: bool = False
     config_path: str | None = None
     overrides: dict[str, str] = field(default_factory=dict)
@@ -145,17 +147,20 @@ def create_app(
     def channel(receiver: str, kind: str, index: int) -> Channel | None:
         return holder[0].channel(receiver, kind, index)
 
-    delivery = DeliveryManager(store, clock, metrics, config.delivery, channel)
+    trace = TraceRecorder(None, clock)
+    delivery = DeliveryManager(store, clock, metrics, config.delivery, channel, trace=trace)
     notifier = Notifier(
         delivery,
         lambda: holder[0].receivers(),
         channel,
         lambda: holder[0].config.server.external_url,
+        trace=trace,
     )
-    dispatcher = Dispatcher(runtime.router, clock, notifier.notify)
+    dispatcher = Dispatcher(runtime.router, clock, notifier.notify, trace=trace)
     state = AppState(
         runtime=runtime, clock=clock, metrics=metrics, store=store, dispatcher=dispatcher,
-        ingestor=AlertIngestor(store, dispatcher, clock, metrics), delivery=delivery,
+        ingestor=AlertIngestor(store, dispatcher, clock, metrics, trace), delivery=delivery,
+        trace=trace,
         config_path=config_path, overrides=dict(overrides or {}), started_at=clock.now(),
     )
     holder.append(state)
@@ -203,5 +208,6 @@ async def _gc_loop(state: AppState) -> None:
         try:
             await state.ingestor.collect_garbage()
             await state.store.gc_nflog(state.clock.now())
+            await state.trace.collect_garbage()
         except Exception:
             log.exception("garbage collection failed")

@@ -22,9 +22,10 @@ from router.channels.base import Channel, DeliveryError, FailureReason, SendCont
 from router.clock import Clock
 from router.config_types import DeliveryConfig, Pacing
 from router.metrics import Metrics
-from router.model import NflogEntry, NotifyReason, nflog_key
+from router.model import NflogEntry, NotifyReason, format_time, nflog_key
 from router.rate_limit import TokenBucket
 from router.storage import OutboxRow, Store, StoreUnavailable
+from router.trace import TraceRecorder
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,9 @@ class DeliveryManager:
         session: aiohttp.ClientSession | None = None,
         *,
         rng: random.Random | None = None,
+        trace: TraceRecorder | None = None,
     ) -> None:
+        self._trace = trace
         self._store = store
         self._clock = clock
         self._metrics = metrics
@@ -259,6 +262,8 @@ class DeliveryManager:
         bucket.take(now)
         if self._throttled_at.get(target, -1.0) >= queued_at:
             self._metrics.notifications_paced.labels(row.channel).inc()
+            self._trace_row(row, "deferred", cause="pacing",
+                            waited=f"{now - queued_at:.3f}s")
         if self._pending_by_key.get(key) == row.id:
             del self._pending_by_key[key]
         self._inflight[key] = row.id
@@ -350,6 +355,7 @@ class DeliveryManager:
         )
         self.nflog[key] = entry
         self._untrack(row)
+        self._trace_row(row, "notified", previous, at=format_time(now))
         labels = (row.receiver, row.channel)
         self._metrics.notifications.labels(*labels).inc()
         if row.reason != NotifyReason.REPEAT:
@@ -402,7 +408,26 @@ class DeliveryManager:
         self._bucket(target, pacing, now).pause_until(now + pause, now)
         return pause
 
+    def _trace_row(
+        self, row: OutboxRow, kind: str, previous: NflogEntry | None = None, **detail: str
+    ) -> None:
+        """Trace each alert of a row whose state this notification changes for the user
+        (a repeat counts for all of them)."""
+        if self._trace is None:
+            return
+        repeat = row.reason == NotifyReason.REPEAT
+        for status, fps, known in (
+            ("firing", row.firing, previous.firing if previous else frozenset()),
+            ("resolved", row.resolved, previous.resolved if previous else frozenset()),
+        ):
+            for fp in fps if repeat or kind != "notified" else fps - known:
+                self._trace.record(
+                    fp, kind, receiver=row.receiver, channel=f"{row.channel}[{row.index}]",
+                    status=status, reason=row.reason, delivery_id=str(row.id), **detail,
+                )
+
     async def _dead(self, row: OutboxRow, attempts: int, error: str) -> None:
+        self._trace_row(row, "dead", error=error, attempts=str(attempts))
         self._untrack(row)
         self._metrics.deliveries_dead.labels(row.receiver, row.channel).inc()
         log.warning(

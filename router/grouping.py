@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from router import routing
 from router.clock import Clock
 from router.config_types import Route
-from router.model import Alert, Batch
+from router.model import Alert, Batch, format_time
+from router.trace import TraceRecorder
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,14 @@ class AggregationGroup:
 class Dispatcher:
     """Routes alerts into groups and flushes due groups through `notify`."""
 
-    def __init__(self, router: routing.Router, clock: Clock, notify: Notify) -> None:
+    def __init__(
+        self,
+        router: routing.Router,
+        clock: Clock,
+        notify: Notify,
+        trace: TraceRecorder | None = None,
+    ) -> None:
+        self._trace = trace
         self._router = router
         self._clock = clock
         self._notify = notify
@@ -81,6 +89,10 @@ class Dispatcher:
                 self._schedule(group, now + wait)
             group.alerts[alert.fingerprint] = alert
             self.alert_groups.setdefault(alert.fingerprint, set()).add(key)
+            if self._trace is not None:
+                self._trace.record(alert.fingerprint, "routed", route=route.key,
+                                   receiver=route.receiver, group=gkey,
+                                   flush_at=format_time(group.next_flush))
 
     def refresh(self, alert: Alert) -> None:
         """Replace the held copy of an alert without re-routing (same labels)."""

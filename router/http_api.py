@@ -190,6 +190,21 @@ def _alert_view(state: AppState, alert: Alert) -> dict[str, Any]:
     }
 
 
+async def get_trace(request: web.Request) -> web.Response:
+    """What the router did with one alert, and why (GET /api/v1/alerts/{fp}/trace)."""
+    state = _state(request)
+    fp = request.match_info["fingerprint"]
+    events = await state.trace.events(fp)
+    alert = state.ingestor.alerts.get(fp)
+    if not events and alert is None:
+        raise InputError(f"no alert or trace for fingerprint {fp!r}", "fingerprint", 404)
+    return web.json_response({
+        "fingerprint": fp,
+        "alert": _alert_view(state, alert) if alert is not None else None,
+        "events": [e.to_api() for e in events],
+    })
+
+
 async def get_alerts(request: web.Request) -> web.Response:
     state = _state(request)
     alerts = sorted(state.ingestor.alerts.values(), key=lambda a: a.fingerprint)
@@ -265,6 +280,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/v2/alerts", post_v2_alerts)
     r.add_post("/api/v1/events/{source}", post_event)
     r.add_get("/api/v1/alerts", get_alerts)
+    r.add_get("/api/v1/alerts/{fingerprint}/trace", get_trace)
     r.add_get("/api/v1/deliveries", get_deliveries)
     r.add_post("/api/v1/deliveries/{id}/retry", retry_delivery)
     r.add_get("/metrics", metrics)

@@ -16,6 +16,7 @@ from router.merge import merge
 from router.metrics import Metrics
 from router.model import Alert
 from router.storage import AlertStore
+from router.trace import TraceRecorder
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,14 @@ RESOLVED_RETENTION = 15 * 60.0
 
 class AlertIngestor:
     def __init__(
-        self, store: AlertStore, dispatcher: Dispatcher, clock: Clock, metrics: Metrics
+        self,
+        store: AlertStore,
+        dispatcher: Dispatcher,
+        clock: Clock,
+        metrics: Metrics,
+        trace: TraceRecorder | None = None,
     ) -> None:
+        self._trace = trace
         self._store = store
         self._dispatcher = dispatcher
         self._clock = clock
@@ -64,6 +71,9 @@ class AlertIngestor:
         for fp, alert in changed.items():
             old = self.alerts.get(fp)
             self.alerts[fp] = alert
+            if self._trace is not None:
+                self._trace.record(fp, "received", source=source, status=alert.status(now),
+                                   change="new" if old is None else "updated")
             if (old is not None and not self._new_occurrence(old, alert, now)
                     and self._dispatcher.holds(fp)):
                 self._dispatcher.refresh(alert)

@@ -14,8 +14,17 @@ from router.channels.base import Channel
 from router.config_types import Receiver
 from router.dedup import decide
 from router.delivery import DeliveryManager
-from router.model import Alert, Batch, NflogEntry, Notification, nflog_key, sort_alerts
+from router.model import (
+    Alert,
+    Batch,
+    NflogEntry,
+    Notification,
+    NotifyReason,
+    nflog_key,
+    sort_alerts,
+)
 from router.storage import OutboxRow
+from router.trace import TraceRecorder
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +45,9 @@ class Notifier:
         receivers: Callable[[], dict[str, Receiver]],
         channels: Callable[[str, str, int], Channel | None],
         external_url: Callable[[], str],
+        trace: TraceRecorder | None = None,
     ) -> None:
+        self._trace = trace
         self._delivery = delivery
         self._receivers = receivers
         self._channels = channels
@@ -128,4 +139,14 @@ class Notifier:
             all_resolved=not firing_fps,
             expires_in=expires_in,
         )
+        if self._trace is not None:
+            previous = self._delivery.nflog.get(key)
+            for alert in shown:
+                status = "firing" if alert.fingerprint in firing_fps else "resolved"
+                known = (previous.firing if status == "firing" else previous.resolved
+                         ) if previous else frozenset()
+                if alert.fingerprint not in known or reason == NotifyReason.REPEAT:
+                    self._trace.record(alert.fingerprint, "queued", receiver=receiver,
+                                       channel=f"{kind}[{index}]", status=status,
+                                       reason=str(reason), group=batch.group_key)
         return asyncio.ensure_future(self._delivery.enqueue(row))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
-from router.channels import log, slack, webhook
+from router.channels import discord, email, log, pagerduty, slack, sms, teams, telegram, webhook
 from router.channels.base import Channel
 from router.config_reader import FieldReader
 from router.config_types import ChannelConfig
@@ -39,6 +39,12 @@ def _spec(module: Any) -> ChannelSpec:
 CHANNELS: Final[Mapping[str, ChannelSpec]] = MappingProxyType({
     "slack": _spec(slack),
     "webhook": _spec(webhook),
+    "pagerduty": _spec(pagerduty),
+    "email": _spec(email),
+    "sms": _spec(sms),
+    "teams": _spec(teams),
+    "discord": _spec(discord),
+    "telegram": _spec(telegram),
     "log": _spec(log),
 })
 

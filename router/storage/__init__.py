@@ -1,4 +1,4 @@
-"""Storage seams: small Protocols for alerts, the notification log and the outbox.
+"""Storage seams: small Protocols for alerts, the notification log, the outbox and silences.
 
 `router.storage.sqlite.SqliteStore` implements them all; another backend plugs in behind them.
 """
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from router.model import Alert, NflogEntry
+from router.silences import Silence
 
 
 class StoreUnavailable(Exception):
@@ -94,7 +95,17 @@ class Outbox(Protocol):
         """(channel, state) → number of rows."""
 
 
-class Store(AlertStore, NotificationLog, Outbox, Protocol):
+class SilenceStore(Protocol):
+    async def upsert_silences(self, silences: Sequence[Silence]) -> None:
+        """Durable on return, all in one transaction; keyed by id, the newest write wins
+        (an update that replaces a silence stores the new one and the expired old one)."""
+
+    async def load_silences(self) -> list[Silence]: ...
+
+    async def delete_silences(self, ids: Sequence[str]) -> None: ...
+
+
+class Store(AlertStore, NotificationLog, Outbox, SilenceStore, Protocol):
     async def open(self) -> None: ...
 
     async def close(self) -> None:
@@ -106,6 +117,7 @@ __all__ = [
     "NotificationLog",
     "Outbox",
     "OutboxRow",
+    "SilenceStore",
     "Store",
     "StoreUnavailable",
 ]

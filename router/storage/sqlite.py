@@ -1,4 +1,4 @@
-"""The embedded SQLite store (aiosqlite, WAL): alerts, notification log and outbox.
+"""The embedded SQLite store (aiosqlite, WAL): alerts, notification log, outbox, silences.
 
 Writes go through one writer task that commits everything queued in one transaction
 (group commit), because each awaited aiosqlite call costs a thread hop.
@@ -20,6 +20,7 @@ from typing import Any
 import aiosqlite
 
 from router.model import Alert, NflogEntry
+from router.silences import Silence, silence_from_record, silence_to_record
 from router.storage import OutboxRow, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -73,10 +74,14 @@ _NFLOG_UPSERT = _Stmt(
     "nflog", f"INSERT OR REPLACE INTO nflog ({_NFLOG_COLS}) VALUES (?,?,?,?,?,?)"
 )
 _NFLOG_GC = _Stmt("nflog", "DELETE FROM nflog WHERE expires_at <= ? RETURNING key", returns=True)
+_SILENCE_UPSERT = _Stmt(
+    "silences", "INSERT OR REPLACE INTO silences (id, body, ends_at) VALUES (?,?,?)"
+)
+_SILENCE_DELETE = _Stmt("silences", "DELETE FROM silences WHERE id = ?")
 
 # Tables share no keys or constraints, so within one transaction only the order of the
 # operations on each table matters; grouping per table lets interleaved writers batch.
-_TABLES = ("alerts", "outbox", "nflog")
+_TABLES = ("alerts", "outbox", "nflog", "silences")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +127,10 @@ def _nflog_from_row(r: Sequence[Any]) -> NflogEntry:
         key=r[0], firing=frozenset(json.loads(r[1])), resolved=frozenset(json.loads(r[2])),
         sent_at=r[3], expires_at=r[4], data=json.loads(r[5]),
     )
+
+
+def _silence_params(s: Silence) -> tuple[Any, ...]:
+    return (s.id, _dumps(silence_to_record(s)), s.ends_at)
 
 
 def _outbox_params(o: OutboxRow) -> tuple[Any, ...]:
@@ -414,6 +423,20 @@ class SqliteStore:
     async def outbox_counts(self) -> dict[tuple[str, str], int]:
         rows = await self._read("SELECT channel, state, COUNT(*) FROM outbox GROUP BY 1, 2")
         return {(r[0], r[1]): int(r[2]) for r in rows}
+
+    # --- SilenceStore ---------------------------------------------------------------
+
+    async def upsert_silences(self, silences: Sequence[Silence]) -> None:
+        if silences:
+            await self._submit([(_SILENCE_UPSERT, _silence_params(s)) for s in silences])
+
+    async def load_silences(self) -> list[Silence]:
+        rows = await self._read("SELECT body FROM silences ORDER BY id")
+        return [silence_from_record(json.loads(r[0])) for r in rows]
+
+    async def delete_silences(self, ids: Sequence[str]) -> None:
+        if ids:
+            await self._submit([(_SILENCE_DELETE, (sid,)) for sid in ids])
 
     # --- test hooks -----------------------------------------------------------------
 
