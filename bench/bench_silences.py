@@ -13,26 +13,30 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from router.matchers import parse_matchers  # noqa: E402
-from router.silences import Silence, SilenceIndex  # noqa: E402
+from router.matchers import parse_matchers
+from router.silences import Silence, SilenceIndex
 
 NOW = 1_700_000_000.0
 
 
 def make_silences(rng: random.Random, count: int) -> list[Silence]:
-    """Realistic mix: most silences pin alertname and an instance/job; ~2% are regex-only."""
+    """A plausible mix: most silences pin alertname plus an instance or job; some list hosts
+    as a regex of alternatives; 1% are true regexes with no usable key (checked always)."""
     out = []
     for i in range(count):
         alertname = f"Alert{rng.randrange(200)}"
         roll = rng.random()
         if roll < 0.6:
             text = f'alertname="{alertname}", instance="host{rng.randrange(2000)}:9100"'
-        elif roll < 0.9:
+        elif roll < 0.85:
             text = f'alertname="{alertname}", job="job{rng.randrange(100)}", env=~"prod|stage"'
-        elif roll < 0.98:
-            text = f'team="team{rng.randrange(30)}", severity!="critical"'
+        elif roll < 0.95:
+            hosts = "|".join(f"host{rng.randrange(2000)}:9100" for _ in range(3))
+            text = f'instance=~"{hosts}", severity!="critical"'
+        elif roll < 0.99:
+            text = f'team="team{rng.randrange(300)}", severity!="critical"'
         else:
-            text = f'instance=~"host{rng.randrange(100)}.*"'
+            text = f'instance=~"host{rng.randrange(100)}.*", alertname=~"Alert1.*"'
         start = NOW - rng.choice([3600.0, 60.0, -60.0])
         out.append(Silence(f"s{i}", tuple(parse_matchers(text)), start, start + 7200.0, start,
                            "bench", ""))
@@ -46,7 +50,7 @@ def make_labels(rng: random.Random, count: int) -> list[dict[str, str]]:
             "instance": f"host{rng.randrange(2000)}:9100",
             "job": f"job{rng.randrange(100)}",
             "env": rng.choice(["prod", "stage", "dev"]),
-            "team": f"team{rng.randrange(30)}",
+            "team": f"team{rng.randrange(300)}",
             "severity": rng.choice(["critical", "warning", "info"]),
         }
         for _ in range(count)

@@ -331,23 +331,46 @@ def filter_silences(
 # --- the mute index -------------------------------------------------------------------
 
 
-def _index_keys(s: Silence) -> list[tuple[str, str]]:
-    # `foo=""` also matches alerts *without* foo, so only non-empty equality values are
-    # pairs every muted alert must carry.
-    return [(m.name, m.value) for m in s.matchers if m.op is MatchOp.EQ and m.value]
+# Characters that make a regex alternative more than a literal string.
+_REGEX_META = frozenset("\\.^$*+?()[]{}|")
+
+
+def _literal_alternatives(pattern: str) -> list[str] | None:
+    """`a|b|c` of plain, non-empty literals → ["a", "b", "c"]; anything else → None."""
+    alts = pattern.split("|")
+    if all(alt and _REGEX_META.isdisjoint(alt) for alt in alts):
+        return alts
+    return None
+
+
+def _key_groups(s: Silence) -> list[tuple[tuple[str, str], ...]]:
+    """Alternative ways to key `s`: each group lists (name, value) pairs of ONE label, and
+    every alert `s` mutes carries one of them. `foo=""` also matches alerts *without* foo,
+    so only non-empty values count; `foo=~"a|b"` of literals gives the group (a, b)."""
+    groups: list[tuple[tuple[str, str], ...]] = []
+    for m in s.matchers:
+        if m.op is MatchOp.EQ and m.value:
+            groups.append(((m.name, m.value),))
+        elif m.op is MatchOp.RE:
+            alts = _literal_alternatives(m.value)
+            if alts is not None:
+                groups.append(tuple((m.name, alt) for alt in alts))
+    return groups
 
 
 class SilenceIndex:
     """Current silences, indexed for `silenced_by`.
 
-    Each silence with a non-empty equality matcher sits in exactly one bucket keyed by one
-    such (name, value) pair (the smallest bucket when it was added), so a lookup visits only
-    the buckets of the alert's own label pairs plus the few silences without such a matcher.
+    A silence with a non-empty equality matcher (or a regex of plain alternatives) sits in
+    the buckets of one such matcher's (name, value) pairs, picking the matcher whose buckets
+    were smallest when it was added. The pairs of one matcher share a label name, so an
+    alert reaches a silence through at most one bucket: a lookup visits only the buckets of
+    the alert's own label pairs, plus the few silences that have no such matcher.
     """
 
     def __init__(self, silences: Iterable[Silence] = ()) -> None:
         self._by_id: dict[str, Silence] = {}
-        self._key_of: dict[str, tuple[str, str] | None] = {}
+        self._keys_of: dict[str, tuple[tuple[str, str], ...]] = {}
         self._buckets: dict[tuple[str, str], dict[str, Silence]] = {}
         self._unkeyed: dict[str, Silence] = {}
         for s in silences:
@@ -369,15 +392,17 @@ class SilenceIndex:
         """Insert, or replace the silence with the same id."""
         if s.id in self._by_id:
             self.remove(s.id)
-        keys = _index_keys(s)
+        groups = _key_groups(s)
         self._by_id[s.id] = s
-        if not keys:
-            self._key_of[s.id] = None
+        if not groups:
+            self._keys_of[s.id] = ()
             self._unkeyed[s.id] = s
             return
-        key = min(keys, key=lambda k: len(self._buckets.get(k, ())))
-        self._key_of[s.id] = key
-        self._buckets.setdefault(key, {})[s.id] = s
+        buckets = self._buckets
+        keys = min(groups, key=lambda g: sum(len(buckets.get(k, ())) for k in g))
+        self._keys_of[s.id] = keys
+        for key in keys:
+            buckets.setdefault(key, {})[s.id] = s
 
     def replace(self, s: Silence) -> None:
         """Same as `add`: the stored silence with `s.id` is swapped for `s`."""
@@ -387,10 +412,10 @@ class SilenceIndex:
         s = self._by_id.pop(sid, None)
         if s is None:
             return None
-        key = self._key_of.pop(sid)
-        if key is None:
+        keys = self._keys_of.pop(sid)
+        if not keys:
             del self._unkeyed[sid]
-        else:
+        for key in keys:
             bucket = self._buckets[key]
             del bucket[sid]
             if not bucket:

@@ -5,13 +5,13 @@ YAML parser (deprecated forms, null rules, errors with positions) and index upke
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 from router.config_reader import FieldReader
-from router.inhibition import InhibitRule, Inhibitor, find_inhibitor, parse_inhibit_rules
+from router.inhibition import Inhibitor, InhibitRule, find_inhibitor, parse_inhibit_rules
 from router.matchers import Matcher, MatchOp, parse_matchers
 from router.model import Alert, make_alert
 from router.yaml_source import Source
@@ -24,9 +24,7 @@ def alert(ends_at: float | None = None, **labels: str) -> Alert:
 
 
 def rule(source: str, target: str, *equal: str) -> InhibitRule:
-    return InhibitRule(
-        tuple(parse_matchers(source)), tuple(parse_matchers(target)), tuple(equal)
-    )
+    return InhibitRule(tuple(parse_matchers(source)), tuple(parse_matchers(target)), tuple(equal))
 
 
 def parse(text: str) -> tuple[list[InhibitRule], list[str]]:
@@ -179,7 +177,7 @@ def test_no_rules() -> None:
 
 
 @pytest.fixture
-def matcher_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+def matcher_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts every `Matcher.matches` evaluation."""
     calls = [0]
     original = Matcher.matches
@@ -189,7 +187,7 @@ def matcher_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         return original(self, labels)
 
     monkeypatch.setattr(Matcher, "matches", counting)
-    yield calls
+    return calls
 
 
 def test_lookups_do_not_scan_the_sources(matcher_calls: list[int]) -> None:
@@ -339,33 +337,33 @@ def test_rule_without_matchers_matches_everything() -> None:
     [
         (
             "{source_matchers: ['alertname=\"x'], equal: [a]}",
-            "2:32: inhibit_rules[0].source_matchers[0]: "
+            "2:35: inhibit_rules[0].source_matchers[0]: "
             "invalid matcher 'alertname=\"x': unterminated quoted string",
         ),
         (
             "{target_matchers: ['a=~\"(\"']}",
             "2:28: inhibit_rules[0].target_matchers[0]: "
-            "invalid matcher 'a=~\"(\"': invalid regular expression \"(\": "
+            'invalid matcher \'a=~"("\': invalid regular expression "(": '
             "missing ), unterminated subpattern",
         ),
         (
             "{source_match: {bad-name: x}}",
-            '2:20: inhibit_rules[0].source_match.bad-name: invalid label name "bad-name"',
+            '2:21: inhibit_rules[0].source_match.bad-name: invalid label name "bad-name"',
         ),
         (
             "{target_match_re: {team: '('}}",
-            "2:29: inhibit_rules[0].target_match_re.team: invalid target_match_re value '(': "
+            "2:30: inhibit_rules[0].target_match_re.team: invalid target_match_re value '(': "
             'invalid regular expression "(": missing ), unterminated subpattern',
         ),
         (
             "{equal: [job, '']}",
-            '2:18: inhibit_rules[0].equal[1]: invalid label name "" in equal list',
+            '2:19: inhibit_rules[0].equal[1]: invalid label name "" in equal list',
         ),
         (
             "{equals: [job]}",
             '2:6: inhibit_rules[0].equals: unknown key "equals" (did you mean "equal"?)',
         ),
-        ("{equal: job}", "2:13: inhibit_rules[0].equal: expected a list, got \"job\""),
+        ("{equal: job}", '2:13: inhibit_rules[0].equal: expected a list, got "job"'),
         ("just-a-string", '2:5: inhibit_rules[0]: expected a map, got "just-a-string"'),
     ],
 )
@@ -388,8 +386,8 @@ inhibit_rules:
     assert len(rules) == 2
     assert rules[0].source_matchers == (Matcher("a", MatchOp.EQ, "1"),)
     assert problems == [
-        "6:24: inhibit_rules[2].source_matchers[0]: "
-        "invalid matcher 'a=': missing value after \"a=\" (use \"\" for empty)",
+        "6:26: inhibit_rules[2].source_matchers[0]: "
+        'invalid matcher \'a=\': missing value after "a=" (use "" for empty)',
         '7:5: inhibit_rules[2].target_matcher: unknown key "target_matcher"'
         ' (did you mean "target_matchers"?)',
     ]

@@ -391,6 +391,21 @@ def test_index_checks_state_and_unkeyed_silences() -> None:
     assert got.id == "ne"
 
 
+def test_index_keys_regex_alternatives_of_literals() -> None:
+    index = SilenceIndex([
+        sil('instance=~"a:1|b:1"', sid="alts"),
+        sil('instance=~"(?i)A:1"', sid="flag"),  # not a plain literal: checked always
+        sil('instance=~"a:1|"', sid="empty-alt"),  # matches "" too: not a key
+        sil('instance!~"a:1|b:1", alertname="X"', sid="negated"),
+    ])
+    assert index.silenced_by({"instance": "a:1"}, NOW) == ["alts", "empty-alt", "flag"]
+    assert index.silenced_by({"instance": "b:1"}, NOW) == ["alts"]
+    assert index.silenced_by({"instance": "a:1|b:1"}, NOW) == []
+    assert index.silenced_by({"instance": "c:1", "alertname": "X"}, NOW) == ["negated"]
+    index.remove("alts")
+    assert index.silenced_by({"instance": "b:1"}, NOW) == []
+
+
 def _random_silence(rng: random.Random, i: int) -> Silence:
     names = ["alertname", "instance", "job", "env", "team", "severity"]
     parts = []
@@ -398,7 +413,7 @@ def _random_silence(rng: random.Random, i: int) -> Silence:
         op = rng.choices(["=", "!=", "=~", "!~"], weights=[6, 1, 2, 1])[0]
         value = f"v{rng.randint(0, 9)}"
         if op in ("=~", "!~"):
-            value = rng.choice([value, "v[0-4]", "v.*", ".+", ""])
+            value = rng.choice([value, "v[0-4]", "v.*", ".+", "", "v1|v2|v3", "v4|v.*", "v5|"])
         elif rng.random() < 0.05:
             value = ""
         parts.append(f'{name}{op}"{value}"')
