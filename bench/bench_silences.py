@@ -19,9 +19,10 @@ from router.silences import Silence, SilenceIndex
 NOW = 1_700_000_000.0
 
 
-def make_silences(rng: random.Random, count: int) -> list[Silence]:
+def make_silences(rng: random.Random, count: int, regex_only: float) -> list[Silence]:
     """A plausible mix: most silences pin alertname plus an instance or job; some list hosts
-    as a regex of alternatives; 1% are true regexes with no usable key (checked always)."""
+    as a regex of alternatives; a `regex_only` share are true regexes with no usable key
+    (those are checked on every lookup)."""
     out = []
     for i in range(count):
         alertname = f"Alert{rng.randrange(200)}"
@@ -33,7 +34,7 @@ def make_silences(rng: random.Random, count: int) -> list[Silence]:
         elif roll < 0.95:
             hosts = "|".join(f"host{rng.randrange(2000)}:9100" for _ in range(3))
             text = f'instance=~"{hosts}", severity!="critical"'
-        elif roll < 0.99:
+        elif roll < 1 - regex_only:
             text = f'team="team{rng.randrange(300)}", severity!="critical"'
         else:
             text = f'instance=~"host{rng.randrange(100)}.*", alertname=~"Alert1.*"'
@@ -57,9 +58,9 @@ def make_labels(rng: random.Random, count: int) -> list[dict[str, str]]:
     ]
 
 
-def run(n_silences: int, n_lookups: int) -> None:
+def run(n_silences: int, n_lookups: int, regex_only: float) -> None:
     rng = random.Random(n_silences)
-    silences = make_silences(rng, n_silences)
+    silences = make_silences(rng, n_silences, regex_only)
     labels = make_labels(rng, n_lookups)
     index = SilenceIndex(silences)
 
@@ -87,10 +88,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--silences", type=int, nargs="+", default=[100, 1000, 5000, 20000])
     parser.add_argument("--lookups", type=int, default=20000)
+    parser.add_argument("--regex-only", type=float, nargs="+", default=[0.0, 0.01],
+                        help="shares of silences without any usable index key")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}")
-    for n in args.silences:
-        run(n, args.lookups)
+    for share in args.regex_only:
+        print(f"-- {share:.1%} of silences without an index key")
+        for n in args.silences:
+            run(n, args.lookups, share)
 
 
 if __name__ == "__main__":

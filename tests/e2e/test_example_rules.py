@@ -7,7 +7,7 @@ fake and a real aiosmtpd server) and a route tree that sends one alert to all of
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ async def smtp() -> AsyncIterator[SmtpFake]:
 
 def point_at_fakes(config: dict[str, Any], http: str, smtp_port: int) -> dict[str, Any]:
     """Rewrite only the endpoints (and the route tree) of the example config."""
-    endpoints = {
+    endpoints: dict[str, Callable[[dict[str, Any]], object]] = {
         "slack_configs": lambda c: c.update(
             {"app_url": f"{http}/slack/api/"} if "token" in c
             else {"api_url": f"{http}/slack/hook"}),
@@ -108,7 +108,7 @@ async def test_every_channel_of_the_example_delivers(
         "a delivery to every channel of the example",
     )
     await quiet(state)
-    for prefix in expected + ["/twilio/2010-04-01/Accounts/"]:
+    for prefix in [*expected, "/twilio/2010-04-01/Accounts/"]:
         hits = [p for p in fake.paths() if p.startswith(prefix)]
         assert hits, prefix
     # Each channel saw the alert (no secret needed to read it back from the fakes).
