@@ -1,6 +1,6 @@
 """Silence lookup benchmark: µs per `SilenceIndex.silenced_by` vs a linear scan.
 
-    python bench/bench_silences.py [--silences 1000 5000 20000] [--lookups 20000]
+    python bench/bench_silences.py [--silences 1000 5000] [--lookups 20000] [--regex-only 0 0.01]
 """
 
 from __future__ import annotations

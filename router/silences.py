@@ -71,7 +71,7 @@ class Silence:
         """Every matcher matches (a missing label reads as ""), regardless of state."""
         # A loop, not all(<genexpr>): this is the index's inner loop and a generator costs
         # more than the one or two matchers it checks.
-        for m in self.matchers:
+        for m in self.matchers:  # noqa: SIM110
             if not m.matches(labels):
                 return False
         return True
