@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 import time
 import urllib.parse
@@ -20,6 +21,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from router.model import Alert, Notification, common_items, format_time, parse_time
+
+log = logging.getLogger(__name__)
 
 # Go's regexp.QuoteMeta escapes exactly these.
 _GO_META = frozenset("\\.+*?()|[]{}^$")
@@ -334,7 +337,13 @@ class Renderer:
         fn: Callable[..., str] = getattr(self.template(template).module, name)
         return fn
 
-    def failed(self, kind: str) -> None:
+    def failed(self, kind: str, receiver: str = "", *, fallback: str = "plain text") -> None:
+        """Count and log a template that failed at run time (call from an `except`); the
+        channel then sends `fallback` instead, so the notification is never lost."""
+        log.warning(
+            "template rendering failed; sending a fallback",
+            extra={"channel": kind, "receiver": receiver, "fallback": fallback}, exc_info=True,
+        )
         if self._on_failure is not None:
             self._on_failure(kind)
 

@@ -83,6 +83,18 @@ class Silence:
 # --- API v2 shapes --------------------------------------------------------------------
 
 
+def to_api_precision(ts: float) -> float:
+    """`ts` truncated to the milliseconds the API shows, exactly as `parse_time` reads them back.
+
+    Stored times use this precision so that amtool's read-modify-write (`silence update`,
+    `silence import`) sends back the stored startsAt bit for bit; otherwise a sub-millisecond
+    difference makes every such update look history-changing and replace the silence.
+    """
+    parsed = parse_time(format_time_ms(ts))
+    assert parsed is not None  # format_time_ms never writes Go's zero time
+    return parsed
+
+
 def _require(body: Mapping[str, Any], key: str, kind: type, path: str = "") -> Any:
     where = f"{path}.{key}" if path else key
     if key not in body or body[key] is None:
@@ -147,7 +159,7 @@ def _time_from_api(body: Mapping[str, Any], key: str) -> float:
         raise SilenceError(str(exc), key) from None
     if ts is None:
         raise SilenceError("invalid zero timestamp", key)
-    return ts
+    return to_api_precision(ts)
 
 
 def _annotations_from_api(raw: Any) -> dict[str, str]:
@@ -184,9 +196,10 @@ def silence_from_api(body: Any, now: float) -> Silence:
         raise SilenceError("start time must be before end time", "endsAt")
     if ends_at < now:
         raise SilenceError("end time can't be in the past", "endsAt")
+    stamp = to_api_precision(now)
     if not sid:
-        starts_at = max(starts_at, now)
-    return Silence(sid, matchers, starts_at, ends_at, now, created_by, comment, annotations)
+        starts_at = max(starts_at, stamp)
+    return Silence(sid, matchers, starts_at, ends_at, stamp, created_by, comment, annotations)
 
 
 def matcher_to_api(m: Matcher) -> dict[str, Any]:
@@ -249,14 +262,15 @@ def silence_from_record(r: Mapping[str, Any]) -> Silence:
 def expire(s: Silence, now: float) -> Silence:
     """Active → endsAt=now; pending → startsAt=endsAt=now; expired → unchanged.
 
-    Like Alertmanager, the result still reads "active" at exactly `now` (both bounds are
-    inclusive); it is expired from the next instant on.
+    `now` is truncated to milliseconds. Like Alertmanager, a silence expired at a whole
+    millisecond still reads "active" at exactly that instant (both bounds are inclusive).
     """
     state = s.state(now)
+    stamp = to_api_precision(now)
     if state is SilenceState.ACTIVE:
-        return replace(s, ends_at=now, updated_at=now)
+        return replace(s, ends_at=stamp, updated_at=stamp)
     if state is SilenceState.PENDING:
-        return replace(s, starts_at=now, ends_at=now, updated_at=now)
+        return replace(s, starts_at=stamp, ends_at=stamp, updated_at=stamp)
     return s
 
 
@@ -285,13 +299,14 @@ def update_silence(
         raise SilenceNotFound(f"silence {new.id} not found", "id")
     if existing is not None and existing.id != new.id:
         raise ValueError("existing silence does not have the new silence's id")
+    stamp = to_api_precision(now)
     if existing is not None and _can_update(existing, new, now):
-        return replace(new, updated_at=now), None
+        return replace(new, updated_at=stamp), None
     old: Silence | None = None
     if existing is not None and existing.state(now) is not SilenceState.EXPIRED:
         old = expire(existing, now)
     fresh = replace(
-        new, id=str(uuid.uuid4()), starts_at=max(new.starts_at, now), updated_at=now
+        new, id=str(uuid.uuid4()), starts_at=max(new.starts_at, stamp), updated_at=stamp
     )
     return fresh, old
 

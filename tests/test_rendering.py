@@ -178,7 +178,8 @@ def test_runtime_failure_falls_back_to_plain_text_and_is_counted(
                 'instance="a:1", job="api", severity="critical"}',
     }
     (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert record.getMessage() == "template rendering failed; sending plain text"
+    assert record.getMessage() == "template rendering failed; sending a fallback"
+    assert record.__dict__["fallback"] == "plain text"
     assert getattr(record, "channel", None) == "slack"
 
 

@@ -292,6 +292,27 @@ def test_expired_silence_is_never_edited() -> None:
     assert old is None  # nothing to expire: the stored one stays as it was
 
 
+def test_read_modify_write_at_sub_millisecond_now_stays_in_place() -> None:
+    """amtool `silence update`/`import` send back the API's millisecond times."""
+    t = NOW + 0.123456
+    created, _ = update_silence(None, silence_from_api(body(startsAt=format_time_ms(t)), t), t)
+    assert created.starts_at == NOW + 0.123
+    later = t + 60.000789
+    sent = silence_to_api(created, later)
+    sent["endsAt"] = format_time_ms(later + 3 * HOUR)
+    current, old = update_silence(created, silence_from_api(sent, later), later)
+    assert (current.id, old) == (created.id, None)
+    assert silence_to_api(current, later)["updatedAt"] == format_time_ms(later)
+    gone = expire(current, later + 0.0004)
+    assert gone.ends_at == NOW + 60.124  # whole milliseconds
+    assert gone.state(later + 0.0004) == "expired"
+
+
+def test_nanosecond_input_is_stored_at_millisecond_precision() -> None:
+    s = silence_from_api(body(endsAt="2023-11-14T23:13:20.123456789Z"), NOW)
+    assert silence_from_api(silence_to_api(s, NOW), NOW).ends_at == s.ends_at == NOW + HOUR + 0.123
+
+
 # --- expire ---------------------------------------------------------------------------
 
 

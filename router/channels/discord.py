@@ -99,12 +99,7 @@ class DiscordChannel:
         try:
             body = self._body(n)
         except Exception:
-            self._renderer.failed(self.kind)
-            log.warning(
-                "template rendering failed; sending plain text",
-                extra={"channel": self.kind, "receiver": n.receiver},
-                exc_info=True,
-            )
+            self._renderer.failed(self.kind, n.receiver)
             body = self._envelope({"content": cut(self._renderer.plain_text(n), MAX_CONTENT)})
         return json.dumps(body, ensure_ascii=False).encode()
 

@@ -154,12 +154,7 @@ class EmailChannel:
         try:
             return self._message(n, *self._render_parts(n))
         except Exception:
-            self._renderer.failed(self.kind)
-            log.warning(
-                "template rendering failed; sending plain text",
-                extra={"channel": self.kind, "receiver": n.receiver},
-                exc_info=True,
-            )
+            self._renderer.failed(self.kind, n.receiver)
         text = self._renderer.plain_text(n)
         html = f"<html><body><pre>{escape(text)}</pre></body></html>"
         return self._message(n, {"Subject": text.splitlines()[0]}, text + "\n", html)

@@ -74,12 +74,7 @@ class LogChannel:
         try:
             return cut_line(self._template.render(template_data(n))).encode()
         except Exception:
-            self._renderer.failed(self.kind)
-            log.warning(
-                "template rendering failed; logging plain text",
-                extra={"channel": self.kind, "receiver": n.receiver},
-                exc_info=True,
-            )
+            self._renderer.failed(self.kind, n.receiver)
             return cut_line(self._renderer.plain_text(n).replace("\n", " | ")).encode()
 
     async def send(self, payload: bytes, ctx: SendContext) -> dict[str, str]:

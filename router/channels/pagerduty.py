@@ -161,12 +161,7 @@ class PagerdutyChannel:
         try:
             events = [self._event(key, unit) for key, unit in units]
         except Exception:
-            self._renderer.failed(self.kind)
-            log.warning(
-                "template rendering failed; sending a plain event",
-                extra={"channel": self.kind, "receiver": n.receiver},
-                exc_info=True,
-            )
+            self._renderer.failed(self.kind, n.receiver, fallback="a plain event")
             events = [self._plain_event(key, unit) for key, unit in units]
         return json.dumps(events, ensure_ascii=False).encode()
 

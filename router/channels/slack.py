@@ -86,12 +86,7 @@ class SlackChannel:
         try:
             body = self._render_body(n)
         except Exception:
-            self._renderer.failed(self.kind)
-            log.warning(
-                "template rendering failed; sending plain text",
-                extra={"channel": self.kind, "receiver": n.receiver},
-                exc_info=True,
-            )
+            self._renderer.failed(self.kind, n.receiver)
             body = self._envelope({"text": cut(self._renderer.plain_text(n), MAX_TEXT)})
         return json.dumps(body, ensure_ascii=False).encode()
 

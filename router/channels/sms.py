@@ -184,9 +184,7 @@ class SmsChannel:
         return _encode({"to": to, "text": text}, form=form)
 
     def _failed(self, n: Notification) -> None:
-        self._renderer.failed(self.kind)
-        log.warning("template rendering failed; sending plain text",
-                    extra={"channel": self.kind, "receiver": n.receiver}, exc_info=True)
+        self._renderer.failed(self.kind, n.receiver)
 
     # --- sending --------------------------------------------------------------------
 

@@ -88,12 +88,7 @@ class TeamsChannel:
         try:
             body = envelope(self._card(n))
         except Exception:
-            self._renderer.failed(self.kind)
-            log.warning(
-                "template rendering failed; sending plain text",
-                extra={"channel": self.kind, "receiver": n.receiver},
-                exc_info=True,
-            )
+            self._renderer.failed(self.kind, n.receiver)
             body = envelope(self._plain_card(n))
         return json.dumps(body, ensure_ascii=False).encode()
 

@@ -147,12 +147,7 @@ class TelegramChannel:
             if self.cfg.parse_mode:
                 body["parse_mode"] = self.cfg.parse_mode
         except Exception:
-            self._renderer.failed(self.kind)
-            log.warning(
-                "template rendering failed; sending plain text",
-                extra={"channel": self.kind, "receiver": n.receiver},
-                exc_info=True,
-            )
+            self._renderer.failed(self.kind, n.receiver)
             # No parse_mode: the plain text is shown as is, whatever characters it holds.
             body["text"] = _cut_units(self._renderer.plain_text(n), MAX_MESSAGE)
         if self.cfg.disable_notifications:

@@ -90,12 +90,7 @@ class WebhookChannel:
             return self._template.render(template_data(n)).encode()
         except Exception:
             # A receiver parsing the v4 shape is better served than one getting nothing.
-            self._renderer.failed(self.kind)
-            log.warning(
-                "template rendering failed; sending the default v4 body",
-                extra={"channel": self.kind, "receiver": n.receiver},
-                exc_info=True,
-            )
+            self._renderer.failed(self.kind, n.receiver, fallback="the default v4 body")
             return go_json(v4_body(n, self.cfg.max_alerts))
 
     async def send(self, payload: bytes, ctx: SendContext) -> dict[str, str]:
