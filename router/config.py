@@ -30,7 +30,9 @@ from router.config_types import (
     SourceConfig,
     StorageConfig,
 )
+from router.inhibition import parse_inhibit_rules
 from router.matchers import Matcher, MatcherError, from_match_maps, parse_matchers
+from router.time_intervals import parse_time_intervals
 from router.yaml_source import ConfigError, Node, Problem, Source, suggest
 
 _T = TypeVar("_T")
@@ -46,6 +48,9 @@ _TOP_KEYS = (
     "storage",
     "sources",
     "delivery",
+    "inhibit_rules",
+    "time_intervals",
+    "mute_time_intervals",  # Alertmanager's deprecated name for time_intervals
 )
 _ROUTE_KEYS = (
     "receiver",
@@ -58,6 +63,8 @@ _ROUTE_KEYS = (
     "match_re",
     "continue",
     "routes",
+    "mute_time_intervals",
+    "active_time_intervals",
 )
 _SOURCE_KEYS = ("labels", "annotations", "status", "starts_at", "ends_at", "generator_url")
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -131,6 +138,7 @@ class _Loader:
         self.base_dir = base_dir
         self.fields = FieldReader(src, base_dir)
         self.receiver_refs: list[tuple[Node, str]] = []
+        self.interval_refs: list[tuple[Node, str]] = []
 
     def load(self, root: Node) -> RouterConfig | None:
         if not root.expect_map():
@@ -153,6 +161,11 @@ class _Loader:
         sources = self._sources(sources_node) if sources_node else {}
         delivery_node = root.get_map("delivery")
         delivery = self._delivery(delivery_node) if delivery_node else DeliveryConfig()
+        intervals = parse_time_intervals(
+            self.fields,
+            (root.get_list("time_intervals") or []) + (root.get_list("mute_time_intervals") or []),
+        )
+        inhibit_rules = parse_inhibit_rules(self.fields, root.get_list("inhibit_rules") or [])
         route_node = root.require("route")
         route = None
         if route_node is not None and route_node.expect_map():
@@ -160,6 +173,9 @@ class _Loader:
         for node, name in self.receiver_refs:
             if name not in receivers:
                 node.error(f'unknown receiver "{name}"{suggest(name, receivers)}')
+        for node, name in self.interval_refs:
+            if name not in intervals:
+                node.error(f'time interval "{name}" does not exist{suggest(name, intervals)}')
         if route is None:
             return None
         return RouterConfig(
@@ -171,6 +187,8 @@ class _Loader:
             storage=storage,
             sources=sources,
             delivery=delivery,
+            inhibit_rules=tuple(inhibit_rules),
+            time_intervals=intervals,
             source_file=self.src.file,
         )
 
@@ -229,7 +247,8 @@ class _Loader:
         )
         if is_root:
             # As in Alertmanager, only a true `continue` or non-empty matchers are errors.
-            for key in ("matchers", "match", "match_re", "continue"):
+            for key in ("matchers", "match", "match_re", "continue", "mute_time_intervals",
+                        "active_time_intervals"):
                 child = node.get(key)
                 if child is None or child.is_null:
                     continue
@@ -250,7 +269,18 @@ class _Loader:
             matchers=tuple(matchers),
             continue_=node.get_bool("continue", False),
             routes=tuple(c for c in children if c is not None),
+            mute_time_intervals=self._interval_names(node, "mute_time_intervals"),
+            active_time_intervals=self._interval_names(node, "active_time_intervals"),
         )
+
+    def _interval_names(self, node: Node, key: str) -> tuple[str, ...]:
+        names = []
+        for item in node.get_list(key) or []:
+            name = item.as_str()
+            if name:
+                names.append(name)
+                self.interval_refs.append((item, name))
+        return tuple(names)
 
     def _group_by(self, node: Node, inherited: tuple[str, ...]) -> tuple[str, ...]:
         child = node.get("group_by")
@@ -301,7 +331,8 @@ class _Loader:
         for item in items:
             if not item.expect_map():
                 continue
-            item.expect_keys(("name", *(spec.config_key for spec in CHANNELS.values())))
+            item.expect_keys(("name", "send_resolved_when_silenced",
+                              *(spec.config_key for spec in CHANNELS.values())))
             name_node = item.require("name")
             name = item.get_str("name")
             integrations: list[tuple[str, ChannelConfig]] = []
@@ -317,7 +348,9 @@ class _Loader:
             if name in out:
                 name_node.error(f'duplicate receiver name "{name}"')
                 continue
-            out[name] = Receiver(name, tuple(integrations))
+            out[name] = Receiver(
+                name, tuple(integrations), item.get_bool("send_resolved_when_silenced", False)
+            )
         return out
 
     # -- other sections -------------------------------------------------------------

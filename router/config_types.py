@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from router.matchers import Matcher
+
+if TYPE_CHECKING:  # they read config with FieldReader, which imports this module
+    from router.inhibition import InhibitRule
+    from router.time_intervals import TimeInterval
 
 
 class Secret:
@@ -143,6 +147,9 @@ class Receiver:
 
     name: str
     integrations: tuple[tuple[str, ChannelConfig], ...] = ()
+    # Alertmanager #226: announce the resolution of an alert that was notified as firing
+    # before a silence muted it (Alertmanager never does).
+    send_resolved_when_silenced: bool = False
 
     def channels(self) -> list[tuple[str, int, ChannelConfig]]:
         """(channel type, index among that type's entries, config) for every integration,
@@ -181,6 +188,9 @@ class Route:
     matchers: tuple[Matcher, ...] = ()
     continue_: bool = False
     routes: tuple[Route, ...] = ()
+    # Names of top-level time_intervals; not inherited (Alertmanager's rule).
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
     id: str = "0"
     key: str = "{}"
 
@@ -250,4 +260,6 @@ class RouterConfig:
     storage: StorageConfig = field(default_factory=StorageConfig)
     sources: dict[str, SourceConfig] = field(default_factory=dict)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    inhibit_rules: tuple[InhibitRule, ...] = ()
+    time_intervals: dict[str, TimeInterval] = field(default_factory=dict)
     source_file: str | None = None  # None for the built-in default

@@ -78,8 +78,10 @@ def test_example_rules_file_shape() -> None:
         "db-slack",
         "frontend-slack",
         "audit-log",
+        "payments-pager",
+        "mobile-chat",
     ]
-    critical, db, frontend, watchdog = root.routes
+    critical, db, frontend, watchdog, _pager, _chat = root.routes
     assert critical.continue_
     assert critical.group_by == ("alertname",)
     assert critical.group_wait == 10.0
