@@ -8,9 +8,10 @@ swaps it in with one assignment; a bad config leaves the old one running.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -27,10 +28,15 @@ from router.config_types import Receiver, RouterConfig
 from router.delivery import DeliveryManager
 from router.grouping import Dispatcher
 from router.ingest import AlertIngestor
+from router.inhibition import Inhibitor
 from router.metrics import Metrics
+from router.model import Alert, Batch, nflog_key
+from router.muting import Muter, MuteStage, SilenceLookup
 from router.normalize import EventMapper
 from router.pipeline import Notifier
 from router.rendering import Renderer
+from router.silences import SilenceIndex, SilenceState
+from router.silences import gc as gc_silences
 from router.storage import Store
 from router.storage.sqlite import SqliteStore
 from router.trace import TraceRecorder
@@ -49,9 +55,16 @@ class Runtime:
     router: routing.Router
     channels: dict[tuple[str, str, int], Channel]
     mappers: dict[str, EventMapper]
+    muter: Muter
 
 
-def build_runtime(config: RouterConfig, metrics: Metrics, clock: Clock) -> Runtime:
+def build_runtime(
+    config: RouterConfig,
+    metrics: Metrics,
+    clock: Clock,
+    silences: SilenceLookup | None = None,
+    alerts: Iterable[Alert] = (),
+) -> Runtime:
     """Compile templates, channels and source mappings; raises on any problem."""
     renderer = Renderer(
         config.templates,
@@ -69,6 +82,7 @@ def build_runtime(config: RouterConfig, metrics: Metrics, clock: Clock) -> Runti
         router=routing.Router(config.route),
         channels=channels,
         mappers={name: EventMapper(src) for name, src in config.sources.items()},
+        muter=Muter(config.time_intervals, Inhibitor(config.inhibit_rules, alerts), silences),
     )
 
 
@@ -82,6 +96,7 @@ class AppState:
     ingestor: AlertIngestor
     delivery: DeliveryManager
     trace: TraceRecorder
+    silences: SilenceIndex
     ready: bool = False
     config_path: str | None = None
     overrides: dict[str, str] = field(default_factory=dict)
@@ -103,7 +118,8 @@ class AppState:
             if self.config_path is None:
                 raise ValueError("running on the built-in default config: nothing to reload")
             config = apply_overrides(load_config(self.config_path), self.overrides)
-            runtime = build_runtime(config, self.metrics, self.clock)
+            runtime = build_runtime(config, self.metrics, self.clock, self.silences,
+                                    self.ingestor.alerts.values())
         except Exception:
             self.metrics.config_last_reload_successful.set(0)
             raise
@@ -116,6 +132,22 @@ class AppState:
 
 
 STATE = web.AppKey("state", AppState)
+
+
+def _count_silences(silences: SilenceIndex, clock: Clock, state: SilenceState) -> int:
+    """Computed at scrape time."""
+    now = clock.now()
+    return sum(1 for s in silences if s.state(now) == state)
+
+
+def notified_firing(delivery: DeliveryManager, batch: Batch, receiver: Receiver) -> frozenset[str]:
+    """Alerts of this group that some channel of the receiver announced as firing."""
+    out: frozenset[str] = frozenset()
+    for kind, index, _cfg in receiver.channels():
+        entry = delivery.nflog.get(nflog_key(batch.group_key, receiver.name, kind, index))
+        if entry is not None:
+            out |= entry.firing
+    return out
 
 
 def apply_overrides(config: RouterConfig, overrides: dict[str, str]) -> RouterConfig:
@@ -140,7 +172,8 @@ def create_app(
 
     clock = clock or SystemClock()
     metrics = Metrics(registry or CollectorRegistry())
-    runtime = build_runtime(config, metrics, clock)
+    silences = SilenceIndex()
+    runtime = build_runtime(config, metrics, clock, silences)
     store = store or SqliteStore(Path(config.storage.path))
     holder: list[AppState] = []  # the callables below read the live runtime through it
 
@@ -149,22 +182,43 @@ def create_app(
 
     trace = TraceRecorder(None, clock)
     delivery = DeliveryManager(store, clock, metrics, config.delivery, channel, trace=trace)
+    mute = MuteStage(
+        lambda: holder[0].runtime.muter,
+        lambda route_id: holder[0].runtime.router.routes_by_id.get(route_id),
+        lambda batch, receiver: notified_firing(delivery, batch, receiver),
+        metrics,
+        trace,
+    )
     notifier = Notifier(
         delivery,
         lambda: holder[0].receivers(),
         channel,
         lambda: holder[0].config.server.external_url,
         trace=trace,
+        mute=mute,
+        metrics=metrics,
     )
     dispatcher = Dispatcher(runtime.router, clock, notifier.notify, trace=trace)
+
+    def observe(change: Alert | str) -> None:
+        inhibitor = holder[0].runtime.muter.inhibitor
+        if isinstance(change, str):
+            inhibitor.forget(change)
+        else:
+            inhibitor.observe(change)
+
     state = AppState(
         runtime=runtime, clock=clock, metrics=metrics, store=store, dispatcher=dispatcher,
-        ingestor=AlertIngestor(store, dispatcher, clock, metrics, trace), delivery=delivery,
-        trace=trace,
+        ingestor=AlertIngestor(store, dispatcher, clock, metrics, trace, [observe]),
+        delivery=delivery, trace=trace, silences=silences,
         config_path=config_path, overrides=dict(overrides or {}), started_at=clock.now(),
     )
     holder.append(state)
     metrics.config_last_reload_success_timestamp.set(clock.now())
+    for st in SilenceState:
+        metrics.silences.labels(st.value).set_function(
+            functools.partial(_count_silences, silences, clock, st)
+        )
 
     app = web.Application(client_max_size=config.server.max_body_bytes)
     app[STATE] = state
@@ -182,6 +236,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         delivery.session = session
         now = state.clock.now()
         delivery.load(await state.store.outbox_load_pending(), await state.store.load_nflog(now))
+        for silence in await state.store.load_silences():
+            state.silences.add(silence)
         state.ingestor.restore(await state.store.load_alerts())
         # Restored state is long-lived: keep it out of every later full GC pass.
         gc.collect()
@@ -209,5 +265,10 @@ async def _gc_loop(state: AppState) -> None:
             await state.ingestor.collect_garbage()
             await state.store.gc_nflog(state.clock.now())
             await state.trace.collect_garbage()
+            expired = gc_silences(state.silences, state.clock.now())
+            if expired:
+                await state.store.delete_silences(expired)
+                for sid in expired:
+                    state.silences.remove(sid)
         except Exception:
             log.exception("garbage collection failed")

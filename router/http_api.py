@@ -6,9 +6,6 @@ Retry-After, never a 500 or a 4xx: Alertmanager drops on 4xx and retries on 5xx.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -17,7 +14,9 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from router.api_v2 import setup_v2_routes
 from router.app import STATE, AppState
+from router.http_auth import check_auth
 from router.model import Alert, format_time, nflog_key
 from router.normalize import InputError, from_postable, from_webhook
 from router.storage import OutboxRow, StoreUnavailable
@@ -68,32 +67,8 @@ def _state(request: web.Request) -> AppState:
     return request.app[STATE]
 
 
-def _check_auth(request: web.Request) -> None:
-    auth = _state(request).config.server.auth
-    if not auth.enabled:
-        return
-    header = request.headers.get("Authorization", "")
-    scheme, _, cred = header.partition(" ")
-    ok = False
-    if scheme.lower() == "bearer":
-        ok = any(hmac.compare_digest(cred.encode(), t.reveal().encode())
-                 for t in auth.bearer_tokens)
-    elif scheme.lower() == "basic":
-        try:
-            user, _, password = base64.b64decode(cred, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            user, password = "", ""
-        ok = any(
-            hmac.compare_digest(user.encode(), b.username.encode())
-            and hmac.compare_digest(password.encode(), b.password.reveal().encode())
-            for b in auth.basic_auth
-        )
-    if not ok:
-        raise InputError("missing or wrong credentials", status=401)
-
-
 async def _read_json(request: web.Request) -> Any:
-    _check_auth(request)
+    check_auth(request)
     limit = _state(request).config.server.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise InputError(f"body larger than the {limit}-byte limit", status=413)
@@ -147,7 +122,7 @@ async def post_event(request: web.Request) -> web.Response:
     name = request.match_info["source"]
     mapper = state.runtime.mappers.get(name)
     if mapper is None:
-        _check_auth(request)
+        check_auth(request)
         raise InputError(f"no source named {name!r} in the configuration", status=404)
     try:
         alerts = mapper.map(await _read_json(request), state.clock.now(),
@@ -235,7 +210,7 @@ async def get_deliveries(request: web.Request) -> web.Response:
 
 
 async def retry_delivery(request: web.Request) -> web.Response:
-    _check_auth(request)
+    check_auth(request)
     try:
         row_id = int(request.match_info["id"])
     except ValueError:
@@ -287,3 +262,4 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/-/healthy", healthy)
     r.add_get("/-/ready", ready)
     r.add_post("/-/reload", reload)
+    setup_v2_routes(app)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from router.clock import Clock
 from router.grouping import Dispatcher
@@ -32,8 +32,12 @@ class AlertIngestor:
         clock: Clock,
         metrics: Metrics,
         trace: TraceRecorder | None = None,
+        observers: Sequence[Callable[[Alert | str], None]] = (),
     ) -> None:
         self._trace = trace
+        # Told of every stored alert (Alert) and every forgotten one (fingerprint), e.g. the
+        # inhibitor's source index, which must see all alerts whatever their receiver.
+        self._observers = list(observers)
         self._store = store
         self._dispatcher = dispatcher
         self._clock = clock
@@ -49,6 +53,7 @@ class AlertIngestor:
         for alert in alerts:
             self.alerts[alert.fingerprint] = alert
             self._dispatcher.insert(alert)
+            self._notify(alert)
 
     async def accept(self, incoming: Sequence[Alert], source: str) -> int:
         """Commit and route a request's alerts; returns how many changed anything.
@@ -71,6 +76,7 @@ class AlertIngestor:
         for fp, alert in changed.items():
             old = self.alerts.get(fp)
             self.alerts[fp] = alert
+            self._notify(alert)
             if self._trace is not None:
                 self._trace.record(fp, "received", source=source, status=alert.status(now),
                                    change="new" if old is None else "updated")
@@ -117,7 +123,12 @@ class AlertIngestor:
             await self._store.delete_alerts(gone)
             for fp in gone:
                 self.alerts.pop(fp, None)
+                self._notify(fp)
         return len(gone)
+
+    def _notify(self, change: Alert | str) -> None:
+        for observer in self._observers:
+            observer(change)
 
     def _count(self, *, resolved: bool) -> int:
         now = self._clock.now()

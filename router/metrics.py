@@ -20,6 +20,9 @@ FAILURE_REASONS = (
     "client_error", "server_error", "rate_limited", "auth", "timeout", "network", "other",
 )
 SOURCES = ("alertmanager", "api", "events")
+SUPPRESS_REASONS = (
+    "silence", "inhibition", "mute_interval", "inactive_interval", "dedup", "storm", "flap",
+)
 
 
 class Metrics:
@@ -77,6 +80,14 @@ class Metrics:
             "Templates that failed at run time (a plain rendering was sent instead).",
             ["channel"], registry=registry,
         )
+        self.notifications_suppressed = Counter(
+            p + "notifications_suppressed_total",
+            "Alerts kept out of notifications, by reason (counted when the reason starts).",
+            ["reason"], registry=registry,
+        )
+        self.silences = Gauge(
+            p + "silences", "Silences by state.", ["state"], registry=registry,
+        )
         self.config_last_reload_successful = Gauge(
             p + "config_last_reload_successful", "Whether the last config reload succeeded.",
             registry=registry,
@@ -96,6 +107,8 @@ class Metrics:
             p + "aggregation_groups", "Aggregation groups alive.", registry=registry,
         )
         self.config_last_reload_successful.set(1)
+        for reason in SUPPRESS_REASONS:
+            self.notifications_suppressed.labels(reason)
         for source in SOURCES:
             self.alerts_invalid.labels(source)
             for status in ("firing", "resolved"):

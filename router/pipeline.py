@@ -14,6 +14,7 @@ from router.channels.base import Channel
 from router.config_types import Receiver
 from router.dedup import decide
 from router.delivery import DeliveryManager
+from router.metrics import Metrics
 from router.model import (
     Alert,
     Batch,
@@ -23,6 +24,7 @@ from router.model import (
     nflog_key,
     sort_alerts,
 )
+from router.muting import MuteStage
 from router.storage import OutboxRow
 from router.trace import TraceRecorder
 
@@ -46,8 +48,12 @@ class Notifier:
         channels: Callable[[str, str, int], Channel | None],
         external_url: Callable[[], str],
         trace: TraceRecorder | None = None,
+        mute: MuteStage | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._trace = trace
+        self._mute = mute
+        self._metrics = metrics
         self._delivery = delivery
         self._receivers = receivers
         self._channels = channels
@@ -57,6 +63,8 @@ class Notifier:
         receiver = self._receivers().get(batch.receiver)
         if receiver is None:
             return True  # a reload removed it; nothing to deliver to
+        if self._mute is not None:
+            batch = self._mute.run(batch, receiver)
         firing = batch.firing()
         firing_fps = frozenset(a.fingerprint for a in firing)
         resolved_fps = frozenset(a.fingerprint for a in batch.alerts) - firing_fps
@@ -106,6 +114,8 @@ class Notifier:
             # behind it (a late "firing" must not be the last word).
             return False
         if reason is None:
+            if self._metrics is not None:
+                self._metrics.notifications_suppressed.labels("dedup").inc()
             return True
         expires_in = 2 * batch.repeat_interval
         if not shown:

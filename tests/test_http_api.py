@@ -550,7 +550,7 @@ async def test_unknown_paths_and_methods_answer_json(
 ) -> None:
     client, _ = await make_router(hook_config(slack_pair[0].url, slack_pair[1].url))
     await error_of(await client.get("/api/v1/nothing"), 404)
-    await error_of(await client.get("/api/v2/alerts"), 405)
+    await error_of(await client.put("/api/v2/alerts"), 405)
     await error_of(await client.get("/api/v1/deliveries?state=sent"), 400)
     await error_of(await client.get("/api/v1/deliveries?limit=ten"), 400)
     await error_of(await client.post("/api/v1/deliveries/abc/retry"), 404)

@@ -1,0 +1,193 @@
+"""Alertmanager's API v2 for silences, alerts and status, so `amtool` works unchanged.
+
+Shapes and status codes follow Alertmanager 0.25 (what amtool's generated client reads);
+error answers keep this project's JSON `{"error", "detail", "path"}` body.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from aiohttp import web
+
+from router.app import STATE, AppState
+from router.http_auth import check_auth
+from router.matchers import Matcher, MatcherError, parse_matchers
+from router.model import Alert, format_time_ms
+from router.normalize import InputError
+from router.silences import (
+    SilenceError,
+    SilenceNotFound,
+    expire,
+    filter_silences,
+    silence_from_api,
+    silence_to_api,
+    update_silence,
+)
+
+VERSION = "0.1.0"
+
+
+def _state(request: web.Request) -> AppState:
+    return request.app[STATE]
+
+
+def _filters(request: web.Request) -> list[Matcher]:
+    out: list[Matcher] = []
+    for i, text in enumerate(request.query.getall("filter", [])):
+        try:
+            out.extend(parse_matchers(text))
+        except MatcherError as exc:
+            raise InputError(f"bad filter {text!r}: {exc.message}", f"filter[{i}]", 400) from None
+    return out
+
+
+def _flag(request: web.Request, name: str, default: bool = True) -> bool:
+    value = request.query.get(name)
+    if value is None:
+        return default
+    if value.lower() not in ("true", "false"):
+        raise InputError(f"{name} must be true or false", name, 400)
+    return value.lower() == "true"
+
+
+# --- silences ---------------------------------------------------------------------------
+
+async def get_silences(request: web.Request) -> web.Response:
+    state = _state(request)
+    now = state.clock.now()
+    found = filter_silences(list(state.silences), _filters(request), now)
+    return web.json_response([silence_to_api(s, now) for s in found])
+
+
+async def post_silence(request: web.Request) -> web.Response:
+    check_auth(request)
+    state = _state(request)
+    now = state.clock.now()
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InputError("malformed JSON", status=400) from None
+    try:
+        new = silence_from_api(body, now)
+        current, old = update_silence(state.silences.get(new.id) if new.id else None, new, now)
+    except SilenceNotFound as exc:
+        raise InputError(exc.message, exc.path, 404) from None
+    except SilenceError as exc:
+        raise InputError(exc.message, exc.path, 400) from None
+    # The new silence and the expired old one commit together (one transaction).
+    await state.store.upsert_silences([s for s in (current, old) if s is not None])
+    for silence in (old, current):
+        if silence is not None:
+            state.silences.add(silence)  # inserts or replaces by id
+    return web.json_response({"silenceID": current.id})
+
+
+async def get_silence(request: web.Request) -> web.Response:
+    state = _state(request)
+    silence = state.silences.get(request.match_info["id"])
+    if silence is None:
+        raise InputError("silence not found", "silenceID", 404)
+    return web.json_response(silence_to_api(silence, state.clock.now()))
+
+
+async def delete_silence(request: web.Request) -> web.Response:
+    check_auth(request)
+    state = _state(request)
+    silence = state.silences.get(request.match_info["id"])
+    if silence is None:
+        raise InputError("silence not found", "silenceID", 404)
+    expired = expire(silence, state.clock.now())
+    if expired != silence:
+        await state.store.upsert_silences([expired])
+        state.silences.replace(expired)
+    return web.json_response(None)
+
+
+# --- alerts -----------------------------------------------------------------------------
+
+def gettable_alert(state: AppState, alert: Alert, now: float) -> dict[str, Any]:
+    routes = state.dispatcher.router.match(alert.labels)
+    mute = state.runtime.muter.alert(alert, now, routes)
+    return {
+        "labels": dict(alert.labels),
+        "annotations": dict(alert.annotations),
+        "fingerprint": alert.fingerprint,
+        "startsAt": format_time_ms(alert.starts_at),
+        "endsAt": format_time_ms(alert.ends_at if alert.ends_at is not None else now),
+        "updatedAt": format_time_ms(alert.updated_at),
+        "generatorURL": alert.generator_url,
+        "receivers": [{"name": r} for r in dict.fromkeys(route.receiver for route in routes)],
+        "status": {
+            "state": "suppressed" if mute.muted else "active",
+            "silencedBy": list(mute.silenced_by),
+            "inhibitedBy": list(mute.inhibited_by),
+            "mutedBy": list(mute.muted_by),
+        },
+    }
+
+
+async def get_alerts(request: web.Request) -> web.Response:
+    state = _state(request)
+    now = state.clock.now()
+    filters = _filters(request)
+    want_active = _flag(request, "active")
+    want_silenced = _flag(request, "silenced")
+    want_inhibited = _flag(request, "inhibited")
+    receiver_re = request.query.get("receiver")
+    try:
+        receiver = re.compile(receiver_re) if receiver_re else None
+    except re.error as exc:
+        raise InputError(f"bad receiver regex: {exc}", "receiver", 400) from None
+    out = []
+    for alert in sorted(state.ingestor.alerts.values(), key=lambda a: a.fingerprint):
+        # Like Alertmanager, the API lists alerts that have not resolved.
+        if alert.resolved(now) or not all(m.matches(alert.labels) for m in filters):
+            continue
+        item = gettable_alert(state, alert, now)
+        st = item["status"]
+        if st["state"] == "active" and not want_active:
+            continue
+        if st["silencedBy"] and not want_silenced:
+            continue
+        if st["inhibitedBy"] and not want_inhibited:
+            continue
+        if receiver and not any(receiver.fullmatch(r["name"]) for r in item["receivers"]):
+            continue
+        out.append(item)
+    return web.json_response(out)
+
+
+async def get_status(request: web.Request) -> web.Response:
+    state = _state(request)
+    original = ""
+    if state.config_path:
+        try:
+            with open(state.config_path, encoding="utf-8") as f:  # noqa: ASYNC230, PTH123
+                original = f.read()
+        except OSError:
+            original = ""
+    return web.json_response({
+        "cluster": {"name": "alert-router", "status": "disabled", "peers": []},
+        "versionInfo": {"version": VERSION, "revision": "", "branch": "", "buildUser": "",
+                        "buildDate": "", "goVersion": "n/a (alert-router, Python)"},
+        "config": {"original": original},
+        "uptime": format_time_ms(state.started_at or time.time()),
+    })
+
+
+async def get_receivers(request: web.Request) -> web.Response:
+    return web.json_response([{"name": n} for n in _state(request).receivers()])
+
+
+def setup_v2_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/v2/silences", get_silences)
+    r.add_post("/api/v2/silences", post_silence)
+    r.add_get("/api/v2/silence/{id}", get_silence)
+    r.add_delete("/api/v2/silence/{id}", delete_silence)
+    r.add_get("/api/v2/alerts", get_alerts)
+    r.add_get("/api/v2/status", get_status)
+    r.add_get("/api/v2/receivers", get_receivers)
