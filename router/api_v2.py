@@ -55,6 +55,12 @@ def _flag(request: web.Request, name: str, default: bool = True) -> bool:
 
 # --- silences ---------------------------------------------------------------------------
 
+def _am_error(status: int, message: str, path: str = "") -> web.Response:
+    """Alertmanager answers silence errors with a JSON string, which is what amtool's client
+    decodes and prints (an object would print as a decode error instead)."""
+    return web.json_response(f"{path}: {message}" if path else message, status=status)
+
+
 async def get_silences(request: web.Request) -> web.Response:
     state = _state(request)
     now = state.clock.now()
@@ -69,14 +75,14 @@ async def post_silence(request: web.Request) -> web.Response:
     try:
         body = await request.json()
     except ValueError:
-        raise InputError("malformed JSON", status=400) from None
+        return _am_error(400, "malformed JSON")
     try:
         new = silence_from_api(body, now)
         current, old = update_silence(state.silences.get(new.id) if new.id else None, new, now)
     except SilenceNotFound as exc:
-        raise InputError(exc.message, exc.path, 404) from None
+        return _am_error(404, exc.message, exc.path)
     except SilenceError as exc:
-        raise InputError(exc.message, exc.path, 400) from None
+        return _am_error(400, exc.message, exc.path)
     # The new silence and the expired old one commit together (one transaction).
     await state.store.upsert_silences([s for s in (current, old) if s is not None])
     for silence in (old, current):
