@@ -79,16 +79,20 @@ async def test_amtool_silences_mute_and_unmute_what_slack_receives(
     assert posted_alertnames(slack) == ["Loud"]
 
     query = await amtool(url, "silence", "query")
-    assert sid in query and 'alertname="Muted"' in query and "alice" in query
+    assert sid in query
+    assert 'alertname="Muted"' in query
+    assert "alice" in query
     assert (await amtool(url, "silence", "query", "-q", "alertname=Muted")).split() == [sid]
     assert (await amtool(url, "silence", "query", "-q", "alertname=Other")).split() == []
     shown = await amtool(url, "alert", "query")
-    assert "Loud" in shown and "Muted" not in shown
+    assert "Loud" in shown
+    assert "Muted" not in shown
     assert "suppressed" in await amtool(url, "alert", "query", "--silenced", "alertname=Muted")
 
     # A comment change keeps the id (Alertmanager updates such a silence in place).
     updated = await amtool(url, "silence", "update", sid, "--comment=still deploying")
-    assert sid in updated and "still deploying" in updated
+    assert sid in updated
+    assert "still deploying" in updated
     exported = await amtool(url, "silence", "query", "-o", "json")
     assert json.loads(exported)[0]["comment"] == "still deploying"
 
