@@ -174,14 +174,14 @@ def create_app(
     metrics = Metrics(registry or CollectorRegistry())
     silences = SilenceIndex()
     runtime = build_runtime(config, metrics, clock, silences)
-    store = store or SqliteStore(Path(config.storage.path))
+    store_: Store = store or SqliteStore(Path(config.storage.path))
     holder: list[AppState] = []  # the callables below read the live runtime through it
 
     def channel(receiver: str, kind: str, index: int) -> Channel | None:
         return holder[0].channel(receiver, kind, index)
 
-    trace = TraceRecorder(None, clock)
-    delivery = DeliveryManager(store, clock, metrics, config.delivery, channel, trace=trace)
+    trace = TraceRecorder(store_, clock)
+    delivery = DeliveryManager(store_, clock, metrics, config.delivery, channel, trace=trace)
     mute = MuteStage(
         lambda: holder[0].runtime.muter,
         lambda route_id: holder[0].runtime.router.routes_by_id.get(route_id),
@@ -208,8 +208,8 @@ def create_app(
             inhibitor.observe(change)
 
     state = AppState(
-        runtime=runtime, clock=clock, metrics=metrics, store=store, dispatcher=dispatcher,
-        ingestor=AlertIngestor(store, dispatcher, clock, metrics, trace, [observe]),
+        runtime=runtime, clock=clock, metrics=metrics, store=store_, dispatcher=dispatcher,
+        ingestor=AlertIngestor(store_, dispatcher, clock, metrics, trace, [observe]),
         delivery=delivery, trace=trace, silences=silences,
         config_path=config_path, overrides=dict(overrides or {}), started_at=clock.now(),
     )

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from router.model import Alert, NflogEntry
 from router.silences import Silence
+from router.trace import TraceStore
 
 
 class StoreUnavailable(Exception):
@@ -105,7 +106,7 @@ class SilenceStore(Protocol):
     async def delete_silences(self, ids: Sequence[str]) -> None: ...
 
 
-class Store(AlertStore, NotificationLog, Outbox, SilenceStore, Protocol):
+class Store(AlertStore, NotificationLog, Outbox, SilenceStore, TraceStore, Protocol):
     async def open(self) -> None: ...
 
     async def close(self) -> None:

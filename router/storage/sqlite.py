@@ -22,6 +22,7 @@ import aiosqlite
 from router.model import Alert, NflogEntry
 from router.silences import Silence, silence_from_record, silence_to_record
 from router.storage import OutboxRow, StoreUnavailable
+from router.trace import TraceEvent
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,18 @@ _SILENCE_DELETE = _Stmt("silences", "DELETE FROM silences WHERE id = ?")
 
 # Tables share no keys or constraints, so within one transaction only the order of the
 # operations on each table matters; grouping per table lets interleaved writers batch.
-_TABLES = ("alerts", "outbox", "nflog", "silences")
+_TRACE_APPEND = _Stmt(
+    "trace", "INSERT INTO trace (fingerprint, at, kind, detail) VALUES (?,?,?,?)"
+)
+_TRACE_GC_AGE = _Stmt("trace", "DELETE FROM trace WHERE at < ? RETURNING id", returns=True)
+# Keep the newest `cap` events per alert (window functions: SQLite 3.25+).
+_TRACE_GC_CAP = _Stmt(
+    "trace",
+    "DELETE FROM trace WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER ("
+    "PARTITION BY fingerprint ORDER BY id DESC) AS n FROM trace) WHERE n > ?) RETURNING id",
+    returns=True,
+)
+_TABLES = ("alerts", "outbox", "nflog", "silences", "trace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,6 +449,28 @@ class SqliteStore:
     async def delete_silences(self, ids: Sequence[str]) -> None:
         if ids:
             await self._submit([(_SILENCE_DELETE, (sid,)) for sid in ids])
+
+    # --- TraceStore -----------------------------------------------------------------
+
+    async def append_trace(self, events: Sequence[TraceEvent]) -> None:
+        if events:
+            await self._submit([
+                (_TRACE_APPEND, (e.fingerprint, e.at, e.kind, _dumps(dict(e.detail))))
+                for e in events
+            ])
+
+    async def load_trace(self, fingerprint: str, limit: int) -> list[TraceEvent]:
+        rows = await self._read(
+            "SELECT at, kind, detail FROM trace WHERE fingerprint = ? ORDER BY id DESC LIMIT ?",
+            (fingerprint, limit),
+        )
+        return [TraceEvent(fingerprint, at, kind, json.loads(detail))
+                for at, kind, detail in reversed(rows)]
+
+    async def gc_trace(self, before: float, cap: int) -> int:
+        aged = await self._submit([(_TRACE_GC_AGE, (before,))])
+        capped = await self._submit([(_TRACE_GC_CAP, (cap,))])
+        return len(aged or []) + len(capped or [])
 
     # --- test hooks -----------------------------------------------------------------
 
