@@ -1,4 +1,4 @@
-"""Command line: serve | check-config | routes test | render. Exit 0 on success, 1 otherwise."""
+"""Command line: serve | check-config | routes test | render | explain; exit 0 or 1."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import json
 import logging
 import signal
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from router.clock import SystemClock
 from router.config import check_files, default_config, load_config
 from router.config_types import RouterConfig
 from router.logs import setup_logging
-from router.model import sort_alerts
+from router.model import fingerprint, sort_alerts
 from router.normalize import InputError, from_webhook
 
 log = logging.getLogger("router")
@@ -44,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     rtest = rsub.add_parser("test", help="which receivers would labels reach")
     rtest.add_argument("--config", required=True)
     rtest.add_argument("labels", nargs="+", help="label=value ...")
+    explain = sub.add_parser(
+        "explain", help="print the decision trace of an alert from a running router")
+    explain.add_argument("--config", required=True)
+    explain.add_argument("--url", help="router base URL (default: from server.listen)")
+    explain.add_argument("labels", nargs="+", help="label=value ... (the alert's full label set)")
     render = sub.add_parser("render", help="print what each channel of a receiver would send")
     render.add_argument("--config", required=True)
     render.add_argument("--receiver", required=True)
@@ -57,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_check(args.files)
     if args.command == "routes":
         return cmd_routes_test(args.config, args.labels)
+    if args.command == "explain":
+        return cmd_explain(args.config, args.labels, args.url)
     if args.command == "render":
         return cmd_render(args.config, args.receiver, args.payload)
     return cmd_serve(args)
@@ -81,18 +90,58 @@ def cmd_check(files: list[str]) -> int:
     return 0
 
 
-def cmd_routes_test(config_path: str, pairs: list[str]) -> int:
-    config = _load(config_path)
-    if config is None:
-        return 1
+def _labels(pairs: list[str]) -> dict[str, str] | None:
     labels: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name:
             print(f"not a label=value pair: {pair!r}", file=sys.stderr)
-            return 1
+            return None
         labels[name] = value.strip('"')
+    return labels
+
+
+def cmd_routes_test(config_path: str, pairs: list[str]) -> int:
+    config = _load(config_path)
+    labels = _labels(pairs)
+    if config is None or labels is None:
+        return 1
     print(routing.format_routes_test(config.route, labels))
+    return 0
+
+
+def cmd_explain(config_path: str, pairs: list[str], url: str | None) -> int:
+    """Ask a running router why it did what it did with this alert."""
+    config = _load(config_path)
+    labels = _labels(pairs)
+    if config is None or labels is None:
+        return 1
+    fp = fingerprint(labels)
+    base = (url or "http://" + config.server.listen.replace("0.0.0.0", "127.0.0.1")).rstrip("/")
+    request = urllib.request.Request(f"{base}/api/v1/alerts/{fp}/trace")
+    if config.server.auth.bearer_tokens:
+        token = config.server.auth.bearer_tokens[0].reveal()
+        request.add_header("Authorization", f"Bearer {token}")
+    print(f"alert {fp} {{{', '.join(f'{k}={v!r}' for k, v in sorted(labels.items()))}}}")
+    print(routing.format_routes_test(config.route, labels))
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            body = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            print("the router at " + base + " has no trace of this alert "
+                  "(never received, or forgotten after the retention period)")
+            return 1
+        print(f"{base}: HTTP {exc.code}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"cannot reach the router at {base}: {exc}", file=sys.stderr)
+        return 1
+    if body.get("alert"):
+        print(f"state: {body['alert']['state']}")
+    for event in body.get("events", []):
+        detail = " ".join(f"{k}={v}" for k, v in event["detail"].items())
+        print(f"{event['at']}  {event['kind']:<9} {detail}")
     return 0
 
 
