@@ -215,6 +215,16 @@ def create_app(
     )
     holder.append(state)
     metrics.config_last_reload_success_timestamp.set(clock.now())
+    def count_alerts(state_name: str) -> int:
+        now = clock.now()
+        muted = mute.muted_fingerprints()
+        firing = [fp for fp, a in holder[0].ingestor.alerts.items() if not a.resolved(now)]
+        suppressed = sum(1 for fp in firing if fp in muted)
+        return suppressed if state_name == "suppressed" else len(firing) - suppressed
+
+    # active / suppressed (muted at their last flush); resolved is set by the ingestor.
+    for name in ("active", "suppressed"):
+        metrics.alerts.labels(name).set_function(functools.partial(count_alerts, name))
     for st in SilenceState:
         metrics.silences.labels(st.value).set_function(
             functools.partial(_count_silences, silences, clock, st)

@@ -140,6 +140,13 @@ class MuteStage:
         self._trace = trace
         self._last: dict[str, dict[str, str]] = {}  # group key -> fingerprint -> reason
 
+    def muted_fingerprints(self) -> set[str]:
+        """Alerts muted at their group's last flush (for the alerts{state} gauge)."""
+        out: set[str] = set()
+        for muted in self._last.values():
+            out.update(muted)
+        return out
+
     def run(self, batch: Batch, receiver: Receiver) -> Batch:
         route = self._route_of(batch.route_id)
         if route is None:
