@@ -265,6 +265,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+    await state.trace.flush()
     await state.store.close()
 
 

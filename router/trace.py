@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 DEFAULT_CAP = 100  # events kept per alert
 DEFAULT_RETENTION = 7 * 24 * 3600.0
 MEMORY_ALERTS = 50_000  # alerts whose trace is cached in memory (LRU)
+# Trace rows wait this long to share a transaction: a trace is read by people, later, and
+# the memory ring answers meanwhile.
+FLUSH_DELAY = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +82,11 @@ class TraceRecorder:
         ring.append(event)
         if self._store is not None:
             if not self._pending:
-                asyncio.get_running_loop().call_soon(self._flush)
+                asyncio.get_running_loop().call_later(FLUSH_DELAY, self._flush)
             self._pending.append(event)
 
     def _flush(self) -> None:
-        """One store write per event-loop turn, however many events were recorded."""
+        """One store write per FLUSH_DELAY, however many events were recorded."""
         events, self._pending = self._pending, []
         if events and self._store is not None:
             self._spawn(self._store.append_trace(events))
