@@ -110,3 +110,79 @@ async def retry_scheduled(state: AppState, channel: str = "slack") -> None:
                 break
             await asyncio.sleep(0.005)
     await settle()
+
+
+# --- noise control timelines (test_noise_timelines.py, test_trace.py, test_api_v2.py) ------
+
+
+def v2_alert(
+    name: str, *, starts: float | None = None, ends: float | None = None, **labels: str
+) -> dict[str, Any]:
+    """An API v2 postable alert named `name` with extra labels and optional times."""
+    from router.model import format_time
+
+    body: dict[str, Any] = {"labels": {"alertname": name, **labels}}
+    if starts is not None:
+        body["startsAt"] = format_time(starts)
+    if ends is not None:
+        body["endsAt"] = format_time(ends)
+    return body
+
+
+async def post_alerts(client: Any, *alerts: dict[str, Any]) -> None:
+    """POST /api/v2/alerts (answered once committed), then let the dispatcher take them."""
+    from router.clock import settle
+
+    resp = await client.post("/api/v2/alerts", json=list(alerts))
+    assert resp.status == 202, await resp.text()
+    await settle()
+
+
+def api_matcher(name: str, value: str, *, regex: bool = False, equal: bool = True
+                ) -> dict[str, Any]:
+    return {"name": name, "value": value, "isRegex": regex, "isEqual": equal}
+
+
+def silence_body(matchers: list[dict[str, Any]], starts: float, ends: float,
+                 **extra: Any) -> dict[str, Any]:
+    """A postableSilence with the given matchers and times."""
+    from router.model import format_time_ms
+
+    return {"matchers": matchers, "startsAt": format_time_ms(starts),
+            "endsAt": format_time_ms(ends), "createdBy": "oncall", "comment": "test",
+            **extra}
+
+
+async def create_silence(client: Any, matchers: list[dict[str, Any]], starts: float,
+                         ends: float) -> str:
+    """POST /api/v2/silences; returns the new silence id."""
+    resp = await client.post("/api/v2/silences", json=silence_body(matchers, starts, ends))
+    assert resp.status == 200, await resp.text()
+    sid: str = (await resp.json())["silenceID"]
+    return sid
+
+
+async def flushed(state: AppState) -> None:
+    """Wait until every due group flush has finished (each group rescheduled or gone)."""
+    clock = state.clock
+
+    def done() -> bool:
+        now = clock.now()
+        nxt = state.dispatcher.next_due()
+        return (nxt is None or nxt > now) and all(
+            g.next_flush > now for g in state.dispatcher.groups.values())
+
+    await wait_until(done, "the due group flushes")
+
+
+async def run_until(state: AppState, clock: FakeClock, until: float) -> None:
+    """Move the fake clock to `until`, stopping at every group flush on the way and letting
+    it and its deliveries finish, so each flush runs at its own due time."""
+    while True:
+        nxt = state.dispatcher.next_due()
+        step_to = until if nxt is None or nxt > until else max(nxt, clock.now())
+        await clock.advance(step_to - clock.now())
+        await flushed(state)
+        await quiet(state)
+        if step_to >= until:
+            return
