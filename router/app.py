@@ -198,7 +198,10 @@ def create_app(
         mute=mute,
         metrics=metrics,
     )
-    dispatcher = Dispatcher(runtime.router, clock, notifier.notify, trace=trace)
+    # storm/flap (route options): digests, flapping notices and storm-end logging go
+    # through the notifier; held-back alerts are counted in notifications_suppressed.
+    dispatcher = Dispatcher(runtime.router, clock, notifier.notify, trace=trace,
+                            announcer=notifier, metrics=metrics)
 
     def observe(change: Alert | str) -> None:
         inhibitor = holder[0].runtime.muter.inhibitor

@@ -19,6 +19,7 @@ from router.config_types import (
     GROUP_BY_ALL,
     ChannelConfig,
     DeliveryConfig,
+    FlapConfig,
     GlobalConfig,
     IngestAuth,
     LogConfig,
@@ -29,9 +30,12 @@ from router.config_types import (
     ServerConfig,
     SourceConfig,
     StorageConfig,
+    StormConfig,
 )
+from router.flap import parse_flap
 from router.inhibition import parse_inhibit_rules
 from router.matchers import Matcher, MatcherError, from_match_maps, parse_matchers
+from router.storm import parse_storm
 from router.time_intervals import parse_time_intervals
 from router.yaml_source import ConfigError, Node, Problem, Source, suggest
 
@@ -65,6 +69,11 @@ _ROUTE_KEYS = (
     "routes",
     "mute_time_intervals",
     "active_time_intervals",
+    # alert-router's own (storm.py, flap.py, grouping.py); all three are inherited by child
+    # routes unless overridden (`storm: false` / `flap: false` switch one off).
+    "storm",
+    "flap",
+    "fast_resolve",
 )
 _SOURCE_KEYS = ("labels", "annotations", "status", "starts_at", "ends_at", "generator_url")
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -217,9 +226,17 @@ class _Loader:
         return tuple(found)
 
     # -- route tree -----------------------------------------------------------------
-    def _route(self, node: Node, parent: _Inherited | None) -> Route | None:
+    def _route(
+        self,
+        node: Node,
+        parent: _Inherited | None,
+        options: tuple[StormConfig | None, FlapConfig | None, bool] = (None, None, False),
+    ) -> Route | None:
         node.expect_keys(_ROUTE_KEYS)
         is_root = parent is None
+        # storm / flap / fast_resolve: inherited from the parent (`options`) unless set here.
+        options = (parse_storm(node, options[0]), parse_flap(node, options[1]),
+                   node.get_bool("fast_resolve", options[2]))
         receiver = node.get_str("receiver")
         if receiver is not None:
             self.receiver_refs.append((node.get("receiver") or node, receiver))
@@ -256,7 +273,8 @@ class _Loader:
                     child.error("not allowed on the root route")
         matchers = self._matchers(node)
         children = [
-            self._route(c, inherited) for c in node.get_list("routes") or [] if c.expect_map()
+            self._route(c, inherited, options)
+            for c in node.get_list("routes") or [] if c.expect_map()
         ]
         if inherited.receiver is None:
             return None
@@ -271,6 +289,9 @@ class _Loader:
             routes=tuple(c for c in children if c is not None),
             mute_time_intervals=self._interval_names(node, "mute_time_intervals"),
             active_time_intervals=self._interval_names(node, "active_time_intervals"),
+            storm=options[0],
+            flap=options[1],
+            fast_resolve=options[2],
         )
 
     def _interval_names(self, node: Node, key: str) -> tuple[str, ...]:

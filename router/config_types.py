@@ -172,6 +172,26 @@ GROUP_BY_ALL = "..."
 
 
 @dataclass(frozen=True, slots=True)
+class StormConfig:
+    """Route `storm`: more than `threshold` new alerts within `window` switch the route's
+    groups to one digest per receiver channel every `digest_interval` (see router/storm.py)."""
+
+    threshold: int
+    window: float
+    digest_interval: float
+
+
+@dataclass(frozen=True, slots=True)
+class FlapConfig:
+    """Route `flap`: an alert changing firing/resolved more than `changes` times within
+    `window` is announced once and then held until stable for `quiet` (router/flap.py)."""
+
+    changes: int
+    window: float
+    quiet: float
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """One node of the routing tree with inheritance applied.
 
@@ -193,6 +213,11 @@ class Route:
     active_time_intervals: tuple[str, ...] = ()
     id: str = "0"
     key: str = "{}"
+    # Storm digest, flap damping and fast resolve; inherited by child routes unless
+    # overridden (`storm: false` / `flap: false` switch an inherited one off).
+    storm: StormConfig | None = None
+    flap: FlapConfig | None = None
+    fast_resolve: bool = False
 
     @property
     def group_by_all(self) -> bool:

@@ -3,6 +3,8 @@
 A new group flushes `group_wait` after it appears (at once for an alert already older than
 that, e.g. after a restart), then every `group_interval`. Each flush hands a frozen `Batch`
 to the notifier; resolved alerts leave the group once the notifier has durably queued them.
+Per route, storms turn group flushes into digests (storm.py), flapping alerts are held out
+of batches (flap.py) and `fast_resolve` flushes a group as soon as all of it resolved.
 """
 
 from __future__ import annotations
@@ -11,19 +13,44 @@ import asyncio
 import heapq
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from router import routing
 from router.clock import Clock
 from router.config_types import Route
-from router.model import Alert, Batch, format_time
+from router.flap import FlapTracker, flapping_copy
+from router.metrics import Metrics
+from router.model import Alert, Batch, NotifyReason, format_time
+from router.storm import GroupView, StormTracker, digest_data
 from router.trace import TraceRecorder
 
 log = logging.getLogger(__name__)
 
 # The notifier: returns True once every notification of the batch is durably queued.
 Notify = Callable[[Batch], Awaitable[bool]]
+# In heap entries, a route's storm digest timer has this in place of a group key (a real
+# group key is never empty: it always holds the route key, a ":" and a label set).
+_DIGEST = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """A notification outside the per-group flow: a storm digest or a flapping notice."""
+
+    reason: NotifyReason | None = None  # None: the dedup decision (REPEAT when forced)
+    digest: Mapping[str, Any] | None = None
+    force: bool = True  # send even when the notification log already has this state
+
+
+class Announcer(Protocol):
+    """The notifier's side of storms and flapping (`pipeline.Notifier` implements it)."""
+
+    async def announce(self, batch: Batch, note: Announcement) -> bool: ...
+
+    async def mark_notified(self, batch: Batch) -> None:
+        """Log the batch's state as delivered to every channel, sending nothing."""
 
 
 @dataclass(slots=True, eq=False)
@@ -34,14 +61,17 @@ class AggregationGroup:
     alerts: dict[str, Alert] = field(default_factory=dict)
     next_flush: float = 0.0
     flushed: bool = False
+    flushing: bool = False
+    flush_again: bool = False  # fast_resolve asked for a flush while one was running
+    sent: frozenset[str] = frozenset()  # alerts of the last flush the notifier accepted
 
-    def batch(self, now: float) -> Batch:
+    def batch(self, now: float, alerts: Iterable[Alert] | None = None) -> Batch:
         return Batch(
             group_key=self.key,
             route_id=self.route.id,
             receiver=self.route.receiver,
             group_labels=self.labels,
-            alerts=tuple(self.alerts.values()),
+            alerts=tuple(self.alerts.values() if alerts is None else alerts),
             now=now,
             repeat_interval=self.route.repeat_interval,
             group_interval=self.route.group_interval,
@@ -57,21 +87,32 @@ class Dispatcher:
         clock: Clock,
         notify: Notify,
         trace: TraceRecorder | None = None,
+        *,
+        announcer: Announcer | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._trace = trace
         self._router = router
         self._clock = clock
         self._notify = notify
+        self._announcer = announcer
+        self._metrics = metrics
         self.groups: dict[tuple[str, str], AggregationGroup] = {}
         # fingerprint -> keys of the groups holding it (for API views and cleanup)
         self.alert_groups: dict[str, set[tuple[str, str]]] = {}
         self._heap: list[tuple[float, int, tuple[str, str]]] = []
         self._seq = itertools.count()
         self._wake = asyncio.Event()
+        self._storms = StormTracker()
+        self._flaps = FlapTracker()
+        self._replaying = False  # a reload re-inserting held alerts: not arrivals
 
     @property
     def router(self) -> routing.Router:
         return self._router
+
+    def in_storm(self, route_id: str) -> bool:
+        return self._storms.active(route_id) is not None
 
     def insert(self, alert: Alert) -> None:
         """Put a new or changed alert into the group of every route it matches."""
@@ -87,19 +128,63 @@ class Dispatcher:
                 # Alertmanager: an alert already older than group_wait flushes at once.
                 wait = 0.0 if alert.starts_at + route.group_wait < now else route.group_wait
                 self._schedule(group, now + wait)
+            new = alert.fingerprint not in group.alerts
             group.alerts[alert.fingerprint] = alert
             self.alert_groups.setdefault(alert.fingerprint, set()).add(key)
             if self._trace is not None:
                 self._trace.record(alert.fingerprint, "routed", route=route.key,
                                    receiver=route.receiver, group=gkey,
                                    flush_at=format_time(group.next_flush))
+            self._observe(group, alert, now, new=new)
 
     def refresh(self, alert: Alert) -> None:
         """Replace the held copy of an alert without re-routing (same labels)."""
+        now = self._clock.now()
         for key in self.alert_groups.get(alert.fingerprint, ()):
             group = self.groups.get(key)
             if group is not None and alert.fingerprint in group.alerts:
                 group.alerts[alert.fingerprint] = alert
+                self._observe(group, alert, now, new=False)
+
+    def _observe(self, group: AggregationGroup, alert: Alert, now: float, *, new: bool) -> None:
+        """The per-route options that react to an alert arriving or changing."""
+        route = group.route
+        if self._replaying:
+            return
+        # Only a fresh ingest is an arrival (not an alert restored after a restart).
+        if (new and route.storm is not None and alert.received_at >= now - route.storm.window
+                and self._storms.arrival(route, now)):
+            self._storm_started(route, now)
+        if route.flap is not None and self._flaps.observe(route, alert, now):
+            self._suppressed("flap", 1)
+            if self._trace is not None:
+                self._trace.record(alert.fingerprint, "deferred", cause="flap",
+                                   route=route.key, group=group.key,
+                                   changes=str(self._flaps.changes(route, alert.fingerprint)))
+        if route.fast_resolve:
+            self._fast_resolve(group, alert, now)
+
+    def _fast_resolve(self, group: AggregationGroup, alert: Alert, now: float) -> None:
+        """Alertmanager #1510: an explicit resolution that leaves the whole group resolved
+        flushes it now instead of at the next group_interval tick."""
+        if not group.flushed or not alert.resolved(now):
+            return
+        if any(not a.resolved(now) for a in group.alerts.values()):
+            return
+        if group.flushing:
+            group.flush_again = True
+        elif group.next_flush > now:
+            self._schedule(group, now)
+
+    def _storm_started(self, route: Route, now: float) -> None:
+        log.warning("alert storm: route switched to digests",
+                    extra={"route": route.key, "receiver": route.receiver})
+        heapq.heappush(self._heap, (now, next(self._seq), (route.id, _DIGEST)))
+        self._wake.set()
+
+    def _suppressed(self, reason: str, count: int) -> None:
+        if self._metrics is not None and count:
+            self._metrics.notifications_suppressed.labels(reason).inc(count)
 
     def holds(self, fingerprint: str) -> bool:
         return bool(self.alert_groups.get(fingerprint))
@@ -113,8 +198,15 @@ class Dispatcher:
         self.groups.clear()
         self.alert_groups.clear()
         self._heap.clear()
-        for alert in alerts:
-            self.insert(alert)
+        self._replaying = True
+        try:
+            for alert in alerts:
+                self.insert(alert)
+        finally:
+            self._replaying = False
+        self._flaps.retain(router.routes_by_id)
+        for route_id, storm in self._storms.retain(router.routes_by_id).items():
+            heapq.heappush(self._heap, (storm.next_digest, next(self._seq), (route_id, _DIGEST)))
         self._wake.set()
 
     def _schedule(self, group: AggregationGroup, due: float) -> None:
@@ -126,35 +218,135 @@ class Dispatcher:
     def next_due(self) -> float | None:
         return self._heap[0][0] if self._heap else None
 
-    async def run_due(self) -> int:
-        """Flush every group that is due now; returns how many flushed."""
-        now = self._clock.now()
+    def _pop_due(self, now: float) -> tuple[list[str], list[AggregationGroup]]:
+        """(routes whose storm digest is due, groups due) as of `now`."""
+        ticks: list[str] = []
         due: list[AggregationGroup] = []
         while self._heap and self._heap[0][0] <= now:
             when, _, key = heapq.heappop(self._heap)
+            if key[1] == _DIGEST:
+                storm = self._storms.active(key[0])
+                if storm is not None and storm.next_digest == when:
+                    ticks.append(key[0])
+                continue
             group = self.groups.get(key)
             if group is None or group.next_flush != when:
                 continue  # stale heap entry
             due.append(group)
-        if not due:
+        return ticks, due
+
+    async def run_due(self) -> int:
+        """Flush every group that is due now; returns how many flushed."""
+        now = self._clock.now()
+        ticks, due = self._pop_due(now)
+        # Digests first: a storm ending now marks its groups notified before they flush.
+        for route_id in ticks:
+            await self._digest(route_id, now)
+        flushing: list[tuple[AggregationGroup, Batch]] = []
+        for group in due:
+            if self._storms.active(group.route.id) is not None:
+                self._hold_for_storm(group, now)
+            else:
+                group.flushing = True
+                flushing.append((group, self._visible(group, now)))
+        if not flushing:
             return 0
-        batches = [g.batch(now) for g in due]
         results = await asyncio.gather(
-            *(self._notify(b) for b in batches), return_exceptions=True
+            *(self._flush(g, b) for g, b in flushing), return_exceptions=True
         )
-        for group, batch, ok in zip(due, batches, results, strict=True):
+        for (group, batch), ok in zip(flushing, results, strict=True):
             if isinstance(ok, BaseException):
                 log.error("group flush failed", exc_info=ok, extra={"group_key": group.key})
                 ok = False
             self._after_flush(group, batch, bool(ok))
-        return len(due)
+        return len(flushing)
+
+    def _visible(self, group: AggregationGroup, now: float) -> Batch:
+        """The group's batch without its flapping alerts (held until stable for `quiet`)."""
+        route = group.route
+        if route.flap is None:
+            return group.batch(now)
+        return group.batch(now, (a for a in group.alerts.values()
+                                 if not self._flaps.held(route, a.fingerprint, now)))
+
+    async def _flush(self, group: AggregationGroup, batch: Batch) -> bool:
+        # Only held (flapping) alerts: nothing to notify, and the log must not change.
+        ok = await self._notify(batch) if batch.alerts else True
+        route = group.route
+        if route.flap is None:
+            return ok
+        for alert in list(group.alerts.values()):
+            fp = alert.fingerprint
+            if not self._flaps.needs_notice(route, fp):
+                continue
+            shown = flapping_copy(alert, route, self._flaps.changes(route, fp))
+            # Its own group key: the notice must not touch the group's notification log.
+            notice = replace(group.batch(batch.now, (shown,)),
+                             group_key=f"{group.key}:flapping:{fp}")
+            if await self._announce(notice, Announcement(reason=NotifyReason.FLAPPING)):
+                self._flaps.noticed(route, fp)
+        return ok
+
+    async def _announce(self, batch: Batch, note: Announcement) -> bool:
+        if self._announcer is None:
+            return await self._notify(batch)  # no announcer wired: a plain notification
+        return await self._announcer.announce(batch, note)
+
+    def _hold_for_storm(self, group: AggregationGroup, now: float) -> None:
+        """A storm holds the group's flush back; its alerts go out in the next digest."""
+        storm = self._storms.active(group.route.id)
+        assert storm is not None
+        # Counted once per alert the storm keeps from its first notification.
+        fresh = [fp for fp in group.alerts if fp not in storm.held and fp not in group.sent]
+        storm.held.update(fresh)
+        self._suppressed("storm", len(fresh))
+        if self._trace is not None:
+            for fp in fresh:
+                self._trace.record(fp, "deferred", cause="storm", route=group.route.key,
+                                   group=group.key, digest_at=format_time(storm.next_digest))
+        self._schedule(group, now + group.route.group_interval)
+
+    async def _digest(self, route_id: str, now: float) -> None:
+        """A storm's digest tick: one digest per channel; at the end, the route's groups
+        are logged as notified (they were covered) and go back to normal flushing."""
+        route = self._router.routes_by_id.get(route_id)
+        storm = self._storms.active(route_id)
+        if route is None or route.storm is None or storm is None:
+            self._storms.end(route_id)
+            return
+        ended = self._storms.calm(route, now)
+        groups = [g for (rid, _), g in self.groups.items() if rid == route_id]
+        views = [GroupView(g.key, dict(g.labels), tuple(g.alerts.values())) for g in groups]
+        note = Announcement(digest=digest_data(route, views, storm, now, ended=ended),
+                            force=not ended)
+        if ended:
+            self._storms.end(route_id)
+            log.warning("alert storm over: route back to per-group notifications",
+                        extra={"route": route.key, "receiver": route.receiver})
+        else:
+            storm.next_digest = now + route.storm.digest_interval
+            heapq.heappush(self._heap, (storm.next_digest, next(self._seq), (route_id, _DIGEST)))
+        alerts = tuple(a for v in views for a in v.alerts)
+        try:
+            if alerts:
+                batch = Batch(f"{route.key}:storm", route.id, route.receiver, {}, alerts, now,
+                              route.repeat_interval, route.group_interval)
+                await self._announce(batch, note)
+            if ended and self._announcer is not None:
+                await asyncio.gather(*(self._announcer.mark_notified(self._visible(g, now))
+                                       for g in groups))
+        except Exception:
+            log.exception("storm digest failed", extra={"route": route.key})
 
     def _after_flush(self, group: AggregationGroup, batch: Batch, ok: bool) -> None:
         now = batch.now
+        group.flushing = False
+        again, group.flush_again = group.flush_again, False
         if self.groups.get((group.route.id, group.key)) is not group:
             return  # a reload rebuilt the groups during the flush; this one is gone
         group.flushed = True
         if ok:
+            group.sent = frozenset(a.fingerprint for a in batch.alerts)
             for sent in batch.resolved():
                 fp = sent.fingerprint
                 # Alertmanager's DeleteIfNotModified: only a resolved alert that was sent
@@ -171,7 +363,7 @@ class Dispatcher:
         if not group.alerts:
             del self.groups[(group.route.id, group.key)]
             return
-        self._schedule(group, now + group.route.group_interval)
+        self._schedule(group, self._clock.now() if again else now + group.route.group_interval)
 
     async def run(self) -> None:
         """The one timer loop: sleep until the earliest due group (or a new earlier one)."""

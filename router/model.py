@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 # Go's zero time, which Alertmanager puts in `endsAt` of every firing alert.
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -108,6 +109,8 @@ class NotifyReason(StrEnum):
     SOME_RESOLVED = "some alerts resolved"
     ALL_RESOLVED = "all alerts resolved"
     REPEAT = "repeat interval elapsed"
+    # alert-router's flap damping (route `flap`): the one notice for a flapping alert.
+    FLAPPING = "alert flapping"
     UNKNOWN = "unknown"
 
 
@@ -270,6 +273,8 @@ class Notification:
     reason: NotifyReason
     now: float
     external_url: str
+    # A storm digest's summary (route `storm`, see router/storm.py); None otherwise.
+    digest: Mapping[str, Any] | None = None
 
     @property
     def all_resolved(self) -> bool:

@@ -1,19 +1,22 @@
 """A flushed batch → per channel: dedup → send_resolved filter → render → durable outbox.
 
-Muting stages (inhibition, silences, time intervals) plug in before the fan-out; this
-issue has none yet, so the chain is just the per-channel part.
+Muting stages (inhibition, silences, time intervals) run before the fan-out. Storm digests
+and flapping notices (`announce`) take the same path with their own group keys; a storm's
+end logs the covered groups as notified (`mark_notified`) so they do not all re-notify.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from router.channels.base import Channel
 from router.config_types import Receiver
 from router.dedup import decide
 from router.delivery import DeliveryManager
+from router.grouping import Announcement
 from router.metrics import Metrics
 from router.model import (
     Alert,
@@ -65,6 +68,10 @@ class Notifier:
             return True  # a reload removed it; nothing to deliver to
         if self._mute is not None:
             batch = self._mute.run(batch, receiver)
+            if not batch.alerts:
+                # Alertmanager stops the pipeline when a stage leaves nothing: the log
+                # keeps what was last announced (no "all resolved" recorded silently).
+                return True
         firing = batch.firing()
         firing_fps = frozenset(a.fingerprint for a in firing)
         resolved_fps = frozenset(a.fingerprint for a in batch.alerts) - firing_fps
@@ -84,6 +91,70 @@ class Notifier:
             await asyncio.gather(*ops)
         # False keeps the group's resolved alerts for the next flush.
         return done
+
+    async def announce(self, batch: Batch, note: Announcement) -> bool:
+        """Queue a storm digest or a flapping notice on every channel of the receiver.
+
+        Unlike `notify` every alert is shown (firing and resolved: it is a summary), and with
+        `note.force` a state the notification log already has is sent again (a digest goes
+        out on its own schedule)."""
+        receiver = self._receivers().get(batch.receiver)
+        if receiver is None:
+            return True
+        if self._mute is not None:
+            batch = self._mute.run(batch, receiver)
+        if not batch.alerts:
+            return True
+        firing_fps = frozenset(a.fingerprint for a in batch.firing())
+        resolved_fps = frozenset(a.fingerprint for a in batch.alerts) - firing_fps
+        digest = None
+        if note.digest is not None:
+            link = self._external_url().rstrip("/") + "/api/v1/alerts"
+            digest = {**note.digest, "alertsURL": link}
+        ops = []
+        for kind, index, _cfg in receiver.channels():
+            channel = self._channels(receiver.name, kind, index)
+            if channel is None:
+                continue
+            previous = self._delivery.nflog.get(nflog_key(batch.group_key, receiver.name,
+                                                          kind, index))
+            reason = note.reason or decide(
+                previous, firing_fps, resolved_fps, send_resolved=channel.send_resolved,
+                repeat_interval=batch.repeat_interval, now=batch.now,
+            )
+            if reason is None:
+                if not note.force:
+                    continue
+                reason = (NotifyReason.REPEAT if previous is not None
+                          else NotifyReason.FIRST if firing_fps else NotifyReason.ALL_RESOLVED)
+            ops.append(self._enqueue(batch, receiver.name, kind, index, channel, batch.alerts,
+                                     reason, firing_fps, resolved_fps, digest))
+        if ops:
+            await asyncio.gather(*ops)
+        return True
+
+    async def mark_notified(self, batch: Batch) -> None:
+        """Log the batch's (muted-filtered) state as delivered on every channel without
+        sending it, keeping channel state such as a Slack message ts: a storm's digests
+        covered it, so only later changes of the group notify."""
+        receiver = self._receivers().get(batch.receiver)
+        if receiver is None:
+            return
+        if self._mute is not None:
+            batch = self._mute.run(batch, receiver)
+        if not batch.alerts:
+            return  # all muted or held: keep whatever the log says
+        firing_fps = frozenset(a.fingerprint for a in batch.firing())
+        resolved_fps = frozenset(a.fingerprint for a in batch.alerts) - firing_fps
+        ops = []
+        for kind, index, _cfg in receiver.channels():
+            key = nflog_key(batch.group_key, receiver.name, kind, index)
+            previous = self._delivery.nflog.get(key)
+            entry = NflogEntry(key, firing_fps, resolved_fps, batch.now,
+                               batch.now + 2 * batch.repeat_interval,
+                               previous.data if previous is not None else {})
+            ops.append(self._delivery.record_silent(entry))
+        await asyncio.gather(*ops)
 
     def _one(
         self,
@@ -123,6 +194,25 @@ class Notifier:
             # so the log is cleared, exactly like Alertmanager.
             entry = NflogEntry(key, firing_fps, resolved_fps, batch.now, batch.now + expires_in)
             return asyncio.ensure_future(self._delivery.record_silent(entry))
+        return self._enqueue(batch, receiver, kind, index, channel, shown, reason,
+                             firing_fps, resolved_fps)
+
+    def _enqueue(
+        self,
+        batch: Batch,
+        receiver: str,
+        kind: str,
+        index: int,
+        channel: Channel,
+        shown: tuple[Alert, ...],
+        reason: NotifyReason,
+        firing_fps: frozenset[str],
+        resolved_fps: frozenset[str],
+        digest: Mapping[str, Any] | None = None,
+    ) -> asyncio.Future[None]:
+        """Render this channel's notification once and queue it durably."""
+        key = nflog_key(batch.group_key, receiver, kind, index)
+        expires_in = 2 * batch.repeat_interval
         n = Notification(
             receiver=receiver,
             group_key=batch.group_key,
@@ -131,6 +221,7 @@ class Notifier:
             reason=reason,
             now=batch.now,
             external_url=self._external_url(),
+            digest=digest,
         )
         row = OutboxRow(
             id=0,

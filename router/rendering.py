@@ -97,7 +97,7 @@ def _common(maps: Iterable[Mapping[str, str]]) -> dict[str, str]:
 def template_data(n: Notification, *, truncated_alerts: int = 0) -> dict[str, Any]:
     """The data `.` of Alertmanager templates, with the same (camelCase) names."""
     alerts = AlertList(_alert_data(n, a) for a in n.alerts)
-    return {
+    data = {
         "receiver": quote_meta(n.receiver),
         "status": "firing" if alerts.firing else "resolved",
         "alerts": alerts,
@@ -109,6 +109,11 @@ def template_data(n: Notification, *, truncated_alerts: int = 0) -> dict[str, An
         "notificationReason": str(n.reason),
         "truncatedAlerts": truncated_alerts,
     }
+    if n.digest is not None:
+        # A storm digest's counts, top groups and `alertsURL` (route `storm`). Absent
+        # otherwise, so `{% if digest %}` works (undefined values are chainable).
+        data["digest"] = dict(n.digest)
+    return data
 
 
 # --- filters ----------------------------------------------------------------------------
