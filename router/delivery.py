@@ -22,7 +22,7 @@ from router.channels.base import Channel, DeliveryError, FailureReason, SendCont
 from router.clock import Clock
 from router.config_types import DeliveryConfig, Pacing
 from router.metrics import Metrics
-from router.model import NflogEntry, NotifyReason, format_time, nflog_key
+from router.model import NflogEntry, NotifyReason, nflog_key
 from router.rate_limit import TokenBucket
 from router.storage import OutboxRow, Store, StoreUnavailable
 from router.trace import TraceRecorder
@@ -355,7 +355,7 @@ class DeliveryManager:
         )
         self.nflog[key] = entry
         self._untrack(row)
-        self._trace_row(row, "notified", previous, at=format_time(now))
+        self._trace_row(row, "notified", previous)
         labels = (row.receiver, row.channel)
         self._metrics.notifications.labels(*labels).inc()
         if row.reason != NotifyReason.REPEAT:

@@ -134,7 +134,7 @@ class Dispatcher:
             if self._trace is not None:
                 self._trace.record(alert.fingerprint, "routed", route=route.key,
                                    receiver=route.receiver, group=gkey,
-                                   flush_at=format_time(group.next_flush))
+                                   flush_in=f"{max(0.0, group.next_flush - now):g}s")
             self._observe(group, alert, now, new=new)
 
     def refresh(self, alert: Alert) -> None:

@@ -91,7 +91,7 @@ async def test_delivered_alert_trace_from_receipt_to_notification(
     assert received["status"] == "firing"
     assert (routed["route"], routed["receiver"], routed["group"]) == (
         '{}/{team="db"}', "hook", group)
-    assert routed["flush_at"] == format_time(T0 + 10)
+    assert routed["flush_in"] == "10s"
     for detail in (queued, notified):
         assert (detail["channel"], detail["status"], detail["reason"]) == (
             "webhook[0]", "firing", "first notification")

@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -172,6 +172,18 @@ def _runs(ops: Iterable[tuple[int, _Op]]) -> list[list[tuple[int, _Op]]]:
         else:
             runs.append([item])
     return runs
+
+
+class _JsonText:
+    """Encoded by sqlite3 in the database thread (`__conform__`), not on the event loop."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Mapping[str, Any]) -> None:
+        self.value = value
+
+    def __conform__(self, protocol: object) -> str:
+        return _dumps(dict(self.value))
 
 
 def _run_transaction(
@@ -455,7 +467,7 @@ class SqliteStore:
     async def append_trace(self, events: Sequence[TraceEvent]) -> None:
         if events:
             await self._submit([
-                (_TRACE_APPEND, (e.fingerprint, e.at, e.kind, _dumps(dict(e.detail))))
+                (_TRACE_APPEND, (e.fingerprint, e.at, e.kind, _JsonText(e.detail)))
                 for e in events
             ])
 
