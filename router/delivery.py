@@ -93,7 +93,7 @@ class DeliveryManager:
         # A re-queued dead row must not take the slot of a newer pending state.
         self._pending_by_key.setdefault(row_key(row), row.id)
         heapq.heappush(self._waiting, (row.next_attempt_at, row.id))
-        self._metrics.outbox_depth.labels(row.channel).inc()
+        self._metrics.child(self._metrics.outbox_depth, row.channel).inc()
         if row.channel not in self._aged_channels:
             self._aged_channels.add(row.channel)
             self._metrics.outbox_oldest_age.labels(row.channel).set_function(
@@ -103,7 +103,7 @@ class DeliveryManager:
 
     def _untrack(self, row: OutboxRow) -> None:
         if self.rows.pop(row.id, None) is not None:
-            self._metrics.outbox_depth.labels(row.channel).dec()
+            self._metrics.child(self._metrics.outbox_depth, row.channel).dec()
         if not self.rows:
             self._idle.set()
 
@@ -318,12 +318,12 @@ class DeliveryManager:
             all_resolved=row.all_resolved,
         )
         labels = (row.receiver, row.channel)
-        self._metrics.notification_requests.labels(*labels).inc()
+        self._metrics.child(self._metrics.notification_requests, *labels).inc()
         started = self._clock.now()
         try:
             state = await channel.send(row.payload, ctx)
         except DeliveryError as err:
-            self._metrics.notification_latency.labels(*labels).observe(
+            self._metrics.child(self._metrics.notification_latency, *labels).observe(
                 self._clock.now() - started
             )
             await self._failed(row, err)
@@ -333,7 +333,7 @@ class DeliveryManager:
             await self._failed(row, DeliveryError(FailureReason.OTHER, repr(exc), retryable=True))
             return
         now = self._clock.now()
-        self._metrics.notification_latency.labels(*labels).observe(now - started)
+        self._metrics.child(self._metrics.notification_latency, *labels).observe(now - started)
         await self._succeeded(row, key, now, state)
 
     def _timeout_for(self, channel: Channel) -> float:
@@ -357,9 +357,10 @@ class DeliveryManager:
         self._untrack(row)
         self._trace_row(row, "notified", previous)
         labels = (row.receiver, row.channel)
-        self._metrics.notifications.labels(*labels).inc()
+        self._metrics.child(self._metrics.notifications, *labels).inc()
         if row.reason != NotifyReason.REPEAT:
-            self._metrics.e2e_latency.labels(*labels).observe(max(0.0, now - row.ingested_at))
+            self._metrics.child(self._metrics.e2e_latency, *labels).observe(
+                max(0.0, now - row.ingested_at))
         self._record(self._store.outbox_delivered(row.id, entry))
 
     async def _failed(self, row: OutboxRow, err: DeliveryError) -> None:

@@ -63,7 +63,7 @@ class AlertIngestor:
         now = self._clock.now()
         changed: dict[str, Alert] = {}
         for new in incoming:
-            self._metrics.alerts_received.labels(source, new.status(now)).inc()
+            self._metrics.child(self._metrics.alerts_received, source, new.status(now)).inc()
             fp = new.fingerprint
             old = changed.get(fp) or self.alerts.get(fp)
             merged = merge(old, new, now)

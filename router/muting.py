@@ -168,6 +168,8 @@ class MuteStage:
     def _note(self, batch: Batch, result: MuteResult) -> None:
         """Count and trace changes only: a silenced alert flushed every group_interval is
         one suppression, not one per flush."""
+        if not result.muted and batch.group_key not in self._last:
+            return  # the common case: nothing muted now or before
         now_muted = {fp: m.reason for fp, m in result.muted.items()}
         before = self._last.get(batch.group_key, {})
         for fp, reason in now_muted.items():

@@ -186,7 +186,7 @@ class Notifier:
             return False
         if reason is None:
             if self._metrics is not None:
-                self._metrics.notifications_suppressed.labels("dedup").inc()
+                self._metrics.child(self._metrics.notifications_suppressed, "dedup").inc()
             return True
         expires_in = 2 * batch.repeat_interval
         if not shown:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import orjson
 
 from router.model import Alert, NflogEntry
 from router.silences import Silence, silence_from_record, silence_to_record
@@ -104,7 +105,9 @@ class _Op:
 
 
 # Built once: json.dumps() with non-default options builds a new encoder on every call.
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+def _dumps(value: Any) -> str:
+    """Compact JSON text (orjson: several times faster than json on the write path)."""
+    return orjson.dumps(value).decode()
 
 
 def _set_json(values: frozenset[str]) -> str:
