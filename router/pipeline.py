@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from router.channels.base import Channel
@@ -87,7 +87,9 @@ class Notifier:
                 done = done and op
             else:
                 ops.append(op)
-        if ops:
+        if len(ops) == 1:
+            await ops[0]  # the common case: no task needed
+        elif ops:
             await asyncio.gather(*ops)
         # False keeps the group's resolved alerts for the next flush.
         return done
@@ -166,7 +168,7 @@ class Notifier:
         firing: tuple[Alert, ...],
         firing_fps: frozenset[str],
         resolved_fps: frozenset[str],
-    ) -> asyncio.Future[None] | bool:
+    ) -> Coroutine[Any, Any, None] | bool:
         """The queueing of this channel's notification, or True (nothing to send) or False
         (decide again at the next flush)."""
         key = nflog_key(batch.group_key, receiver, kind, index)
@@ -193,7 +195,7 @@ class Notifier:
             # Only resolutions, and this channel does not announce them: log it as sent
             # so the log is cleared, exactly like Alertmanager.
             entry = NflogEntry(key, firing_fps, resolved_fps, batch.now, batch.now + expires_in)
-            return asyncio.ensure_future(self._delivery.record_silent(entry))
+            return self._delivery.record_silent(entry)
         return self._enqueue(batch, receiver, kind, index, channel, shown, reason,
                              firing_fps, resolved_fps)
 
@@ -209,7 +211,7 @@ class Notifier:
         firing_fps: frozenset[str],
         resolved_fps: frozenset[str],
         digest: Mapping[str, Any] | None = None,
-    ) -> asyncio.Future[None]:
+    ) -> Coroutine[Any, Any, None]:
         """Render this channel's notification once and queue it durably."""
         key = nflog_key(batch.group_key, receiver, kind, index)
         expires_in = 2 * batch.repeat_interval
@@ -250,4 +252,4 @@ class Notifier:
                     self._trace.record(alert.fingerprint, "queued", receiver=receiver,
                                        channel=f"{kind}[{index}]", status=status,
                                        reason=str(reason), group=batch.group_key)
-        return asyncio.ensure_future(self._delivery.enqueue(row))
+        return self._delivery.enqueue(row)
