@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from router import routing
 from router.channels import CHANNELS
-from router.config_reader import FieldReader
+from router.config_reader import FieldReader, matcher_list
 from router.config_types import (
     GROUP_BY_ALL,
     ChannelConfig,
@@ -34,7 +34,7 @@ from router.config_types import (
 )
 from router.flap import parse_flap
 from router.inhibition import parse_inhibit_rules
-from router.matchers import Matcher, MatcherError, from_match_maps, parse_matchers
+from router.matchers import Matcher, MatcherError, from_match_maps
 from router.storm import parse_storm
 from router.time_intervals import parse_time_intervals
 from router.yaml_source import ConfigError, Node, Problem, Source, suggest
@@ -320,19 +320,7 @@ class _Loader:
         return tuple(dict.fromkeys(names))
 
     def _matchers(self, node: Node) -> list[Matcher]:
-        out: list[Matcher] = []
-        for item in node.get_list("matchers") or []:
-            text = item.as_str()
-            if text is None:
-                continue
-            try:
-                out.extend(parse_matchers(text))
-            except MatcherError as exc:
-                offset = 0
-                # Point into the string when it sits on one line: +1 for an opening quote.
-                if item.single_line and item.style in (None, "'", '"'):
-                    offset = exc.offset + (1 if item.style else 0)
-                item.error(f"invalid matcher {text!r}: {exc.message}", col_offset=offset)
+        out = matcher_list(node, "matchers")
         for key in ("match", "match_re"):
             child = node.get_map(key)
             for name, value_node in child.entries() if child else []:

@@ -13,6 +13,7 @@ from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from router.config_types import BasicAuth, HttpConfig, Pacing, Secret
+from router.matchers import Matcher, MatcherError, parse_matchers
 from router.yaml_source import Node, Problem, Source
 
 HTTP_KEYS = ("bearer_token", "bearer_token_file", "basic_auth")
@@ -38,6 +39,24 @@ def go_template_hint(text: str) -> str | None:
         f"looks like a Go template ({go}); templates are Jinja here: "
         f"write {_GO_FIELD.sub(jinja_name, go)}"
     )
+
+
+def matcher_list(node: Node, key: str) -> list[Matcher]:
+    """A list of matcher strings, each `a="1"`, `a=1,b=~x` or `{a="1"}`."""
+    out: list[Matcher] = []
+    for item in node.get_list(key) or []:
+        text = item.as_str()
+        if text is None:
+            continue
+        try:
+            out.extend(parse_matchers(text))
+        except MatcherError as exc:
+            offset = 0
+            # Point into the string when it sits on one line: +1 for an opening quote.
+            if item.single_line and item.style in (None, "'", '"'):
+                offset = exc.offset + (1 if item.style else 0)
+            item.error(f"invalid matcher {text!r}: {exc.message}", col_offset=offset)
+    return out
 
 
 class FieldReader:

@@ -8,8 +8,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from router.config_reader import FieldReader
-from router.matchers import Matcher, MatcherError, MatchOp, parse_matchers
+from router.config_reader import FieldReader, matcher_list
+from router.matchers import Matcher, MatcherError, MatchOp
 from router.model import Alert
 from router.yaml_source import Node
 
@@ -195,8 +195,8 @@ def parse_inhibit_rules(fields: FieldReader, items: list[Node]) -> list[InhibitR
         if not item.expect_map():
             continue
         item.expect_keys(_RULE_KEYS)
-        source = _matchers(item, "source_matchers") + _match_maps(item, "source")
-        target = _matchers(item, "target_matchers") + _match_maps(item, "target")
+        source = matcher_list(item, "source_matchers") + _match_maps(item, "source")
+        target = matcher_list(item, "target_matchers") + _match_maps(item, "target")
         rules.append(
             InhibitRule(
                 source_matchers=tuple(source),
@@ -208,22 +208,6 @@ def parse_inhibit_rules(fields: FieldReader, items: list[Node]) -> list[InhibitR
     return rules
 
 
-def _matchers(node: Node, key: str) -> list[Matcher]:
-    """A list of matcher strings, each `a="1"`, `a=1,b=~x` or `{a="1"}`."""
-    out: list[Matcher] = []
-    for item in node.get_list(key) or []:
-        text = item.as_str()
-        if text is None:
-            continue
-        try:
-            out.extend(parse_matchers(text))
-        except MatcherError as exc:
-            offset = 0
-            # Point into the string when it sits on one line: +1 for an opening quote.
-            if item.single_line and item.style in (None, "'", '"'):
-                offset = exc.offset + (1 if item.style else 0)
-            item.error(f"invalid matcher {text!r}: {exc.message}", col_offset=offset)
-    return out
 
 
 def _match_maps(node: Node, side: str) -> list[Matcher]:
