@@ -12,9 +12,8 @@ import functools
 import heapq
 import logging
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
 
 import aiohttp
 
@@ -446,7 +445,7 @@ class DeliveryManager:
             delay = max(delay, retry_after)
         return delay
 
-    def _record(self, op: Coroutine[Any, Any, None]) -> None:
+    def _record(self, op: Awaitable[None]) -> None:
         """Write an outcome without holding a send slot: the in-memory state is already
         updated, and group commit makes many outcomes share one transaction. If the
         process dies first, the row is sent once more after restart (at-least-once)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -45,7 +45,7 @@ class TraceEvent:
 
 
 class TraceStore(Protocol):
-    async def append_trace(self, events: Sequence[TraceEvent]) -> None: ...
+    def append_trace(self, events: Sequence[TraceEvent]) -> Awaitable[None]: ...
 
     async def load_trace(self, fingerprint: str, limit: int) -> list[TraceEvent]: ...
 
@@ -98,7 +98,7 @@ class TraceRecorder:
         if events and self._store is not None:
             self._spawn(self._store.append_trace(events))
 
-    def _spawn(self, op: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, op: Awaitable[None]) -> None:
         task = asyncio.ensure_future(op)
         self._writes.add(task)
         task.add_done_callback(self._written)

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,11 +42,15 @@ class OutboxRow:
     expires_in: float = 0.0  # nflog entry lifetime to use when delivered (2 × repeat_interval)
 
 
+# Writes return an awaitable that resolves once committed, and are queued in call order
+# at the call itself; a caller that does not wait for the commit creates no task.
+
+
 class AlertStore(Protocol):
-    async def upsert_alerts(self, alerts: Sequence[Alert]) -> None:
+    def upsert_alerts(self, alerts: Sequence[Alert]) -> Awaitable[None]:
         """Durable on return; keyed by fingerprint, the newest write wins."""
 
-    async def delete_alerts(self, fingerprints: Sequence[str]) -> None: ...
+    def delete_alerts(self, fingerprints: Sequence[str]) -> Awaitable[None]: ...
 
     async def load_alerts(self) -> list[Alert]: ...
 
@@ -55,7 +59,7 @@ class NotificationLog(Protocol):
     async def load_nflog(self, now: float) -> list[NflogEntry]:
         """Entries not yet expired at `now`."""
 
-    async def record_nflog(self, entry: NflogEntry) -> None: ...
+    def record_nflog(self, entry: NflogEntry) -> Awaitable[None]: ...
 
     async def gc_nflog(self, now: float) -> int:
         """Delete entries expired at `now`; returns how many."""
@@ -65,23 +69,25 @@ class Outbox(Protocol):
     def next_id(self) -> int:
         """A fresh row id (assigned in Python so that inserts can be batched)."""
 
-    async def outbox_insert(self, row: OutboxRow) -> None: ...
+    def outbox_insert(self, row: OutboxRow) -> Awaitable[None]: ...
 
-    async def outbox_replace(self, row: OutboxRow) -> None:
+    def outbox_replace(self, row: OutboxRow) -> Awaitable[None]:
         """Replace the content (payload, sets, reason, priority, ingested_at, all_resolved,
         expires_in) of the pending row with the same id; a no-op if there is none."""
 
-    async def outbox_delivered(self, row_id: int, entry: NflogEntry) -> None:
+    def outbox_delivered(self, row_id: int, entry: NflogEntry) -> Awaitable[None]:
         """Delete the row and record `entry` in one transaction."""
 
-    async def outbox_discard(self, row_id: int) -> None:
+    def outbox_discard(self, row_id: int) -> Awaitable[None]:
         """Delete a row that a newer state of the same group superseded."""
 
-    async def outbox_reschedule(
+    def outbox_reschedule(
         self, row_id: int, attempts: int, next_attempt_at: float, last_error: str | None
-    ) -> None: ...
+    ) -> Awaitable[None]: ...
 
-    async def outbox_dead(self, row_id: int, attempts: int, last_error: str | None) -> None: ...
+    def outbox_dead(
+        self, row_id: int, attempts: int, last_error: str | None
+    ) -> Awaitable[None]: ...
 
     async def outbox_requeue(self, row_id: int, now: float) -> OutboxRow | None:
         """Dead → pending (attempts 0, due at `now`); None if no such dead row."""
@@ -97,13 +103,13 @@ class Outbox(Protocol):
 
 
 class SilenceStore(Protocol):
-    async def upsert_silences(self, silences: Sequence[Silence]) -> None:
+    def upsert_silences(self, silences: Sequence[Silence]) -> Awaitable[None]:
         """Durable on return, all in one transaction; keyed by id, the newest write wins
         (an update that replaces a silence stores the new one and the expired old one)."""
 
     async def load_silences(self) -> list[Silence]: ...
 
-    async def delete_silences(self, ids: Sequence[str]) -> None: ...
+    def delete_silences(self, ids: Sequence[str]) -> Awaitable[None]: ...
 
 
 class Store(AlertStore, NotificationLog, Outbox, SilenceStore, TraceStore, Protocol):

@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -301,15 +301,24 @@ class SqliteStore:
 
     async def _submit(self, ops: list[tuple[_Stmt, tuple[Any, ...]]]) -> Any:
         """Queue `ops` for the next transaction; returns the last op's result once committed."""
-        if self._closing or self._conn is None:
-            raise StoreUnavailable("store is closed")
+        return await self._queue_ops(ops)
+
+    def _queue_ops(self, ops: list[tuple[_Stmt, tuple[Any, ...]]]) -> asyncio.Future[Any]:
+        """Like `_submit`, but hands back the commit's future itself: the hot-path writes
+        return it, so a caller that does not wait (an outcome, a trace row) costs no task."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self._closing or self._conn is None:
+            future.set_exception(StoreUnavailable("store is closed"))
+            return future
+        if not ops:
+            future.set_result(None)
+            return future
         last = len(ops) - 1
         self._queue.extend(
             _Op(stmt, params, future if i == last else None) for i, (stmt, params) in enumerate(ops)
         )
         self._wakeup.set()
-        return await future
+        return future
 
     async def _write_loop(self) -> None:
         try:
@@ -371,13 +380,11 @@ class SqliteStore:
 
     # --- AlertStore -----------------------------------------------------------------
 
-    async def upsert_alerts(self, alerts: Sequence[Alert]) -> None:
-        if alerts:
-            await self._submit([(_UPSERT_ALERT, _alert_params(a)) for a in alerts])
+    def upsert_alerts(self, alerts: Sequence[Alert]) -> Awaitable[None]:
+        return self._queue_ops([(_UPSERT_ALERT, _alert_params(a)) for a in alerts])
 
-    async def delete_alerts(self, fingerprints: Sequence[str]) -> None:
-        if fingerprints:
-            await self._submit([(_DELETE_ALERT, (fp,)) for fp in fingerprints])
+    def delete_alerts(self, fingerprints: Sequence[str]) -> Awaitable[None]:
+        return self._queue_ops([(_DELETE_ALERT, (fp,)) for fp in fingerprints])
 
     async def load_alerts(self) -> list[Alert]:
         return [_alert_from_row(r) for r in await self._read(f"SELECT {_ALERT_COLS} FROM alerts")]
@@ -388,8 +395,8 @@ class SqliteStore:
         rows = await self._read(f"SELECT {_NFLOG_COLS} FROM nflog WHERE expires_at > ?", (now,))
         return [_nflog_from_row(r) for r in rows]
 
-    async def record_nflog(self, entry: NflogEntry) -> None:
-        await self._submit([(_NFLOG_UPSERT, _nflog_params(entry))])
+    def record_nflog(self, entry: NflogEntry) -> Awaitable[None]:
+        return self._queue_ops([(_NFLOG_UPSERT, _nflog_params(entry))])
 
     async def gc_nflog(self, now: float) -> int:
         return len(await self._submit([(_NFLOG_GC, (now,))]))
@@ -401,30 +408,32 @@ class SqliteStore:
         self._next_id += 1
         return row_id
 
-    async def outbox_insert(self, row: OutboxRow) -> None:
-        await self._submit([(_OUTBOX_INSERT, _outbox_params(row))])
+    def outbox_insert(self, row: OutboxRow) -> Awaitable[None]:
+        return self._queue_ops([(_OUTBOX_INSERT, _outbox_params(row))])
 
-    async def outbox_replace(self, row: OutboxRow) -> None:
+    def outbox_replace(self, row: OutboxRow) -> Awaitable[None]:
         params = (
             row.payload, _set_json(row.firing), _set_json(row.resolved), row.reason,
             row.priority, row.ingested_at, int(row.all_resolved), row.expires_in, row.id,
         )
-        await self._submit([(_OUTBOX_REPLACE, params)])
+        return self._queue_ops([(_OUTBOX_REPLACE, params)])
 
-    async def outbox_delivered(self, row_id: int, entry: NflogEntry) -> None:
+    def outbox_delivered(self, row_id: int, entry: NflogEntry) -> Awaitable[None]:
         # One submission lands in one transaction: "delivered" and "logged" never disagree.
-        await self._submit([(_OUTBOX_DELETE, (row_id,)), (_NFLOG_UPSERT, _nflog_params(entry))])
+        return self._queue_ops(
+            [(_OUTBOX_DELETE, (row_id,)), (_NFLOG_UPSERT, _nflog_params(entry))])
 
-    async def outbox_discard(self, row_id: int) -> None:
-        await self._submit([(_OUTBOX_DELETE, (row_id,))])
+    def outbox_discard(self, row_id: int) -> Awaitable[None]:
+        return self._queue_ops([(_OUTBOX_DELETE, (row_id,))])
 
-    async def outbox_reschedule(
+    def outbox_reschedule(
         self, row_id: int, attempts: int, next_attempt_at: float, last_error: str | None
-    ) -> None:
-        await self._submit([(_OUTBOX_RESCHEDULE, (attempts, next_attempt_at, last_error, row_id))])
+    ) -> Awaitable[None]:
+        return self._queue_ops(
+            [(_OUTBOX_RESCHEDULE, (attempts, next_attempt_at, last_error, row_id))])
 
-    async def outbox_dead(self, row_id: int, attempts: int, last_error: str | None) -> None:
-        await self._submit([(_OUTBOX_DEAD, (attempts, last_error, row_id))])
+    def outbox_dead(self, row_id: int, attempts: int, last_error: str | None) -> Awaitable[None]:
+        return self._queue_ops([(_OUTBOX_DEAD, (attempts, last_error, row_id))])
 
     async def outbox_requeue(self, row_id: int, now: float) -> OutboxRow | None:
         rows = await self._submit([(_OUTBOX_REQUEUE, (now, row_id))])
@@ -453,26 +462,22 @@ class SqliteStore:
 
     # --- SilenceStore ---------------------------------------------------------------
 
-    async def upsert_silences(self, silences: Sequence[Silence]) -> None:
-        if silences:
-            await self._submit([(_SILENCE_UPSERT, _silence_params(s)) for s in silences])
+    def upsert_silences(self, silences: Sequence[Silence]) -> Awaitable[None]:
+        return self._queue_ops([(_SILENCE_UPSERT, _silence_params(s)) for s in silences])
 
     async def load_silences(self) -> list[Silence]:
         rows = await self._read("SELECT body FROM silences ORDER BY id")
         return [silence_from_record(json.loads(r[0])) for r in rows]
 
-    async def delete_silences(self, ids: Sequence[str]) -> None:
-        if ids:
-            await self._submit([(_SILENCE_DELETE, (sid,)) for sid in ids])
+    def delete_silences(self, ids: Sequence[str]) -> Awaitable[None]:
+        return self._queue_ops([(_SILENCE_DELETE, (sid,)) for sid in ids])
 
     # --- TraceStore -----------------------------------------------------------------
 
-    async def append_trace(self, events: Sequence[TraceEvent]) -> None:
-        if events:
-            await self._submit([
-                (_TRACE_APPEND, (e.fingerprint, e.at, e.kind, _JsonText(e.detail)))
-                for e in events
-            ])
+    def append_trace(self, events: Sequence[TraceEvent]) -> Awaitable[None]:
+        return self._queue_ops([
+            (_TRACE_APPEND, (e.fingerprint, e.at, e.kind, _JsonText(e.detail))) for e in events
+        ])
 
     async def load_trace(self, fingerprint: str, limit: int) -> list[TraceEvent]:
         rows = await self._read(
