@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
-from router.model import Notification, NotifyReason, make_alert, parse_time, sort_alerts
+from router.model import Alert, Notification, NotifyReason, make_alert, parse_time, sort_alerts
 
 FIXTURES = Path(__file__).resolve().parent.parent / "data" / "fixtures"
 GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"
@@ -190,3 +190,25 @@ def check_golden(name: str, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     assert data == path.read_bytes(), f"{name} differs; review and run with UPDATE_GOLDEN=1"
+
+
+# --- sample notifications shared by the channel tests ----------------------------------
+
+T0 = 1_795_560_171.0
+
+
+def sample_alerts(count: int, *, ends: float | None = None, **annotations: str) -> list[Alert]:
+    """`count` HighErrorRate alerts on distinct instances (critical, service checkout)."""
+    return [
+        make_alert({"alertname": "HighErrorRate", "instance": f"10.0.0.{i}:8080",
+                    "severity": "critical", "service": "checkout"},
+                   {"summary": f"5xx above 5% on 10.0.0.{i}", **annotations}, T0, ends, "", T0)
+        for i in range(count)
+    ]
+
+
+def sample_notification(
+    alerts: list[Alert], reason: NotifyReason = NotifyReason.FIRST
+) -> Notification:
+    return Notification("ops", '{}:{alertname="HighErrorRate"}', {"alertname": "HighErrorRate"},
+                        tuple(sort_alerts(alerts)), reason, T0 + 60, "http://am:9093")

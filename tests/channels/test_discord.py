@@ -14,29 +14,13 @@ from router.channels.base import DeliveryError, FailureReason, SendContext
 from router.channels.discord import DISCORD_PACING, GREEN, RED, DiscordChannel, DiscordConfig
 from router.config import load_config_text
 from router.config_types import Pacing, Secret
-from router.model import Alert, Notification, NotifyReason, make_alert, sort_alerts
+from router.model import Notification, NotifyReason, make_alert
 from router.rendering import Renderer
 from router.yaml_source import ConfigError
 
 from .fake_discord import TOKEN, DiscordFake, problems, start_discord
 from .fakes import FIXTURE_NAMES as FIXTURES
-from .fakes import check_golden, fixture_notification
-
-T0 = 1_795_560_171.0
-
-
-def _alerts(count: int, *, ends: float | None = None, **annotations: str) -> list[Alert]:
-    return [
-        make_alert({"alertname": "HighErrorRate", "instance": f"10.0.0.{i}:8080",
-                    "severity": "critical", "service": "checkout"},
-                   {"summary": f"5xx above 5% on 10.0.0.{i}", **annotations}, T0, ends, "", T0)
-        for i in range(count)
-    ]
-
-
-def _notification(alerts: list[Alert], reason: NotifyReason = NotifyReason.FIRST) -> Notification:
-    return Notification("ops", '{}:{alertname="HighErrorRate"}', {"alertname": "HighErrorRate"},
-                        tuple(sort_alerts(alerts)), reason, T0 + 60, "http://am:9093")
+from .fakes import T0, check_golden, fixture_notification, sample_alerts, sample_notification
 
 
 def _channel(fake: DiscordFake | None = None, **kw: Any) -> DiscordChannel:
@@ -85,8 +69,8 @@ def test_message_reads_well_at_3am() -> None:
 def test_mixed_group_gets_a_red_and_a_green_embed() -> None:
     recovered = make_alert({"alertname": "HighErrorRate", "instance": "z",
                             "severity": "warning"}, {}, T0, T0 + 10, "", T0)
-    alerts = [*_alerts(2), recovered]
-    red, green = _render(_notification(alerts))["embeds"]
+    alerts = [*sample_alerts(2), recovered]
+    red, green = _render(sample_notification(alerts))["embeds"]
     assert (red["color"], green["color"]) == (RED, GREEN)
     assert len(red["fields"]) == 2
     assert green["title"] == "✅ RESOLVED · WARNING · HighErrorRate (1)"
@@ -94,14 +78,15 @@ def test_mixed_group_gets_a_red_and_a_green_embed() -> None:
 
 
 async def test_large_groups_stay_within_discord_limits(aiohttp_server: AiohttpServer) -> None:
-    n = _notification(_alerts(300))
+    n = sample_notification(sample_alerts(300))
     body = _render(n)
     assert problems(body) == []
     fields = sum(len(e["fields"]) for e in body["embeds"])
     footer = body["embeds"][-1]["footer"]["text"]
     assert footer == f"+{300 - fields} more alerts not shown ({300 - fields} firing, 0 resolved)"
     # Resolved fields are short: more than 25 fit in 6,000 characters, so a second embed.
-    resolved = _render(_notification(_alerts(300, ends=T0 + 1), NotifyReason.ALL_RESOLVED))
+    resolved = _render(
+        sample_notification(sample_alerts(300, ends=T0 + 1), NotifyReason.ALL_RESOLVED))
     assert problems(resolved) == []
     first, second = resolved["embeds"][:2]
     assert len(first["fields"]) == 25
@@ -112,7 +97,7 @@ async def test_large_groups_stay_within_discord_limits(aiohttp_server: AiohttpSe
 
 
 def test_huge_texts_are_cut_to_field_limits() -> None:
-    n = _notification(_alerts(3, description="d" * 5000, summary="s" * 400))
+    n = sample_notification(sample_alerts(3, description="d" * 5000, summary="s" * 400))
     body = _render(n, title="t" * 400, message="m" * 3000)
     assert problems(body) == []
     embed = body["embeds"][0]
@@ -123,7 +108,7 @@ def test_huge_texts_are_cut_to_field_limits() -> None:
 
 
 def test_username_avatar_and_templates() -> None:
-    body = _render(_notification(_alerts(1)), username="Alertmanager",
+    body = _render(sample_notification(sample_alerts(1)), username="Alertmanager",
                    avatar_url="https://example.com/a.png",
                    title="{{ status|upper }} {{ groupLabels.alertname }}",
                    message="{{ alerts|length }} alert(s) for {{ receiver }}")
@@ -138,7 +123,7 @@ def test_template_failure_falls_back_to_plain_content(tmp_path: Path) -> None:
     failures: list[str] = []
     channel = DiscordChannel(DiscordConfig(Secret("http://x/"), template=str(tmpl)),
                              Renderer([str(tmpl)], on_failure=failures.append))
-    body = json.loads(channel.render(_notification(_alerts(1))))
+    body = json.loads(channel.render(sample_notification(sample_alerts(1))))
     assert body["content"].startswith("[FIRING:1] HighErrorRate")
     assert "embeds" not in body
     assert failures == ["discord"]
@@ -157,7 +142,7 @@ async def test_rate_limits_honour_body_or_header(
 ) -> None:
     fake = await start_discord(aiohttp_server, script)
     with pytest.raises(DeliveryError) as info:
-        await _send(_channel(fake), _notification(_alerts(1)))
+        await _send(_channel(fake), sample_notification(sample_alerts(1)))
     err = info.value
     assert (err.reason, err.retryable, err.retry_after) == (
         FailureReason.RATE_LIMITED, True, retry_after)
@@ -169,13 +154,13 @@ async def test_unknown_webhook_and_bad_token_are_permanent(
 ) -> None:
     fake = await start_discord(aiohttp_server, [404])
     with pytest.raises(DeliveryError) as info:
-        await _send(_channel(fake), _notification(_alerts(1)))
+        await _send(_channel(fake), sample_notification(sample_alerts(1)))
     assert (info.value.reason, info.value.retryable) == (FailureReason.CLIENT_ERROR, False)
     assert "Unknown Webhook" in info.value.message
     wrong = DiscordChannel(DiscordConfig(Secret(fake.url.replace(TOKEN, "nope"))),
                            Renderer([]))
     with pytest.raises(DeliveryError) as info:
-        await _send(wrong, _notification(_alerts(1)))
+        await _send(wrong, sample_notification(sample_alerts(1)))
     assert info.value.reason is FailureReason.AUTH
 
 

@@ -14,29 +14,13 @@ from router.channels.base import DeliveryError, FailureReason, SendContext
 from router.channels.teams import MAX_BODY_BYTES, TEAMS_PACING, TeamsChannel, TeamsConfig
 from router.config import load_config_text
 from router.config_types import Pacing, Secret
-from router.model import Alert, Notification, NotifyReason, make_alert, sort_alerts
+from router.model import Notification, NotifyReason
 from router.rendering import Renderer
 from router.yaml_source import ConfigError
 
 from .fake_teams import SIG, TeamsFake, problems, start_teams
 from .fakes import FIXTURE_NAMES as FIXTURES
-from .fakes import check_golden, fixture_notification
-
-T0 = 1_795_560_171.0
-
-
-def _alerts(count: int, *, ends: float | None = None, **annotations: str) -> list[Alert]:
-    return [
-        make_alert({"alertname": "HighErrorRate", "instance": f"10.0.0.{i}:8080",
-                    "severity": "critical", "service": "checkout"},
-                   {"summary": f"5xx above 5% on 10.0.0.{i}", **annotations}, T0, ends, "", T0)
-        for i in range(count)
-    ]
-
-
-def _notification(alerts: list[Alert], reason: NotifyReason = NotifyReason.FIRST) -> Notification:
-    return Notification("ops", '{}:{alertname="HighErrorRate"}', {"alertname": "HighErrorRate"},
-                        tuple(sort_alerts(alerts)), reason, T0 + 60, "http://am:9093")
+from .fakes import T0, check_golden, fixture_notification, sample_alerts, sample_notification
 
 
 def _channel(fake: TeamsFake | None = None, **kw: Any) -> TeamsChannel:
@@ -86,7 +70,7 @@ def test_card_reads_well_at_3am() -> None:
 
 
 def test_resolved_card_is_green() -> None:
-    card = _card(_notification(_alerts(1, ends=T0 + 30), NotifyReason.ALL_RESOLVED))
+    card = _card(sample_notification(sample_alerts(1, ends=T0 + 30), NotifyReason.ALL_RESOLVED))
     assert card["body"][0]["text"] == "✅ RESOLVED · CRITICAL · HighErrorRate (1)"
     assert card["body"][0]["color"] == "Good"
     facts = card["body"][2]["items"][-2]["facts"]
@@ -94,7 +78,7 @@ def test_resolved_card_is_green() -> None:
 
 
 async def test_500_alerts_fit_under_28kb_with_more_line(aiohttp_server: AiohttpServer) -> None:
-    n = _notification(_alerts(500, description="Error rate is 7.2% over 5m ✓"))
+    n = sample_notification(sample_alerts(500, description="Error rate is 7.2% over 5m ✓"))
     payload = _channel().render(n)
     assert len(payload) <= MAX_BODY_BYTES
     card = json.loads(payload)["attachments"][0]["content"]
@@ -108,14 +92,14 @@ async def test_500_alerts_fit_under_28kb_with_more_line(aiohttp_server: AiohttpS
 
 
 def test_huge_annotations_and_text_template_stay_under_the_limit() -> None:
-    n = _notification(_alerts(3, description="é" * 40_000))
+    n = sample_notification(sample_alerts(3, description="é" * 40_000))
     assert len(_channel().render(n)) <= MAX_BODY_BYTES
     long_text = _channel(text="{% for a in alerts %}{{ '\"' * 20000 }}{% endfor %}").render(n)
     assert len(long_text) <= MAX_BODY_BYTES
 
 
 def test_title_and_text_templates_override() -> None:
-    card = _card(_notification(_alerts(2)), title="{{ status|upper }}: {{ receiver }}",
+    card = _card(sample_notification(sample_alerts(2)), title="{{ status|upper }}: {{ receiver }}",
                  text="{% for a in alerts %}- {{ a.labels.instance }}\n{% endfor %}")
     assert card["body"][0]["text"] == "FIRING: ops"
     assert card["body"][2]["text"] == "- 10.0.0.0:8080\n- 10.0.0.1:8080"
@@ -128,14 +112,14 @@ def test_card_template_and_fallback(tmp_path: Path) -> None:
                     '[{"type": "TextBlock", "text": {{ status|toJson }}}]}', encoding="utf-8")
     channel = TeamsChannel(TeamsConfig(Secret("http://x/"), template=str(good)),
                            Renderer([str(good)]))
-    body = json.loads(channel.render(_notification(_alerts(1))))
+    body = json.loads(channel.render(sample_notification(sample_alerts(1))))
     assert body["attachments"][0]["content"]["body"][0]["text"] == "firing"
     bad = tmp_path / "bad.j2"
     bad.write_text("[1, 2]", encoding="utf-8")
     failures: list[str] = []
     channel = TeamsChannel(TeamsConfig(Secret("http://x/"), template=str(bad)),
                            Renderer([str(bad)], on_failure=failures.append))
-    body = json.loads(channel.render(_notification(_alerts(1))))
+    body = json.loads(channel.render(sample_notification(sample_alerts(1))))
     assert problems(body) == []
     assert body["attachments"][0]["content"]["body"][0]["text"].startswith("[FIRING:1]")
     assert failures == ["teams"]
@@ -155,7 +139,7 @@ async def test_workflow_errors(
 ) -> None:
     fake = await start_teams(aiohttp_server, script)
     with pytest.raises(DeliveryError) as info:
-        await _send(_channel(fake), _notification(_alerts(1)))
+        await _send(_channel(fake), sample_notification(sample_alerts(1)))
     err = info.value
     assert (err.reason, err.retryable, err.retry_after) == (reason, retryable, retry_after)
     assert SIG not in str(err)
@@ -165,7 +149,7 @@ async def test_bad_signature_is_auth(aiohttp_server: AiohttpServer) -> None:
     fake = await start_teams(aiohttp_server)
     wrong = TeamsChannel(TeamsConfig(Secret(fake.url.replace(SIG, "forged"))), Renderer([]))
     with pytest.raises(DeliveryError) as info:
-        await _send(wrong, _notification(_alerts(1)))
+        await _send(wrong, sample_notification(sample_alerts(1)))
     assert (info.value.reason, info.value.retryable) == (FailureReason.AUTH, False)
 
 

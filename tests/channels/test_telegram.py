@@ -14,29 +14,13 @@ from router.channels.base import DeliveryError, FailureReason, SendContext
 from router.channels.telegram import TELEGRAM_PACING, TelegramChannel, TelegramConfig, cut_html
 from router.config import load_config_text
 from router.config_types import Pacing, Secret
-from router.model import Alert, Notification, NotifyReason, make_alert, sort_alerts
+from router.model import Notification, NotifyReason, make_alert
 from router.rendering import Renderer
 from router.yaml_source import ConfigError
 
 from .fake_telegram import CHAT, TOKEN, TelegramFake, parse_html, start_telegram, units
 from .fakes import FIXTURE_NAMES as FIXTURES
-from .fakes import check_golden, fixture_notification
-
-T0 = 1_795_560_171.0
-
-
-def _alerts(count: int, *, ends: float | None = None, **annotations: str) -> list[Alert]:
-    return [
-        make_alert({"alertname": "HighErrorRate", "instance": f"10.0.0.{i}:8080",
-                    "severity": "critical", "service": "checkout"},
-                   {"summary": f"5xx above 5% on 10.0.0.{i}", **annotations}, T0, ends, "", T0)
-        for i in range(count)
-    ]
-
-
-def _notification(alerts: list[Alert], reason: NotifyReason = NotifyReason.FIRST) -> Notification:
-    return Notification("ops", '{}:{alertname="HighErrorRate"}', {"alertname": "HighErrorRate"},
-                        tuple(sort_alerts(alerts)), reason, T0 + 60, "http://am:9093")
+from .fakes import T0, check_golden, fixture_notification, sample_alerts, sample_notification
 
 
 def _channel(fake: TelegramFake | None = None, **kw: Any) -> TelegramChannel:
@@ -77,7 +61,8 @@ def test_message_reads_well_at_3am() -> None:
     grouped, _, _ = fixture_notification("critical-grouped-truncated.json")
     runbook = '<a href="https://runbooks.example.com/checkout-5xx">📖 Runbook</a>'
     assert runbook in _render(grouped)["text"]
-    resolved = _render(_notification(_alerts(1, ends=T0 + 30), NotifyReason.ALL_RESOLVED))
+    resolved = _render(
+        sample_notification(sample_alerts(1, ends=T0 + 30), NotifyReason.ALL_RESOLVED))
     assert resolved["text"].startswith("✅ <b>RESOLVED · CRITICAL</b> · HighErrorRate (1)")
 
 
@@ -86,7 +71,7 @@ async def test_every_interpolated_value_is_escaped(aiohttp_server: AiohttpServer
     alert = make_alert({"alertname": "A<b>", "severity": "<i>", "instance": hostile},
                        {"summary": hostile, "description": "</code>&amp;",
                         "runbook_url": 'http://rb/?a=1&b="2"'}, T0, None, "", T0)
-    n = _notification([alert])
+    n = sample_notification([alert])
     text = _render(n)["text"]
     assert "<script>" not in text
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;" in text
@@ -98,7 +83,7 @@ async def test_every_interpolated_value_is_escaped(aiohttp_server: AiohttpServer
 
 def test_custom_message_is_escaped_except_its_own_tags() -> None:
     alert = make_alert({"alertname": "<x>"}, {}, T0, None, "", T0)
-    body = _render(_notification([alert]),
+    body = _render(sample_notification([alert]),
                    message='<b>{{ status }}</b> {{ alerts[0].labels.alertname }} '
                            '{{ "<i>ok</i>"|safeHtml }}')
     assert body["text"] == "<b>firing</b> &lt;x&gt; <i>ok</i>"
@@ -106,7 +91,7 @@ def test_custom_message_is_escaped_except_its_own_tags() -> None:
 
 
 async def test_long_groups_are_cut_with_more_line(aiohttp_server: AiohttpServer) -> None:
-    n = _notification(_alerts(200, description="d" * 300))
+    n = sample_notification(sample_alerts(200, description="d" * 300))
     text = _render(n)["text"]
     assert units(text) <= 4096
     assert "more alerts not shown (" in text
@@ -117,7 +102,7 @@ async def test_long_groups_are_cut_with_more_line(aiohttp_server: AiohttpServer)
 
 
 def test_one_huge_alert_is_cut_inside_balanced_html() -> None:
-    n = _notification(_alerts(2, description="<&>" * 3000))
+    n = sample_notification(sample_alerts(2, description="<&>" * 3000))
     text = _render(n)["text"]
     assert units(text) <= 4096
     assert parse_html(text).count("🔥") >= 2  # header and the first alert
@@ -134,7 +119,7 @@ def test_cut_html_never_splits_tags_or_entities() -> None:
 
 
 def test_options_thread_and_silent_delivery() -> None:
-    n = _notification(_alerts(1))
+    n = sample_notification(sample_alerts(1))
     body = _render(n, message_thread_id=7, disable_notifications=True)
     assert body["message_thread_id"] == 7
     assert body["disable_notification"] is True
@@ -150,7 +135,7 @@ def test_template_failure_falls_back_to_plain_text() -> None:
     channel = TelegramChannel(
         TelegramConfig(Secret(TOKEN), CHAT, message="{{ alerts|map('nosuchfilter')|list }}"),
         Renderer([], on_failure=failures.append))
-    body = json.loads(channel.render(_notification(_alerts(1))))
+    body = json.loads(channel.render(sample_notification(sample_alerts(1))))
     assert body["text"].startswith("[FIRING:1] HighErrorRate")
     assert "parse_mode" not in body  # the plain text may hold anything
     assert failures == ["telegram"]
@@ -184,7 +169,7 @@ async def test_bot_api_errors(
 ) -> None:
     fake = await start_telegram(aiohttp_server, list(script))
     with pytest.raises(DeliveryError) as info:
-        await _send(_channel(fake), _notification(_alerts(1)))
+        await _send(_channel(fake), sample_notification(sample_alerts(1)))
     err = info.value
     assert (err.reason, err.retryable, err.retry_after) == (reason, retryable, retry_after)
     assert words in err.message
@@ -197,13 +182,13 @@ async def test_wrong_token_and_migrated_group(aiohttp_server: AiohttpServer) -> 
     wrong = TelegramChannel(TelegramConfig(Secret("1:wrong"), CHAT, api_url=fake.api_url),
                             Renderer([]))
     with pytest.raises(DeliveryError) as info:
-        await _send(wrong, _notification(_alerts(1)))
+        await _send(wrong, sample_notification(sample_alerts(1)))
     assert info.value.reason is FailureReason.AUTH
     fake.migrated[-555] = CHAT
     moved = TelegramChannel(TelegramConfig(Secret(TOKEN), -555, api_url=fake.api_url),
                             Renderer([]))
     with pytest.raises(DeliveryError) as info:
-        await _send(moved, _notification(_alerts(1)))
+        await _send(moved, sample_notification(sample_alerts(1)))
     assert info.value.reason is FailureReason.CLIENT_ERROR
     assert f"now chat_id {CHAT}: update chat_id" in info.value.message
 
