@@ -85,10 +85,6 @@ class Pacing:
         return 1.0 / self.rate
 
 
-# No pacing at all (the log channel, plain webhooks unless configured).
-UNPACED: Pacing | None = None
-
-
 @dataclass(frozen=True, slots=True)
 class SlackConfig:
     """`api_url` (incoming webhook) or `token` + `channel` (Web API chat.postMessage)."""

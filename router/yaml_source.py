@@ -338,16 +338,6 @@ class Node:
         out = [item.as_str() for item in self.elements()]
         return [s for s in out if s is not None]
 
-    def as_str_map(self) -> dict[str, str]:
-        if not self.expect_map():
-            return {}
-        out: dict[str, str] = {}
-        for key, value in self.entries():
-            text = value.as_str()
-            if text is not None:
-                out[key] = text
-        return out
-
     # -- keyed getters: absent or null gives the default ----------------------------
     def _child(self, key: str) -> Node | None:
         child = self.get(key)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -186,3 +186,36 @@ async def run_until(state: AppState, clock: FakeClock, until: float) -> None:
         await quiet(state)
         if step_to >= until:
             return
+
+
+# --- timeline harness pieces (tests/test_pipeline.py, tests/test_storm.py) ------------
+
+async def push_timeline(ingestor: Any, clock: Any, base: float, pushes: Sequence[Any]) -> None:
+    """Ingest (labels, start, end) pushes, times relative to `base`, as Alertmanager would."""
+    from router.model import make_alert
+
+    now = clock.now()
+    await ingestor.accept([
+        make_alert(labels, {}, base + start, None if end is None else base + end, "", now,
+                   source="alertmanager")
+        for labels, start, end in pushes
+    ], "alertmanager")
+
+
+async def settle_deliveries(delivery: Any, clock: Any) -> None:
+    """Wait until no send is in flight: every row delivered, dead or backing off."""
+    import asyncio
+
+    from router.delivery import row_key
+
+    def queued(row: Any) -> bool:
+        pending = delivery.pending(row_key(row))
+        return pending is not None and pending.id == row.id
+
+    for _ in range(1000):
+        now = clock.now()
+        if all(r.next_attempt_at > now and queued(r) for r in delivery.rows.values()):
+            await delivery.flush_records()
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("delivery did not settle within 5 s")

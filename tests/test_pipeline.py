@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 from channels.fakes import Fake, start_fake
-from conftest import config_from
+from conftest import config_from, push_timeline, settle_deliveries
 from prometheus_client import CollectorRegistry
 from pytest_aiohttp import AiohttpServer
 
@@ -27,11 +27,11 @@ from router.channels import log as log_channel
 from router.channels.base import Channel
 from router.clock import FakeClock
 from router.config_types import LogConfig
-from router.delivery import DeliveryManager, row_key
+from router.delivery import DeliveryManager
 from router.grouping import Dispatcher
 from router.ingest import AlertIngestor
 from router.metrics import Metrics
-from router.model import fingerprint, make_alert, nflog_key
+from router.model import fingerprint, nflog_key
 from router.pipeline import Notifier
 from router.rendering import Renderer
 from router.routing import Router
@@ -66,29 +66,10 @@ class Pipe:
         return self.fakes[0]
 
     async def push(self, *pushes: Push) -> None:
-        now = self.clock.now()
-        alerts = [
-            make_alert(labels, {}, self.base + start,
-                       None if end is None else self.base + end, "", now,
-                       source="alertmanager")
-            for labels, start, end in pushes
-        ]
-        await self.ingestor.accept(alerts, "alertmanager")
+        await push_timeline(self.ingestor, self.clock, self.base, pushes)
 
     async def quiet(self) -> None:
-        """Wait until no send is in flight: every row delivered, dead or backing off."""
-        for _ in range(1000):
-            now = self.clock.now()
-            rows = list(self.delivery.rows.values())
-            if all(r.next_attempt_at > now and self._queued(r.id, row_key(r)) for r in rows):
-                await self.delivery.flush_records()
-                return
-            await asyncio.sleep(0.005)
-        raise AssertionError("delivery did not settle within 5 s")
-
-    def _queued(self, row_id: int, key: str) -> bool:
-        row = self.delivery.pending(key)
-        return row is not None and row.id == row_id
+        await settle_deliveries(self.delivery, self.clock)
 
     async def run(self, until: int, pushes: Mapping[int, list[Push]] | None = None) -> None:
         """Step the clock second by second, pushing, flushing due groups, delivering."""
