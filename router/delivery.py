@@ -64,6 +64,7 @@ class DeliveryManager:
         # Due rows wait per pacing target, most urgent first: (priority, created_at, id).
         self._queues: dict[str, list[tuple[int, float, int]]] = {}
         self._queued_at: dict[int, float] = {}
+        self._pacing: dict[str, Pacing | None] = {}
         self._active: dict[str, None] = {}  # targets that may send now (ordered set)
         self._target_wake: list[tuple[float, str]] = []  # targets waiting for a token
         self._throttled_at: dict[str, float] = {}
@@ -193,7 +194,8 @@ class DeliveryManager:
         return channel.target, channel.pacing
 
     def _queue(self, row: OutboxRow, now: float) -> None:
-        target, _ = self._target_of(row)
+        target, pacing = self._target_of(row)
+        self._pacing[target] = pacing  # the latest config's; read when the send starts
         heapq.heappush(self._queues.setdefault(target, []),
                        (row.priority, row.created_at, row.id))
         self._queued_at[row.id] = now
@@ -242,7 +244,7 @@ class DeliveryManager:
             self._active.pop(target, None)
             self._queues.pop(target, None)
             return
-        bucket = self._bucket(target, self._target_of(row)[1], now)
+        bucket = self._bucket(target, self._pacing.get(target), now)
         wait = bucket.delay(now)
         if wait > 0:
             # Paced: the rows stay queued (durably in the outbox) until a token is due.
