@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from router.matchers import parse_matchers
-from router.silences import Silence, SilenceIndex
+from router.noise.silences import Silence, SilenceIndex
 
 NOW = 1_700_000_000.0
 

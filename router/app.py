@@ -19,24 +19,24 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from router import routing
 from router.channels import build_channel
 from router.channels.base import Channel
 from router.clock import Clock, SystemClock
-from router.config import load_config
-from router.config_types import Receiver, RouterConfig
-from router.delivery import DeliveryManager
-from router.grouping import Dispatcher
-from router.ingest import AlertIngestor
-from router.inhibition import Inhibitor
+from router.config.load import load_config
+from router.config.types import Receiver, RouterConfig
+from router.delivery.worker import DeliveryManager
+from router.ingest.formats import EventMapper
+from router.ingest.ingestor import AlertIngestor
 from router.metrics import Metrics
 from router.model import Alert, Batch, nflog_key
-from router.muting import Muter, MuteStage, SilenceLookup
-from router.normalize import EventMapper
-from router.pipeline import Notifier
+from router.noise.inhibition import Inhibitor
+from router.noise.muting import Muter, MuteStage, SilenceLookup
+from router.noise.silences import SilenceIndex, SilenceState
+from router.noise.silences import gc as gc_silences
+from router.notify.pipeline import Notifier
 from router.rendering import Renderer
-from router.silences import SilenceIndex, SilenceState
-from router.silences import gc as gc_silences
+from router.routing import tree as routing
+from router.routing.grouping import Dispatcher
 from router.storage import Store
 from router.storage.sqlite import SqliteStore
 from router.trace import TraceRecorder
@@ -168,7 +168,7 @@ def create_app(
     config_path: str | None = None,
     overrides: dict[str, str] | None = None,
 ) -> web.Application:
-    from router.http_api import setup_routes
+    from router.web.api import setup_routes
 
     clock = clock or SystemClock()
     metrics = Metrics(registry or CollectorRegistry())

@@ -18,14 +18,14 @@ from typing import Any
 
 from aiohttp import web
 
-from router import routing
 from router.channels import build_channel
 from router.clock import SystemClock
-from router.config import check_files, default_config, load_config
-from router.config_types import RouterConfig
+from router.config.load import check_files, default_config, load_config
+from router.config.types import RouterConfig
+from router.ingest.formats import InputError, from_webhook
 from router.logs import setup_logging
 from router.model import fingerprint, sort_alerts
-from router.normalize import InputError, from_webhook
+from router.routing import tree as routing
 
 log = logging.getLogger("router")
 

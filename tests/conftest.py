@@ -12,8 +12,8 @@ from prometheus_client import CollectorRegistry
 
 from router.app import STATE, AppState, create_app
 from router.clock import FakeClock
-from router.config import load_config_text
-from router.config_types import RouterConfig
+from router.config.load import load_config_text
+from router.config.types import RouterConfig
 from router.storage.sqlite import SqliteStore
 
 DATA = Path(__file__).parent / "data"
@@ -206,7 +206,7 @@ async def settle_deliveries(delivery: Any, clock: Any) -> None:
     """Wait until no send is in flight: every row delivered, dead or backing off."""
     import asyncio
 
-    from router.delivery import row_key
+    from router.delivery.worker import row_key
 
     def queued(row: Any) -> bool:
         pending = delivery.pending(row_key(row))

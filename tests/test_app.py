@@ -17,11 +17,11 @@ from conftest import config_from, quiet, retry_scheduled, wait_until
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from router import http_api
 from router.app import STATE, create_app
 from router.clock import FakeClock
 from router.model import parse_time
 from router.storage.sqlite import SqliteStore
+from router.web import api as http_api
 
 START = parse_time("2026-11-24T22:42:52Z") or 0.0
 SLACK_TOKEN = "xoxb-SECRET-slack-token-4242"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from router.config import check_files, default_config, load_config, load_config_text
-from router.config_types import (
+from router.config.load import check_files, default_config, load_config, load_config_text
+from router.config.types import (
     GROUP_BY_ALL,
     LogConfig,
     Route,
@@ -16,8 +16,8 @@ from router.config_types import (
     SlackConfig,
     WebhookConfig,
 )
+from router.config.yaml_source import ConfigError, Problem, parse_duration
 from router.matchers import MatchOp
-from router.yaml_source import ConfigError, Problem, parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data" / "config"

@@ -6,8 +6,8 @@ from collections.abc import Set as AbstractSet
 
 import pytest
 
-from router.dedup import decide
 from router.model import NflogEntry, NotifyReason
+from router.notify.dedup import decide
 
 T0 = 1_700_000_000.0
 REPEAT = 4 * 3600.0

@@ -22,8 +22,8 @@ from pytest_aiohttp import AiohttpServer
 from router.channels.base import Channel
 from router.channels.webhook import WebhookChannel
 from router.clock import FakeClock, settle
-from router.config_types import DeliveryConfig, HttpConfig, Secret, WebhookConfig
-from router.delivery import DeliveryManager, row_key
+from router.config.types import DeliveryConfig, HttpConfig, Secret, WebhookConfig
+from router.delivery.worker import DeliveryManager, row_key
 from router.metrics import Metrics
 from router.model import Notification, NotifyReason, make_alert, sort_alerts
 from router.rendering import Renderer

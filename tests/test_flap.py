@@ -11,7 +11,7 @@ from pytest_aiohttp import AiohttpServer
 from test_storm import ALL, FIRST, HarnessFactory, Push
 
 from router.clock import FakeClock
-from router.config_types import FlapConfig
+from router.config.types import FlapConfig
 from router.model import fingerprint
 from router.storage.sqlite import SqliteStore
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from conftest import config_from
 
 from router.clock import FakeClock
-from router.grouping import Dispatcher
 from router.model import Alert, Batch, make_alert
-from router.routing import Router
+from router.routing.grouping import Dispatcher
+from router.routing.tree import Router
 
 CONFIG = """
 route:

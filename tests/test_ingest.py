@@ -12,14 +12,14 @@ import pytest
 from conftest import config_from
 from prometheus_client import CollectorRegistry
 
-from router import routing
 from router.clock import FakeClock
-from router.config_types import RouterConfig
-from router.grouping import Dispatcher
-from router.ingest import RESOLVED_RETENTION, AlertIngestor
+from router.config.types import RouterConfig
+from router.ingest.formats import from_postable, from_webhook
+from router.ingest.ingestor import RESOLVED_RETENTION, AlertIngestor
 from router.metrics import Metrics
 from router.model import Alert, Batch, fingerprint, format_time
-from router.normalize import from_postable, from_webhook
+from router.routing import tree as routing
+from router.routing.grouping import Dispatcher
 from router.storage import StoreUnavailable
 from router.storage.sqlite import SqliteStore
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from router.config_reader import FieldReader
-from router.inhibition import Inhibitor, InhibitRule, find_inhibitor, parse_inhibit_rules
+from router.config.fields import FieldReader
+from router.config.yaml_source import Source
 from router.matchers import Matcher, MatchOp, parse_matchers
 from router.model import Alert, make_alert
-from router.yaml_source import Source
+from router.noise.inhibition import Inhibitor, InhibitRule, find_inhibitor, parse_inhibit_rules
 
 T0 = 1_750_000_000.0
 

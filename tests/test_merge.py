@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from router.merge import merge
+from router.ingest.formats import from_postable
+from router.ingest.merge import merge
 from router.model import Alert, format_time, make_alert
-from router.normalize import from_postable
 
 T0 = 1_700_000_000.0
 RESOLVE_TIMEOUT = 300.0

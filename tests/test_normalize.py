@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from router.config_types import SourceConfig
+from router.config.types import SourceConfig
+from router.ingest.formats import EventMapper, InputError, from_postable, from_webhook
 from router.model import fingerprint, parse_time
-from router.normalize import EventMapper, InputError, from_postable, from_webhook
 
 FIXTURES = Path(__file__).parent / "data" / "fixtures"
 FIXTURE_NAMES = sorted(p.name for p in FIXTURES.glob("*.json"))

@@ -22,11 +22,11 @@ from pytest_aiohttp import AiohttpServer
 from router.channels.base import Channel
 from router.channels.slack import SlackChannel
 from router.clock import FakeClock, settle
-from router.config_types import DeliveryConfig, Pacing, Secret, SlackConfig
-from router.delivery import DeliveryManager
+from router.config.types import DeliveryConfig, Pacing, Secret, SlackConfig
+from router.delivery.pacing import TokenBucket
+from router.delivery.worker import DeliveryManager
 from router.metrics import Metrics
 from router.model import Notification, NotifyReason, make_alert
-from router.rate_limit import TokenBucket
 from router.rendering import Renderer
 from router.storage import OutboxRow
 from router.storage.sqlite import SqliteStore

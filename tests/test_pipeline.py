@@ -26,15 +26,15 @@ from router.channels import build_channel
 from router.channels import log as log_channel
 from router.channels.base import Channel
 from router.clock import FakeClock
-from router.config_types import LogConfig
-from router.delivery import DeliveryManager
-from router.grouping import Dispatcher
-from router.ingest import AlertIngestor
+from router.config.types import LogConfig
+from router.delivery.worker import DeliveryManager
+from router.ingest.ingestor import AlertIngestor
 from router.metrics import Metrics
 from router.model import fingerprint, nflog_key
-from router.pipeline import Notifier
+from router.notify.pipeline import Notifier
 from router.rendering import Renderer
-from router.routing import Router
+from router.routing.grouping import Dispatcher
+from router.routing.tree import Router
 from router.storage.sqlite import SqliteStore
 
 # A push: (labels, startsAt offset, endsAt offset or None), offsets from the test's start.

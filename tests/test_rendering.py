@@ -12,7 +12,7 @@ import pytest
 
 from router.channels.log import LogChannel
 from router.channels.slack import SlackChannel
-from router.config_types import LogConfig, Secret, SlackConfig
+from router.config.types import LogConfig, Secret, SlackConfig
 from router.model import Alert, Notification, NotifyReason, make_alert
 from router.rendering import (
     Renderer,

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from router.config_types import Route
+from router.config.types import Route
 from router.matchers import parse_matchers
-from router.routing import (
+from router.routing.tree import (
     Router,
     assign_ids,
     describe_matches,

@@ -11,7 +11,7 @@ import pytest
 
 from router.matchers import Matcher, MatchOp, parse_matchers
 from router.model import format_time_ms
-from router.silences import (
+from router.noise.silences import (
     DEFAULT_RETENTION,
     Silence,
     SilenceError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.sms_text import (
+from router.channels.sms.text import (
     Encoding,
     compose,
     cut,

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from router.config_reader import FieldReader
-from router.time_intervals import (
+from router.config.fields import FieldReader
+from router.config.yaml_source import Source
+from router.noise.time_intervals import (
     InclusiveRange,
     TimeInterval,
     TimeRange,
@@ -19,7 +20,6 @@ from router.time_intervals import (
     is_muted,
     parse_time_intervals,
 )
-from router.yaml_source import Source
 
 
 def parse(text: str) -> tuple[dict[str, TimeInterval], list[str]]:

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import aiohttp
 
-from router.config_types import Pacing
+from router.config.types import Pacing
 from router.model import Notification
 
 _EXCERPT = 200

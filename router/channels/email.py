@@ -23,11 +23,11 @@ import aiosmtplib
 from markupsafe import escape
 
 from router.channels.base import DeliveryError, FailureReason, SendContext, excerpt, target_id
-from router.config_reader import FieldReader
-from router.config_types import Pacing, Secret
+from router.config.fields import FieldReader
+from router.config.types import Pacing, Secret
+from router.config.yaml_source import Node
 from router.model import Notification
 from router.rendering import Renderer, template_data
-from router.yaml_source import Node
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ import sys
 from typing import TextIO
 
 from router.channels.base import SendContext
-from router.config_reader import FieldReader
-from router.config_types import LogConfig, Pacing
+from router.config.fields import FieldReader
+from router.config.types import LogConfig, Pacing
+from router.config.yaml_source import Node
 from router.model import Notification, common_items
 from router.rendering import Renderer, label_matchers, template_data
-from router.yaml_source import Node
 
 log = logging.getLogger(__name__)
 

@@ -26,11 +26,11 @@ from router.channels.base import (
     target_id,
 )
 from router.channels.webhook import user_agent
-from router.config_reader import FieldReader
-from router.config_types import Pacing, Secret
+from router.config.fields import FieldReader
+from router.config.types import Pacing, Secret
+from router.config.yaml_source import Node
 from router.model import Notification, format_time
 from router.rendering import Renderer, label_matchers, template_data
-from router.yaml_source import Node
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from router.channels.base import (
     post_json,
     target_id,
 )
-from router.config_reader import FieldReader
-from router.config_types import Pacing, SlackConfig
+from router.config.fields import FieldReader
+from router.config.types import Pacing, SlackConfig
+from router.config.yaml_source import Node
 from router.model import Notification
 from router.rendering import Renderer, template_data
-from router.yaml_source import Node
 
 log = logging.getLogger(__name__)
 

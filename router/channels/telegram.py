@@ -22,11 +22,11 @@ from router.channels.base import (
     target_id,
 )
 from router.channels.webhook import auth_headers
-from router.config_reader import FieldReader
-from router.config_types import HttpConfig, Pacing, Secret
+from router.config.fields import FieldReader
+from router.config.types import HttpConfig, Pacing, Secret
+from router.config.yaml_source import Node
 from router.model import Notification
 from router.rendering import Renderer, template_data
-from router.yaml_source import Node
 
 log = logging.getLogger(__name__)
 

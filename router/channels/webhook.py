@@ -14,11 +14,11 @@ from typing import Any
 import orjson
 
 from router.channels.base import SendContext, classify_http, post_json, target_id
-from router.config_reader import FieldReader
-from router.config_types import HttpConfig, WebhookConfig
+from router.config.fields import FieldReader
+from router.config.types import HttpConfig, WebhookConfig
+from router.config.yaml_source import Node
 from router.model import Notification, common_items, sort_alerts
 from router.rendering import Renderer, alert_v4, quote_meta, template_data
-from router.yaml_source import Node
 
 log = logging.getLogger(__name__)
 

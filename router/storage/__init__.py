@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from router.model import Alert, NflogEntry
-from router.silences import Silence
+from router.noise.silences import Silence
 from router.trace import TraceStore
 
 

@@ -21,7 +21,7 @@ import aiosqlite
 import orjson
 
 from router.model import Alert, NflogEntry
-from router.silences import Silence, silence_from_record, silence_to_record
+from router.noise.silences import Silence, silence_from_record, silence_to_record
 from router.storage import OutboxRow, StoreUnavailable
 from router.trace import TraceEvent
 

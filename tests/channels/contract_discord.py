@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from router.channels.discord import DiscordConfig
-from router.config_types import Secret
+from router.config.types import Secret
 
 from .contract import Setup
 from .fakes import Recorded

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Mapping
 
 from router.channels.pagerduty import PagerdutyConfig
-from router.config_types import Secret
+from router.config.types import Secret
 
 from .contract import Setup
 from .fakes import Recorded

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from router.config_types import Secret, SlackConfig
+from router.config.types import Secret, SlackConfig
 
 from .contract import Setup
 from .fakes import Recorded

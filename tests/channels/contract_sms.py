@@ -6,8 +6,8 @@ import base64
 import urllib.parse
 from collections.abc import Mapping
 
-from router.channels.sms import SmsConfig
-from router.config_types import HttpConfig, Secret
+from router.channels.sms.channel import SmsConfig
+from router.config.types import HttpConfig, Secret
 
 from .contract import Setup
 from .fake_sms import ACCOUNT_SID, AUTH_TOKEN, MESSAGES_PATH

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from router.config_types import BasicAuth, HttpConfig, Secret, WebhookConfig
+from router.config.types import BasicAuth, HttpConfig, Secret, WebhookConfig
 
 from .contract import Setup
 from .fakes import Recorded

@@ -18,7 +18,7 @@ from pytest_aiohttp import AiohttpServer
 import router.channels
 from router.channels import CHANNELS, build_channel
 from router.channels.base import DeliveryError, FailureReason, SendContext, classify_http
-from router.config_types import SlackConfig
+from router.config.types import SlackConfig
 from router.model import Notification, NotifyReason, make_alert
 from router.rendering import Renderer
 
@@ -52,8 +52,10 @@ CASES: dict[str, tuple[list[Any], FailureReason | None, bool, float | None]] = {
 
 
 def test_registry_lists_the_channels() -> None:
-    modules = {p.stem for p in Path(router.channels.__file__).parent.glob("*.py")}
-    assert set(CHANNELS) == modules - {"__init__", "base"}
+    here = Path(router.channels.__file__).parent
+    modules = {p.stem for p in here.glob("*.py")}
+    modules |= {p.parent.name for p in here.glob("*/__init__.py")}
+    assert set(CHANNELS) == modules - {"__init__", "base", "http"}
     # Every HTTP channel takes part in the contract below (log has no vendor).
     assert {setup.kind for setup in SETUPS.values()} >= set(CHANNELS) - {"log", "email"}
     with pytest.raises(ValueError, match="unknown channel type 'pager'"):

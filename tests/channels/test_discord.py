@@ -12,11 +12,11 @@ from pytest_aiohttp import AiohttpServer
 
 from router.channels.base import DeliveryError, FailureReason, SendContext
 from router.channels.discord import DISCORD_PACING, GREEN, RED, DiscordChannel, DiscordConfig
-from router.config import load_config_text
-from router.config_types import Pacing, Secret
+from router.config.load import load_config_text
+from router.config.types import Pacing, Secret
+from router.config.yaml_source import ConfigError
 from router.model import Notification, NotifyReason, make_alert
 from router.rendering import Renderer
-from router.yaml_source import ConfigError
 
 from .fake_discord import TOKEN, DiscordFake, problems, start_discord
 from .fakes import FIXTURE_NAMES as FIXTURES

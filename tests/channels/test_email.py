@@ -17,11 +17,11 @@ import trustme
 
 from router.channels.base import DeliveryError, FailureReason, SendContext
 from router.channels.email import EmailChannel, EmailConfig, TlsConfig
-from router.config import load_config_text
-from router.config_types import Secret
+from router.config.load import load_config_text
+from router.config.types import Secret
+from router.config.yaml_source import ConfigError
 from router.model import Alert, Notification, NotifyReason, make_alert, sort_alerts
 from router.rendering import Renderer
-from router.yaml_source import ConfigError
 
 from .fake_email import PASSWORD, USER, SilentServer, start_smtp, stop_smtp
 from .fakes import check_golden, closed_port_url, fixture_notification

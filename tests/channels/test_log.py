@@ -11,7 +11,7 @@ import pytest
 from router.channels import build_channel
 from router.channels.base import SendContext
 from router.channels.log import MAX_LINE, LogChannel
-from router.config_types import LogConfig
+from router.config.types import LogConfig
 from router.model import Notification, NotifyReason, make_alert
 from router.rendering import Renderer
 

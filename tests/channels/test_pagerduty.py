@@ -20,11 +20,11 @@ from router.channels.pagerduty import (
     PagerdutyLink,
     pagerduty_severity,
 )
-from router.config import load_config_text
-from router.config_types import Secret
+from router.config.load import load_config_text
+from router.config.types import Secret
+from router.config.yaml_source import ConfigError
 from router.model import Alert, Notification, NotifyReason, make_alert, sort_alerts
 from router.rendering import Renderer
-from router.yaml_source import ConfigError
 
 from .fake_pagerduty import PagerDutyFake, start_pagerduty
 from .fakes import FIXTURE_NAMES, check_golden, fixture_notification

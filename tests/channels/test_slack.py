@@ -12,7 +12,7 @@ from pytest_aiohttp import AiohttpServer
 
 from router.channels.base import DeliveryError, FailureReason, SendContext
 from router.channels.slack import SlackChannel
-from router.config_types import Secret, SlackConfig
+from router.config.types import Secret, SlackConfig
 from router.model import Alert, Notification, NotifyReason, make_alert, sort_alerts
 from router.rendering import Renderer
 

@@ -13,13 +13,13 @@ import pytest
 from pytest_aiohttp import AiohttpServer
 
 from router.channels.base import DeliveryError, FailureReason, SendContext
-from router.channels.sms import SmsChannel, SmsConfig, scrub, twilio_error
-from router.config import load_config_text
-from router.config_types import HttpConfig, Pacing, Secret
+from router.channels.sms.channel import SmsChannel, SmsConfig, scrub, twilio_error
+from router.channels.sms.text import fits
+from router.config.load import load_config_text
+from router.config.types import HttpConfig, Pacing, Secret
+from router.config.yaml_source import ConfigError
 from router.model import Notification, NotifyReason, make_alert
 from router.rendering import Renderer
-from router.sms_text import fits
-from router.yaml_source import ConfigError
 
 from .fake_sms import ACCOUNT_SID, AUTH_TOKEN, MESSAGES_PATH, fault, start_twilio
 from .fakes import FIXTURE_NAMES as FIXTURES

@@ -11,7 +11,7 @@ from pytest_aiohttp import AiohttpServer
 
 from router.channels.base import SendContext
 from router.channels.webhook import WebhookChannel, go_json, v4_body
-from router.config_types import Secret, WebhookConfig
+from router.config.types import Secret, WebhookConfig
 from router.model import GO_ZERO_TIME, Notification, parse_time
 from router.rendering import Renderer
 

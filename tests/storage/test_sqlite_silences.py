@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from router.matchers import parse_matchers
-from router.silences import Silence, expire, update_silence
+from router.noise.silences import Silence, expire, update_silence
 from router.storage import StoreUnavailable
 from router.storage.sqlite import SqliteStore
 

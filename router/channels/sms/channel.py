@@ -1,6 +1,6 @@
 """SMS: Twilio's Messages API, or any HTTP SMS gateway through a templated JSON or form POST.
 
-The text is one line sized to `max_segments` (router.sms_text); one message per recipient.
+The text is one line sized to `max_segments` (router.channels.sms.text); one message per recipient.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from router import sms_text
 from router.channels.base import (
     DeliveryError,
     FailureReason,
@@ -24,12 +23,13 @@ from router.channels.base import (
     post_json,
     target_id,
 )
+from router.channels.sms import text as sms_text
 from router.channels.webhook import auth_headers, user_agent
-from router.config_reader import FieldReader
-from router.config_types import HttpConfig, Pacing, Secret
+from router.config.fields import FieldReader
+from router.config.types import HttpConfig, Pacing, Secret
+from router.config.yaml_source import Node
 from router.model import Notification
 from router.rendering import Renderer, template_data
-from router.yaml_source import Node
 
 log = logging.getLogger(__name__)
 

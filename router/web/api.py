@@ -14,12 +14,12 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from router.api_v2 import setup_v2_routes
 from router.app import STATE, AppState
-from router.http_auth import check_auth
+from router.ingest.formats import InputError, from_postable, from_webhook
 from router.model import Alert, format_time, nflog_key
-from router.normalize import InputError, from_postable, from_webhook
 from router.storage import OutboxRow, StoreUnavailable
+from router.web.am_v2 import setup_v2_routes
+from router.web.auth import check_auth
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Any
 from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from router.config_types import SourceConfig
+from router.config.types import SourceConfig
 from router.model import Alert, make_alert, parse_time
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 
-from router.config_types import Route
+from router.config.types import Route
 from router.matchers import format_label_set, route_key_part
 
 RoutePath = tuple[Route, ...]

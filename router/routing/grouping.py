@@ -17,13 +17,13 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from router import routing
 from router.clock import Clock
-from router.config_types import Route
-from router.flap import FlapTracker, flapping_copy
+from router.config.types import Route
 from router.metrics import Metrics
 from router.model import Alert, Batch, NotifyReason, format_time
-from router.storm import GroupView, StormTracker, digest_data
+from router.noise.flap import FlapTracker, flapping_copy
+from router.noise.storm import GroupView, StormTracker, digest_data
+from router.routing import tree as routing
 from router.trace import TraceRecorder
 
 log = logging.getLogger(__name__)

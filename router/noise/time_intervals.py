@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from router.config_reader import FieldReader
-from router.yaml_source import Node, suggest
+from router.config.fields import FieldReader
+from router.config.yaml_source import Node, suggest
 
 __all__ = [
     "InclusiveRange",

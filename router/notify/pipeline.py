@@ -13,10 +13,8 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from router.channels.base import Channel
-from router.config_types import Receiver
-from router.dedup import decide
-from router.delivery import DeliveryManager
-from router.grouping import Announcement
+from router.config.types import Receiver
+from router.delivery.worker import DeliveryManager
 from router.metrics import Metrics
 from router.model import (
     Alert,
@@ -27,7 +25,9 @@ from router.model import (
     nflog_key,
     sort_alerts,
 )
-from router.muting import MuteStage
+from router.noise.muting import MuteStage
+from router.notify.dedup import decide
+from router.routing.grouping import Announcement
 from router.storage import OutboxRow
 from router.trace import TraceRecorder
 

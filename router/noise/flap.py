@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
 
-from router.config_types import FlapConfig, Route
+from router.config.types import FlapConfig, Route
+from router.config.yaml_source import Node
 from router.model import Alert
-from router.storm import option_node
-from router.yaml_source import Node
+from router.noise.storm import option_node
 
 FLAP_KEYS = ("changes", "window", "quiet")
 # Added to the alert shown in the one "flapping" notification.

@@ -19,10 +19,10 @@ import aiohttp
 
 from router.channels.base import Channel, DeliveryError, FailureReason, SendContext
 from router.clock import Clock
-from router.config_types import DeliveryConfig, Pacing
+from router.config.types import DeliveryConfig, Pacing
+from router.delivery.pacing import TokenBucket
 from router.metrics import Metrics
 from router.model import NflogEntry, NotifyReason, nflog_key
-from router.rate_limit import TokenBucket
 from router.storage import OutboxRow, Store, StoreUnavailable
 from router.trace import TraceRecorder
 

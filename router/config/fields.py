@@ -12,9 +12,9 @@ from pathlib import Path
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
-from router.config_types import BasicAuth, HttpConfig, Pacing, Secret
+from router.config.types import BasicAuth, HttpConfig, Pacing, Secret
+from router.config.yaml_source import Node, Problem, Source
 from router.matchers import Matcher, MatcherError, parse_matchers
-from router.yaml_source import Node, Problem, Source
 
 HTTP_KEYS = ("bearer_token", "bearer_token_file", "basic_auth")
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from router.matchers import Matcher
 
 if TYPE_CHECKING:  # they read config with FieldReader, which imports this module
-    from router.inhibition import InhibitRule
-    from router.time_intervals import TimeInterval
+    from router.noise.inhibition import InhibitRule
+    from router.noise.time_intervals import TimeInterval
 
 
 class Secret:

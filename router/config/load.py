@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from router import routing
 from router.channels import CHANNELS
-from router.config_reader import FieldReader, matcher_list
-from router.config_types import (
+from router.config.fields import FieldReader, matcher_list
+from router.config.types import (
     GROUP_BY_ALL,
     ChannelConfig,
     DeliveryConfig,
@@ -32,12 +31,13 @@ from router.config_types import (
     StorageConfig,
     StormConfig,
 )
-from router.flap import parse_flap
-from router.inhibition import parse_inhibit_rules
+from router.config.yaml_source import ConfigError, Node, Problem, Source, suggest
 from router.matchers import Matcher, MatcherError, from_match_maps
-from router.storm import parse_storm
-from router.time_intervals import parse_time_intervals
-from router.yaml_source import ConfigError, Node, Problem, Source, suggest
+from router.noise.flap import parse_flap
+from router.noise.inhibition import parse_inhibit_rules
+from router.noise.storm import parse_storm
+from router.noise.time_intervals import parse_time_intervals
+from router.routing import tree as routing
 
 _T = TypeVar("_T")
 

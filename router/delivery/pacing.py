@@ -7,7 +7,7 @@ bucket until its Retry-After, then sends resume at the bucket's rate.
 
 from __future__ import annotations
 
-from router.config_types import Pacing
+from router.config.types import Pacing
 
 
 class TokenBucket:

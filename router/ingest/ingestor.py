@@ -11,10 +11,10 @@ import logging
 from collections.abc import Callable, Sequence
 
 from router.clock import Clock
-from router.grouping import Dispatcher
-from router.merge import merge
+from router.ingest.merge import merge
 from router.metrics import Metrics
 from router.model import Alert
+from router.routing.grouping import Dispatcher
 from router.storage import AlertStore
 from router.trace import TraceRecorder
 

@@ -8,10 +8,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from router.config_reader import FieldReader, matcher_list
+from router.config.fields import FieldReader, matcher_list
+from router.config.yaml_source import Node
 from router.matchers import Matcher, MatcherError, MatchOp
 from router.model import Alert
-from router.yaml_source import Node
 
 __all__ = ["InhibitRule", "Inhibitor", "find_inhibitor", "parse_inhibit_rules"]
 

@@ -13,11 +13,10 @@ from typing import Any
 from aiohttp import web
 
 from router.app import STATE, AppState
-from router.http_auth import check_auth
+from router.ingest.formats import InputError
 from router.matchers import Matcher, MatcherError, parse_matchers
 from router.model import Alert, format_time_ms
-from router.normalize import InputError
-from router.silences import (
+from router.noise.silences import (
     SilenceError,
     SilenceNotFound,
     expire,
@@ -26,6 +25,7 @@ from router.silences import (
     silence_to_api,
     update_silence,
 )
+from router.web.auth import check_auth
 
 VERSION = "0.1.0"
 

@@ -11,11 +11,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from router.config_types import Receiver, Route
-from router.inhibition import Inhibitor
+from router.config.types import Receiver, Route
 from router.metrics import Metrics
 from router.model import Alert, Batch
-from router.time_intervals import TimeInterval, is_muted
+from router.noise.inhibition import Inhibitor
+from router.noise.time_intervals import TimeInterval, is_muted
 from router.trace import TraceRecorder
 
 

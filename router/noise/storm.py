@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.config_types import Route, StormConfig
+from router.config.types import Route, StormConfig
+from router.config.yaml_source import Node
 from router.model import Alert, format_time
-from router.yaml_source import Node
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 STORM_KEYS = ("threshold", "window", "digest_interval")

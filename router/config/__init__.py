@@ -1,0 +1,1 @@
+"""Configuration: YAML with positions, field readers, the typed config, loading and checking."""

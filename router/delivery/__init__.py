@@ -1,0 +1,1 @@
+"""Delivery: the outbox workers, retry policy and pacing."""

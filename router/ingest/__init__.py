@@ -1,0 +1,1 @@
+"""Ingest: input formats to alerts, the merge rule, the durable ingestor and the alert feed."""

@@ -1,0 +1,1 @@
+"""Noise control: muting (inhibition, time intervals, silences), storms and flapping."""

@@ -1,0 +1,1 @@
+"""Notify: the stage chain that turns a flushed batch into outbox rows."""

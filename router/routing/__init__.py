@@ -1,0 +1,1 @@
+"""Routing: the route tree walk and the aggregation groups with their timers."""

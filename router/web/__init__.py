@@ -1,0 +1,1 @@
+"""The HTTP edge: handlers, the auth policy and Alertmanager API v2."""
