@@ -28,7 +28,7 @@ from router.delivery.worker import DeliveryManager
 from router.ingest.formats import EventMapper
 from router.ingest.ingestor import AlertIngestor
 from router.metrics import Metrics
-from router.model import Alert, Batch, nflog_key
+from router.model import Alert
 from router.noise.inhibition import Inhibitor
 from router.noise.muting import Muter, MuteStage, SilenceLookup
 from router.noise.silences import SilenceIndex, SilenceState
@@ -140,16 +140,6 @@ def _count_silences(silences: SilenceIndex, clock: Clock, state: SilenceState) -
     return sum(1 for s in silences if s.state(now) == state)
 
 
-def notified_firing(delivery: DeliveryManager, batch: Batch, receiver: Receiver) -> frozenset[str]:
-    """Alerts of this group that some channel of the receiver announced as firing."""
-    out: frozenset[str] = frozenset()
-    for kind, index, _cfg in receiver.channels():
-        entry = delivery.nflog.get(nflog_key(batch.group_key, receiver.name, kind, index))
-        if entry is not None:
-            out |= entry.firing
-    return out
-
-
 def apply_overrides(config: RouterConfig, overrides: dict[str, str]) -> RouterConfig:
     """Command-line --listen/--storage win over the file (and survive reloads)."""
     if "listen" in overrides:
@@ -185,7 +175,7 @@ def create_app(
     mute = MuteStage(
         lambda: holder[0].runtime.muter,
         lambda route_id: holder[0].runtime.router.routes_by_id.get(route_id),
-        lambda batch, receiver: notified_firing(delivery, batch, receiver),
+        lambda batch, receiver: delivery.nflog.notified_firing(batch.group_key, receiver),
         metrics,
         trace,
     )
@@ -277,7 +267,7 @@ async def _gc_loop(state: AppState) -> None:
         await state.clock.sleep(GC_INTERVAL)
         try:
             await state.ingestor.collect_garbage()
-            await state.store.gc_nflog(state.clock.now())
+            await state.delivery.nflog.collect_garbage(state.clock.now())
             await state.trace.collect_garbage()
             expired = gc_silences(state.silences, state.clock.now())
             if expired:

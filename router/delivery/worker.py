@@ -23,6 +23,7 @@ from router.config.types import DeliveryConfig, Pacing
 from router.delivery.pacing import TokenBucket
 from router.metrics import Metrics
 from router.model import NflogEntry, NotifyReason, nflog_key
+from router.nflog import NotificationLog
 from router.storage import OutboxRow, Store, StoreUnavailable
 from router.trace import TraceRecorder
 
@@ -48,6 +49,7 @@ class DeliveryManager:
         *,
         rng: random.Random | None = None,
         trace: TraceRecorder | None = None,
+        nflog: NotificationLog | None = None,
     ) -> None:
         self._trace = trace
         self._store = store
@@ -58,7 +60,7 @@ class DeliveryManager:
         # Attached at start-up: an aiohttp session must be made inside the running loop.
         self.session = session
         self._rng = rng or random.Random()
-        self.nflog: dict[str, NflogEntry] = {}
+        self.nflog = nflog if nflog is not None else NotificationLog(store)
         self.rows: dict[int, OutboxRow] = {}
         self._waiting: list[tuple[float, int]] = []  # (next_attempt_at, id): not yet due
         # Due rows wait per pacing target, most urgent first: (priority, created_at, id).
@@ -83,7 +85,7 @@ class DeliveryManager:
 
     def load(self, rows: list[OutboxRow], nflog: list[NflogEntry]) -> None:
         """Restore after a restart: every pending row runs again (at-least-once)."""
-        self.nflog = {e.key: e for e in nflog}
+        self.nflog.load(nflog)
         for row in rows:
             self._track(row)
         self._wake.set()
@@ -157,8 +159,7 @@ class DeliveryManager:
 
     async def record_silent(self, entry: NflogEntry) -> None:
         """Log a resolution that was not sent (send_resolved: false), as Alertmanager does."""
-        await self._store.record_nflog(entry)
-        self.nflog[entry.key] = entry
+        await self.nflog.record(entry)
 
     async def retry_dead(self, row_id: int) -> OutboxRow | None:
         row = await self._store.outbox_requeue(row_id, self._clock.now())
@@ -354,7 +355,7 @@ class DeliveryManager:
             expires_at=now + row.expires_in,
             data=data,
         )
-        self.nflog[key] = entry
+        self.nflog.remember(entry)
         self._untrack(row)
         self._trace_row(row, "notified", previous)
         labels = (row.receiver, row.channel)

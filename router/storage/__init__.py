@@ -55,7 +55,7 @@ class AlertStore(Protocol):
     async def load_alerts(self) -> list[Alert]: ...
 
 
-class NotificationLog(Protocol):
+class NflogStore(Protocol):
     async def load_nflog(self, now: float) -> list[NflogEntry]:
         """Entries not yet expired at `now`."""
 
@@ -112,7 +112,7 @@ class SilenceStore(Protocol):
     def delete_silences(self, ids: Sequence[str]) -> Awaitable[None]: ...
 
 
-class Store(AlertStore, NotificationLog, Outbox, SilenceStore, TraceStore, Protocol):
+class Store(AlertStore, NflogStore, Outbox, SilenceStore, TraceStore, Protocol):
     async def open(self) -> None: ...
 
     async def close(self) -> None:
@@ -121,7 +121,7 @@ class Store(AlertStore, NotificationLog, Outbox, SilenceStore, TraceStore, Proto
 
 __all__ = [
     "AlertStore",
-    "NotificationLog",
+    "NflogStore",
     "Outbox",
     "OutboxRow",
     "SilenceStore",

@@ -389,7 +389,7 @@ class SqliteStore:
     async def load_alerts(self) -> list[Alert]:
         return [_alert_from_row(r) for r in await self._read(f"SELECT {_ALERT_COLS} FROM alerts")]
 
-    # --- NotificationLog ------------------------------------------------------------
+    # --- NflogStore ------------------------------------------------------------------
 
     async def load_nflog(self, now: float) -> list[NflogEntry]:
         rows = await self._read(f"SELECT {_NFLOG_COLS} FROM nflog WHERE expires_at > ?", (now,))
