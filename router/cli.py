@@ -190,7 +190,7 @@ def cmd_render(config_path: str, receiver_name: str, payload_path: str) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, args.log_format)
     overrides = {k: v for k, v in (("listen", args.listen), ("storage", args.storage)) if v}
-    from router.app import apply_overrides
+    from router.service import apply_overrides
 
     if args.config:
         config = _load(args.config)

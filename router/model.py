@@ -114,6 +114,28 @@ class NotifyReason(StrEnum):
     UNKNOWN = "unknown"
 
 
+class IntentKind(StrEnum):
+    """What a batch asks of the notify chain."""
+
+    NOTIFY = "notify"  # a group's flush: dedup decides per channel
+    ANNOUNCE = "announce"  # a storm digest or a flapping notice: every alert is shown
+    MARK = "mark"  # log the state as notified on every channel, send nothing
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """Carried by a batch through the one notify chain (mute → dedup → enqueue)."""
+
+    kind: IntentKind = IntentKind.NOTIFY
+    reason: NotifyReason | None = None  # None: the dedup decision (REPEAT when forced)
+    digest: Mapping[str, Any] | None = None  # a storm digest's template data
+    force: bool = False  # send even when the notification log already has this state
+
+
+NOTIFY = Intent()
+MARK = Intent(IntentKind.MARK)
+
+
 @dataclass(frozen=True, slots=True)
 class Batch:
     """A frozen snapshot of one aggregation group at flush time, passed between stages."""
@@ -126,6 +148,7 @@ class Batch:
     now: float
     repeat_interval: float
     group_interval: float
+    intent: Intent = NOTIFY
 
     def firing(self) -> tuple[Alert, ...]:
         return tuple(a for a in self.alerts if not a.resolved(self.now))

@@ -431,8 +431,8 @@ async def test_pending_rows_survive_a_restart(rig: Rig, tmp_path: Path) -> None:
     await reopened.open()
     try:
         manager = rig.manager_for(reopened)
-        manager.load(await reopened.outbox_load_pending(),
-                     await reopened.load_nflog(rig.clock.now()))
+        await manager.nflog.restore(rig.clock.now())
+        manager.load(await reopened.outbox_load_pending())
         assert len(manager.rows) == 1
         rig.start(manager)
         await rig.idle(manager)
@@ -459,7 +459,7 @@ async def test_restart_keeps_a_rows_backoff(rig: Rig, tmp_path: Path) -> None:
     await reopened.open()
     try:
         manager = rig.manager_for(reopened)
-        manager.load(await reopened.outbox_load_pending(), [])
+        manager.load(await reopened.outbox_load_pending())
         rig.start(manager)
         await rig.clock.advance(29)
         assert len(rig.fake.requests) == 1

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from router.clock import FakeClock
 from router.config.types import RouterConfig
 from router.ingest.formats import from_postable, from_webhook
+from router.ingest.feed import AlertFeed
 from router.ingest.ingestor import RESOLVED_RETENTION, AlertIngestor
 from router.metrics import Metrics
 from router.model import Alert, Batch, fingerprint, format_time
@@ -97,7 +98,9 @@ def build(cfg: RouterConfig, clock: FakeClock, store: SqliteStore) -> Harness:
     router = CountingRouter(cfg.route)
     dispatcher = Dispatcher(router, clock, notify)
     registry = CollectorRegistry()
-    ingestor = AlertIngestor(store, dispatcher, clock, Metrics(registry))
+    feed = AlertFeed()
+    feed.subscribe(dispatcher.on_change)
+    ingestor = AlertIngestor(store, feed, clock, Metrics(registry), in_use=dispatcher.holds)
     return Harness(cfg, clock, store, router, dispatcher, ingestor, registry, batches, notify_ok)
 
 

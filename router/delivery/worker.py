@@ -83,9 +83,8 @@ class DeliveryManager:
 
     # --- state ------------------------------------------------------------------------
 
-    def load(self, rows: list[OutboxRow], nflog: list[NflogEntry]) -> None:
+    def load(self, rows: list[OutboxRow]) -> None:
         """Restore after a restart: every pending row runs again (at-least-once)."""
-        self.nflog.load(nflog)
         for row in rows:
             self._track(row)
         self._wake.set()

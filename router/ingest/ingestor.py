@@ -1,7 +1,8 @@
-"""Accepting alerts: merge with what is held, commit what changed, then route it.
+"""Accepting alerts: merge with what is held, commit what changed, then publish it.
 
 The reply to a producer waits for the commit (group commit in the store makes that cheap).
-An unchanged re-send (the commonest traffic) costs no disk write and no routing.
+An unchanged re-send (the commonest traffic) costs no disk write and no routing. Committed
+changes go to the AlertFeed; the ingestor does not know who routes or inhibits them.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import logging
 from collections.abc import Callable, Sequence
 
 from router.clock import Clock
+from router.ingest.feed import AlertChange, AlertFeed
 from router.ingest.merge import merge
 from router.metrics import Metrics
 from router.model import Alert
-from router.routing.grouping import Dispatcher
 from router.storage import AlertStore
 from router.trace import TraceRecorder
 
@@ -28,32 +29,31 @@ class AlertIngestor:
     def __init__(
         self,
         store: AlertStore,
-        dispatcher: Dispatcher,
+        feed: AlertFeed,
         clock: Clock,
         metrics: Metrics,
         trace: TraceRecorder | None = None,
-        observers: Sequence[Callable[[Alert | str], None]] = (),
+        *,
+        in_use: Callable[[str], bool] = lambda _fp: False,
     ) -> None:
         self._trace = trace
-        # Told of every stored alert (Alert) and every forgotten one (fingerprint), e.g. the
-        # inhibitor's source index, which must see all alerts whatever their receiver.
-        self._observers = list(observers)
+        self._feed = feed
+        # Whether some group still holds an alert: a held alert is never forgotten.
+        self._in_use = in_use
         self._store = store
-        self._dispatcher = dispatcher
         self._clock = clock
         self._metrics = metrics
         self.alerts: dict[str, Alert] = {}
         # Computed at scrape time: counting on every request would be O(alerts).
+        # (The service refines "active" into active and suppressed, see router/service.py.)
         metrics.alerts.labels("active").set_function(lambda: self._count(resolved=False))
         metrics.alerts.labels("resolved").set_function(lambda: self._count(resolved=True))
-        metrics.aggregation_groups.set_function(lambda: len(dispatcher.groups))
 
     def restore(self, alerts: Sequence[Alert]) -> None:
-        """After a restart: every stored alert goes back into its groups."""
+        """After a restart: every stored alert is published again (back into its groups)."""
         for alert in alerts:
             self.alerts[alert.fingerprint] = alert
-            self._dispatcher.insert(alert)
-            self._notify(alert)
+            self._feed.publish(AlertChange(alert.fingerprint, alert, restored=True))
 
     async def accept(self, incoming: Sequence[Alert], source: str) -> int:
         """Commit and route a request's alerts; returns how many changed anything.
@@ -76,15 +76,11 @@ class AlertIngestor:
         for fp, alert in changed.items():
             old = self.alerts.get(fp)
             self.alerts[fp] = alert
-            self._notify(alert)
             if self._trace is not None:
                 self._trace.record(fp, "received", source=source, status=alert.status(now),
                                    change="new" if old is None else "updated")
-            if (old is not None and not self._new_occurrence(old, alert, now)
-                    and self._dispatcher.holds(fp)):
-                self._dispatcher.refresh(alert)
-                continue
-            self._dispatcher.insert(alert)
+            reopened = old is not None and self._new_occurrence(old, alert, now)
+            self._feed.publish(AlertChange(fp, alert, old, reopened))
         return len(changed)
 
     @staticmethod
@@ -117,18 +113,14 @@ class AlertIngestor:
         gone = [
             fp for fp, a in self.alerts.items()
             if a.ends_at is not None and a.ends_at < now - RESOLVED_RETENTION
-            and not self._dispatcher.holds(fp)
+            and not self._in_use(fp)
         ]
         if gone:
             await self._store.delete_alerts(gone)
             for fp in gone:
-                self.alerts.pop(fp, None)
-                self._notify(fp)
+                old = self.alerts.pop(fp, None)
+                self._feed.publish(AlertChange(fp, None, old))
         return len(gone)
-
-    def _notify(self, change: Alert | str) -> None:
-        for observer in self._observers:
-            observer(change)
 
     def _count(self, *, resolved: bool) -> int:
         now = self._clock.now()

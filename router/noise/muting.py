@@ -1,4 +1,4 @@
-"""The muting stages, in Alertmanager's order, evaluated at flush time.
+"""The muters, in Alertmanager's order, evaluated at flush time (notify/mute.py runs them).
 
 inhibition → active time intervals → mute time intervals → silences. A muted alert is
 removed from the batch before dedup (as in Alertmanager), and the reason is kept so the
@@ -7,16 +7,14 @@ API, the metrics and the decision trace can say exactly why.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from router.config.types import Receiver, Route
-from router.metrics import Metrics
-from router.model import Alert, Batch
+from router.config.types import Route
+from router.model import Alert
 from router.noise.inhibition import Inhibitor
 from router.noise.time_intervals import TimeInterval, is_muted
-from router.trace import TraceRecorder
 
 
 class SilenceLookup(Protocol):
@@ -115,76 +113,3 @@ class Muter:
                 else:
                     kept.append(alert)
         return MuteResult(tuple(kept), muted)
-
-
-class MuteStage:
-    """Runs the muter on a flushed batch; notes mute changes in the metrics and the trace.
-
-    With the receiver option `send_resolved_when_silenced`, a silenced alert that resolves
-    after it was notified as firing stays in the batch so its resolution is announced
-    (Alertmanager #226).
-    """
-
-    def __init__(
-        self,
-        muter: Callable[[], Muter],
-        route_of: Callable[[str], Route | None],
-        notified_firing: Callable[[Batch, Receiver], frozenset[str]],
-        metrics: Metrics,
-        trace: TraceRecorder | None = None,
-    ) -> None:
-        self._muter = muter
-        self._route_of = route_of
-        self._notified_firing = notified_firing
-        self._metrics = metrics
-        self._trace = trace
-        self._last: dict[str, dict[str, str]] = {}  # group key -> fingerprint -> reason
-
-    def muted_fingerprints(self) -> set[str]:
-        """Alerts muted at their group's last flush (for the alerts{state} gauge)."""
-        out: set[str] = set()
-        for muted in self._last.values():
-            out.update(muted)
-        return out
-
-    def run(self, batch: Batch, receiver: Receiver) -> Batch:
-        route = self._route_of(batch.route_id)
-        if route is None:
-            return batch
-        result = self._muter().apply(batch.alerts, route, batch.now)
-        self._note(batch, result)
-        if not result.muted:
-            return batch
-        kept = list(result.kept)
-        if receiver.send_resolved_when_silenced:
-            announced = self._notified_firing(batch, receiver)
-            kept += [
-                a for a in batch.alerts
-                if a.fingerprint in announced and a.resolved(batch.now)
-                and result.muted.get(a.fingerprint, NOT_MUTED).reason == "silence"
-            ]
-        return replace(batch, alerts=tuple(kept))
-
-    def _note(self, batch: Batch, result: MuteResult) -> None:
-        """Count and trace changes only: a silenced alert flushed every group_interval is
-        one suppression, not one per flush."""
-        if not result.muted and batch.group_key not in self._last:
-            return  # the common case: nothing muted now or before
-        now_muted = {fp: m.reason for fp, m in result.muted.items()}
-        before = self._last.get(batch.group_key, {})
-        for fp, reason in now_muted.items():
-            if before.get(fp) != reason:
-                self._metrics.notifications_suppressed.labels(reason).inc()
-                if self._trace is not None:
-                    self._trace.record(fp, "muted", group=batch.group_key,
-                                       receiver=batch.receiver, **result.muted[fp].detail())
-        if self._trace is not None:
-            present = {a.fingerprint for a in batch.alerts}
-            for fp in before.keys() - now_muted.keys():
-                if fp in present:
-                    self._trace.record(fp, "unmuted", group=batch.group_key,
-                                       receiver=batch.receiver, was=before[fp])
-        if now_muted:
-            self._last[batch.group_key] = now_muted
-        else:
-            self._last.pop(batch.group_key, None)

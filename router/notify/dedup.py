@@ -1,8 +1,27 @@
-"""The notification-log decision: should this channel be notified, and why (Alertmanager §7)."""
+"""The dedup stage: per channel, should this batch be sent, logged, or nothing (AM §7).
+
+`decide` is Alertmanager's DedupStage over the notification log. `DedupStage` turns a
+flush into one decision per channel of the receiver, by the batch's intent:
+- a group's flush: dedup against the log, and against the row still queued for the same
+  group and channel (an older state on its way is never overtaken by a silent one);
+- a storm digest or flapping notice: every alert is shown; with `force` a state the log
+  already has is sent again (a digest goes out on its own schedule);
+- a storm's cover: log the batch's state on every channel, keeping channel state such as
+  a Slack message ts, so only later changes of the group notify.
+"""
 
 from __future__ import annotations
 
-from router.model import NflogEntry, NotifyReason
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Protocol
+
+from router.metrics import Metrics
+from router.model import IntentKind, NflogEntry, NotifyReason, nflog_key
+from router.nflog import NotificationLog
+from router.notify.stage import Action, Decision, Flush
+from router.runtime import RuntimeRef
+from router.storage import OutboxRow
 
 
 def decide(
@@ -27,3 +46,89 @@ def decide(
     if entry.sent_at <= now - repeat_interval:
         return NotifyReason.REPEAT
     return None
+
+
+class Queued(Protocol):
+    def latest(self, key: str) -> OutboxRow | None:
+        """The newest row of a group's channel that is queued or being sent, if any."""
+
+
+class DedupStage:
+    def __init__(self, ref: RuntimeRef, nflog: NotificationLog, queued: Queued,
+                 metrics: Metrics | None = None) -> None:
+        self._ref = ref
+        self._nflog = nflog
+        self._queued = queued
+        self._metrics = metrics
+
+    async def run(self, flush: Flush) -> Flush | bool:
+        batch = flush.batch
+        firing_fps = frozenset(a.fingerprint for a in batch.firing())
+        resolved_fps = frozenset(a.fingerprint for a in batch.alerts) - firing_fps
+        decide_one: Callable[..., Decision | None] = {
+            IntentKind.NOTIFY: self._notify,
+            IntentKind.ANNOUNCE: self._announce,
+            IntentKind.MARK: self._mark,
+        }[batch.intent.kind]
+        runtime = self._ref.current
+        decisions = []
+        for kind, index, _cfg in flush.receiver.channels():
+            channel = runtime.channel(flush.receiver.name, kind, index)
+            if channel is None:
+                continue
+            key = nflog_key(batch.group_key, flush.receiver.name, kind, index)
+            proto = Decision(kind, index, channel, Action.SEND, previous=self._nflog.get(key))
+            decision = decide_one(flush, proto, key, firing_fps, resolved_fps)
+            if decision is not None:
+                decisions.append(decision)
+        if not decisions:
+            return True
+        return replace(flush, decisions=tuple(decisions))
+
+    def _notify(self, flush: Flush, d: Decision, key: str, firing_fps: frozenset[str],
+                resolved_fps: frozenset[str]) -> Decision | None:
+        batch = flush.batch
+        queued = self._queued.latest(key)
+        if queued is not None and (queued.firing, queued.resolved) == (firing_fps, resolved_fps):
+            return None  # this exact state is already queued or being sent
+        reason = decide(d.previous, firing_fps, resolved_fps,
+                        send_resolved=d.channel.send_resolved,
+                        repeat_interval=batch.repeat_interval, now=batch.now)
+        shown = batch.alerts if d.channel.send_resolved else batch.firing()
+        if queued is not None and (reason is None or not shown):
+            # An older state is still on its way and nothing would replace it: decide
+            # again once it has landed in the log, or the resolution would be lost
+            # behind it (a late "firing" must not be the last word).
+            return replace(d, action=Action.WAIT)
+        if reason is None:
+            if self._metrics is not None:
+                self._metrics.child(self._metrics.notifications_suppressed, "dedup").inc()
+            return None
+        if not shown:
+            # Only resolutions, and this channel does not announce them: log it as sent
+            # so the log is cleared, exactly like Alertmanager.
+            entry = NflogEntry(key, firing_fps, resolved_fps, batch.now,
+                               batch.now + 2 * batch.repeat_interval)
+            return replace(d, action=Action.LOG, entry=entry)
+        return replace(d, reason=reason, shown=shown)
+
+    def _announce(self, flush: Flush, d: Decision, key: str, firing_fps: frozenset[str],
+                  resolved_fps: frozenset[str]) -> Decision | None:
+        batch = flush.batch
+        reason = batch.intent.reason or decide(
+            d.previous, firing_fps, resolved_fps, send_resolved=d.channel.send_resolved,
+            repeat_interval=batch.repeat_interval, now=batch.now)
+        if reason is None:
+            if not batch.intent.force:
+                return None
+            reason = (NotifyReason.REPEAT if d.previous is not None
+                      else NotifyReason.FIRST if firing_fps else NotifyReason.ALL_RESOLVED)
+        return replace(d, reason=reason, shown=batch.alerts)
+
+    def _mark(self, flush: Flush, d: Decision, key: str, firing_fps: frozenset[str],
+              resolved_fps: frozenset[str]) -> Decision | None:
+        batch = flush.batch
+        entry = NflogEntry(key, firing_fps, resolved_fps, batch.now,
+                           batch.now + 2 * batch.repeat_interval,
+                           d.previous.data if d.previous is not None else {})
+        return replace(d, action=Action.LOG, entry=entry)

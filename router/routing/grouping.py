@@ -13,14 +13,14 @@ import asyncio
 import heapq
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
 
 from router.clock import Clock
 from router.config.types import Route
+from router.ingest.feed import AlertChange
 from router.metrics import Metrics
-from router.model import Alert, Batch, NotifyReason, format_time
+from router.model import MARK, Alert, Batch, Intent, IntentKind, NotifyReason, format_time
 from router.noise.flap import FlapTracker, flapping_copy
 from router.noise.storm import GroupView, StormTracker, digest_data
 from router.routing import tree as routing
@@ -28,29 +28,13 @@ from router.trace import TraceRecorder
 
 log = logging.getLogger(__name__)
 
-# The notifier: returns True once every notification of the batch is durably queued.
+# The notify chain: returns True once every notification of the batch is durably queued
+# (False keeps the group's resolved alerts for the next flush). A batch's `intent` says
+# whether it is a group's flush, a storm digest / flapping notice, or a storm's cover.
 Notify = Callable[[Batch], Awaitable[bool]]
 # In heap entries, a route's storm digest timer has this in place of a group key (a real
 # group key is never empty: it always holds the route key, a ":" and a label set).
 _DIGEST = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Announcement:
-    """A notification outside the per-group flow: a storm digest or a flapping notice."""
-
-    reason: NotifyReason | None = None  # None: the dedup decision (REPEAT when forced)
-    digest: Mapping[str, Any] | None = None
-    force: bool = True  # send even when the notification log already has this state
-
-
-class Announcer(Protocol):
-    """The notifier's side of storms and flapping (`pipeline.Notifier` implements it)."""
-
-    async def announce(self, batch: Batch, note: Announcement) -> bool: ...
-
-    async def mark_notified(self, batch: Batch) -> None:
-        """Log the batch's state as delivered to every channel, sending nothing."""
 
 
 @dataclass(slots=True, eq=False)
@@ -88,14 +72,12 @@ class Dispatcher:
         notify: Notify,
         trace: TraceRecorder | None = None,
         *,
-        announcer: Announcer | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self._trace = trace
         self._router = router
         self._clock = clock
         self._notify = notify
-        self._announcer = announcer
         self._metrics = metrics
         self.groups: dict[tuple[str, str], AggregationGroup] = {}
         # fingerprint -> keys of the groups holding it (for API views and cleanup)
@@ -113,6 +95,18 @@ class Dispatcher:
 
     def in_storm(self, route_id: str) -> bool:
         return self._storms.active(route_id) is not None
+
+    def on_change(self, change: AlertChange) -> None:
+        """The AlertFeed subscriber: route a new alert or a new occurrence, refresh the
+        held copy of an updated one. A forgotten alert is already out of every group."""
+        alert = change.alert
+        if alert is None:
+            return
+        if (change.previous is not None and not change.reopened
+                and self.holds(change.fingerprint)):
+            self.refresh(alert)
+        else:
+            self.insert(alert)
 
     def insert(self, alert: Alert) -> None:
         """Put a new or changed alert into the group of every route it matches."""
@@ -283,14 +277,10 @@ class Dispatcher:
             # Its own group key: the notice must not touch the group's notification log.
             notice = replace(group.batch(batch.now, (shown,)),
                              group_key=f"{group.key}:flapping:{fp}")
-            if await self._announce(notice, Announcement(reason=NotifyReason.FLAPPING)):
+            flapping = Intent(IntentKind.ANNOUNCE, reason=NotifyReason.FLAPPING, force=True)
+            if await self._notify(replace(notice, intent=flapping)):
                 self._flaps.noticed(route, fp)
         return ok
-
-    async def _announce(self, batch: Batch, note: Announcement) -> bool:
-        if self._announcer is None:
-            return await self._notify(batch)  # no announcer wired: a plain notification
-        return await self._announcer.announce(batch, note)
 
     def _hold_for_storm(self, group: AggregationGroup, now: float) -> None:
         """A storm holds the group's flush back; its alerts go out in the next digest."""
@@ -317,8 +307,8 @@ class Dispatcher:
         ended = self._storms.calm(route, now)
         groups = [g for (rid, _), g in self.groups.items() if rid == route_id]
         views = [GroupView(g.key, dict(g.labels), tuple(g.alerts.values())) for g in groups]
-        note = Announcement(digest=digest_data(route, views, storm, now, ended=ended),
-                            force=not ended)
+        note = Intent(IntentKind.ANNOUNCE, force=not ended,
+                      digest=digest_data(route, views, storm, now, ended=ended))
         if ended:
             self._storms.end(route_id)
             log.warning("alert storm over: route back to per-group notifications",
@@ -330,10 +320,11 @@ class Dispatcher:
         try:
             if alerts:
                 batch = Batch(f"{route.key}:storm", route.id, route.receiver, {}, alerts, now,
-                              route.repeat_interval, route.group_interval)
-                await self._announce(batch, note)
-            if ended and self._announcer is not None:
-                await asyncio.gather(*(self._announcer.mark_notified(self._visible(g, now))
+                              route.repeat_interval, route.group_interval, note)
+                await self._notify(batch)
+            if ended:
+                # The digests covered these groups: log their state, send nothing.
+                await asyncio.gather(*(self._notify(replace(self._visible(g, now), intent=MARK))
                                        for g in groups))
         except Exception:
             log.exception("storm digest failed", extra={"route": route.key})

@@ -185,7 +185,7 @@ async def get_status(request: web.Request) -> web.Response:
 
 
 async def get_receivers(request: web.Request) -> web.Response:
-    return web.json_response([{"name": n} for n in _state(request).receivers()])
+    return web.json_response([{"name": n} for n in _state(request).runtime.receivers])
 
 
 def setup_v2_routes(app: web.Application) -> None:

@@ -137,7 +137,7 @@ def _alert_view(state: AppState, alert: Alert) -> dict[str, Any]:
     now = state.clock.now()
     receivers = []
     for route in state.dispatcher.router.match(alert.labels):
-        receiver = state.receivers().get(route.receiver)
+        receiver = state.runtime.receivers.get(route.receiver)
         groups = [g for g in state.dispatcher.routes_of(alert.fingerprint) if g.route is route]
         channels = []
         for kind, index, _cfg in receiver.channels() if receiver else []:

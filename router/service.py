@@ -1,0 +1,222 @@
+"""The object graph, built in one place: production (`create_app`) and tests use it alike.
+
+`build_service` wires store → feed → dispatcher → notify chain → delivery around one
+RuntimeRef; `Service.start` restores state from the store and starts the three background
+loops (dispatcher timers, delivery, garbage collection); `Service.reload` compiles a new
+Runtime on the side and swaps it in (a bad config leaves the old one running).
+
+Data flows one way: ingest publishes committed changes on the AlertFeed; the dispatcher
+and the inhibitor subscribe; the dispatcher hands flushed batches to the notify chain,
+which queues rows in the outbox; delivery sends them through the current channels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import gc
+import logging
+import random
+from dataclasses import dataclass, field, replace
+from typing import TextIO
+
+import aiohttp
+from prometheus_client import CollectorRegistry
+
+from router.clock import Clock, SystemClock
+from router.config.load import load_config
+from router.config.types import RouterConfig
+from router.delivery.worker import DeliveryManager
+from router.ingest.feed import AlertChange, AlertFeed
+from router.ingest.ingestor import AlertIngestor
+from router.metrics import Metrics
+from router.nflog import NotificationLog
+from router.noise.silences import SilenceIndex, SilenceState
+from router.noise.silences import gc as gc_silences
+from router.notify.pipeline import Pipeline, build_pipeline
+from router.routing.grouping import Dispatcher
+from router.runtime import Runtime, RuntimeRef, compile_runtime
+from router.storage import Store
+from router.trace import TraceRecorder
+
+log = logging.getLogger(__name__)
+
+GC_INTERVAL = 60.0
+
+
+def apply_overrides(config: RouterConfig, overrides: dict[str, str]) -> RouterConfig:
+    """Command-line --listen/--storage win over the file (and survive reloads)."""
+    if "listen" in overrides:
+        config = replace(config, server=replace(config.server, listen=overrides["listen"]))
+    if "storage" in overrides:
+        config = replace(config, storage=replace(config.storage, path=overrides["storage"]))
+    return config
+
+
+@dataclass(eq=False)
+class Service:
+    """Every long-lived component of one router process."""
+
+    ref: RuntimeRef
+    clock: Clock
+    metrics: Metrics
+    store: Store
+    feed: AlertFeed
+    ingestor: AlertIngestor
+    dispatcher: Dispatcher
+    pipeline: Pipeline
+    delivery: DeliveryManager
+    nflog: NotificationLog
+    trace: TraceRecorder
+    silences: SilenceIndex
+    config_path: str | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+    log_stream: TextIO | None = None
+    started_at: float = 0.0
+    ready: bool = False
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.ref.current
+
+    @property
+    def config(self) -> RouterConfig:
+        return self.ref.current.config
+
+    async def reload(self) -> None:
+        """Load the config file again; on any error keep the running config and re-raise."""
+        try:
+            if self.config_path is None:
+                raise ValueError("running on the built-in default config: nothing to reload")
+            config = apply_overrides(load_config(self.config_path), self.overrides)
+            await self.apply(config)
+        except Exception:
+            self.metrics.config_last_reload_successful.set(0)
+            raise
+        log.info("configuration reloaded", extra={"config": self.config_path})
+
+    async def apply(self, config: RouterConfig) -> None:
+        """Compile `config` on the side, then swap it in and regroup under its routes."""
+        runtime = compile_runtime(config, self.metrics, self.clock, self.silences,
+                                  self.ingestor.alerts.values(), log_stream=self.log_stream)
+        self.ref.swap(runtime)
+        self.delivery.settings = config.delivery
+        self.dispatcher.reset(runtime.router, self.ingestor.alerts.values())
+        self.metrics.config_last_reload_successful.set(1)
+        self.metrics.config_last_reload_success_timestamp.set(self.clock.now())
+
+    async def start(self, session: aiohttp.ClientSession) -> None:
+        """Restore from the (open) store, then start the background loops."""
+        self.delivery.session = session
+        now = self.clock.now()
+        await self.nflog.restore(now)
+        self.delivery.load(await self.store.outbox_load_pending())
+        for silence in await self.store.load_silences():
+            self.silences.add(silence)
+        self.ingestor.restore(await self.store.load_alerts())
+        # Restored state is long-lived: keep it out of every later full GC pass.
+        gc.collect()
+        gc.freeze()
+        self._tasks = [
+            asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
+            asyncio.create_task(self.delivery.run(), name="delivery"),
+            asyncio.create_task(self._gc_loop(), name="gc"),
+        ]
+        self.ready = True
+
+    async def stop(self) -> None:
+        self.ready = False
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self.trace.flush()
+
+    async def collect_garbage(self) -> None:
+        now = self.clock.now()
+        await self.ingestor.collect_garbage()
+        await self.nflog.collect_garbage(now)
+        await self.trace.collect_garbage()
+        expired = gc_silences(self.silences, now)
+        if expired:
+            await self.store.delete_silences(expired)
+            for sid in expired:
+                self.silences.remove(sid)
+
+    async def _gc_loop(self) -> None:
+        while True:
+            await self.clock.sleep(GC_INTERVAL)
+            try:
+                await self.collect_garbage()
+            except Exception:
+                log.exception("garbage collection failed")
+
+
+def build_service(
+    config: RouterConfig,
+    store: Store,
+    *,
+    clock: Clock | None = None,
+    metrics: Metrics | None = None,
+    config_path: str | None = None,
+    overrides: dict[str, str] | None = None,
+    rng: random.Random | None = None,
+    log_stream: TextIO | None = None,
+) -> Service:
+    """The whole graph for `config` on `store`; nothing runs until `start`."""
+    clock = clock or SystemClock()
+    metrics = metrics or Metrics(CollectorRegistry())
+    silences = SilenceIndex()
+    ref = RuntimeRef(compile_runtime(config, metrics, clock, silences, log_stream=log_stream))
+    trace = TraceRecorder(store, clock)
+    nflog = NotificationLog(store)
+    delivery = DeliveryManager(store, clock, metrics, config.delivery, ref.channel,
+                               rng=rng, trace=trace, nflog=nflog)
+    pipeline = build_pipeline(ref, nflog, delivery, metrics, trace)
+    dispatcher = Dispatcher(ref.current.router, clock, pipeline, trace, metrics=metrics)
+    feed = AlertFeed()
+    ingestor = AlertIngestor(store, feed, clock, metrics, trace, in_use=dispatcher.holds)
+
+    def inhibit(change: AlertChange) -> None:
+        # The inhibitor's source index must see every alert, whatever its receiver.
+        inhibitor = ref.current.muter.inhibitor
+        if change.alert is None:
+            inhibitor.forget(change.fingerprint)
+        else:
+            inhibitor.observe(change.alert)
+
+    feed.subscribe(inhibit)
+    feed.subscribe(dispatcher.on_change)
+    service = Service(
+        ref=ref, clock=clock, metrics=metrics, store=store, feed=feed, ingestor=ingestor,
+        dispatcher=dispatcher, pipeline=pipeline, delivery=delivery, nflog=nflog, trace=trace,
+        silences=silences, config_path=config_path, overrides=dict(overrides or {}),
+        log_stream=log_stream, started_at=clock.now(),
+    )
+    _export_gauges(service)
+    metrics.config_last_reload_success_timestamp.set(clock.now())
+    return service
+
+
+def _export_gauges(service: Service) -> None:
+    """Gauges computed at scrape time (counting on every request would be O(alerts))."""
+    metrics, clock = service.metrics, service.clock
+
+    def count_alerts(state_name: str) -> int:
+        now = clock.now()
+        muted = service.pipeline.mute.muted_fingerprints()
+        firing = [fp for fp, a in service.ingestor.alerts.items() if not a.resolved(now)]
+        suppressed = sum(1 for fp in firing if fp in muted)
+        return suppressed if state_name == "suppressed" else len(firing) - suppressed
+
+    def count_silences(state: SilenceState) -> int:
+        now = clock.now()
+        return sum(1 for s in service.silences if s.state(now) == state)
+
+    # active / suppressed (muted at their last flush); resolved is set by the ingestor.
+    for name in ("active", "suppressed"):
+        metrics.alerts.labels(name).set_function(functools.partial(count_alerts, name))
+    for st in SilenceState:
+        metrics.silences.labels(st.value).set_function(functools.partial(count_silences, st))
+    metrics.aggregation_groups.set_function(lambda: len(service.dispatcher.groups))
