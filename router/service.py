@@ -219,4 +219,3 @@ def _export_gauges(service: Service) -> None:
         metrics.alerts.labels(name).set_function(functools.partial(count_alerts, name))
     for st in SilenceState:
         metrics.silences.labels(st.value).set_function(functools.partial(count_silences, st))
-    metrics.aggregation_groups.set_function(lambda: len(service.dispatcher.groups))

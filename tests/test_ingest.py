@@ -96,11 +96,12 @@ def build(cfg: RouterConfig, clock: FakeClock, store: SqliteStore) -> Harness:
         return notify_ok[0]
 
     router = CountingRouter(cfg.route)
-    dispatcher = Dispatcher(router, clock, notify)
     registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    dispatcher = Dispatcher(router, clock, notify, metrics=metrics)
     feed = AlertFeed()
     feed.subscribe(dispatcher.on_change)
-    ingestor = AlertIngestor(store, feed, clock, Metrics(registry), in_use=dispatcher.holds)
+    ingestor = AlertIngestor(store, feed, clock, metrics, in_use=dispatcher.holds)
     return Harness(cfg, clock, store, router, dispatcher, ingestor, registry, batches, notify_ok)
 
 

@@ -88,6 +88,8 @@ class Dispatcher:
         self._storms = StormTracker()
         self._flaps = FlapTracker()
         self._replaying = False  # a reload re-inserting held alerts: not arrivals
+        if metrics is not None:
+            metrics.aggregation_groups.set_function(lambda: len(self.groups))
 
     @property
     def router(self) -> routing.Router:
