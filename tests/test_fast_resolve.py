@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import config_from
 from pytest_aiohttp import AiohttpServer
-from test_storm import ALL, FIRST, SOME, HarnessFactory
+from test_storm import ALL, FIRST, SOME, HarnessFactory, harnesses
 
 from router.clock import FakeClock
 from router.storage.sqlite import SqliteStore
@@ -37,8 +37,8 @@ SLOW = '{}/{speed="slow"}:{alertname="Slow"}'
 async def make_harness(
     aiohttp_server: AiohttpServer, tmp_path: Path, store: SqliteStore, clock: FakeClock
 ) -> AsyncIterator[HarnessFactory]:
-    async with HarnessFactory.open(aiohttp_server, tmp_path, store, clock) as factory:
-        yield factory
+    async with harnesses(aiohttp_server, tmp_path, store, clock) as make:
+        yield make
 
 
 def fast(lbl: str) -> dict[str, str]:

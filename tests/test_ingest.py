@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry
 
 from router.clock import FakeClock
 from router.config.types import RouterConfig
-from router.ingest.formats import from_postable, from_webhook
 from router.ingest.feed import AlertFeed
+from router.ingest.formats import from_postable, from_webhook
 from router.ingest.ingestor import RESOLVED_RETENTION, AlertIngestor
 from router.metrics import Metrics
 from router.model import Alert, Batch, fingerprint, format_time

@@ -1,40 +1,30 @@
 """Notification timelines (Alertmanager's acceptance scenarios) on a fake clock.
 
-ingest → dispatcher → Notifier (dedup, send_resolved) → real DeliveryManager and SqliteStore
-→ webhook channels on a loopback fake and a log channel on a StringIO: what a user receives.
-Times are Alertmanager's test timelines scaled by 10 (group_wait 1s → 10s).
+ingest → dispatcher → the notify chain (mute, dedup, send_resolved) → real delivery and
+SqliteStore, built by production's `build_service` → webhook channels on a loopback fake
+and a log channel on a StringIO: what a user receives. Times are Alertmanager's test
+timelines scaled by 10 (group_wait 1s → 10s).
 """
 
 from __future__ import annotations
 
-import asyncio
 import io
-import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from channels.fakes import Fake, start_fake
-from conftest import config_from, push_timeline, settle_deliveries
-from prometheus_client import CollectorRegistry
+from channels.fakes import Fake
+from conftest import push_timeline, settle_deliveries
+from harness import ServiceFactory
 from pytest_aiohttp import AiohttpServer
 
-from router.channels import build_channel
-from router.channels import log as log_channel
-from router.channels.base import Channel
 from router.clock import FakeClock
-from router.config.types import LogConfig
 from router.delivery.worker import DeliveryManager
 from router.ingest.ingestor import AlertIngestor
-from router.metrics import Metrics
 from router.model import fingerprint, nflog_key
-from router.notify.pipeline import Notifier
-from router.rendering import Renderer
 from router.routing.grouping import Dispatcher
-from router.routing.tree import Router
 from router.storage.sqlite import SqliteStore
 
 # A push: (labels, startsAt offset, endsAt offset or None), offsets from the test's start.
@@ -102,60 +92,23 @@ class Pipe:
                 if s == suffix]
 
 
-@dataclass
-class PipeFactory:
-    aiohttp_server: AiohttpServer
-    tmp_path: Path
-    store: SqliteStore
-    clock: FakeClock
-    session: aiohttp.ClientSession
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    async def __call__(self, text: str, *scripts: list[Any]) -> Pipe:
-        """`URL`, `URL2`, ... in `text` name loopback fakes answering from `scripts`."""
-        fakes = [await start_fake(self.aiohttp_server, "webhook", script)
-                 for script in scripts or ([],)]
-        for i in reversed(range(len(fakes))):
-            text = text.replace(f"URL{i + 1 if i else ''}", fakes[i].url)
-        cfg = config_from(text, self.tmp_path)
-        metrics = Metrics(CollectorRegistry())
-        renderer = Renderer(cfg.templates, now=self.clock.now)
-        stream = io.StringIO()
-        channels: dict[tuple[str, str, int], Channel] = {}
-        for receiver in cfg.receivers.values():
-            for kind, index, ccfg in receiver.channels():
-                if isinstance(ccfg, LogConfig):
-                    channel: Channel = log_channel.build(ccfg, renderer, stream)
-                else:
-                    channel = build_channel(kind, ccfg, renderer)
-                channels[(receiver.name, kind, index)] = channel
-
-        def lookup(receiver: str, kind: str, index: int) -> Channel | None:
-            return channels.get((receiver, kind, index))
-
-        delivery = DeliveryManager(self.store, self.clock, metrics, cfg.delivery, lookup,
-                                   self.session, rng=random.Random(3))
-        notifier = Notifier(delivery, lambda: cfg.receivers, lookup,
-                            lambda: cfg.server.external_url)
-        dispatcher = Dispatcher(Router(cfg.route), self.clock, notifier.notify)
-        ingestor = AlertIngestor(self.store, dispatcher, self.clock, metrics)
-        self.tasks.append(asyncio.create_task(delivery.run()))
-        return Pipe(self.clock, self.clock.now(), fakes, stream, delivery, dispatcher,
-                    ingestor, self.store)
+PipeFactory = Callable[..., Awaitable[Pipe]]
 
 
 @pytest.fixture
 async def make_pipe(
     aiohttp_server: AiohttpServer, tmp_path: Path, store: SqliteStore, clock: FakeClock
 ) -> AsyncIterator[PipeFactory]:
-    async with aiohttp.ClientSession() as session:
-        factory = PipeFactory(aiohttp_server, tmp_path, store, clock, session)
-        try:
-            yield factory
-        finally:
-            for task in factory.tasks:
-                task.cancel()
-            await asyncio.gather(*factory.tasks, return_exceptions=True)
+    """`pipe = await make_pipe(yaml, *fake_scripts)`: production's graph on the fake clock."""
+    async with ServiceFactory.open(aiohttp_server, tmp_path, store, clock) as factory:
+
+        async def make(text: str, *scripts: list[Any]) -> Pipe:
+            built = await factory(text, *scripts)
+            s = built.service
+            return Pipe(clock, clock.now(), built.fakes, built.stream, s.delivery,
+                        s.dispatcher, s.ingestor, store)
+
+        yield make
 
 
 def config(group_by: str = "[]", wait: str = "10s", interval: str = "10s",

@@ -1,42 +1,35 @@
 """Storm digests (route `storm`) through the real pipeline on a fake clock.
 
-ingest → dispatcher → Notifier (mute, dedup, render) → DeliveryManager and SqliteStore →
-webhook channels on a loopback fake and a log channel on a StringIO. `Harness` is shared
-with tests/test_flap.py and tests/test_fast_resolve.py.
+ingest → dispatcher → the notify chain (mute, dedup, enqueue) → delivery and SqliteStore,
+built by production's `build_service` → webhook channels on a loopback fake and a log
+channel on a StringIO. `Harness` is shared with tests/test_flap.py and tests/test_fast_resolve.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import json
-import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from channels.fakes import Fake, start_fake
+from channels.fakes import Fake
 from conftest import config_from, push_timeline, settle_deliveries
-from prometheus_client import CollectorRegistry
+from harness import ServiceFactory
 from pytest_aiohttp import AiohttpServer
 
 from router.channels import build_channel
-from router.channels import log as log_channel
-from router.channels.base import Channel
 from router.clock import FakeClock
 from router.config.types import LogConfig, Secret, SlackConfig, StormConfig, WebhookConfig
 from router.delivery.worker import DeliveryManager
 from router.ingest.ingestor import AlertIngestor
 from router.metrics import Metrics
 from router.model import Notification, NotifyReason, make_alert
-from router.notify.pipeline import Notifier
 from router.rendering import Renderer
 from router.routing.grouping import Dispatcher
-from router.routing.tree import Router
 from router.storage.sqlite import SqliteStore
 from router.trace import TraceRecorder
 
@@ -98,68 +91,36 @@ class Harness:
         return [r for r in self.received if r.path == path]
 
     def suppressed(self, reason: str) -> float:
-        return float(self.metrics.notifications_suppressed.labels(reason)._value.get())
+        value = self.metrics.registry.get_sample_value(
+            "alert_router_notifications_suppressed_total", {"reason": reason})
+        return value or 0.0
 
 
-@dataclass
-class HarnessFactory:
-    aiohttp_server: AiohttpServer
-    tmp_path: Path
-    store: SqliteStore
-    clock: FakeClock
-    session: aiohttp.ClientSession
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+HarnessFactory = Callable[[str], Awaitable[Harness]]
 
-    @classmethod
-    @contextlib.asynccontextmanager
-    async def open(cls, aiohttp_server: AiohttpServer, tmp_path: Path, store: SqliteStore,
-                   clock: FakeClock) -> AsyncIterator[HarnessFactory]:
-        async with aiohttp.ClientSession() as session:
-            factory = cls(aiohttp_server, tmp_path, store, clock, session)
-            try:
-                yield factory
-            finally:
-                for task in factory.tasks:
-                    task.cancel()
-                await asyncio.gather(*factory.tasks, return_exceptions=True)
 
-    async def __call__(self, text: str) -> Harness:
-        """`URL` in `text` is the loopback fake (any path below it answers 200)."""
-        fake = await start_fake(self.aiohttp_server, "webhook")
-        cfg = config_from(text.replace("URL", fake.url), self.tmp_path)
-        metrics = Metrics(CollectorRegistry())
-        renderer = Renderer(cfg.templates, now=self.clock.now)
-        stream = io.StringIO()
-        channels: dict[tuple[str, str, int], Channel] = {}
-        for receiver in cfg.receivers.values():
-            for kind, index, ccfg in receiver.channels():
-                channels[(receiver.name, kind, index)] = (
-                    log_channel.build(ccfg, renderer, stream) if isinstance(ccfg, LogConfig)
-                    else build_channel(kind, ccfg, renderer)
-                )
+@contextlib.asynccontextmanager
+async def harnesses(aiohttp_server: AiohttpServer, tmp_path: Path, store: SqliteStore,
+                    clock: FakeClock) -> AsyncIterator[HarnessFactory]:
+    """`h = await make(yaml)`: production's graph (`build_service`) on the fake clock; `URL`
+    in the yaml is the loopback fake."""
+    async with ServiceFactory.open(aiohttp_server, tmp_path, store, clock) as factory:
 
-        def lookup(receiver: str, kind: str, index: int) -> Channel | None:
-            return channels.get((receiver, kind, index))
+        async def make(text: str) -> Harness:
+            built = await factory(text)
+            s = built.service
+            return Harness(clock, clock.now(), built.fakes[0], built.stream, s.metrics,
+                           s.trace, s.delivery, s.dispatcher, s.ingestor)
 
-        trace = TraceRecorder(None, self.clock)
-        delivery = DeliveryManager(self.store, self.clock, metrics, cfg.delivery, lookup,
-                                   self.session, rng=random.Random(3))
-        notifier = Notifier(delivery, lambda: cfg.receivers, lookup,
-                            lambda: cfg.server.external_url, trace=trace, metrics=metrics)
-        dispatcher = Dispatcher(Router(cfg.route), self.clock, notifier.notify, trace,
-                                announcer=notifier, metrics=metrics)
-        ingestor = AlertIngestor(self.store, dispatcher, self.clock, metrics, trace)
-        self.tasks.append(asyncio.create_task(delivery.run()))
-        return Harness(self.clock, self.clock.now(), fake, stream, metrics, trace, delivery,
-                       dispatcher, ingestor)
+        yield make
 
 
 @pytest.fixture
 async def make_harness(
     aiohttp_server: AiohttpServer, tmp_path: Path, store: SqliteStore, clock: FakeClock
 ) -> AsyncIterator[HarnessFactory]:
-    async with HarnessFactory.open(aiohttp_server, tmp_path, store, clock) as factory:
-        yield factory
+    async with harnesses(aiohttp_server, tmp_path, store, clock) as make:
+        yield make
 
 
 # --- storms -----------------------------------------------------------------------------
