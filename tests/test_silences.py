@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from router.matchers import Matcher, MatchOp, parse_matchers
-from router.model import format_time_ms
 from router.noise.silences import (
     DEFAULT_RETENTION,
     Silence,
@@ -27,6 +26,7 @@ from router.noise.silences import (
     silence_to_record,
     update_silence,
 )
+from router.timefmt import format_time_ms
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 HOUR = 3600.0

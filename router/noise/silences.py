@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from router.matchers import Matcher, MatcherError, MatchOp
-from router.model import format_time_ms, parse_time
+from router.timefmt import format_time_ms, parse_time
 
 # Alertmanager's --data.retention default: expired silences are kept this long.
 DEFAULT_RETENTION = 120 * 3600.0

@@ -12,7 +12,8 @@ from typing import Any
 
 from router.config.types import Route, StormConfig
 from router.config.yaml_source import Node
-from router.model import Alert, format_time
+from router.model import Alert
+from router.timefmt import format_time
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 STORM_KEYS = ("threshold", "window", "digest_interval")

@@ -20,10 +20,11 @@ from typing import Any, Protocol
 from router.clock import Clock
 from router.config.types import Route
 from router.metrics import Metrics
-from router.model import Alert, Batch, NotifyReason, format_time
+from router.model import Alert, Batch, NotifyReason
 from router.noise.flap import FlapTracker, flapping_copy
 from router.noise.storm import GroupView, StormTracker, digest_data
 from router.routing import tree as routing
+from router.timefmt import format_time
 from router.trace import TraceRecorder
 
 log = logging.getLogger(__name__)

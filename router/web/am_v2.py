@@ -15,7 +15,7 @@ from aiohttp import web
 from router.app import STATE, AppState
 from router.ingest.formats import InputError
 from router.matchers import Matcher, MatcherError, parse_matchers
-from router.model import Alert, format_time_ms
+from router.model import Alert
 from router.noise.silences import (
     SilenceError,
     SilenceNotFound,
@@ -25,6 +25,7 @@ from router.noise.silences import (
     silence_to_api,
     update_silence,
 )
+from router.timefmt import format_time_ms
 from router.web.auth import check_auth
 
 VERSION = "0.1.0"
