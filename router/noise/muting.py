@@ -11,11 +11,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from router.config.interval_types import TimeInterval
 from router.config.types import Receiver, Route
 from router.metrics import Metrics
 from router.model import Alert, Batch
 from router.noise.inhibition import Inhibitor
-from router.noise.time_intervals import TimeInterval, is_muted
+from router.noise.time_intervals import is_muted
 from router.trace import TraceRecorder
 
 
