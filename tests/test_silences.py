@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from router.matchers import Matcher, MatchOp, parse_matchers
+from router.noise.silence_api import filter_silences, silence_from_api, silence_to_api
 from router.noise.silences import (
     DEFAULT_RETENTION,
     Silence,
@@ -18,11 +19,8 @@ from router.noise.silences import (
     SilenceNotFound,
     SilenceState,
     expire,
-    filter_silences,
     gc,
-    silence_from_api,
     silence_from_record,
-    silence_to_api,
     silence_to_record,
     update_silence,
 )
