@@ -210,7 +210,7 @@ class Notification:
     reason: NotifyReason
     now: float
     external_url: str
-    # A storm digest's summary (route `storm`, see router/storm.py); None otherwise.
+    # A storm digest's summary (route `storm`, see router/noise/storm.py); None otherwise.
     digest: Mapping[str, Any] | None = None
 
     @property
