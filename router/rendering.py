@@ -20,7 +20,8 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-from router.model import Alert, Notification, common_items, format_time, parse_time
+from router.model import Alert, Notification, common_items
+from router.timefmt import format_time, parse_time
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ class TraceEvent:
     detail: Mapping[str, str]
 
     def to_api(self) -> dict[str, Any]:
-        from router.model import format_time
+        from router.timefmt import format_time
 
         return {"at": format_time(self.at), "kind": self.kind, "detail": dict(self.detail)}
 

@@ -119,7 +119,7 @@ def v2_alert(
     name: str, *, starts: float | None = None, ends: float | None = None, **labels: str
 ) -> dict[str, Any]:
     """An API v2 postable alert named `name` with extra labels and optional times."""
-    from router.model import format_time
+    from router.timefmt import format_time
 
     body: dict[str, Any] = {"labels": {"alertname": name, **labels}}
     if starts is not None:
@@ -146,7 +146,7 @@ def api_matcher(name: str, value: str, *, regex: bool = False, equal: bool = Tru
 def silence_body(matchers: list[dict[str, Any]], starts: float, ends: float,
                  **extra: Any) -> dict[str, Any]:
     """A postableSilence with the given matchers and times."""
-    from router.model import format_time_ms
+    from router.timefmt import format_time_ms
 
     return {"matchers": matchers, "startsAt": format_time_ms(starts),
             "endsAt": format_time_ms(ends), "createdBy": "oncall", "comment": "test",

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from router.app import AppState
 from router.clock import FakeClock
-from router.model import format_time_ms, parse_time
+from router.timefmt import format_time_ms, parse_time
 
 T0 = parse_time("2026-05-04T10:20:00Z") or 0.0
 HOUR = 3600.0

@@ -19,8 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from router.app import STATE, create_app
 from router.clock import FakeClock
-from router.model import parse_time
 from router.storage.sqlite import SqliteStore
+from router.timefmt import parse_time
 from router.web import api as http_api
 
 START = parse_time("2026-11-24T22:42:52Z") or 0.0

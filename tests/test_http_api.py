@@ -18,7 +18,7 @@ from conftest import quiet, retry_scheduled, wait_until
 
 from router.app import AppState
 from router.clock import FakeClock, settle
-from router.model import parse_time
+from router.timefmt import parse_time
 
 # Just after the fixtures' startsAt, so group_wait (1s) still applies to them.
 START = parse_time("2026-11-24T22:42:52Z") or 0.0

@@ -18,11 +18,12 @@ from router.ingest.feed import AlertFeed
 from router.ingest.formats import from_postable, from_webhook
 from router.ingest.ingestor import RESOLVED_RETENTION, AlertIngestor
 from router.metrics import Metrics
-from router.model import Alert, Batch, fingerprint, format_time
+from router.model import Alert, Batch, fingerprint
 from router.routing import tree as routing
 from router.routing.grouping import Dispatcher
 from router.storage import StoreUnavailable
 from router.storage.sqlite import SqliteStore
+from router.timefmt import format_time
 
 CONFIG = """
 global:

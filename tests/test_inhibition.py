@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from router.config.fields import FieldReader
+from router.config.inhibit_rules import parse_inhibit_rules
+from router.config.types import InhibitRule
 from router.config.yaml_source import Source
 from router.matchers import Matcher, MatchOp, parse_matchers
 from router.model import Alert, make_alert
-from router.noise.inhibition import Inhibitor, InhibitRule, find_inhibitor, parse_inhibit_rules
+from router.noise.inhibition import Inhibitor, find_inhibitor
 
 T0 = 1_750_000_000.0
 

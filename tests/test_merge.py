@@ -8,7 +8,8 @@ import pytest
 
 from router.ingest.formats import from_postable
 from router.ingest.merge import merge
-from router.model import Alert, format_time, make_alert
+from router.model import Alert, make_alert
+from router.timefmt import format_time
 
 T0 = 1_700_000_000.0
 RESOLVE_TIMEOUT = 300.0

@@ -10,16 +10,8 @@ from typing import Any
 
 import pytest
 
-from router.model import (
-    GO_ZERO_TIME,
-    Alert,
-    common_items,
-    fingerprint,
-    format_time,
-    make_alert,
-    parse_time,
-    sort_alerts,
-)
+from router.model import Alert, common_items, fingerprint, make_alert, sort_alerts
+from router.timefmt import GO_ZERO_TIME, format_time, parse_time
 
 FIXTURES = Path(__file__).parent / "data" / "fixtures"
 

@@ -23,7 +23,7 @@ from pytest_aiohttp import AiohttpServer
 
 from router.app import AppState
 from router.clock import FakeClock
-from router.model import parse_time
+from router.timefmt import parse_time
 
 T0 = parse_time("2026-02-10T12:00:00Z") or 0.0
 

@@ -13,7 +13,8 @@ import pytest
 
 from router.config.types import SourceConfig
 from router.ingest.formats import EventMapper, InputError, from_postable, from_webhook
-from router.model import fingerprint, parse_time
+from router.model import fingerprint
+from router.timefmt import parse_time
 
 FIXTURES = Path(__file__).parent / "data" / "fixtures"
 FIXTURE_NAMES = sorted(p.name for p in FIXTURES.glob("*.json"))

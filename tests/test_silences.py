@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from router.matchers import Matcher, MatchOp, parse_matchers
-from router.model import format_time_ms
+from router.noise.silence_api import filter_silences, silence_from_api, silence_to_api
 from router.noise.silences import (
     DEFAULT_RETENTION,
     Silence,
@@ -19,14 +19,12 @@ from router.noise.silences import (
     SilenceNotFound,
     SilenceState,
     expire,
-    filter_silences,
     gc,
-    silence_from_api,
     silence_from_record,
-    silence_to_api,
     silence_to_record,
     update_silence,
 )
+from router.timefmt import format_time_ms
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 HOUR = 3600.0

@@ -11,15 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from router.config.fields import FieldReader
+from router.config.interval_types import InclusiveRange, TimeInterval, TimeRange, TimeSpec
+from router.config.time_intervals import parse_time_intervals
 from router.config.yaml_source import Source
-from router.noise.time_intervals import (
-    InclusiveRange,
-    TimeInterval,
-    TimeRange,
-    TimeSpec,
-    is_muted,
-    parse_time_intervals,
-)
+from router.noise.time_intervals import is_muted
 
 
 def parse(text: str) -> tuple[dict[str, TimeInterval], list[str]]:

@@ -21,7 +21,8 @@ from conftest import (
 from pytest_aiohttp import AiohttpServer
 
 from router.clock import FakeClock, settle
-from router.model import fingerprint, format_time, parse_time
+from router.model import fingerprint
+from router.timefmt import format_time, parse_time
 
 T0 = parse_time("2026-07-01T03:00:00Z") or 0.0
 

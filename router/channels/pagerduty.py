@@ -29,8 +29,9 @@ from router.channels.webhook import user_agent
 from router.config.fields import FieldReader
 from router.config.types import Pacing, Secret
 from router.config.yaml_source import Node
-from router.model import Notification, format_time
+from router.model import Notification
 from router.rendering import Renderer, label_matchers, template_data
+from router.timefmt import format_time
 
 log = logging.getLogger(__name__)
 

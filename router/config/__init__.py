@@ -1,1 +1,18 @@
-"""Configuration: YAML with positions, field readers, the typed config, loading and checking."""
+"""Configuration: YAML with positions, field readers, the typed config, loading and checking.
+
+Values (imported by run-time modules; they import no run-time module):
+  types.py           RouterConfig and every section's frozen dataclass; Secret; InhibitRule
+  interval_types.py  TimeInterval and its specs, with Alertmanager's calendar semantics
+Reading (only `load.load_config` / `check_files` are called from outside, by app and cli):
+  yaml_source.py     YAML -> nodes with file:line:col; Problem, ConfigError
+  fields.py          FieldReader: secrets, files, templates, http_config, pacing, matchers
+  load.py            load_config / load_config_text / check_files / default_config
+  route.py           the route tree, with the `storm` / `flap` / `fast_resolve` route keys
+  receivers.py       receivers (each channel module in router/channels/ parses its entry)
+  server.py          server: listen, external_url, max_body_bytes, auth
+  sections.py        global, templates, storage, sources, delivery
+  inhibit_rules.py   inhibit_rules
+  time_intervals.py  time_intervals (and the deprecated mute_time_intervals)
+
+No re-exports here: importing a value module must not pull in the YAML reader.
+"""

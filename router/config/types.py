@@ -2,19 +2,21 @@
 
 Durations are float seconds. Inheritance along the route tree is already applied, so every
 `Route` carries concrete timers and `group_by`. Template fields hold Jinja source text.
+
+Run-time modules import these types (and router/config/interval_types.py) but nothing else
+from config/: the YAML reader and the parsers stay behind `load_config`. This module and
+interval_types.py import no run-time module, so the dependency points one way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
+from router.config.interval_types import TimeInterval
 from router.matchers import Matcher
-
-if TYPE_CHECKING:  # they read config with FieldReader, which imports this module
-    from router.noise.inhibition import InhibitRule
-    from router.noise.time_intervals import TimeInterval
 
 
 class Secret:
@@ -170,7 +172,8 @@ GROUP_BY_ALL = "..."
 @dataclass(frozen=True, slots=True)
 class StormConfig:
     """Route `storm`: more than `threshold` new alerts within `window` switch the route's
-    groups to one digest per receiver channel every `digest_interval` (see router/storm.py)."""
+    groups to one digest per receiver channel every `digest_interval`
+    (router/noise/storm.py)."""
 
     threshold: int
     window: float
@@ -180,7 +183,8 @@ class StormConfig:
 @dataclass(frozen=True, slots=True)
 class FlapConfig:
     """Route `flap`: an alert changing firing/resolved more than `changes` times within
-    `window` is announced once and then held until stable for `quiet` (router/flap.py)."""
+    `window` is announced once and then held until stable for `quiet`
+    (router/noise/flap.py)."""
 
     changes: int
     window: float
@@ -218,6 +222,31 @@ class Route:
     @property
     def group_by_all(self) -> bool:
         return self.group_by == (GROUP_BY_ALL,)
+
+
+def _all_match(matchers: Sequence[Matcher], labels: Mapping[str, str]) -> bool:
+    return all(m.matches(labels) for m in matchers)
+
+
+@dataclass(frozen=True, slots=True)
+class InhibitRule:
+    """While a firing alert matches `source_matchers`, alerts matching `target_matchers`
+    with the same values for every `equal` label (missing reads as "") are muted.
+    """
+
+    source_matchers: tuple[Matcher, ...]
+    target_matchers: tuple[Matcher, ...]
+    equal: tuple[str, ...]
+    name: str | None = None
+
+    def matches_source(self, labels: Mapping[str, str]) -> bool:
+        return _all_match(self.source_matchers, labels)
+
+    def matches_target(self, labels: Mapping[str, str]) -> bool:
+        return _all_match(self.target_matchers, labels)
+
+    def equal_key(self, labels: Mapping[str, str]) -> tuple[str, ...]:
+        return tuple(labels.get(name, "") for name in self.equal)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,8 @@ from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from router.config.types import SourceConfig
-from router.model import Alert, make_alert, parse_time
+from router.model import Alert, make_alert
+from router.timefmt import parse_time
 
 
 class InputError(Exception):

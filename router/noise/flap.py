@@ -1,6 +1,7 @@
 """Flap damping: an alert that changes between firing and resolved more than `changes` times
 within `window` is announced once as flapping and then kept out of its group's batches until
-it has been stable for `quiet`. Owns the route key's parsing and the per-alert detector.
+it has been stable for `quiet`. Owns the per-alert detector; the route key `flap` is read
+by router/config/route.py into `FlapConfig`.
 """
 
 from __future__ import annotations
@@ -8,31 +9,11 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
 
-from router.config.types import FlapConfig, Route
-from router.config.yaml_source import Node
+from router.config.types import Route
 from router.model import Alert
-from router.noise.storm import option_node
 
-FLAP_KEYS = ("changes", "window", "quiet")
 # Added to the alert shown in the one "flapping" notification.
 FLAPPING_ANNOTATION = "flapping"
-
-
-def parse_flap(parent: Node, inherited: FlapConfig | None) -> FlapConfig | None:
-    """The route's `flap: {changes, window, quiet}` (all three required)."""
-    node = option_node(parent, "flap", "{changes: 5, window: 10m, quiet: 5m}")
-    if node is None:
-        return inherited
-    if node is False or not isinstance(node, Node):
-        return None
-    node.expect_keys(FLAP_KEYS)
-    present = [node.require(k) is not None for k in FLAP_KEYS]
-    changes = node.get_int("changes", 0, minimum=1)
-    window = node.get_duration("window", None, allow_zero=False)
-    quiet = node.get_duration("quiet", None, allow_zero=False)
-    if not all(present) or changes < 1 or window is None or quiet is None:
-        return None
-    return FlapConfig(changes=changes, window=window, quiet=quiet)
 
 
 @dataclass(slots=True)

@@ -1,57 +1,20 @@
-"""Alertmanager inhibit rules: the `InhibitRule` value, its YAML parser, and the `Inhibitor`
-that answers "which firing source alert mutes this target?" from a per-rule index.
+"""Alertmanager inhibition at run time: the `Inhibitor` answers "which firing source alert
+mutes this target?" from a per-rule index of source alerts; `find_inhibitor` is the same
+answer as a plain scan (the reference the index is tested against).
+
+The rules are config values (`InhibitRule` in router/config/types.py, read by
+router/config/inhibit_rules.py); this module never sees YAML.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from router.config.fields import FieldReader, matcher_list
-from router.config.yaml_source import Node
-from router.matchers import Matcher, MatcherError, MatchOp
+from router.config.types import InhibitRule
 from router.model import Alert
 
-__all__ = ["InhibitRule", "Inhibitor", "find_inhibitor", "parse_inhibit_rules"]
-
-_RULE_KEYS = (
-    "name",
-    "source_matchers",
-    "target_matchers",
-    "equal",
-    "source_match",
-    "source_match_re",
-    "target_match",
-    "target_match_re",
-)
-# Alertmanager checks the deprecated maps' keys against the classic label-name regex.
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-
-
-def _all_match(matchers: Sequence[Matcher], labels: Mapping[str, str]) -> bool:
-    return all(m.matches(labels) for m in matchers)
-
-
-@dataclass(frozen=True, slots=True)
-class InhibitRule:
-    """While a firing alert matches `source_matchers`, alerts matching `target_matchers`
-    with the same values for every `equal` label (missing reads as "") are muted.
-    """
-
-    source_matchers: tuple[Matcher, ...]
-    target_matchers: tuple[Matcher, ...]
-    equal: tuple[str, ...]
-    name: str | None = None
-
-    def matches_source(self, labels: Mapping[str, str]) -> bool:
-        return _all_match(self.source_matchers, labels)
-
-    def matches_target(self, labels: Mapping[str, str]) -> bool:
-        return _all_match(self.target_matchers, labels)
-
-    def equal_key(self, labels: Mapping[str, str]) -> tuple[str, ...]:
-        return tuple(labels.get(name, "") for name in self.equal)
+__all__ = ["Inhibitor", "find_inhibitor"]
 
 
 def _ends_last(alert: Alert) -> tuple[float, str]:
@@ -178,69 +141,3 @@ class Inhibitor:
             if best is not None:
                 return best.fingerprint
         return None
-
-
-# -- parsing -------------------------------------------------------------------------
-
-
-def parse_inhibit_rules(fields: FieldReader, items: list[Node]) -> list[InhibitRule]:
-    """Read the top-level `inhibit_rules:` list; problems are recorded on their nodes.
-
-    A null entry (`inhibit_rules: [ null ]`) is skipped, as Alertmanager does.
-    """
-    rules: list[InhibitRule] = []
-    for item in items:
-        if item.is_null:
-            continue
-        if not item.expect_map():
-            continue
-        item.expect_keys(_RULE_KEYS)
-        source = matcher_list(item, "source_matchers") + _match_maps(item, "source")
-        target = matcher_list(item, "target_matchers") + _match_maps(item, "target")
-        rules.append(
-            InhibitRule(
-                source_matchers=tuple(source),
-                target_matchers=tuple(target),
-                equal=_equal(item),
-                name=item.get_str("name"),
-            )
-        )
-    return rules
-
-
-
-
-def _match_maps(node: Node, side: str) -> list[Matcher]:
-    """The deprecated `<side>_match` (equality) and `<side>_match_re` (regex) maps."""
-    out: list[Matcher] = []
-    for key, op in ((f"{side}_match", MatchOp.EQ), (f"{side}_match_re", MatchOp.RE)):
-        child = node.get_map(key)
-        if child is None:
-            continue
-        for name, value_node in child.entries():
-            if not _LABEL_NAME.fullmatch(name):
-                (child.key_node(name) or value_node).error(f'invalid label name "{name}"')
-                continue
-            value = value_node.as_str()
-            if value is None:
-                continue
-            try:
-                out.append(Matcher(name, op, value))
-            except MatcherError as exc:
-                value_node.error(f"invalid {key} value {value!r}: {exc.message}")
-    return out
-
-
-def _equal(node: Node) -> tuple[str, ...]:
-    items = node.get_list("equal")
-    names: list[str] = []
-    for item in items or []:
-        name = item.as_str()
-        if name is None:
-            continue
-        # UTF-8 label names are valid (Alertmanager's default mode); only "" is not.
-        if not name:
-            item.error(f'invalid label name "{name}" in equal list')
-            continue
-        names.append(name)
-    return tuple(dict.fromkeys(names))

@@ -11,10 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from router.config.interval_types import TimeInterval
 from router.config.types import Route
 from router.model import Alert
 from router.noise.inhibition import Inhibitor
-from router.noise.time_intervals import TimeInterval, is_muted
+from router.noise.time_intervals import is_muted
 
 
 class SilenceLookup(Protocol):

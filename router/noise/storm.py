@@ -1,6 +1,7 @@
 """Storm digests: when a route receives more than `threshold` new alerts within `window`, its
 groups stop notifying one by one and each receiver channel gets one digest per
-`digest_interval` instead. Owns the route key's parsing, the detector and the digest data.
+`digest_interval` instead. Owns the detector and the digest data; the route key `storm`
+is read by router/config/route.py into `StormConfig`.
 """
 
 from __future__ import annotations
@@ -11,43 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from router.config.types import Route, StormConfig
-from router.config.yaml_source import Node
-from router.model import Alert, format_time
+from router.model import Alert
+from router.timefmt import format_time
 
-_BOOL_TAG = "tag:yaml.org,2002:bool"
-STORM_KEYS = ("threshold", "window", "digest_interval")
 TOP_GROUPS = 10  # groups listed by name in a digest; the rest are counted
-
-
-def option_node(parent: Node, key: str, example: str) -> Node | bool | None:
-    """A route option that is a map or `false`: None when absent (inherit the parent's),
-    False when switched off, else the map node (problems are reported on `parent`'s src)."""
-    node = parent.get(key)
-    if node is None or node.is_null:
-        return None
-    if node.is_map:
-        return node
-    if node.raw.tag == _BOOL_TAG and str(node.raw.value).lower() in ("false", "off", "no", "n"):
-        return False
-    node.error(f"expected a map such as {example}, or false")
-    return None
-
-
-def parse_storm(parent: Node, inherited: StormConfig | None) -> StormConfig | None:
-    """The route's `storm: {threshold, window, digest_interval}` (all three required)."""
-    node = option_node(parent, "storm", "{threshold: 20, window: 1m, digest_interval: 5m}")
-    if node is None:
-        return inherited
-    if node is False or not isinstance(node, Node):
-        return None
-    node.expect_keys(STORM_KEYS)
-    present = [node.require(k) is not None for k in STORM_KEYS]
-    threshold = node.get_int("threshold", 0, minimum=1)
-    window = node.get_duration("window", None, allow_zero=False)
-    interval = node.get_duration("digest_interval", None, allow_zero=False)
-    if not all(present) or threshold < 1 or window is None or interval is None:
-        return None
-    return StormConfig(threshold=threshold, window=window, digest_interval=interval)
 
 
 @dataclass(slots=True)

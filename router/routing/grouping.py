@@ -20,10 +20,11 @@ from router.clock import Clock
 from router.config.types import Route
 from router.ingest.feed import AlertChange
 from router.metrics import Metrics
-from router.model import MARK, Alert, Batch, Intent, IntentKind, NotifyReason, format_time
+from router.model import MARK, Alert, Batch, Intent, IntentKind, NotifyReason
 from router.noise.flap import FlapTracker, flapping_copy
 from router.noise.storm import GroupView, StormTracker, digest_data
 from router.routing import tree as routing
+from router.timefmt import format_time
 from router.trace import TraceRecorder
 
 log = logging.getLogger(__name__)

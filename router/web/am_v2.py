@@ -15,16 +15,10 @@ from aiohttp import web
 from router.app import STATE, AppState
 from router.ingest.formats import InputError
 from router.matchers import Matcher, MatcherError, parse_matchers
-from router.model import Alert, format_time_ms
-from router.noise.silences import (
-    SilenceError,
-    SilenceNotFound,
-    expire,
-    filter_silences,
-    silence_from_api,
-    silence_to_api,
-    update_silence,
-)
+from router.model import Alert
+from router.noise.silence_api import filter_silences, silence_from_api, silence_to_api
+from router.noise.silences import SilenceError, SilenceNotFound, expire, update_silence
+from router.timefmt import format_time_ms
 from router.web.auth import check_auth
 
 VERSION = "0.1.0"

@@ -20,7 +20,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
-from router.model import Alert, Notification, NotifyReason, make_alert, parse_time, sort_alerts
+from router.model import Alert, Notification, NotifyReason, make_alert, sort_alerts
+from router.timefmt import parse_time
 
 FIXTURES = Path(__file__).resolve().parent.parent / "data" / "fixtures"
 GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"

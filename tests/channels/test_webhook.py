@@ -12,8 +12,9 @@ from pytest_aiohttp import AiohttpServer
 from router.channels.base import SendContext
 from router.channels.webhook import WebhookChannel, go_json, v4_body
 from router.config.types import Secret, WebhookConfig
-from router.model import GO_ZERO_TIME, Notification, parse_time
+from router.model import Notification
 from router.rendering import Renderer
+from router.timefmt import GO_ZERO_TIME, parse_time
 
 from .fakes import FIXTURE_NAMES as FIXTURES
 from .fakes import check_golden, fixture_notification, start_fake

@@ -1,0 +1,121 @@
+"""Reads the small top-level sections: `global`, `templates`, `storage`, `sources` and
+`delivery`. Each function takes its section's node and records problems on it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from router.config.fields import FieldReader
+from router.config.types import DeliveryConfig, GlobalConfig, SourceConfig, StorageConfig
+from router.config.yaml_source import Node
+
+__all__ = [
+    "parse_delivery",
+    "parse_global",
+    "parse_sources",
+    "parse_storage",
+    "parse_templates",
+]
+
+_SOURCE_KEYS = ("labels", "annotations", "status", "starts_at", "ends_at", "generator_url")
+_SOURCE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def parse_global(node: Node) -> GlobalConfig:
+    node.expect_keys(("resolve_timeout",))
+    default = GlobalConfig().resolve_timeout
+    timeout = node.get_duration("resolve_timeout", default, allow_zero=False)
+    return GlobalConfig(resolve_timeout=timeout or default)
+
+
+def parse_templates(fields: FieldReader, items: list[Node]) -> tuple[str, ...]:
+    found: list[str] = []
+    for item in items:
+        pattern = item.as_str()
+        if not pattern:
+            if pattern == "":
+                item.error("empty glob")
+            continue
+        full = fields.path(pattern)
+        try:
+            matches = sorted(
+                p
+                for p in Path(full.anchor).glob(str(full.relative_to(full.anchor)))
+                if p.is_file()
+            )
+        except ValueError as exc:
+            item.error(f"invalid glob: {exc}")
+            continue
+        for path in matches:
+            if str(path) not in found:
+                found.append(str(path))
+                fields.template_file(item, path)
+    return tuple(found)
+
+
+def parse_storage(node: Node) -> StorageConfig:
+    node.expect_keys(("path",))
+    storage = StorageConfig(path=node.get_str("path", StorageConfig().path) or "")
+    if not storage.path:
+        node.error("must not be empty", path="storage.path")
+    return storage
+
+
+def parse_sources(fields: FieldReader, node: Node) -> dict[str, SourceConfig]:
+    out: dict[str, SourceConfig] = {}
+    for name, item in node.entries():
+        if not _SOURCE_NAME.fullmatch(name):
+            (node.key_node(name) or item).error(
+                f'invalid source name "{name}": use letters, digits, "_", "." and "-"'
+            )
+        if not item.expect_map():
+            continue
+        item.expect_keys(_SOURCE_KEYS)
+        labels = _template_map(fields, item, "labels")
+        if item.require("labels") is not None and not labels:
+            item.error("at least one label is required", path=f"{item.path}.labels")
+        out[name] = SourceConfig(
+            name=name,
+            labels=labels,
+            annotations=_template_map(fields, item, "annotations"),
+            status=fields.template_string(item.get("status")),
+            starts_at=fields.template_string(item.get("starts_at")),
+            ends_at=fields.template_string(item.get("ends_at")),
+            generator_url=fields.template_string(item.get("generator_url")),
+        )
+    return out
+
+def _template_map(fields: FieldReader, node: Node, key: str) -> dict[str, str]:
+    child = node.get_map(key)
+    if child is None:
+        return {}
+    out: dict[str, str] = {}
+    for name, value in child.entries():
+        if key == "labels" and not _LABEL_NAME.fullmatch(name):
+            (child.key_node(name) or value).error(f'invalid label name "{name}"')
+        text = fields.template_string(value)
+        if text is not None:
+            out[name] = text
+    return out
+
+
+def parse_delivery(node: Node) -> DeliveryConfig:
+    node.expect_keys(
+        ("timeout", "max_attempts", "max_age", "backoff_base", "backoff_cap", "concurrency")
+    )
+    d = DeliveryConfig()
+    base = node.get_duration("backoff_base", d.backoff_base, allow_zero=False)
+    cap = node.get_duration("backoff_cap", d.backoff_cap, allow_zero=False)
+    if base and cap and cap < base:
+        (node.get("backoff_cap") or node).error("must be >= backoff_base")
+    return DeliveryConfig(
+        timeout=node.get_duration("timeout", d.timeout, allow_zero=False) or d.timeout,
+        max_attempts=node.get_int("max_attempts", d.max_attempts, minimum=1),
+        max_age=node.get_duration("max_age", d.max_age, allow_zero=False) or d.max_age,
+        backoff_base=base or d.backoff_base,
+        backoff_cap=cap or d.backoff_cap,
+        concurrency=node.get_int("concurrency", d.concurrency, minimum=1),
+    )
