@@ -22,7 +22,8 @@ from router.channels import build_channel
 from router.clock import SystemClock
 from router.config.load import check_files, default_config, load_config
 from router.config.types import RouterConfig
-from router.ingest.formats import InputError, from_webhook
+from router.errors import InputError
+from router.ingest.formats import from_webhook
 from router.logs import setup_logging
 from router.model import fingerprint, sort_alerts
 from router.routing import tree as routing

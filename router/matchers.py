@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from router.errors import MatcherError
+
 
 class MatchOp(StrEnum):
     EQ = "="
@@ -22,15 +24,6 @@ class MatchOp(StrEnum):
 # Alertmanager's MatchType order (Equal, NotEqual, Regexp, NotRegexp): the tie-breaker when
 # sorting matchers for the route key, so it is not the string order of the operators.
 _OP_ORDER = {MatchOp.EQ: 0, MatchOp.NE: 1, MatchOp.RE: 2, MatchOp.NRE: 3}
-
-
-class MatcherError(Exception):
-    """A matcher that cannot be parsed or compiled; `offset` is 0-based into the input."""
-
-    def __init__(self, message: str, offset: int = 0) -> None:
-        super().__init__(message)
-        self.message = message
-        self.offset = offset
 
 
 _CLASSIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from router.clock import FakeClock
 from router.config.types import RouterConfig
+from router.errors import StoreUnavailable
 from router.ingest.feed import AlertFeed
 from router.ingest.formats import from_postable, from_webhook
 from router.ingest.ingestor import RESOLVED_RETENTION, AlertIngestor
@@ -21,7 +22,6 @@ from router.metrics import Metrics
 from router.model import Alert, Batch, fingerprint
 from router.routing import tree as routing
 from router.routing.grouping import Dispatcher
-from router.storage import StoreUnavailable
 from router.storage.sqlite import SqliteStore
 from router.timefmt import format_time
 

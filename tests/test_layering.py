@@ -27,11 +27,29 @@ def _is_module(name: str) -> bool:
     return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
+def _is_type_checking(node: ast.AST) -> bool:
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and (
+        (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
+
+
+def _run_time_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node outside `if TYPE_CHECKING:` blocks (those imports never run)."""
+    out: list[ast.AST] = []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        out.append(node)
+        todo.extend(c for c in ast.iter_child_nodes(node) if not _is_type_checking(c))
+    return out
+
+
 def _imports(path: Path) -> set[str]:
-    """Every `router...` module `path` imports, at any depth (`from router.config import
-    load` counts as router.config.load)."""
+    """Every `router...` module `path` imports at run time, at any depth (`from router.config
+    import load` counts as router.config.load)."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in _run_time_nodes(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from router.errors import MatcherError
 from router.matchers import (
     Matcher,
-    MatcherError,
     MatchOp,
     format_label_set,
     from_match_maps,

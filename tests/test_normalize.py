@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from router.config.types import SourceConfig
-from router.ingest.formats import EventMapper, InputError, from_postable, from_webhook
+from router.errors import InputError
+from router.ingest.formats import EventMapper, from_postable, from_webhook
 from router.model import fingerprint
 from router.timefmt import parse_time
 

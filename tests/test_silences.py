@@ -9,14 +9,13 @@ from typing import Any
 
 import pytest
 
+from router.errors import SilenceError, SilenceNotFound
 from router.matchers import Matcher, MatchOp, parse_matchers
 from router.noise.silence_api import filter_silences, silence_from_api, silence_to_api
 from router.noise.silences import (
     DEFAULT_RETENTION,
     Silence,
-    SilenceError,
     SilenceIndex,
-    SilenceNotFound,
     SilenceState,
     expire,
     gc,

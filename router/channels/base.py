@@ -10,49 +10,15 @@ import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
 import aiohttp
 
 from router.config.types import Pacing
+from router.errors import DeliveryError, FailureReason
 from router.model import Notification
 
 _EXCERPT = 200
-
-
-class FailureReason(StrEnum):
-    CLIENT_ERROR = "client_error"
-    SERVER_ERROR = "server_error"
-    RATE_LIMITED = "rate_limited"
-    AUTH = "auth"
-    TIMEOUT = "timeout"
-    NETWORK = "network"
-    OTHER = "other"
-
-
-class DeliveryError(Exception):
-    """A failed send. The message never carries a URL or a credential."""
-
-    def __init__(
-        self,
-        reason: FailureReason,
-        message: str,
-        *,
-        retryable: bool,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.retryable = retryable
-        self.retry_after = retry_after
-
-    def __repr__(self) -> str:
-        return (
-            f"DeliveryError({self.reason.value!r}, {self.message!r}, "
-            f"retryable={self.retryable}, retry_after={self.retry_after})"
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,10 +22,11 @@ from typing import Any
 import aiosmtplib
 from markupsafe import escape
 
-from router.channels.base import DeliveryError, FailureReason, SendContext, excerpt, target_id
+from router.channels.base import SendContext, excerpt, target_id
 from router.config.fields import FieldReader
 from router.config.types import Pacing, Secret
 from router.config.yaml_source import Node
+from router.errors import DeliveryError, FailureReason
 from router.model import Notification
 from router.rendering import Renderer, template_data
 

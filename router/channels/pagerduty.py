@@ -16,19 +16,12 @@ from typing import Any
 
 import jinja2
 
-from router.channels.base import (
-    DeliveryError,
-    FailureReason,
-    SendContext,
-    classify_http,
-    excerpt,
-    post_json,
-    target_id,
-)
+from router.channels.base import SendContext, classify_http, excerpt, post_json, target_id
 from router.channels.webhook import user_agent
 from router.config.fields import FieldReader
 from router.config.types import Pacing, Secret
 from router.config.yaml_source import Node
+from router.errors import DeliveryError, FailureReason
 from router.model import Notification
 from router.rendering import Renderer, label_matchers, template_data
 from router.timefmt import format_time

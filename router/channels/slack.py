@@ -11,18 +11,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from router.channels.base import (
-    DeliveryError,
-    FailureReason,
-    SendContext,
-    classify_http,
-    excerpt,
-    post_json,
-    target_id,
-)
+from router.channels.base import SendContext, classify_http, excerpt, post_json, target_id
 from router.config.fields import FieldReader
 from router.config.types import Pacing, SlackConfig
 from router.config.yaml_source import Node
+from router.errors import DeliveryError, FailureReason
 from router.model import Notification
 from router.rendering import Renderer, template_data
 

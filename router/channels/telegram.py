@@ -12,19 +12,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.channels.base import (
-    DeliveryError,
-    FailureReason,
-    SendContext,
-    classify_http,
-    excerpt,
-    post_json,
-    target_id,
-)
+from router.channels.base import SendContext, classify_http, excerpt, post_json, target_id
 from router.channels.webhook import auth_headers
 from router.config.fields import FieldReader
 from router.config.types import HttpConfig, Pacing, Secret
 from router.config.yaml_source import Node
+from router.errors import DeliveryError, FailureReason
 from router.model import Notification
 from router.rendering import Renderer, template_data
 

@@ -12,7 +12,8 @@ import re
 from router.config.fields import FieldReader, matcher_list
 from router.config.types import InhibitRule
 from router.config.yaml_source import Node
-from router.matchers import Matcher, MatcherError, MatchOp
+from router.errors import MatcherError
+from router.matchers import Matcher, MatchOp
 
 __all__ = ["parse_inhibit_rules"]
 

@@ -38,7 +38,8 @@ from router.config.types import (
     ServerConfig,
     StorageConfig,
 )
-from router.config.yaml_source import ConfigError, Node, Problem, Source, suggest
+from router.config.yaml_source import Node, Problem, Source, suggest
+from router.errors import ConfigError
 from router.routing import tree as routing
 
 __all__ = ["ConfigError", "check_files", "default_config", "load_config", "load_config_text"]

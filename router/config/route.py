@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from router.config.fields import matcher_list
 from router.config.types import GROUP_BY_ALL, FlapConfig, Route, StormConfig
 from router.config.yaml_source import Node
-from router.matchers import Matcher, MatcherError, from_match_maps
+from router.errors import MatcherError
+from router.matchers import Matcher, from_match_maps
 
 __all__ = [
     "DEFAULT_GROUP_INTERVAL",

@@ -35,14 +35,6 @@ class Problem:
         return f"{where}: {self.message}"
 
 
-class ConfigError(Exception):
-    """A configuration that failed to load; `problems` holds all of them, in file order."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-
 _DURATION_RE = re.compile(
     r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
 )

@@ -17,14 +17,15 @@ from dataclasses import replace
 
 import aiohttp
 
-from router.channels.base import Channel, DeliveryError, FailureReason, SendContext
+from router.channels.base import Channel, SendContext
 from router.clock import Clock
 from router.config.types import DeliveryConfig, Pacing
 from router.delivery.pacing import TokenBucket
+from router.errors import DeliveryError, FailureReason, StoreUnavailable
 from router.metrics import Metrics
 from router.model import NflogEntry, NotifyReason, nflog_key
 from router.nflog import NotificationLog
-from router.storage import OutboxRow, Store, StoreUnavailable
+from router.storage import OutboxRow, Store
 from router.trace import TraceRecorder
 
 log = logging.getLogger(__name__)

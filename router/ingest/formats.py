@@ -13,18 +13,9 @@ from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from router.config.types import SourceConfig
+from router.errors import InputError
 from router.model import Alert, make_alert
 from router.timefmt import parse_time
-
-
-class InputError(Exception):
-    """A request body the router cannot accept: answered 4xx with `path` of the bad field."""
-
-    def __init__(self, message: str, path: str = "", status: int = 422) -> None:
-        super().__init__(message)
-        self.message = message
-        self.path = path
-        self.status = status
 
 
 def _obj(value: Any, path: str) -> dict[str, Any]:

@@ -12,8 +12,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from router.matchers import Matcher, MatcherError, MatchOp
-from router.noise.silences import Silence, SilenceError, SilenceState, to_api_precision
+from router.errors import MatcherError, SilenceError
+from router.matchers import Matcher, MatchOp
+from router.noise.silences import Silence, SilenceState, to_api_precision
 from router.timefmt import format_time_ms, parse_time
 
 __all__ = ["filter_silences", "matcher_to_api", "silence_from_api", "silence_to_api"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from router.errors import SilenceNotFound
 from router.matchers import Matcher, MatchOp
 from router.timefmt import format_time_ms, parse_time
 
@@ -24,20 +25,6 @@ class SilenceState(StrEnum):
     PENDING = "pending"
     ACTIVE = "active"
     EXPIRED = "expired"
-
-
-class SilenceError(Exception):
-    """A rejected silence; `path` names the offending field, e.g. `matchers[0].value`."""
-
-    def __init__(self, message: str, path: str = "") -> None:
-        super().__init__(f"{path}: {message}" if path else message)
-        self.message = message
-        self.path = path
-
-
-class SilenceNotFound(SilenceError):
-    """An update names an id that is not stored (the API answers 404; amtool's `silence
-    import` relies on that 404 to retry the POST without the id)."""
 
 
 @dataclass(frozen=True, slots=True)

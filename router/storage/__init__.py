@@ -9,13 +9,10 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from router.errors import StoreUnavailable
 from router.model import Alert, NflogEntry
 from router.noise.silences import Silence
 from router.trace import TraceStore
-
-
-class StoreUnavailable(Exception):
-    """A write could not be committed (disk full, locked, closed). Ingest answers 503."""
 
 
 @dataclass(frozen=True, slots=True)

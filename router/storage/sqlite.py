@@ -20,9 +20,10 @@ from typing import Any
 import aiosqlite
 import orjson
 
+from router.errors import StoreUnavailable
 from router.model import Alert, NflogEntry
 from router.noise.silences import Silence, silence_from_record, silence_to_record
-from router.storage import OutboxRow, StoreUnavailable
+from router.storage import OutboxRow
 from router.trace import TraceEvent
 
 log = logging.getLogger(__name__)

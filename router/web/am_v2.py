@@ -13,11 +13,11 @@ from typing import Any
 from aiohttp import web
 
 from router.app import STATE, AppState
-from router.ingest.formats import InputError
-from router.matchers import Matcher, MatcherError, parse_matchers
+from router.errors import InputError, MatcherError, SilenceError, SilenceNotFound
+from router.matchers import Matcher, parse_matchers
 from router.model import Alert
 from router.noise.silence_api import filter_silences, silence_from_api, silence_to_api
-from router.noise.silences import SilenceError, SilenceNotFound, expire, update_silence
+from router.noise.silences import expire, update_silence
 from router.timefmt import format_time_ms
 from router.web.auth import check_auth
 

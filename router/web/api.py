@@ -15,9 +15,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from router.app import STATE, AppState
-from router.ingest.formats import InputError, from_postable, from_webhook
+from router.errors import InputError, StoreUnavailable
+from router.ingest.formats import from_postable, from_webhook
 from router.model import Alert, nflog_key
-from router.storage import OutboxRow, StoreUnavailable
+from router.storage import OutboxRow
 from router.timefmt import format_time
 from router.web.am_v2 import setup_v2_routes
 from router.web.auth import check_auth

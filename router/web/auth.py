@@ -9,7 +9,7 @@ import hmac
 from aiohttp import web
 
 from router.app import STATE
-from router.ingest.formats import InputError
+from router.errors import InputError
 
 
 def check_auth(request: web.Request) -> None:

@@ -17,8 +17,9 @@ from pytest_aiohttp import AiohttpServer
 
 import router.channels
 from router.channels import CHANNELS, build_channel
-from router.channels.base import DeliveryError, FailureReason, SendContext, classify_http
+from router.channels.base import SendContext, classify_http
 from router.config.types import SlackConfig
+from router.errors import DeliveryError, FailureReason
 from router.model import Notification, NotifyReason, make_alert
 from router.rendering import Renderer
 

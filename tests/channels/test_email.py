@@ -15,11 +15,11 @@ import aiohttp
 import pytest
 import trustme
 
-from router.channels.base import DeliveryError, FailureReason, SendContext
+from router.channels.base import SendContext
 from router.channels.email import EmailChannel, EmailConfig, TlsConfig
 from router.config.load import load_config_text
 from router.config.types import Secret
-from router.config.yaml_source import ConfigError
+from router.errors import ConfigError, DeliveryError, FailureReason
 from router.model import Alert, Notification, NotifyReason, make_alert, sort_alerts
 from router.rendering import Renderer
 

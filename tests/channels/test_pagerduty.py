@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpServer
 
-from router.channels.base import DeliveryError, FailureReason, SendContext
+from router.channels.base import SendContext
 from router.channels.pagerduty import (
     PAGERDUTY_PACING,
     PagerdutyChannel,
@@ -22,7 +22,7 @@ from router.channels.pagerduty import (
 )
 from router.config.load import load_config_text
 from router.config.types import Secret
-from router.config.yaml_source import ConfigError
+from router.errors import ConfigError, DeliveryError, FailureReason
 from router.model import Alert, Notification, NotifyReason, make_alert, sort_alerts
 from router.rendering import Renderer
 

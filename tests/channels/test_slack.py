@@ -10,9 +10,10 @@ import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpServer
 
-from router.channels.base import DeliveryError, FailureReason, SendContext
+from router.channels.base import SendContext
 from router.channels.slack import SlackChannel
 from router.config.types import Secret, SlackConfig
+from router.errors import DeliveryError, FailureReason
 from router.model import Alert, Notification, NotifyReason, make_alert, sort_alerts
 from router.rendering import Renderer
 

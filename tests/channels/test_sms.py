@@ -12,12 +12,12 @@ import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpServer
 
-from router.channels.base import DeliveryError, FailureReason, SendContext
+from router.channels.base import SendContext
 from router.channels.sms.channel import SmsChannel, SmsConfig, scrub, twilio_error
 from router.channels.sms.text import fits
 from router.config.load import load_config_text
 from router.config.types import HttpConfig, Pacing, Secret
-from router.config.yaml_source import ConfigError
+from router.errors import ConfigError, DeliveryError, FailureReason
 from router.model import Notification, NotifyReason, make_alert
 from router.rendering import Renderer
 

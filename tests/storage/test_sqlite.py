@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from router.errors import StoreUnavailable
 from router.model import Alert, NflogEntry, make_alert, nflog_key
-from router.storage import OutboxRow, StoreUnavailable
+from router.storage import OutboxRow
 from router.storage.sqlite import SqliteStore
 
 T0 = 1_700_000_000.25

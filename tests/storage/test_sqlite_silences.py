@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from router.errors import StoreUnavailable
 from router.matchers import parse_matchers
 from router.noise.silences import Silence, expire, update_silence
-from router.storage import StoreUnavailable
 from router.storage.sqlite import SqliteStore
 
 NOW = 1_700_000_000.125

@@ -14,20 +14,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.channels.base import (
-    DeliveryError,
-    FailureReason,
-    SendContext,
-    classify_http,
-    excerpt,
-    post_json,
-    target_id,
-)
+from router.channels.base import SendContext, classify_http, excerpt, post_json, target_id
 from router.channels.sms import text as sms_text
 from router.channels.webhook import auth_headers, user_agent
 from router.config.fields import FieldReader
 from router.config.types import HttpConfig, Pacing, Secret
 from router.config.yaml_source import Node
+from router.errors import DeliveryError, FailureReason
 from router.model import Notification
 from router.rendering import Renderer, template_data
 

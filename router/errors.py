@@ -1,0 +1,109 @@
+"""One exception tree: every error the router raises on purpose has one root.
+
+    RouterError
+    ├── ConfigError        a config that failed to load: every Problem, file:line:col
+    ├── MatcherError       a matcher that cannot be parsed or compiled (offset into input)
+    ├── InputError         a request body we cannot accept: the JSON path of the bad field
+    ├── SilenceError       a rejected silence (path of the bad field)
+    │   └── SilenceNotFound    an update naming an id that is not stored
+    ├── StoreUnavailable   a write that could not be committed: ingest answers 503
+    └── DeliveryError      a failed send, classified by FailureReason (never a secret)
+        └── SlackAPIError      (router/channels/slack.py) Slack's `ok: false` answers
+
+Errors carry what went wrong and where, never how to answer it: the HTTP edge
+(router/web/) maps each class to a status, the CLI prints ConfigError's problems, and
+delivery reads DeliveryError's `retryable` and `retry_after`. Anything else that escapes
+is a bug of ours and is answered as one (503 + Retry-After at the web edge).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from router.config.yaml_source import Problem
+
+
+class RouterError(Exception):
+    """The root of every error alert-router raises on purpose."""
+
+
+class ConfigError(RouterError):
+    """A configuration that failed to load; `problems` holds all of them, in file order."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class MatcherError(RouterError):
+    """A matcher that cannot be parsed or compiled; `offset` is 0-based into the input."""
+
+    def __init__(self, message: str, offset: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.offset = offset
+
+
+class InputError(RouterError):
+    """A request body the router cannot accept: answered 4xx with `path` of the bad field."""
+
+    def __init__(self, message: str, path: str = "", status: int = 422) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.status = status
+
+
+class SilenceError(RouterError):
+    """A rejected silence; `path` names the offending field, e.g. `matchers[0].value`."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.message = message
+        self.path = path
+
+
+class SilenceNotFound(SilenceError):
+    """An update names an id that is not stored (the API answers 404; amtool's `silence
+    import` relies on that 404 to retry the POST without the id)."""
+
+
+class StoreUnavailable(RouterError):
+    """A write could not be committed (disk full, locked, closed). Ingest answers 503."""
+
+
+class FailureReason(StrEnum):
+    CLIENT_ERROR = "client_error"
+    SERVER_ERROR = "server_error"
+    RATE_LIMITED = "rate_limited"
+    AUTH = "auth"
+    TIMEOUT = "timeout"
+    NETWORK = "network"
+    OTHER = "other"
+
+
+class DeliveryError(RouterError):
+    """A failed send. The message never carries a URL or a credential."""
+
+    def __init__(
+        self,
+        reason: FailureReason,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+    def __repr__(self) -> str:
+        return (
+            f"DeliveryError({self.reason.value!r}, {self.message!r}, "
+            f"retryable={self.retryable}, retry_after={self.retry_after})"
+        )
