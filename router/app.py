@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from router.channels import build_channel
 from router.channels.base import Channel
+from router.channels.http import HttpClient
 from router.clock import Clock, SystemClock
 from router.config.load import load_config
 from router.config.types import Receiver, RouterConfig
@@ -62,6 +63,7 @@ def build_runtime(
     config: RouterConfig,
     metrics: Metrics,
     clock: Clock,
+    http: HttpClient,
     silences: SilenceLookup | None = None,
     alerts: Iterable[Alert] = (),
 ) -> Runtime:
@@ -74,7 +76,7 @@ def build_runtime(
     channels: dict[tuple[str, str, int], Channel] = {}
     for receiver in config.receivers.values():
         for kind, index, cfg in receiver.channels():
-            channels[(receiver.name, kind, index)] = build_channel(kind, cfg, renderer)
+            channels[(receiver.name, kind, index)] = build_channel(kind, cfg, renderer, http)
     metrics.prepare((r, k) for (r, k, _i) in channels)
     return Runtime(
         config=config,
@@ -97,6 +99,7 @@ class AppState:
     delivery: DeliveryManager
     trace: TraceRecorder
     silences: SilenceIndex
+    http: HttpClient  # bound to the aiohttp session in _lifecycle; shared across reloads
     ready: bool = False
     config_path: str | None = None
     overrides: dict[str, str] = field(default_factory=dict)
@@ -118,7 +121,7 @@ class AppState:
             if self.config_path is None:
                 raise ValueError("running on the built-in default config: nothing to reload")
             config = apply_overrides(load_config(self.config_path), self.overrides)
-            runtime = build_runtime(config, self.metrics, self.clock, self.silences,
+            runtime = build_runtime(config, self.metrics, self.clock, self.http, self.silences,
                                     self.ingestor.alerts.values())
         except Exception:
             self.metrics.config_last_reload_successful.set(0)
@@ -163,7 +166,8 @@ def create_app(
     clock = clock or SystemClock()
     metrics = Metrics(registry or CollectorRegistry())
     silences = SilenceIndex()
-    runtime = build_runtime(config, metrics, clock, silences)
+    http = HttpClient()
+    runtime = build_runtime(config, metrics, clock, http, silences)
     store_: Store = store or SqliteStore(Path(config.storage.path))
     holder: list[AppState] = []  # the callables below read the live runtime through it
 
@@ -203,7 +207,7 @@ def create_app(
     state = AppState(
         runtime=runtime, clock=clock, metrics=metrics, store=store_, dispatcher=dispatcher,
         ingestor=AlertIngestor(store_, dispatcher, clock, metrics, trace, [observe]),
-        delivery=delivery, trace=trace, silences=silences,
+        delivery=delivery, trace=trace, silences=silences, http=http,
         config_path=config_path, overrides=dict(overrides or {}), started_at=clock.now(),
     )
     holder.append(state)
@@ -237,6 +241,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(timeout=timeout) as session:
         delivery = state.delivery
         delivery.session = session
+        state.http.start(session)
         now = state.clock.now()
         delivery.load(await state.store.outbox_load_pending(), await state.store.load_nflog(now))
         for silence in await state.store.load_silences():
@@ -258,6 +263,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            state.http.stop()
     await state.trace.flush()
     await state.store.close()
 

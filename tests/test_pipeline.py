@@ -25,6 +25,7 @@ from pytest_aiohttp import AiohttpServer
 from router.channels import build_channel
 from router.channels import log as log_channel
 from router.channels.base import Channel
+from router.channels.http import HttpClient
 from router.clock import FakeClock
 from router.config.types import LogConfig
 from router.delivery.worker import DeliveryManager
@@ -125,9 +126,9 @@ class PipeFactory:
         for receiver in cfg.receivers.values():
             for kind, index, ccfg in receiver.channels():
                 if isinstance(ccfg, LogConfig):
-                    channel: Channel = log_channel.build(ccfg, renderer, stream)
+                    channel: Channel = log_channel.build(ccfg, renderer, stream=stream)
                 else:
-                    channel = build_channel(kind, ccfg, renderer)
+                    channel = build_channel(kind, ccfg, renderer, HttpClient(self.session))
                 channels[(receiver.name, kind, index)] = channel
 
         def lookup(receiver: str, kind: str, index: int) -> Channel | None:

@@ -27,6 +27,7 @@ from pytest_aiohttp import AiohttpServer
 from router.channels import build_channel
 from router.channels import log as log_channel
 from router.channels.base import Channel
+from router.channels.http import HttpClient
 from router.clock import FakeClock
 from router.config.types import LogConfig, Secret, SlackConfig, StormConfig, WebhookConfig
 from router.delivery.worker import DeliveryManager
@@ -134,8 +135,8 @@ class HarnessFactory:
         for receiver in cfg.receivers.values():
             for kind, index, ccfg in receiver.channels():
                 channels[(receiver.name, kind, index)] = (
-                    log_channel.build(ccfg, renderer, stream) if isinstance(ccfg, LogConfig)
-                    else build_channel(kind, ccfg, renderer)
+                    log_channel.build(ccfg, renderer, stream=stream) if isinstance(ccfg, LogConfig)
+                    else build_channel(kind, ccfg, renderer, HttpClient(self.session))
                 )
 
         def lookup(receiver: str, kind: str, index: int) -> Channel | None:
@@ -297,13 +298,13 @@ def test_default_renderings_show_a_digest_s_alerts() -> None:
     n = Notification("default", "{}:storm", {}, alerts, NotifyReason.FIRST, 1.0,
                      "http://router.example.com", digest={"total": 30})
     slack = build_channel("slack", SlackConfig(api_url=Secret("http://127.0.0.1:1/x")),
-                          renderer)
+                          renderer, HttpClient())
     body = json.loads(slack.render(n))
     assert "30" in json.dumps(body)
     webhook = build_channel("webhook", WebhookConfig(url=Secret("http://127.0.0.1:1/h")),
-                            renderer)
+                            renderer, HttpClient())
     assert len(json.loads(webhook.render(n))["alerts"]) == 30
-    line = build_channel("log", LogConfig(), renderer).render(n).decode()
+    line = build_channel("log", LogConfig(), renderer, HttpClient()).render(n).decode()
     assert line.startswith("[FIRING:30] receiver=default group={}")
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, formataddr, getaddresses, parseaddr
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosmtplib
 from markupsafe import escape
@@ -28,6 +28,9 @@ from router.config.types import Pacing, Secret
 from router.config.yaml_source import Node
 from router.model import Notification
 from router.rendering import Renderer, template_data
+
+if TYPE_CHECKING:  # only the registry's signature: this channel sends without HTTP
+    from router.channels.http import HttpClient
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +306,8 @@ def _tls_failure(exc: Exception) -> bool:
     return any(isinstance(e, ssl.SSLError | ssl.CertificateError) for e in _chain(exc))
 
 
-def build(cfg: EmailConfig, renderer: Renderer) -> EmailChannel:
+def build(cfg: EmailConfig, renderer: Renderer, http: HttpClient | None = None) -> EmailChannel:
+    """`http` is unused: mail goes over SMTP, one connection per message."""
     if not isinstance(cfg, EmailConfig):
         raise TypeError(f"email channel needs an EmailConfig, got {type(cfg).__name__}")
     return EmailChannel(cfg, renderer)

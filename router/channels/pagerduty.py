@@ -16,16 +16,8 @@ from typing import Any
 
 import jinja2
 
-from router.channels.base import (
-    DeliveryError,
-    FailureReason,
-    SendContext,
-    classify_http,
-    excerpt,
-    post_json,
-    target_id,
-)
-from router.channels.webhook import user_agent
+from router.channels.base import DeliveryError, FailureReason, SendContext, excerpt, target_id
+from router.channels.http import HttpClient, classify_http, cut, user_agent
 from router.config.fields import FieldReader
 from router.config.types import Pacing, Secret
 from router.config.yaml_source import Node
@@ -67,10 +59,6 @@ def pagerduty_severity(value: str | None) -> str:
 def dedup_key(group_key: str) -> str:
     """Alertmanager's `Key.Hash()`: a migrated team keeps its open incidents."""
     return hashlib.sha256(group_key.encode()).hexdigest()
-
-
-def cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +104,14 @@ Template = jinja2.Template | None
 class PagerdutyChannel:
     kind = "pagerduty"
 
-    def __init__(self, cfg: PagerdutyConfig, renderer: Renderer) -> None:
+    def __init__(self, cfg: PagerdutyConfig, renderer: Renderer, http: HttpClient) -> None:
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
         self.pacing = cfg.pacing or PAGERDUTY_PACING
         key = cfg.routing_key
         self.target = target_id("pagerduty", key.file or key.reveal(), cfg.url)
         self._renderer = renderer
+        self._http = http
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.
         compile_ = renderer.compile_string
 
@@ -264,8 +253,8 @@ class PagerdutyChannel:
     async def _post(self, key: str, event: dict[str, Any], ctx: SendContext) -> str | None:
         """POST one event; return the dedup_key PagerDuty answered, if any."""
         body = json.dumps({"routing_key": key, **event}, ensure_ascii=False).encode()
-        status, headers, text = await post_json(
-            ctx.session, self.cfg.url, body,
+        status, headers, text = await self._http.post(
+            self.cfg.url, body,
             headers={"Content-Type": "application/json", "User-Agent": user_agent()},
             timeout=ctx.timeout, endpoint="pagerduty events endpoint",
         )
@@ -368,10 +357,10 @@ def _finish(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def build(cfg: PagerdutyConfig, renderer: Renderer) -> PagerdutyChannel:
+def build(cfg: PagerdutyConfig, renderer: Renderer, http: HttpClient) -> PagerdutyChannel:
     if not isinstance(cfg, PagerdutyConfig):
         raise TypeError(f"pagerduty channel needs a PagerdutyConfig, got {type(cfg).__name__}")
-    return PagerdutyChannel(cfg, renderer)
+    return PagerdutyChannel(cfg, renderer, http)
 
 
 # --- configuration: the `pagerduty_configs` entries -----------------------------------

@@ -14,17 +14,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.channels.base import (
-    DeliveryError,
-    FailureReason,
-    SendContext,
-    classify_http,
-    excerpt,
-    post_json,
-    target_id,
-)
+from router.channels.base import DeliveryError, FailureReason, SendContext, excerpt, target_id
+from router.channels.http import HttpClient, auth_headers, classify_http, user_agent
 from router.channels.sms import text as sms_text
-from router.channels.webhook import auth_headers, user_agent
 from router.config.fields import FieldReader
 from router.config.types import HttpConfig, Pacing, Secret
 from router.config.yaml_source import Node
@@ -114,7 +106,7 @@ def _with_message(err: DeliveryError, message: str) -> DeliveryError:
 class SmsChannel:
     kind = "sms"
 
-    def __init__(self, cfg: SmsConfig, renderer: Renderer) -> None:
+    def __init__(self, cfg: SmsConfig, renderer: Renderer, http: HttpClient) -> None:
         if cfg.provider not in PROVIDERS:
             raise ValueError(f"sms: unknown provider {cfg.provider!r}")
         if not cfg.to:
@@ -138,6 +130,7 @@ class SmsChannel:
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
         self._renderer = renderer
+        self._http = http
         self._user_agent = user_agent()
         self._template = renderer.template(cfg.template) if cfg.template else None
         self._parts: list[Callable[..., str]] = [
@@ -231,8 +224,8 @@ class SmsChannel:
     ) -> str:
         headers = {"Content-Type": CONTENT_TYPES["form"], "Accept": "application/json",
                    "Authorization": auth, "User-Agent": self._user_agent}
-        status, resp_headers, body = await post_json(
-            ctx.session, url, self.twilio_form(to, text), headers=headers,
+        status, resp_headers, body = await self._http.post(
+            url, self.twilio_form(to, text), headers=headers,
             timeout=ctx.timeout, endpoint="twilio messages api")
         assert self.cfg.auth_token is not None
         error = twilio_error(status, resp_headers, body, (self.cfg.auth_token.reveal(),), (to,))
@@ -249,8 +242,8 @@ class SmsChannel:
         headers = {"Content-Type": CONTENT_TYPES[self.cfg.content_type],
                    "User-Agent": self._user_agent}
         headers.update(auth_headers(self.cfg.http_config))
-        status, resp_headers, text = await post_json(
-            ctx.session, self.cfg.url.reveal(), body.encode(), headers=headers,
+        status, resp_headers, text = await self._http.post(
+            self.cfg.url.reveal(), body.encode(), headers=headers,
             timeout=ctx.timeout, endpoint="sms gateway")
         error = classify_http(status, resp_headers, text)
         if error is not None:
@@ -294,10 +287,10 @@ async def _each(count: int, post: Callable[[int], Awaitable[str]]) -> list[str]:
     return [sid for sid in sent if sid]
 
 
-def build(cfg: SmsConfig, renderer: Renderer) -> SmsChannel:
+def build(cfg: SmsConfig, renderer: Renderer, http: HttpClient) -> SmsChannel:
     if not isinstance(cfg, SmsConfig):
         raise TypeError(f"sms channel needs an SmsConfig, got {type(cfg).__name__}")
-    return SmsChannel(cfg, renderer)
+    return SmsChannel(cfg, renderer, http)
 
 
 # --- configuration: the `sms_configs` entries ------------------------------------------
