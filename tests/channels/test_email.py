@@ -241,9 +241,9 @@ async def test_forced_implicit_tls(ca: trustme.CA,
 
 
 def test_port_465_means_implicit_tls() -> None:
-    assert EmailChannel(_cfg(465), Renderer([]))._implicit_tls
-    assert not EmailChannel(_cfg(587), Renderer([]))._implicit_tls
-    assert not EmailChannel(_cfg(465, force_implicit_tls=False), Renderer([]))._implicit_tls
+    assert EmailChannel(_cfg(465), Renderer([])).smtp.implicit_tls
+    assert not EmailChannel(_cfg(587), Renderer([])).smtp.implicit_tls
+    assert not EmailChannel(_cfg(465, force_implicit_tls=False), Renderer([])).smtp.implicit_tls
 
 
 async def test_temporary_reply_then_success() -> None:
