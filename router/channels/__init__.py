@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
-from router.channels import discord, email, log, pagerduty, slack, teams, telegram, webhook
+from router.channels import discord, email, log, pagerduty, slack, sms, teams, telegram, webhook
 from router.channels.base import Channel
 from router.channels.http import HttpClient
-from router.channels.sms import channel as sms
 from router.config.fields import FieldReader
 from router.config.types import ChannelConfig
 from router.config.yaml_source import Node

@@ -13,7 +13,7 @@ from pytest_aiohttp import AiohttpServer
 
 from router.channels.base import DeliveryError, FailureReason, SendContext
 from router.channels.http import HttpClient
-from router.channels.sms.channel import SmsChannel, SmsConfig, scrub, twilio_error
+from router.channels.sms import SmsChannel, SmsConfig, scrub, twilio_error
 from router.channels.sms.text import fits
 from router.config.load import load_config_text
 from router.config.types import HttpConfig, Pacing, Secret
