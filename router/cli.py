@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from router.channels import build_channel
+from router.channels.http import HttpClient
 from router.clock import SystemClock
 from router.config.load import check_files, default_config, load_config
 from router.config.types import RouterConfig
@@ -180,7 +181,7 @@ def cmd_render(config_path: str, receiver_name: str, payload_path: str) -> int:
         external_url=config.server.external_url,
     )
     for kind, index, cfg in receiver.channels():
-        channel = build_channel(kind, cfg, renderer)
+        channel = build_channel(kind, cfg, renderer, HttpClient())  # renders only: never started
         print(f"--- {kind}[{index}] ---")
         print(channel.render(n).decode("utf-8"))
     if not receiver.channels():

@@ -15,6 +15,7 @@ from typing import TextIO
 from router.channels import build_channel
 from router.channels import log as log_channel
 from router.channels.base import Channel
+from router.channels.http import HttpClient
 from router.clock import Clock
 from router.config.types import LogConfig, Receiver, RouterConfig
 from router.ingest.formats import EventMapper
@@ -51,13 +52,15 @@ def compile_runtime(
     config: RouterConfig,
     metrics: Metrics,
     clock: Clock,
+    http: HttpClient,
     silences: SilenceLookup | None = None,
     alerts: Iterable[Alert] = (),
     *,
     log_stream: TextIO | None = None,
 ) -> Runtime:
     """Compile templates, channels, routes, source mappings and muting; raises on any
-    problem. `alerts` seeds the inhibitor's source index (a reload keeps inhibiting)."""
+    problem. `alerts` seeds the inhibitor's source index (a reload keeps inhibiting); every
+    HTTP channel shares `http`, the one client bound to the session at start-up."""
     renderer = Renderer(
         config.templates,
         on_failure=lambda kind: metrics.template_failures.labels(kind).inc(),
@@ -68,9 +71,9 @@ def compile_runtime(
         for kind, index, cfg in receiver.channels():
             channel: Channel
             if log_stream is not None and isinstance(cfg, LogConfig):
-                channel = log_channel.build(cfg, renderer, log_stream)
+                channel = log_channel.build(cfg, renderer, http, stream=log_stream)
             else:
-                channel = build_channel(kind, cfg, renderer)
+                channel = build_channel(kind, cfg, renderer, http)
             channels[(receiver.name, kind, index)] = channel
     metrics.prepare((r, k) for (r, k, _i) in channels)
     return Runtime(

@@ -23,6 +23,7 @@ from typing import TextIO
 import aiohttp
 from prometheus_client import CollectorRegistry
 
+from router.channels.http import HttpClient
 from router.clock import Clock, SystemClock
 from router.config.load import load_config
 from router.config.types import RouterConfig
@@ -69,6 +70,7 @@ class Service:
     nflog: NotificationLog
     trace: TraceRecorder
     silences: SilenceIndex
+    http: HttpClient
     config_path: str | None = None
     overrides: dict[str, str] = field(default_factory=dict)
     log_stream: TextIO | None = None
@@ -98,7 +100,7 @@ class Service:
 
     async def apply(self, config: RouterConfig) -> None:
         """Compile `config` on the side, then swap it in and regroup under its routes."""
-        runtime = compile_runtime(config, self.metrics, self.clock, self.silences,
+        runtime = compile_runtime(config, self.metrics, self.clock, self.http, self.silences,
                                   self.ingestor.alerts.values(), log_stream=self.log_stream)
         self.ref.swap(runtime)
         self.delivery.settings = config.delivery
@@ -109,6 +111,7 @@ class Service:
     async def start(self, session: aiohttp.ClientSession) -> None:
         """Restore from the (open) store, then start the background loops."""
         self.delivery.session = session
+        self.http.start(session)
         now = self.clock.now()
         await self.nflog.restore(now)
         self.delivery.load(await self.store.outbox_load_pending())
@@ -131,6 +134,7 @@ class Service:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        self.http.stop()
         await self.trace.flush()
 
     async def collect_garbage(self) -> None:
@@ -168,7 +172,9 @@ def build_service(
     clock = clock or SystemClock()
     metrics = metrics or Metrics(CollectorRegistry())
     silences = SilenceIndex()
-    ref = RuntimeRef(compile_runtime(config, metrics, clock, silences, log_stream=log_stream))
+    http = HttpClient()
+    ref = RuntimeRef(compile_runtime(config, metrics, clock, http, silences,
+                                     log_stream=log_stream))
     trace = TraceRecorder(store, clock)
     nflog = NotificationLog(store)
     delivery = DeliveryManager(store, clock, metrics, config.delivery, ref.channel,
@@ -191,7 +197,7 @@ def build_service(
     service = Service(
         ref=ref, clock=clock, metrics=metrics, store=store, feed=feed, ingestor=ingestor,
         dispatcher=dispatcher, pipeline=pipeline, delivery=delivery, nflog=nflog, trace=trace,
-        silences=silences, config_path=config_path, overrides=dict(overrides or {}),
+        silences=silences, http=http, config_path=config_path, overrides=dict(overrides or {}),
         log_stream=log_stream, started_at=clock.now(),
     )
     _export_gauges(service)

@@ -1,4 +1,5 @@
-"""Shared fixtures: a fake clock, a temporary SQLite store and an in-process router app."""
+"""Shared fixtures: a fake clock, a temporary SQLite store, a started HTTP client and an
+in-process router app."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
 from router.app import STATE, AppState, create_app
+from router.channels.http import HttpClient
 from router.clock import FakeClock
 from router.config.load import load_config_text
 from router.config.types import RouterConfig
@@ -31,6 +34,13 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     await s.open()
     yield s
     await s.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[HttpClient]:
+    """The shared HTTP client as channels get it in the running app: bound to a session."""
+    async with aiohttp.ClientSession() as session:
+        yield HttpClient(session)
 
 
 def config_from(text: str, tmp_path: Path) -> RouterConfig:

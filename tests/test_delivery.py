@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from pytest_aiohttp import AiohttpServer
 
 from router.channels.base import Channel
+from router.channels.http import HttpClient
 from router.channels.webhook import WebhookChannel
 from router.clock import FakeClock, settle
 from router.config.types import DeliveryConfig, HttpConfig, Secret, WebhookConfig
@@ -36,9 +37,9 @@ GROUP = '{}:{alertname="DiskFull"}'
 RECEIVER = "team"
 
 
-def webhook(url: str) -> WebhookChannel:
+def webhook(url: str, http: HttpClient) -> WebhookChannel:
     cfg = WebhookConfig(url=Secret(url), http_config=HttpConfig(bearer_token=Secret(TOKEN)))
-    return WebhookChannel(cfg, Renderer([]))
+    return WebhookChannel(cfg, Renderer([]), http)
 
 
 def make_row(
@@ -85,6 +86,7 @@ class Rig:
     store: SqliteStore
     clock: FakeClock
     session: aiohttp.ClientSession
+    http: HttpClient  # bound to `session`, as the app binds it at start-up
     fake: Fake
     channel: WebhookChannel
     metrics: Metrics
@@ -160,16 +162,17 @@ async def rig(
     aiohttp_server: AiohttpServer, store: SqliteStore, clock: FakeClock
 ) -> AsyncIterator[Rig]:
     fake = await start_fake(aiohttp_server, "webhook")
-    channel = webhook(fake.url + "/" + PATH_SECRET)
     metrics = Metrics(CollectorRegistry())
     metrics.prepare([(RECEIVER, "webhook")])
     async with aiohttp.ClientSession() as session:
+        http = HttpClient(session)
+        channel = webhook(fake.url + "/" + PATH_SECRET, http)
         channels = {(RECEIVER, "webhook", 0): channel}
         manager = DeliveryManager(
             store, clock, metrics, DeliveryConfig(),
             lambda r, k, i: channels.get((r, k, i)), session, rng=random.Random(7),
         )
-        r = Rig(store, clock, session, fake, channel, metrics, manager)
+        r = Rig(store, clock, session, http, fake, channel, metrics, manager)
         try:
             yield r
         finally:
@@ -386,7 +389,7 @@ async def test_group_waits_for_its_inflight_row_and_keeps_order(
     app = web.Application()
     app.router.add_post("/hook", handle)
     server = await aiohttp_server(app, access_log=None)
-    rig.channel = webhook(str(server.make_url("/hook")))
+    rig.channel = webhook(str(server.make_url("/hook")), rig.http)
     manager = rig.manager_for(rig.store)
     rig.start(manager)
     now = rig.clock.now()
@@ -502,7 +505,7 @@ async def test_no_secret_in_errors_or_logs(
     failed = await rig.row_after_attempts(1)
     await rig.advance_to(failed.next_attempt_at)
     # A second channel whose endpoint refuses connections (URL with a token in it).
-    refused = webhook(closed_port_url("/" + PATH_SECRET))
+    refused = webhook(closed_port_url("/" + PATH_SECRET), rig.http)
     manager = rig.manager_for(rig.store, refused)
     manager.settings = replace(manager.settings, max_attempts=1)
     rig.start(manager)
@@ -531,7 +534,7 @@ async def test_a_channel_entrys_own_timeout_wins_over_the_default(rig: Rig) -> N
     # delivery.timeout is 10 s by default; this entry says 0.1 s and the vendor takes 1 s.
     rig.fake.delay = 1.0
     cfg = WebhookConfig(url=Secret(rig.fake.url + "/slow"), timeout=0.1)
-    manager = rig.manager_for(rig.store, WebhookChannel(cfg, Renderer([])))
+    manager = rig.manager_for(rig.store, WebhookChannel(cfg, Renderer([]), rig.http))
     rig.start(manager)
     await manager.enqueue(make_row(rig.channel, rig.clock.now(), "a"))
     failed = await rig.row_after_failure()

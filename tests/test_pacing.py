@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from pytest_aiohttp import AiohttpServer
 
 from router.channels.base import Channel
+from router.channels.http import HttpClient
 from router.channels.slack import SlackChannel
 from router.clock import FakeClock, settle
 from router.config.types import DeliveryConfig, Pacing, Secret, SlackConfig
@@ -88,13 +89,15 @@ class PacingRig:
     metrics: Metrics
     manager: DeliveryManager
     channels: dict[tuple[str, str, int], Channel]
+    http: HttpClient  # the channels' shared client, bound to the rig's session
 
 
-def slack(url: str, channel: str, pacing: Pacing | None) -> SlackChannel:
+def slack(url: str, channel: str, pacing: Pacing | None, http: HttpClient) -> SlackChannel:
     return SlackChannel(
         SlackConfig(api_url=Secret(url + "/services/T0/B0/" + channel), channel=channel,
                     pacing=pacing),
         Renderer([]),
+        http,
     )
 
 
@@ -138,7 +141,7 @@ async def pacing_rig(
             store, clock, metrics, DeliveryConfig(concurrency=8),
             lambda r, k, i: channels.get((r, k, i)), session, rng=random.Random(3),
         )
-        yield PacingRig(clock, store, metrics, manager, channels), session
+        yield PacingRig(clock, store, metrics, manager, channels, HttpClient(session)), session
 
 
 async def test_thirty_notifications_go_out_at_the_configured_rate_critical_first(
@@ -146,7 +149,7 @@ async def test_thirty_notifications_go_out_at_the_configured_rate_critical_first
 ) -> None:
     rig, _ = pacing_rig
     fake = await start_fake(aiohttp_server, "slack-webhook")
-    rig.channels[(RECEIVER, "slack", 0)] = slack(fake.url, "ops", Pacing(rate=2.0, burst=1))
+    rig.channels[(RECEIVER, "slack", 0)] = slack(fake.url, "ops", Pacing(2.0, 1), rig.http)
     warnings = [f"Warn{i:02d}" for i in range(20)]
     criticals = [f"Crit{i:02d}" for i in range(10)]
     for name in warnings:
@@ -183,8 +186,8 @@ async def test_a_429_pauses_only_its_target_and_fails_nothing(
     limited = await start_fake(aiohttp_server, "slack-webhook",
                                [(429, {"Retry-After": "30"})])
     other = await start_fake(aiohttp_server, "slack-webhook")
-    rig.channels[(RECEIVER, "slack", 0)] = slack(limited.url, "busy", Pacing(1.0, 1))
-    rig.channels[(RECEIVER, "slack", 1)] = slack(other.url, "calm", Pacing(1.0, 1))
+    rig.channels[(RECEIVER, "slack", 0)] = slack(limited.url, "busy", Pacing(1.0, 1), rig.http)
+    rig.channels[(RECEIVER, "slack", 1)] = slack(other.url, "calm", Pacing(1.0, 1), rig.http)
     for i in range(3):
         await rig.manager.enqueue(row_for(rig, 0, f"Busy{i}", "critical"))
         await rig.manager.enqueue(row_for(rig, 1, f"Calm{i}", "warning"))

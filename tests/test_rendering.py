@@ -10,6 +10,7 @@ from typing import Any
 import jinja2
 import pytest
 
+from router.channels.http import HttpClient
 from router.channels.log import LogChannel
 from router.channels.slack import SlackChannel
 from router.config.types import LogConfig, Secret, SlackConfig
@@ -166,7 +167,7 @@ def test_runtime_failure_falls_back_to_plain_text_and_is_counted(
     r = Renderer([], on_failure=failures.append)
     # Division by zero only happens at render time: the template compiles fine.
     slack = SlackChannel(SlackConfig(api_url=Secret("http://127.0.0.1:1/x"),
-                                     title="{{ 1 // 0 }}", username="am"), r)
+                                     title="{{ 1 // 0 }}", username="am"), r, HttpClient())
     n = _notification(_alert("HighErrorRate", "a:1", summary="5xx above 5%"))
     with caplog.at_level(logging.WARNING):
         body = json.loads(slack.render(n))

@@ -22,6 +22,7 @@ from harness import ServiceFactory
 from pytest_aiohttp import AiohttpServer
 
 from router.channels import build_channel
+from router.channels.http import HttpClient
 from router.clock import FakeClock
 from router.config.types import LogConfig, Secret, SlackConfig, StormConfig, WebhookConfig
 from router.delivery.worker import DeliveryManager
@@ -258,13 +259,13 @@ def test_default_renderings_show_a_digest_s_alerts() -> None:
     n = Notification("default", "{}:storm", {}, alerts, NotifyReason.FIRST, 1.0,
                      "http://router.example.com", digest={"total": 30})
     slack = build_channel("slack", SlackConfig(api_url=Secret("http://127.0.0.1:1/x")),
-                          renderer)
+                          renderer, HttpClient())
     body = json.loads(slack.render(n))
     assert "30" in json.dumps(body)
     webhook = build_channel("webhook", WebhookConfig(url=Secret("http://127.0.0.1:1/h")),
-                            renderer)
+                            renderer, HttpClient())
     assert len(json.loads(webhook.render(n))["alerts"]) == 30
-    line = build_channel("log", LogConfig(), renderer).render(n).decode()
+    line = build_channel("log", LogConfig(), renderer, HttpClient()).render(n).decode()
     assert line.startswith("[FIRING:30] receiver=default group={}")
 
 

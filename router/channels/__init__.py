@@ -1,6 +1,9 @@
 """The channel registry: config `<kind>_configs` entries → Channel instances.
 
-An explicit table; a kind missing here is a config error.
+An explicit table, so a kind missing here is a config error and the config loader and the
+app find every channel in one place. Each channel module (or subpackage) exposes
+CONFIG_KEY, KEYS, `parse` (YAML entry → its config dataclass) and `build`
+(config, renderer, shared HttpClient → Channel).
 """
 
 from __future__ import annotations
@@ -10,15 +13,15 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
-from router.channels import discord, email, log, pagerduty, slack, teams, telegram, webhook
+from router.channels import discord, email, log, pagerduty, slack, sms, teams, telegram, webhook
 from router.channels.base import Channel
-from router.channels.sms import channel as sms
+from router.channels.http import HttpClient
 from router.config.fields import FieldReader
 from router.config.types import ChannelConfig
 from router.config.yaml_source import Node
 from router.rendering import Renderer
 
-Builder = Callable[[Any, Renderer], Channel]
+Builder = Callable[[Any, Renderer, HttpClient], Channel]
 Parser = Callable[[FieldReader, Node], Any]
 
 
@@ -50,9 +53,10 @@ CHANNELS: Final[Mapping[str, ChannelSpec]] = MappingProxyType({
 })
 
 
-def build_channel(kind: str, cfg: ChannelConfig, renderer: Renderer) -> Channel:
+def build_channel(kind: str, cfg: ChannelConfig, renderer: Renderer, http: HttpClient) -> Channel:
+    """A channel of `kind`; HTTP channels send through `http` once the app has started it."""
     try:
         spec = CHANNELS[kind]
     except KeyError:
         raise ValueError(f"unknown channel type {kind!r}") from None
-    return spec.build(cfg, renderer)
+    return spec.build(cfg, renderer, http)

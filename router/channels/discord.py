@@ -11,8 +11,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.channels.base import SendContext, classify_http, post_json, target_id
-from router.channels.webhook import auth_headers
+from router.channels.base import SendContext, target_id
+from router.channels.http import HttpClient, auth_headers, classify_http, cut
 from router.config.fields import FieldReader
 from router.config.types import HttpConfig, Pacing, Secret
 from router.config.yaml_source import Node
@@ -54,10 +54,6 @@ class DiscordConfig:
     pacing: Pacing | None = None  # None: Discord's webhook limit
 
 
-def cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 @dataclass(slots=True)
 class _Embeds:
     """Embeds being filled, with the characters they count against MAX_TOTAL."""
@@ -70,12 +66,13 @@ class _Embeds:
 class DiscordChannel:
     kind = "discord"
 
-    def __init__(self, cfg: DiscordConfig, renderer: Renderer) -> None:
+    def __init__(self, cfg: DiscordConfig, renderer: Renderer, http: HttpClient) -> None:
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
         self.pacing = cfg.pacing or DISCORD_PACING
         self.target = target_id("discord", cfg.webhook_url.file or cfg.webhook_url.reveal())
         self._renderer = renderer
+        self._http = http
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.
         self._body_tmpl = renderer.template(cfg.template) if cfg.template else None
         self._title = renderer.compile_string(cfg.title) if cfg.title else None
@@ -177,8 +174,8 @@ class DiscordChannel:
 
     async def send(self, payload: bytes, ctx: SendContext) -> dict[str, str]:
         headers = {"Content-Type": "application/json", **auth_headers(self.cfg.http_config)}
-        status, resp_headers, text = await post_json(
-            ctx.session, self.cfg.webhook_url.reveal(), payload, headers=headers,
+        status, resp_headers, text = await self._http.post(
+            self.cfg.webhook_url.reveal(), payload, headers=headers,
             timeout=ctx.timeout, endpoint="discord webhook endpoint",
         )
         # 204 No Content (200 with a message body under `?wait=true`).
@@ -206,10 +203,10 @@ def rate_limited(error: DeliveryError, text: str) -> DeliveryError:
                          retryable=True, retry_after=float(retry))
 
 
-def build(cfg: DiscordConfig, renderer: Renderer) -> DiscordChannel:
+def build(cfg: DiscordConfig, renderer: Renderer, http: HttpClient) -> DiscordChannel:
     if not isinstance(cfg, DiscordConfig):
         raise TypeError(f"discord channel needs a DiscordConfig, got {type(cfg).__name__}")
-    return DiscordChannel(cfg, renderer)
+    return DiscordChannel(cfg, renderer, http)
 
 
 # --- configuration: the `discord_configs` entries -----------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from router.channels.base import SendContext
 from router.config.fields import FieldReader
@@ -15,6 +15,9 @@ from router.config.types import LogConfig, Pacing
 from router.config.yaml_source import Node
 from router.model import Notification, common_items
 from router.rendering import Renderer, label_matchers, template_data
+
+if TYPE_CHECKING:  # only the registry's signature: this channel sends without HTTP
+    from router.channels.http import HttpClient
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +88,9 @@ class LogChannel:
         return {}
 
 
-def build(cfg: LogConfig, renderer: Renderer, stream: TextIO | None = None) -> LogChannel:
+def build(cfg: LogConfig, renderer: Renderer, http: HttpClient | None = None, *,
+          stream: TextIO | None = None) -> LogChannel:
+    """`http` is unused: the line goes to `stream` (stdout by default)."""
     if not isinstance(cfg, LogConfig):
         raise TypeError(f"log channel needs a LogConfig, got {type(cfg).__name__}")
     return LogChannel(cfg, renderer, stream)

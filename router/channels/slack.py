@@ -11,7 +11,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from router.channels.base import SendContext, classify_http, excerpt, post_json, target_id
+from router.channels.base import SendContext, excerpt, target_id
+from router.channels.http import HttpClient, classify_http, cut
 from router.config.fields import FieldReader
 from router.config.types import Pacing, SlackConfig
 from router.config.yaml_source import Node
@@ -34,17 +35,13 @@ _AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "tok
 _UPDATE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 
 
-def cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 SLACK_PACING = Pacing(rate=1.0, burst=3)
 
 
 class SlackChannel:
     kind = "slack"
 
-    def __init__(self, cfg: SlackConfig, renderer: Renderer) -> None:
+    def __init__(self, cfg: SlackConfig, renderer: Renderer, http: HttpClient) -> None:
         if (cfg.api_url is None) == (cfg.token is None):
             raise ValueError("slack: exactly one of api_url or token")
         if cfg.token is not None and not cfg.channel:
@@ -59,6 +56,7 @@ class SlackChannel:
         self.target = target_id("slack", secret.reveal() if secret.file is None else secret.file,
                                 destination)
         self._renderer = renderer
+        self._http = http
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.
         self._body_tmpl = renderer.template(cfg.template) if cfg.template else None
         self._title = renderer.compile_string(cfg.title) if cfg.title else None
@@ -150,8 +148,8 @@ class SlackChannel:
 
     async def _send_webhook(self, payload: bytes, ctx: SendContext) -> None:
         assert self.cfg.api_url is not None
-        status, headers, text = await post_json(
-            ctx.session, self.cfg.api_url.reveal(), payload,
+        status, headers, text = await self._http.post(
+            self.cfg.api_url.reveal(), payload,
             headers={"Content-Type": "application/json"}, timeout=ctx.timeout,
             endpoint="slack webhook endpoint",
         )
@@ -169,8 +167,8 @@ class SlackChannel:
     async def _call(self, method: str, body: dict[str, Any], ctx: SendContext) -> dict[str, Any]:
         assert self.cfg.token is not None
         url = self.cfg.app_url.rstrip("/") + "/" + method
-        status, headers, text = await post_json(
-            ctx.session, url, json.dumps(body, ensure_ascii=False).encode(),
+        status, headers, text = await self._http.post(
+            url, json.dumps(body, ensure_ascii=False).encode(),
             headers={"Content-Type": "application/json; charset=utf-8",
                      "Authorization": f"Bearer {self.cfg.token.reveal()}"},
             timeout=ctx.timeout, endpoint=f"slack api ({method})",
@@ -214,10 +212,10 @@ def api_error(method: str, code: str, headers: dict[str, str]) -> SlackAPIError:
     return SlackAPIError(code, FailureReason.CLIENT_ERROR, message, retryable=False)
 
 
-def build(cfg: SlackConfig, renderer: Renderer) -> SlackChannel:
+def build(cfg: SlackConfig, renderer: Renderer, http: HttpClient) -> SlackChannel:
     if not isinstance(cfg, SlackConfig):
         raise TypeError(f"slack channel needs a SlackConfig, got {type(cfg).__name__}")
-    return SlackChannel(cfg, renderer)
+    return SlackChannel(cfg, renderer, http)
 
 
 # --- configuration: the `slack_configs` entries -----------------------------------

@@ -10,8 +10,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.channels.base import SendContext, classify_http, post_json, target_id
-from router.channels.webhook import auth_headers
+from router.channels.base import SendContext, target_id
+from router.channels.http import HttpClient, auth_headers, classify_http, cut
 from router.config.fields import FieldReader
 from router.config.types import HttpConfig, Pacing, Secret
 from router.config.yaml_source import Node
@@ -44,10 +44,6 @@ class TeamsConfig:
     pacing: Pacing | None = None  # None: Teams' ~4 requests/s per webhook
 
 
-def cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _size(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False).encode())
 
@@ -64,12 +60,13 @@ def text_block(text: str, **extra: Any) -> dict[str, Any]:
 class TeamsChannel:
     kind = "teams"
 
-    def __init__(self, cfg: TeamsConfig, renderer: Renderer) -> None:
+    def __init__(self, cfg: TeamsConfig, renderer: Renderer, http: HttpClient) -> None:
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
         self.pacing = cfg.pacing or TEAMS_PACING
         self.target = target_id("teams", cfg.webhook_url.file or cfg.webhook_url.reveal())
         self._renderer = renderer
+        self._http = http
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.
         self._card_tmpl = renderer.template(cfg.template) if cfg.template else None
         self._title = renderer.compile_string(cfg.title) if cfg.title else None
@@ -174,8 +171,8 @@ class TeamsChannel:
     async def send(self, payload: bytes, ctx: SendContext) -> dict[str, str]:
         # Workflows answers 202 Accepted; any 2xx is delivered.
         headers = {"Content-Type": "application/json", **auth_headers(self.cfg.http_config)}
-        status, resp_headers, text = await post_json(
-            ctx.session, self.cfg.webhook_url.reveal(), payload,
+        status, resp_headers, text = await self._http.post(
+            self.cfg.webhook_url.reveal(), payload,
             headers=headers, timeout=ctx.timeout,
             endpoint="teams workflow endpoint",
         )
@@ -199,10 +196,10 @@ def cut_bytes(text: str, limit: int) -> str:
     return text[:low] + "…"
 
 
-def build(cfg: TeamsConfig, renderer: Renderer) -> TeamsChannel:
+def build(cfg: TeamsConfig, renderer: Renderer, http: HttpClient) -> TeamsChannel:
     if not isinstance(cfg, TeamsConfig):
         raise TypeError(f"teams channel needs a TeamsConfig, got {type(cfg).__name__}")
-    return TeamsChannel(cfg, renderer)
+    return TeamsChannel(cfg, renderer, http)
 
 
 # --- configuration: the `teams_configs` entries ------------------------------------

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.channels.base import SendContext, classify_http, excerpt, post_json, target_id
-from router.channels.webhook import auth_headers
+from router.channels.base import SendContext, excerpt, target_id
+from router.channels.http import HttpClient, auth_headers, classify_http
 from router.config.fields import FieldReader
 from router.config.types import HttpConfig, Pacing, Secret
 from router.config.yaml_source import Node
@@ -105,7 +105,7 @@ def _cut_units(text: str, room: int) -> str:
 class TelegramChannel:
     kind = "telegram"
 
-    def __init__(self, cfg: TelegramConfig, renderer: Renderer) -> None:
+    def __init__(self, cfg: TelegramConfig, renderer: Renderer, http: HttpClient) -> None:
         if cfg.parse_mode != "HTML" and cfg.message is None and cfg.template is None:
             raise ValueError("telegram: the default message is HTML; set message with "
                              f"parse_mode {cfg.parse_mode!r}")
@@ -115,6 +115,7 @@ class TelegramChannel:
         token = cfg.bot_token.file or cfg.bot_token.reveal()
         self.target = target_id("telegram", token, str(cfg.chat_id))
         self._renderer = renderer
+        self._http = http
         self._html = cfg.parse_mode == "HTML"
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.
         self._message = None
@@ -187,8 +188,8 @@ class TelegramChannel:
         token = self.cfg.bot_token.reveal()
         url = f"{self.cfg.api_url.rstrip('/')}/bot{token}/sendMessage"
         headers = {"Content-Type": "application/json", **auth_headers(self.cfg.http_config)}
-        status, resp_headers, text = await post_json(
-            ctx.session, url, payload, headers=headers, timeout=ctx.timeout,
+        status, resp_headers, text = await self._http.post(
+            url, payload, headers=headers, timeout=ctx.timeout,
             endpoint="telegram bot api",
         )
         # Telegram never echoes the token, but a proxy in front of it might.
@@ -233,10 +234,10 @@ def api_error(status: int, headers: dict[str, str], text: str,
                          retry_after=error.retry_after)
 
 
-def build(cfg: TelegramConfig, renderer: Renderer) -> TelegramChannel:
+def build(cfg: TelegramConfig, renderer: Renderer, http: HttpClient) -> TelegramChannel:
     if not isinstance(cfg, TelegramConfig):
         raise TypeError(f"telegram channel needs a TelegramConfig, got {type(cfg).__name__}")
-    return TelegramChannel(cfg, renderer)
+    return TelegramChannel(cfg, renderer, http)
 
 
 # --- configuration: the `telegram_configs` entries ----------------------------------

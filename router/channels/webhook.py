@@ -6,16 +6,15 @@ Key order, `max_alerts` truncation and the receiver QuoteMeta quirk follow Alert
 
 from __future__ import annotations
 
-import base64
-import importlib.metadata
 import logging
 from typing import Any
 
 import orjson
 
-from router.channels.base import SendContext, classify_http, post_json, target_id
+from router.channels.base import SendContext, target_id
+from router.channels.http import HttpClient, auth_headers, classify_http, user_agent
 from router.config.fields import FieldReader
-from router.config.types import HttpConfig, WebhookConfig
+from router.config.types import WebhookConfig
 from router.config.yaml_source import Node
 from router.model import Notification, common_items, sort_alerts
 from router.rendering import Renderer, alert_v4, quote_meta, template_data
@@ -59,28 +58,10 @@ def v4_body(n: Notification, max_alerts: int = 0) -> dict[str, Any]:
     }
 
 
-def auth_headers(http: HttpConfig) -> dict[str, str]:
-    """Credentials are read at send time so they are never part of a stored payload."""
-    if http.bearer_token is not None:
-        return {"Authorization": f"Bearer {http.bearer_token.reveal()}"}
-    if http.basic_auth is not None:
-        pair = f"{http.basic_auth.username}:{http.basic_auth.password.reveal()}"
-        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
-    return {}
-
-
-def user_agent() -> str:
-    try:
-        version = importlib.metadata.version("alert-router")
-    except importlib.metadata.PackageNotFoundError:
-        version = "dev"
-    return f"alert-router/{version}"
-
-
 class WebhookChannel:
     kind = "webhook"
 
-    def __init__(self, cfg: WebhookConfig, renderer: Renderer) -> None:
+    def __init__(self, cfg: WebhookConfig, renderer: Renderer, http: HttpClient) -> None:
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
         self.pacing = cfg.pacing  # a generic endpoint has no published limit: unpaced
@@ -88,6 +69,7 @@ class WebhookChannel:
         self._renderer = renderer
         self._template = renderer.template(cfg.template) if cfg.template else None
         self._user_agent = user_agent()
+        self._http = http
 
     def render(self, n: Notification) -> bytes:
         if self._template is None:
@@ -102,8 +84,8 @@ class WebhookChannel:
     async def send(self, payload: bytes, ctx: SendContext) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "User-Agent": self._user_agent}
         headers.update(auth_headers(self.cfg.http_config))
-        status, resp_headers, text = await post_json(
-            ctx.session, self.cfg.url.reveal(), payload, headers=headers,
+        status, resp_headers, text = await self._http.post(
+            self.cfg.url.reveal(), payload, headers=headers,
             timeout=ctx.timeout, endpoint="webhook endpoint",
         )
         error = classify_http(status, resp_headers, text)
@@ -112,10 +94,10 @@ class WebhookChannel:
         return {}
 
 
-def build(cfg: WebhookConfig, renderer: Renderer) -> WebhookChannel:
+def build(cfg: WebhookConfig, renderer: Renderer, http: HttpClient) -> WebhookChannel:
     if not isinstance(cfg, WebhookConfig):
         raise TypeError(f"webhook channel needs a WebhookConfig, got {type(cfg).__name__}")
-    return WebhookChannel(cfg, renderer)
+    return WebhookChannel(cfg, renderer, http)
 
 
 # --- configuration: the `webhook_configs` entries -----------------------------------

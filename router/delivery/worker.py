@@ -314,7 +314,6 @@ class DeliveryManager:
             return
         assert self.session is not None, "delivery started without an HTTP session"
         ctx = SendContext(
-            session=self.session,
             timeout=self._timeout_for(channel),
             state=dict(previous.data) if previous is not None else {},
             all_resolved=row.all_resolved,

@@ -6,7 +6,7 @@ import base64
 import urllib.parse
 from collections.abc import Mapping
 
-from router.channels.sms.channel import SmsConfig
+from router.channels.sms import SmsConfig
 from router.config.types import HttpConfig, Secret
 
 from .contract import Setup

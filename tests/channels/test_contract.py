@@ -11,13 +11,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpServer
 
 import router.channels
 from router.channels import CHANNELS, build_channel
-from router.channels.base import SendContext, classify_http
+from router.channels.base import SendContext
+from router.channels.http import HttpClient, classify_http
 from router.config.types import SlackConfig
 from router.errors import DeliveryError, FailureReason
 from router.model import Notification, NotifyReason, make_alert
@@ -60,7 +60,7 @@ def test_registry_lists_the_channels() -> None:
     # Every HTTP channel takes part in the contract below (log has no vendor).
     assert {setup.kind for setup in SETUPS.values()} >= set(CHANNELS) - {"log", "email"}
     with pytest.raises(ValueError, match="unknown channel type 'pager'"):
-        build_channel("pager", SlackConfig(), Renderer([]))
+        build_channel("pager", SlackConfig(), Renderer([]), HttpClient())
 
 
 def _notification() -> Notification:
@@ -73,25 +73,25 @@ def _notification() -> Notification:
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("setup_name", list(SETUPS))
 async def test_contract(
-    aiohttp_server: AiohttpServer, caplog: pytest.LogCaptureFixture, setup_name: str, case: str
+    http: HttpClient, aiohttp_server: AiohttpServer, caplog: pytest.LogCaptureFixture,
+    setup_name: str, case: str,
 ) -> None:
     setup = SETUPS[setup_name]
     script, reason, retryable, retry_after = CASES[case]
     fake = await start_fake(aiohttp_server, setup.fake, script, path=setup.path,
                             delay=2.0 if case == "timeout" else 0.0)
     url = closed_port_url(setup.path) if case == "refused" else fake.url
-    channel = build_channel(setup.kind, setup.config(url), Renderer([]))
+    channel = build_channel(setup.kind, setup.config(url), Renderer([]), http)
     payload = channel.render(_notification())
     caplog.set_level(logging.DEBUG)
-    async with aiohttp.ClientSession() as session:
-        ctx = SendContext(session=session, timeout=0.2, state={}, all_resolved=False)
-        if reason is None:
-            state = await channel.send(payload, ctx)
-            assert len(fake.requests) == 1
-            setup.check_state(state)
-            return
-        with pytest.raises(DeliveryError) as info:
-            await channel.send(payload, ctx)
+    ctx = SendContext(timeout=0.2, state={}, all_resolved=False)
+    if reason is None:
+        state = await channel.send(payload, ctx)
+        assert len(fake.requests) == 1
+        setup.check_state(state)
+        return
+    with pytest.raises(DeliveryError) as info:
+        await channel.send(payload, ctx)
     err = info.value
     assert (err.reason, err.retryable, err.retry_after) == (reason, retryable, retry_after)
     texts = [str(err), repr(err), err.message]
@@ -107,16 +107,15 @@ async def test_contract(
 
 @pytest.mark.parametrize("setup_name", list(SETUPS))
 async def test_secrets_are_sent_in_headers_not_in_payloads(
-    aiohttp_server: AiohttpServer, setup_name: str
+    http: HttpClient, aiohttp_server: AiohttpServer, setup_name: str
 ) -> None:
     setup = SETUPS[setup_name]
     fake = await start_fake(aiohttp_server, setup.fake, path=setup.path)
-    channel = build_channel(setup.kind, setup.config(fake.url), Renderer([]))
+    channel = build_channel(setup.kind, setup.config(fake.url), Renderer([]), http)
     payload = channel.render(_notification())
     for secret in SECRETS:
         assert secret.encode() not in payload
-    async with aiohttp.ClientSession() as session:
-        await channel.send(payload, SendContext(session, 5.0, {}, False))
+    await channel.send(payload, SendContext(5.0, {}, False))
     (req,) = fake.requests
     assert req.method == "POST"
     setup.check_request(req)

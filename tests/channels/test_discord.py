@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpServer
 
 from router.channels.base import SendContext
 from router.channels.discord import DISCORD_PACING, GREEN, RED, DiscordChannel, DiscordConfig
+from router.channels.http import HttpClient
 from router.config.load import load_config_text
 from router.config.types import Pacing, Secret
 from router.errors import ConfigError, DeliveryError, FailureReason
@@ -23,9 +23,10 @@ from .fakes import FIXTURE_NAMES as FIXTURES
 from .fakes import T0, check_golden, fixture_notification, sample_alerts, sample_notification
 
 
-def _channel(fake: DiscordFake | None = None, **kw: Any) -> DiscordChannel:
+def _channel(fake: DiscordFake | None = None, http: HttpClient | None = None,
+             **kw: Any) -> DiscordChannel:
     url = fake.url if fake else "http://127.0.0.1:1/api/webhooks/1/x"
-    return DiscordChannel(DiscordConfig(Secret(url), **kw), Renderer([]))
+    return DiscordChannel(DiscordConfig(Secret(url), **kw), Renderer([]), http or HttpClient())
 
 
 def _render(n: Notification, **kw: Any) -> dict[str, Any]:
@@ -34,15 +35,14 @@ def _render(n: Notification, **kw: Any) -> dict[str, Any]:
 
 
 async def _send(channel: DiscordChannel, n: Notification) -> dict[str, str]:
-    async with aiohttp.ClientSession() as session:
-        return await channel.send(channel.render(n), SendContext(session, 5.0, {}, False))
+    return await channel.send(channel.render(n), SendContext(5.0, {}, False))
 
 
 @pytest.mark.parametrize("name", FIXTURES)
-async def test_golden_request(aiohttp_server: AiohttpServer, name: str) -> None:
+async def test_golden_request(http: HttpClient, aiohttp_server: AiohttpServer, name: str) -> None:
     fake = await start_discord(aiohttp_server)
     n, _, _ = fixture_notification(name)
-    assert await _send(_channel(fake), n) == {}
+    assert await _send(_channel(fake, http), n) == {}
     (req,) = fake.requests
     assert req.headers["Content-Type"] == "application/json"
     check_golden(name.replace(".json", ".discord.json"), req.body)
@@ -77,7 +77,9 @@ def test_mixed_group_gets_a_red_and_a_green_embed() -> None:
     assert "url" not in green  # Discord would merge embeds sharing a URL
 
 
-async def test_large_groups_stay_within_discord_limits(aiohttp_server: AiohttpServer) -> None:
+async def test_large_groups_stay_within_discord_limits(
+    http: HttpClient, aiohttp_server: AiohttpServer
+) -> None:
     n = sample_notification(sample_alerts(300))
     body = _render(n)
     assert problems(body) == []
@@ -92,7 +94,7 @@ async def test_large_groups_stay_within_discord_limits(aiohttp_server: AiohttpSe
     assert len(first["fields"]) == 25
     assert second["title"] == "✅ RESOLVED · CRITICAL · HighErrorRate (300) (continued)"
     fake = await start_discord(aiohttp_server)
-    await _send(_channel(fake), n)
+    await _send(_channel(fake, http), n)
     assert len(fake.messages) == 1
 
 
@@ -122,7 +124,7 @@ def test_template_failure_falls_back_to_plain_content(tmp_path: Path) -> None:
     tmpl.write_text("{{ alerts|map('nosuchfilter')|list }}", encoding="utf-8")
     failures: list[str] = []
     channel = DiscordChannel(DiscordConfig(Secret("http://x/"), template=str(tmpl)),
-                             Renderer([str(tmpl)], on_failure=failures.append))
+                             Renderer([str(tmpl)], on_failure=failures.append), HttpClient())
     body = json.loads(channel.render(sample_notification(sample_alerts(1))))
     assert body["content"].startswith("[FIRING:1] HighErrorRate")
     assert "embeds" not in body
@@ -138,11 +140,11 @@ def test_template_failure_falls_back_to_plain_content(tmp_path: Path) -> None:
     ],
 )
 async def test_rate_limits_honour_body_or_header(
-    aiohttp_server: AiohttpServer, script: list[Any], retry_after: float
+    http: HttpClient, aiohttp_server: AiohttpServer, script: list[Any], retry_after: float
 ) -> None:
     fake = await start_discord(aiohttp_server, script)
     with pytest.raises(DeliveryError) as info:
-        await _send(_channel(fake), sample_notification(sample_alerts(1)))
+        await _send(_channel(fake, http), sample_notification(sample_alerts(1)))
     err = info.value
     assert (err.reason, err.retryable, err.retry_after) == (
         FailureReason.RATE_LIMITED, True, retry_after)
@@ -150,15 +152,15 @@ async def test_rate_limits_honour_body_or_header(
 
 
 async def test_unknown_webhook_and_bad_token_are_permanent(
-    aiohttp_server: AiohttpServer,
+    http: HttpClient, aiohttp_server: AiohttpServer,
 ) -> None:
     fake = await start_discord(aiohttp_server, [404])
     with pytest.raises(DeliveryError) as info:
-        await _send(_channel(fake), sample_notification(sample_alerts(1)))
+        await _send(_channel(fake, http), sample_notification(sample_alerts(1)))
     assert (info.value.reason, info.value.retryable) == (FailureReason.CLIENT_ERROR, False)
     assert "Unknown Webhook" in info.value.message
     wrong = DiscordChannel(DiscordConfig(Secret(fake.url.replace(TOKEN, "nope"))),
-                           Renderer([]))
+                           Renderer([]), http)
     with pytest.raises(DeliveryError) as info:
         await _send(wrong, sample_notification(sample_alerts(1)))
     assert info.value.reason is FailureReason.AUTH

@@ -7,11 +7,9 @@ import email
 import email.policy
 import logging
 import ssl
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 import trustme
 
@@ -58,16 +56,9 @@ def _cfg(port: int, **kw: Any) -> EmailConfig:
     return EmailConfig(**base)
 
 
-def _ctx(session: aiohttp.ClientSession, state: dict[str, str] | None = None,
-         all_resolved: bool = False, timeout: float = 5.0) -> SendContext:
-    return SendContext(session, timeout, state or {}, all_resolved)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    # The email channel ignores the HTTP session; SendContext still carries one.
-    async with aiohttp.ClientSession() as s:
-        yield s
+def _ctx(state: dict[str, str] | None = None, all_resolved: bool = False,
+         timeout: float = 5.0) -> SendContext:
+    return SendContext(timeout, state or {}, all_resolved)
 
 
 @pytest.fixture(scope="module")
@@ -175,12 +166,12 @@ def test_golden_message(fixture: str) -> None:
 # --- delivery --------------------------------------------------------------------------
 
 
-async def test_plain_delivery(session: aiohttp.ClientSession) -> None:
+async def test_plain_delivery() -> None:
     fake = await start_smtp()
     try:
         channel = EmailChannel(_cfg(fake.port, hello="router.example.com"), Renderer([]))
         payload = channel.render(FIRING)
-        state = await channel.send(payload, _ctx(session))
+        state = await channel.send(payload, _ctx())
     finally:
         await stop_smtp(fake)
     (got,) = fake.received
@@ -191,13 +182,13 @@ async def test_plain_delivery(session: aiohttp.ClientSession) -> None:
     assert state == {"message_id": got.message["Message-ID"]}
 
 
-async def test_starttls_and_auth(session: aiohttp.ClientSession, ca: trustme.CA,
+async def test_starttls_and_auth(ca: trustme.CA,
                                  ca_file: str) -> None:
     fake = await start_smtp(tls=_server_tls(ca), auth=True)
     try:
         cfg = _cfg(fake.port, require_tls=True, auth_username=USER,
                    auth_password=Secret(PASSWORD), tls_config=TlsConfig(ca_file=ca_file))
-        await _send(EmailChannel(cfg, Renderer([])), FIRING, _ctx(session))
+        await _send(EmailChannel(cfg, Renderer([])), FIRING, _ctx())
     finally:
         await stop_smtp(fake)
     (got,) = fake.received
@@ -206,16 +197,16 @@ async def test_starttls_and_auth(session: aiohttp.ClientSession, ca: trustme.CA,
 
 
 async def test_server_name_is_what_the_certificate_must_match(
-    session: aiohttp.ClientSession, ca: trustme.CA, ca_file: str
+    ca: trustme.CA, ca_file: str
 ) -> None:
     fake = await start_smtp(tls=_server_tls(ca, "mail.example.test"))
     try:
         named = _cfg(fake.port, require_tls=True,
                      tls_config=TlsConfig(ca_file=ca_file, server_name="mail.example.test"))
-        await _send(EmailChannel(named, Renderer([])), FIRING, _ctx(session))
+        await _send(EmailChannel(named, Renderer([])), FIRING, _ctx())
         unnamed = _cfg(fake.port, require_tls=True, tls_config=TlsConfig(ca_file=ca_file))
         with pytest.raises(DeliveryError) as info:
-            await _send(EmailChannel(unnamed, Renderer([])), FIRING, _ctx(session))
+            await _send(EmailChannel(unnamed, Renderer([])), FIRING, _ctx())
     finally:
         await stop_smtp(fake)
     assert len(fake.received) == 1
@@ -223,12 +214,12 @@ async def test_server_name_is_what_the_certificate_must_match(
     assert "TLS" in info.value.message
 
 
-async def test_require_tls_fails_without_starttls(session: aiohttp.ClientSession) -> None:
+async def test_require_tls_fails_without_starttls() -> None:
     fake = await start_smtp()
     try:
         with pytest.raises(DeliveryError) as info:
             await _send(EmailChannel(_cfg(fake.port, require_tls=True), Renderer([])), FIRING,
-                        _ctx(session))
+                        _ctx())
     finally:
         await stop_smtp(fake)
     assert (info.value.reason, info.value.retryable) == (FailureReason.CLIENT_ERROR, False)
@@ -236,13 +227,13 @@ async def test_require_tls_fails_without_starttls(session: aiohttp.ClientSession
     assert fake.received == []
 
 
-async def test_forced_implicit_tls(session: aiohttp.ClientSession, ca: trustme.CA,
+async def test_forced_implicit_tls(ca: trustme.CA,
                                    ca_file: str) -> None:
     fake = await start_smtp(tls=_server_tls(ca), implicit_tls=True)
     try:
         cfg = _cfg(fake.port, force_implicit_tls=True, require_tls=True,
                    tls_config=TlsConfig(ca_file=ca_file))
-        await _send(EmailChannel(cfg, Renderer([])), FIRING, _ctx(session))
+        await _send(EmailChannel(cfg, Renderer([])), FIRING, _ctx())
     finally:
         await stop_smtp(fake)
     (got,) = fake.received
@@ -250,19 +241,19 @@ async def test_forced_implicit_tls(session: aiohttp.ClientSession, ca: trustme.C
 
 
 def test_port_465_means_implicit_tls() -> None:
-    assert EmailChannel(_cfg(465), Renderer([]))._implicit_tls
-    assert not EmailChannel(_cfg(587), Renderer([]))._implicit_tls
-    assert not EmailChannel(_cfg(465, force_implicit_tls=False), Renderer([]))._implicit_tls
+    assert EmailChannel(_cfg(465), Renderer([])).smtp.implicit_tls
+    assert not EmailChannel(_cfg(587), Renderer([])).smtp.implicit_tls
+    assert not EmailChannel(_cfg(465, force_implicit_tls=False), Renderer([])).smtp.implicit_tls
 
 
-async def test_temporary_reply_then_success(session: aiohttp.ClientSession) -> None:
+async def test_temporary_reply_then_success() -> None:
     fake = await start_smtp(data=["451 4.3.0 Mail server temporarily rejected message"])
     try:
         channel = EmailChannel(_cfg(fake.port), Renderer([]))
         payload = channel.render(FIRING)
         with pytest.raises(DeliveryError) as info:
-            await channel.send(payload, _ctx(session))
-        await channel.send(payload, _ctx(session))
+            await channel.send(payload, _ctx())
+        await channel.send(payload, _ctx())
     finally:
         await stop_smtp(fake)
     err = info.value
@@ -282,13 +273,13 @@ async def test_temporary_reply_then_success(session: aiohttp.ClientSession) -> N
      ({"mail": ["530 5.7.0 Authentication required"]}, FailureReason.AUTH, False, "530")],
 )
 async def test_smtp_replies_are_classified(
-    session: aiohttp.ClientSession, script: dict[str, list[str]], reason: FailureReason,
+    script: dict[str, list[str]], reason: FailureReason,
     retryable: bool, fragment: str,
 ) -> None:
     fake = await start_smtp(**script)  # type: ignore[arg-type]
     try:
         with pytest.raises(DeliveryError) as info:
-            await _send(EmailChannel(_cfg(fake.port), Renderer([])), FIRING, _ctx(session))
+            await _send(EmailChannel(_cfg(fake.port), Renderer([])), FIRING, _ctx())
     finally:
         await stop_smtp(fake)
     assert (info.value.reason, info.value.retryable) == (reason, retryable)
@@ -296,11 +287,11 @@ async def test_smtp_replies_are_classified(
 
 
 async def test_one_refused_recipient_does_not_fail_the_others(
-    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture
 ) -> None:
     fake = await start_smtp(rcpt=["550 5.1.1 No such user"])
     try:
-        await _send(EmailChannel(_cfg(fake.port), Renderer([])), FIRING, _ctx(session))
+        await _send(EmailChannel(_cfg(fake.port), Renderer([])), FIRING, _ctx())
     finally:
         await stop_smtp(fake)
     (got,) = fake.received
@@ -309,7 +300,7 @@ async def test_one_refused_recipient_does_not_fail_the_others(
 
 
 async def test_bad_password_is_auth_and_never_leaks(
-    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture, ca: trustme.CA,
+    caplog: pytest.LogCaptureFixture, ca: trustme.CA,
     ca_file: str,
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -320,7 +311,7 @@ async def test_bad_password_is_auth_and_never_leaks(
                    auth_password=Secret(wrong), tls_config=TlsConfig(ca_file=ca_file))
         channel = EmailChannel(cfg, Renderer([]))
         with pytest.raises(DeliveryError) as info:
-            await _send(channel, FIRING, _ctx(session))
+            await _send(channel, FIRING, _ctx())
     finally:
         await stop_smtp(fake)
     err = info.value
@@ -333,32 +324,32 @@ async def test_bad_password_is_auth_and_never_leaks(
     assert fake.received == []
 
 
-async def test_connection_refused_is_retryable(session: aiohttp.ClientSession) -> None:
+async def test_connection_refused_is_retryable() -> None:
     port = int(closed_port_url().rsplit(":", 1)[1].strip("/"))
     with pytest.raises(DeliveryError) as info:
-        await _send(EmailChannel(_cfg(port), Renderer([])), FIRING, _ctx(session))
+        await _send(EmailChannel(_cfg(port), Renderer([])), FIRING, _ctx())
     assert (info.value.reason, info.value.retryable) == (FailureReason.NETWORK, True)
     assert info.value.message == "connection refused by smtp server"
 
 
-async def test_silent_server_times_out(session: aiohttp.ClientSession) -> None:
+async def test_silent_server_times_out() -> None:
     silent = await SilentServer().start()
     try:
         with pytest.raises(DeliveryError) as info:
             await _send(EmailChannel(_cfg(silent.port), Renderer([])), FIRING,
-                        _ctx(session, timeout=0.3))
+                        _ctx(timeout=0.3))
     finally:
         await silent.stop()
     assert (info.value.reason, info.value.retryable) == (FailureReason.TIMEOUT, True)
 
 
-async def test_resolved_mail_threads_under_the_firing_one(session: aiohttp.ClientSession) -> None:
+async def test_resolved_mail_threads_under_the_firing_one() -> None:
     fake = await start_smtp()
     try:
         channel = EmailChannel(_cfg(fake.port), Renderer([]))
-        first = await _send(channel, FIRING, _ctx(session))
-        repeat = await _send(channel, FIRING, _ctx(session, first))
-        done = await _send(channel, RESOLVED, _ctx(session, {**first, **repeat},
+        first = await _send(channel, FIRING, _ctx())
+        repeat = await _send(channel, FIRING, _ctx(first))
+        done = await _send(channel, RESOLVED, _ctx({**first, **repeat},
                                                    all_resolved=True))
     finally:
         await stop_smtp(fake)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from router.channels import build_channel
 from router.channels.base import SendContext
+from router.channels.http import HttpClient
 from router.channels.log import MAX_LINE, LogChannel
 from router.config.types import LogConfig
 from router.model import Notification, NotifyReason, make_alert
@@ -62,14 +62,12 @@ def test_template_override(tmp_path: Path) -> None:
 async def test_send_writes_and_flushes_to_the_stream() -> None:
     stream = io.StringIO()
     channel = LogChannel(LogConfig(), Renderer([]), stream)
-    async with aiohttp.ClientSession() as session:
-        state = await channel.send(b"hello", SendContext(session, 1.0, {}, False))
+    state = await channel.send(b"hello", SendContext(1.0, {}, False))
     assert state == {}
     assert stream.getvalue() == "hello\n"
 
 
 async def test_default_stream_is_stdout(capsys: pytest.CaptureFixture[str]) -> None:
-    channel = build_channel("log", LogConfig(), Renderer([]))
-    async with aiohttp.ClientSession() as session:
-        await channel.send(b"to stdout", SendContext(session, 1.0, {}, False))
+    channel = build_channel("log", LogConfig(), Renderer([]), HttpClient())
+    await channel.send(b"to stdout", SendContext(1.0, {}, False))
     assert capsys.readouterr().out == "to stdout\n"

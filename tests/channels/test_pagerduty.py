@@ -7,11 +7,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpServer
 
 from router.channels.base import SendContext
+from router.channels.http import HttpClient
 from router.channels.pagerduty import (
     PAGERDUTY_PACING,
     PagerdutyChannel,
@@ -59,16 +59,15 @@ def _events(channel: PagerdutyChannel, n: Notification) -> list[dict[str, Any]]:
     return events
 
 
-def _ctx(session: aiohttp.ClientSession, all_resolved: bool = False) -> SendContext:
-    return SendContext(session, 5.0, {}, all_resolved)
+def _ctx(all_resolved: bool = False) -> SendContext:
+    return SendContext(5.0, {}, all_resolved)
 
 
 async def _deliver(fake: PagerDutyFake, channel: PagerdutyChannel,
                    *notifications: Notification) -> list[dict[str, str]]:
     states = []
-    async with aiohttp.ClientSession() as session:
-        for n in notifications:
-            states.append(await channel.send(channel.render(n), _ctx(session, n.all_resolved)))
+    for n in notifications:
+        states.append(await channel.send(channel.render(n), _ctx(n.all_resolved)))
     return states
 
 
@@ -77,11 +76,11 @@ async def _deliver(fake: PagerDutyFake, channel: PagerdutyChannel,
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 async def test_captured_fixtures_give_the_golden_events(
-    aiohttp_server: AiohttpServer, name: str
+    http: HttpClient, aiohttp_server: AiohttpServer, name: str
 ) -> None:
     fake = await start_pagerduty(aiohttp_server)
     n, _, _ = fixture_notification(name)
-    channel = PagerdutyChannel(_cfg(fake.url), Renderer([]))
+    channel = PagerdutyChannel(_cfg(fake.url), Renderer([]), http)
     payload = channel.render(n)
     events = json.loads(payload)
     pretty = json.dumps(events, indent=2, ensure_ascii=False) + "\n"
@@ -95,7 +94,7 @@ async def test_captured_fixtures_give_the_golden_events(
 def test_default_event_reads_well() -> None:
     first = _alert("10.0.0.1:8080", runbook_url="https://runbooks/5xx")
     n = _notification(first, _alert("10.0.0.2:8080", severity="warning"))
-    (event,) = _events(PagerdutyChannel(_cfg(), Renderer([])), n)
+    (event,) = _events(PagerdutyChannel(_cfg(), Renderer([]), HttpClient()), n)
     payload = event["payload"]
     assert payload["summary"] == "[FIRING:2] HighErrorRate (checkout): 5xx above 5%"
     assert payload["severity"] == "critical"  # the most severe firing alert
@@ -116,9 +115,11 @@ def test_default_event_reads_well() -> None:
 # --- the incident lifecycle ----------------------------------------------------------------
 
 
-async def test_group_fires_then_resolves_one_incident(aiohttp_server: AiohttpServer) -> None:
+async def test_group_fires_then_resolves_one_incident(
+    http: HttpClient, aiohttp_server: AiohttpServer
+) -> None:
     fake = await start_pagerduty(aiohttp_server)
-    channel = PagerdutyChannel(_cfg(fake.url), Renderer([]))
+    channel = PagerdutyChannel(_cfg(fake.url), Renderer([]), http)
     firing = _notification(_alert("a:1"), _alert("b:1"))
     resolved = _notification(_alert("a:1", ends=T0 + 100), _alert("b:1", ends=T0 + 120),
                              now=T0 + 200)
@@ -132,10 +133,10 @@ async def test_group_fires_then_resolves_one_incident(aiohttp_server: AiohttpSer
 
 
 async def test_a_new_alert_in_the_group_does_not_page_again(
-    aiohttp_server: AiohttpServer,
+    http: HttpClient, aiohttp_server: AiohttpServer,
 ) -> None:
     fake = await start_pagerduty(aiohttp_server)
-    channel = PagerdutyChannel(_cfg(fake.url), Renderer([]))
+    channel = PagerdutyChannel(_cfg(fake.url), Renderer([]), http)
     # One alert resolved, one firing: the group's incident stays open (a trigger).
     await _deliver(fake, channel, _notification(_alert("a:1")),
                    _notification(_alert("a:1", ends=T0 + 10), _alert("b:1")))
@@ -144,10 +145,10 @@ async def test_a_new_alert_in_the_group_does_not_page_again(
 
 
 async def test_incident_per_alert_pages_and_resolves_each_alert(
-    aiohttp_server: AiohttpServer,
+    http: HttpClient, aiohttp_server: AiohttpServer,
 ) -> None:
     fake = await start_pagerduty(aiohttp_server)
-    channel = PagerdutyChannel(_cfg(fake.url, incident_per_alert=True), Renderer([]))
+    channel = PagerdutyChannel(_cfg(fake.url, incident_per_alert=True), Renderer([]), http)
     a, b = _alert("a:1"), _alert("b:1")
     states = await _deliver(
         fake, channel,
@@ -171,32 +172,30 @@ async def test_incident_per_alert_pages_and_resolves_each_alert(
 
 
 async def test_a_failure_mid_way_raises_and_the_retry_sends_everything(
-    aiohttp_server: AiohttpServer,
+    http: HttpClient, aiohttp_server: AiohttpServer,
 ) -> None:
     fake = await start_pagerduty(aiohttp_server, [202, 503])
-    channel = PagerdutyChannel(_cfg(fake.url, incident_per_alert=True), Renderer([]))
+    channel = PagerdutyChannel(_cfg(fake.url, incident_per_alert=True), Renderer([]), http)
     a, b = _alert("a:1"), _alert("b:1")
     payload = channel.render(_notification(a, b))
-    async with aiohttp.ClientSession() as session:
-        with pytest.raises(DeliveryError) as info:
-            await channel.send(payload, _ctx(session))
-        assert info.value.retryable
-        assert info.value.message.startswith("event 2 of 2: HTTP 503")
-        await channel.send(payload, _ctx(session))
+    with pytest.raises(DeliveryError) as info:
+        await channel.send(payload, _ctx())
+    assert info.value.retryable
+    assert info.value.message.startswith("event 2 of 2: HTTP 503")
+    await channel.send(payload, _ctx())
     keys = [e["dedup_key"] for e in fake.events()]
     assert keys == [a.fingerprint, b.fingerprint, a.fingerprint, b.fingerprint]
     assert fake.pages == 2  # the re-sent trigger was deduplicated
 
 
 async def test_a_rejected_event_does_not_stop_the_other_pages(
-    aiohttp_server: AiohttpServer,
+    http: HttpClient, aiohttp_server: AiohttpServer,
 ) -> None:
     fake = await start_pagerduty(aiohttp_server, [400])
-    channel = PagerdutyChannel(_cfg(fake.url, incident_per_alert=True), Renderer([]))
-    async with aiohttp.ClientSession() as session:
-        with pytest.raises(DeliveryError) as info:
-            await channel.send(channel.render(_notification(_alert("a:1"), _alert("b:1"))),
-                               _ctx(session))
+    channel = PagerdutyChannel(_cfg(fake.url, incident_per_alert=True), Renderer([]), http)
+    with pytest.raises(DeliveryError) as info:
+        await channel.send(channel.render(_notification(_alert("a:1"), _alert("b:1"))),
+                           _ctx())
     assert (info.value.reason, info.value.retryable) == (FailureReason.CLIENT_ERROR, False)
     assert len(fake.requests) == 2
     assert fake.pages == 1
@@ -216,20 +215,21 @@ def test_severity_mapping(label: str | None, expected: str) -> None:
     assert pagerduty_severity(label) == expected
     labels = {"alertname": "X"} if label is None else {"alertname": "X", "severity": label}
     alert = make_alert(labels, {}, T0, None, "", T0)
-    (event,) = _events(PagerdutyChannel(_cfg(), Renderer([])), _notification(alert))
+    (event,) = _events(PagerdutyChannel(_cfg(), Renderer([]), HttpClient()), _notification(alert))
     assert event["payload"]["severity"] == expected
 
 
 def test_configured_severity_is_mapped_too() -> None:
-    channel = PagerdutyChannel(_cfg(severity="{{ commonLabels.service }}"), Renderer([]))
+    channel = PagerdutyChannel(_cfg(severity="{{ commonLabels.service }}"), Renderer([]),
+                               HttpClient())
     (event,) = _events(channel, _notification(_alert("a:1")))
     assert event["payload"]["severity"] == "error"  # "checkout" is not a PD severity
-    channel = PagerdutyChannel(_cfg(severity="warn"), Renderer([]))
+    channel = PagerdutyChannel(_cfg(severity="warn"), Renderer([]), HttpClient())
     assert _events(channel, _notification(_alert("a:1")))[0]["payload"]["severity"] == "warning"
 
 
 def test_summary_is_cut_to_1024_characters() -> None:
-    channel = PagerdutyChannel(_cfg(description="{{ 'x' * 5000 }}"), Renderer([]))
+    channel = PagerdutyChannel(_cfg(description="{{ 'x' * 5000 }}"), Renderer([]), HttpClient())
     (event,) = _events(channel, _notification(_alert("a:1")))
     summary = event["payload"]["summary"]
     assert len(summary) == 1024
@@ -237,7 +237,8 @@ def test_summary_is_cut_to_1024_characters() -> None:
 
 
 def test_an_empty_description_falls_back_to_the_default() -> None:
-    channel = PagerdutyChannel(_cfg(description="{{ commonLabels.nope }}"), Renderer([]))
+    channel = PagerdutyChannel(_cfg(description="{{ commonLabels.nope }}"), Renderer([]),
+                               HttpClient())
     (event,) = _events(channel, _notification(_alert("a:1")))
     assert event["payload"]["summary"].startswith("[FIRING:1] HighErrorRate")
 
@@ -257,7 +258,8 @@ def test_links_images_details_and_payload_fields() -> None:
         source="{{ commonLabels.service }}", client="Prometheus EU",
         client_url="https://am.example",
     )
-    (event,) = _events(PagerdutyChannel(cfg, Renderer([])), _notification(_alert("a:1")))
+    channel = PagerdutyChannel(cfg, Renderer([]), HttpClient())
+    (event,) = _events(channel, _notification(_alert("a:1")))
     payload = event["payload"]
     assert (payload["component"], payload["group"], payload["class"]) == ("checkout", "eu", "http")
     assert payload["source"] == "checkout"
@@ -278,7 +280,7 @@ def test_a_template_file_is_merged_over_the_default_event(tmp_path: Path) -> Non
     path = tmp_path / "pd.j2"
     path.write_text('{"payload": {"summary": "{{ commonLabels.alertname }} is on fire",'
                     ' "severity": "page"}, "client": "custom"}', encoding="utf-8")
-    channel = PagerdutyChannel(_cfg(template=str(path)), Renderer([]))
+    channel = PagerdutyChannel(_cfg(template=str(path)), Renderer([]), HttpClient())
     (event,) = _events(channel, _notification(_alert("a:1")))
     assert event["payload"]["summary"] == "HighErrorRate is on fire"
     assert event["payload"]["severity"] == "critical"
@@ -288,7 +290,8 @@ def test_a_template_file_is_merged_over_the_default_event(tmp_path: Path) -> Non
 
 def test_a_failing_template_still_pages_with_plain_text() -> None:
     failures: list[str] = []
-    channel = PagerdutyChannel(_cfg(description="{{ 1 // 0 }}"), Renderer([], failures.append))
+    channel = PagerdutyChannel(_cfg(description="{{ 1 // 0 }}"), Renderer([], failures.append),
+                               HttpClient())
     (event,) = _events(channel, _notification(_alert("a:1")))
     assert failures == ["pagerduty"]
     assert event["event_action"] == "trigger"
@@ -307,17 +310,18 @@ def test_a_failing_template_still_pages_with_plain_text() -> None:
      (500, FailureReason.SERVER_ERROR, True), (502, FailureReason.SERVER_ERROR, True)],
 )
 async def test_pagerduty_answers_are_classified(
-    aiohttp_server: AiohttpServer, status: int, reason: FailureReason, retryable: bool
+    http: HttpClient, aiohttp_server: AiohttpServer, status: int, reason: FailureReason,
+    retryable: bool
 ) -> None:
     fake = await start_pagerduty(aiohttp_server, [status])
-    channel = PagerdutyChannel(_cfg(fake.url), Renderer([]))
+    channel = PagerdutyChannel(_cfg(fake.url), Renderer([]), http)
     with pytest.raises(DeliveryError) as info:
         await _deliver(fake, channel, _notification(_alert("a:1")))
     assert (info.value.reason, info.value.retryable) == (reason, retryable)
 
 
 async def test_invalid_event_says_why_and_never_shows_the_key(
-    aiohttp_server: AiohttpServer, caplog: pytest.LogCaptureFixture
+    http: HttpClient, aiohttp_server: AiohttpServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The fake rejects a routing key of the wrong length, as PagerDuty does; this error
     # body also echoes the key back, which must not reach the message.
@@ -325,17 +329,16 @@ async def test_invalid_event_says_why_and_never_shows_the_key(
             "errors": [f"unknown routing_key {KEY}"]}
     fake = await start_pagerduty(aiohttp_server, [(400, {}, echo)])
     caplog.set_level(logging.DEBUG)
-    channel = PagerdutyChannel(_cfg(fake.url), Renderer([]))
+    channel = PagerdutyChannel(_cfg(fake.url), Renderer([]), http)
     payload = channel.render(_notification(_alert("a:1")))
     assert KEY.encode() not in payload
-    async with aiohttp.ClientSession() as session:
-        with pytest.raises(DeliveryError) as info:
-            await channel.send(payload, _ctx(session))
-        assert info.value.message == (
-            "HTTP 400: Event object is invalid: unknown routing_key <redacted>")
-        short = PagerdutyChannel(PagerdutyConfig(Secret(SHORT_KEY), url=fake.url), Renderer([]))
-        with pytest.raises(DeliveryError) as info:
-            await short.send(payload, _ctx(session))
+    with pytest.raises(DeliveryError) as info:
+        await channel.send(payload, _ctx())
+    assert info.value.message == (
+        "HTTP 400: Event object is invalid: unknown routing_key <redacted>")
+    short = PagerdutyChannel(PagerdutyConfig(Secret(SHORT_KEY), url=fake.url), Renderer([]), http)
+    with pytest.raises(DeliveryError) as info:
+        await short.send(payload, _ctx())
     assert "Length of 'routing_key' is incorrect" in info.value.message
     texts = [str(info.value), repr(info.value), channel.target, short.target]
     texts += [r.getMessage() + str(r.__dict__) for r in caplog.records]
@@ -343,13 +346,13 @@ async def test_invalid_event_says_why_and_never_shows_the_key(
 
 
 async def test_routing_key_file_is_read_at_send_time(
-    aiohttp_server: AiohttpServer, tmp_path: Path
+    http: HttpClient, aiohttp_server: AiohttpServer, tmp_path: Path
 ) -> None:
     fake = await start_pagerduty(aiohttp_server)
     key_file = tmp_path / "pd.key"
     key_file.write_text(KEY + "\n", encoding="utf-8")
     channel = PagerdutyChannel(PagerdutyConfig(Secret(file=str(key_file)), url=fake.url),
-                               Renderer([]))
+                               Renderer([]), http)
     assert channel.target.startswith("pagerduty:")
     await _deliver(fake, channel, _notification(_alert("a:1")))
     assert fake.events()[0]["routing_key"] == KEY
@@ -360,12 +363,12 @@ async def test_routing_key_file_is_read_at_send_time(
 
 
 def test_pacing_and_target() -> None:
-    channel = PagerdutyChannel(_cfg(), Renderer([]))
+    channel = PagerdutyChannel(_cfg(), Renderer([]), HttpClient())
     # Never more than PagerDuty's 120 events in any minute.
     assert PAGERDUTY_PACING.burst + PAGERDUTY_PACING.rate * 60 <= 120
     assert channel.pacing == PAGERDUTY_PACING
     assert KEY not in channel.target
-    other = PagerdutyChannel(PagerdutyConfig(Secret("x" * 32)), Renderer([]))
+    other = PagerdutyChannel(PagerdutyConfig(Secret("x" * 32)), Renderer([]), HttpClient())
     assert other.target != channel.target
 
 

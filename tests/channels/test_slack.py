@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpServer
 
 from router.channels.base import SendContext
+from router.channels.http import HttpClient
 from router.channels.slack import SlackChannel
 from router.config.types import Secret, SlackConfig
 from router.errors import DeliveryError, FailureReason
@@ -39,16 +39,16 @@ def _notification(alerts: list[Alert], reason: NotifyReason = NotifyReason.FIRST
 
 
 def _render(cfg: SlackConfig, n: Notification) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(SlackChannel(cfg, Renderer([])).render(n))
+    body: dict[str, Any] = json.loads(SlackChannel(cfg, Renderer([]), HttpClient()).render(n))
     return body
 
 
 HOOK = SlackConfig(api_url=Secret("http://127.0.0.1:1/services/x"))
 
 
-def _ctx(session: aiohttp.ClientSession, state: dict[str, str] | None = None,
+def _ctx(state: dict[str, str] | None = None,
          all_resolved: bool = False) -> SendContext:
-    return SendContext(session, 5.0, state or {}, all_resolved)
+    return SendContext(5.0, state or {}, all_resolved)
 
 
 def test_firing_message_reads_well() -> None:
@@ -126,12 +126,11 @@ def test_body_template_override_still_gets_text(tmp_path: Path) -> None:
     assert body["text"].startswith("[FIRING:1] HighErrorRate")
 
 
-async def test_webhook_mode_succeeds_on_ok(aiohttp_server: AiohttpServer) -> None:
+async def test_webhook_mode_succeeds_on_ok(http: HttpClient, aiohttp_server: AiohttpServer) -> None:
     fake = await start_fake(aiohttp_server, "slack-webhook")
-    channel = SlackChannel(SlackConfig(api_url=Secret(fake.url)), Renderer([]))
+    channel = SlackChannel(SlackConfig(api_url=Secret(fake.url)), Renderer([]), http)
     payload = channel.render(_notification(_alerts(1)))
-    async with aiohttp.ClientSession() as session:
-        assert await channel.send(payload, _ctx(session)) == {}
+    assert await channel.send(payload, _ctx()) == {}
     (req,) = fake.requests
     assert req.body == payload
     assert req.headers["Content-Type"] == "application/json"
@@ -144,13 +143,13 @@ async def test_webhook_mode_succeeds_on_ok(aiohttp_server: AiohttpServer) -> Non
      (410, FailureReason.CLIENT_ERROR, "channel_is_archived")],
 )
 async def test_webhook_mode_failures_are_permanent(
-    aiohttp_server: AiohttpServer, answer: Any, reason: FailureReason, fragment: str
+    http: HttpClient, aiohttp_server: AiohttpServer, answer: Any, reason: FailureReason,
+    fragment: str
 ) -> None:
     fake = await start_fake(aiohttp_server, "slack-webhook", [answer])
-    channel = SlackChannel(SlackConfig(api_url=Secret(fake.url)), Renderer([]))
-    async with aiohttp.ClientSession() as session:
-        with pytest.raises(DeliveryError) as info:
-            await channel.send(channel.render(_notification(_alerts(1))), _ctx(session))
+    channel = SlackChannel(SlackConfig(api_url=Secret(fake.url)), Renderer([]), http)
+    with pytest.raises(DeliveryError) as info:
+        await channel.send(channel.render(_notification(_alerts(1))), _ctx())
     assert (info.value.reason, info.value.retryable) == (reason, False)
     assert fragment in info.value.message
 
@@ -163,31 +162,31 @@ async def test_webhook_mode_failures_are_permanent(
      ("ratelimited", {"Retry-After": "30"}, FailureReason.RATE_LIMITED, True, 30.0)],
 )
 async def test_api_mode_ok_false_is_a_failure(
-    aiohttp_server: AiohttpServer, error: str, headers: dict[str, str],
+    http: HttpClient, aiohttp_server: AiohttpServer, error: str, headers: dict[str, str],
     reason: FailureReason, retryable: bool, retry_after: float | None,
 ) -> None:
     fake = await start_fake(aiohttp_server, "slack-api",
                             [(200, headers, {"ok": False, "error": error})])
     channel = SlackChannel(SlackConfig(token=Secret(TOKEN), channel="#ops", app_url=fake.url),
-                           Renderer([]))
-    async with aiohttp.ClientSession() as session:
-        with pytest.raises(DeliveryError) as info:
-            await channel.send(channel.render(_notification(_alerts(1))), _ctx(session))
+                           Renderer([]), http)
+    with pytest.raises(DeliveryError) as info:
+        await channel.send(channel.render(_notification(_alerts(1))), _ctx())
     err = info.value
     assert (err.reason, err.retryable, err.retry_after) == (reason, retryable, retry_after)
     assert error in err.message
 
 
-async def test_api_mode_resolve_updates_the_firing_message(aiohttp_server: AiohttpServer) -> None:
+async def test_api_mode_resolve_updates_the_firing_message(
+    http: HttpClient, aiohttp_server: AiohttpServer
+) -> None:
     fake = await start_fake(aiohttp_server, "slack-api")
     channel = SlackChannel(SlackConfig(token=Secret(TOKEN), channel="#ops", app_url=fake.url),
-                           Renderer([]))
+                           Renderer([]), http)
     firing = channel.render(_notification(_alerts(2)))
     resolved = channel.render(_notification(_alerts(2, ends=T0 + 30), NotifyReason.ALL_RESOLVED))
-    async with aiohttp.ClientSession() as session:
-        state = await channel.send(firing, _ctx(session))
-        assert state == {"ts": "1700000000.000100", "channel": "C0123ABCD"}
-        again = await channel.send(resolved, _ctx(session, state, all_resolved=True))
+    state = await channel.send(firing, _ctx())
+    assert state == {"ts": "1700000000.000100", "channel": "C0123ABCD"}
+    again = await channel.send(resolved, _ctx(state, all_resolved=True))
     assert again == state
     post, update = fake.requests
     assert post.path == "/api/chat.postMessage"
@@ -200,36 +199,37 @@ async def test_api_mode_resolve_updates_the_firing_message(aiohttp_server: Aioht
     assert sent["text"]
 
 
-async def test_api_mode_posts_anew_when_the_message_is_gone(aiohttp_server: AiohttpServer) -> None:
+async def test_api_mode_posts_anew_when_the_message_is_gone(
+    http: HttpClient, aiohttp_server: AiohttpServer
+) -> None:
     fake = await start_fake(aiohttp_server, "slack-api",
                             [{"ok": False, "error": "message_not_found"}])
     channel = SlackChannel(SlackConfig(token=Secret(TOKEN), channel="#ops", app_url=fake.url),
-                           Renderer([]))
+                           Renderer([]), http)
     payload = channel.render(_notification(_alerts(1, ends=T0 + 30), NotifyReason.ALL_RESOLVED))
     old = {"ts": "1600000000.000001", "channel": "C0123ABCD"}
-    async with aiohttp.ClientSession() as session:
-        state = await channel.send(payload, _ctx(session, old, all_resolved=True))
+    state = await channel.send(payload, _ctx(old, all_resolved=True))
     assert [r.path for r in fake.requests] == ["/api/chat.update", "/api/chat.postMessage"]
     assert state == {"ts": "1700000000.000100", "channel": "C0123ABCD"}
 
 
-async def test_api_mode_firing_again_posts_a_new_message(aiohttp_server: AiohttpServer) -> None:
+async def test_api_mode_firing_again_posts_a_new_message(
+    http: HttpClient, aiohttp_server: AiohttpServer
+) -> None:
     fake = await start_fake(aiohttp_server, "slack-api")
     channel = SlackChannel(SlackConfig(token=Secret(TOKEN), channel="#ops", app_url=fake.url),
-                           Renderer([]))
+                           Renderer([]), http)
     old = {"ts": "1600000000.000001", "channel": "C0123ABCD"}
-    async with aiohttp.ClientSession() as session:
-        await channel.send(channel.render(_notification(_alerts(1))), _ctx(session, old))
+    await channel.send(channel.render(_notification(_alerts(1))), _ctx(old))
     assert [r.path for r in fake.requests] == ["/api/chat.postMessage"]
 
 
 @pytest.mark.parametrize("name", FIXTURES)
-async def test_golden_request(aiohttp_server: AiohttpServer, name: str) -> None:
+async def test_golden_request(http: HttpClient, aiohttp_server: AiohttpServer, name: str) -> None:
     fake = await start_fake(aiohttp_server, "slack-webhook")
     n, _, max_alerts = fixture_notification(name)
     cfg = SlackConfig(api_url=Secret(fake.url), max_alerts=max_alerts)
-    channel = SlackChannel(cfg, Renderer([]))
-    async with aiohttp.ClientSession() as session:
-        await channel.send(channel.render(n), _ctx(session))
+    channel = SlackChannel(cfg, Renderer([]), http)
+    await channel.send(channel.render(n), _ctx())
     (req,) = fake.requests
     check_golden(name.replace(".json", ".slack.json"), req.body)

@@ -8,12 +8,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpServer
 
 from router.channels.base import SendContext
-from router.channels.sms.channel import SmsChannel, SmsConfig, scrub, twilio_error
+from router.channels.http import HttpClient
+from router.channels.sms import SmsChannel, SmsConfig, scrub, twilio_error
 from router.channels.sms.text import fits
 from router.config.load import load_config_text
 from router.config.types import HttpConfig, Pacing, Secret
@@ -31,14 +31,16 @@ REJECTED = "+15550001111"  # E.164, but the fake Twilio rejects it (code 21211)
 
 
 def _twilio(api_url: str = "http://127.0.0.1:1", to: tuple[str, ...] = TO,
-            **kw: Any) -> SmsChannel:
+            http: HttpClient | None = None, **kw: Any) -> SmsChannel:
     cfg = SmsConfig("twilio", to, account_sid=ACCOUNT_SID, auth_token=Secret(AUTH_TOKEN),
                     from_="+15557650000", api_url=api_url, **kw)
-    return SmsChannel(cfg, Renderer([]))
+    return SmsChannel(cfg, Renderer([]), http or HttpClient())
 
 
-def _gateway(url: str = "http://127.0.0.1:1/send", **kw: Any) -> SmsChannel:
-    return SmsChannel(SmsConfig("webhook", TO, url=Secret(url), **kw), Renderer([]))
+def _gateway(url: str = "http://127.0.0.1:1/send", http: HttpClient | None = None,
+             **kw: Any) -> SmsChannel:
+    return SmsChannel(SmsConfig("webhook", TO, url=Secret(url), **kw), Renderer([]),
+                      http or HttpClient())
 
 
 def _notification(summary: str = "Checkout 5xx rate above 5%", count: int = 1,
@@ -57,8 +59,8 @@ def _text(channel: SmsChannel, n: Notification) -> str:
     return str(json.loads(channel.render(n))["text"])
 
 
-def _ctx(session: aiohttp.ClientSession) -> SendContext:
-    return SendContext(session, 5.0, {}, False)
+def _ctx() -> SendContext:
+    return SendContext(5.0, {}, False)
 
 
 # --- text -------------------------------------------------------------------------
@@ -109,7 +111,7 @@ def test_custom_template_and_fallback_on_runtime_error(tmp_path: Path) -> None:
     channel = SmsChannel(SmsConfig("twilio", TO, account_sid=ACCOUNT_SID,
                                    auth_token=Secret(AUTH_TOKEN), from_="+15557650000",
                                    template=str(bad)),
-                         Renderer([], on_failure=failures.append))
+                         Renderer([], on_failure=failures.append), HttpClient())
     text = _text(channel, _notification())
     assert failures == ["sms"]
     assert text.startswith("[FIRING:1] HighErrorRate (receiver ops) - [firing] HighErrorRate")
@@ -131,13 +133,14 @@ def test_pacing_and_target() -> None:
 
 
 @pytest.mark.parametrize("name", FIXTURES)
-async def test_golden_twilio_requests(aiohttp_server: AiohttpServer, name: str) -> None:
+async def test_golden_twilio_requests(
+    http: HttpClient, aiohttp_server: AiohttpServer, name: str
+) -> None:
     fake = await start_twilio(aiohttp_server)
     n, _, _ = fixture_notification(name)
-    channel = _twilio(fake.api_url)
+    channel = _twilio(fake.api_url, http=http)
     payload = channel.render(n)
-    async with aiohttp.ClientSession() as session:
-        state = await channel.send(payload, _ctx(session))
+    state = await channel.send(payload, _ctx())
     assert state == {"sids": f"SM{1:032x},SM{2:032x}"}
     assert [r.path for r in fake.requests] == [MESSAGES_PATH] * 2  # one request per recipient
     assert [f["To"] for f in fake.forms()] == list(TO)
@@ -151,15 +154,16 @@ async def test_golden_twilio_requests(aiohttp_server: AiohttpServer, name: str) 
                  b"\n".join(r.body for r in fake.requests) + b"\n")
 
 
-async def test_messaging_service_and_status_callback(aiohttp_server: AiohttpServer) -> None:
+async def test_messaging_service_and_status_callback(
+    http: HttpClient, aiohttp_server: AiohttpServer
+) -> None:
     fake = await start_twilio(aiohttp_server)
     service = "MG" + "ab" * 16
     cfg = SmsConfig("twilio", TO[:1], account_sid=ACCOUNT_SID, auth_token=Secret(AUTH_TOKEN),
                     messaging_service_sid=service, api_url=fake.api_url + "/",
                     status_callback="https://router.example/sms-status")
-    channel = SmsChannel(cfg, Renderer([]))
-    async with aiohttp.ClientSession() as session:
-        await channel.send(channel.render(_notification()), _ctx(session))
+    channel = SmsChannel(cfg, Renderer([]), http)
+    await channel.send(channel.render(_notification()), _ctx())
     (form,) = fake.forms()
     assert list(form) == ["To", "MessagingServiceSid", "Body", "StatusCallback"]
     assert form["MessagingServiceSid"] == service
@@ -167,9 +171,8 @@ async def test_messaging_service_and_status_callback(aiohttp_server: AiohttpServ
 
 async def _fail(channel: SmsChannel, caplog: pytest.LogCaptureFixture) -> DeliveryError:
     caplog.set_level(logging.DEBUG)
-    async with aiohttp.ClientSession() as session:
-        with pytest.raises(DeliveryError) as info:
-            await channel.send(channel.render(_notification()), _ctx(session))
+    with pytest.raises(DeliveryError) as info:
+        await channel.send(channel.render(_notification()), _ctx())
     err = info.value
     texts = [str(err), repr(err)] + [str(r.__dict__) for r in caplog.records]
     for text in texts:
@@ -180,10 +183,10 @@ async def _fail(channel: SmsChannel, caplog: pytest.LogCaptureFixture) -> Delive
 
 
 async def test_invalid_number_21211_is_permanent_and_others_still_get_it(
-    aiohttp_server: AiohttpServer, caplog: pytest.LogCaptureFixture
+    http: HttpClient, aiohttp_server: AiohttpServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake = await start_twilio(aiohttp_server)
-    err = await _fail(_twilio(fake.api_url, to=(TO[0], REJECTED, TO[1])), caplog)
+    err = await _fail(_twilio(fake.api_url, http=http, to=(TO[0], REJECTED, TO[1])), caplog)
     assert [f["To"] for f in fake.forms()] == [TO[0], REJECTED, TO[1]]
     assert (err.reason, err.retryable) == (FailureReason.CLIENT_ERROR, False)
     assert err.message == ("recipient 2 of 3: twilio answered HTTP 400, error 21211: "
@@ -192,36 +195,36 @@ async def test_invalid_number_21211_is_permanent_and_others_still_get_it(
 
 
 async def test_queue_full_21611_is_retryable(
-    aiohttp_server: AiohttpServer, caplog: pytest.LogCaptureFixture
+    http: HttpClient, aiohttp_server: AiohttpServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     queue_full = fault(400, 21611, "This 'From' number has exceeded the maximum number "
                                    "of queued messages")
     fake = await start_twilio(aiohttp_server, [(400, {}, queue_full)])
-    err = await _fail(_twilio(fake.api_url), caplog)
+    err = await _fail(_twilio(fake.api_url, http=http), caplog)
     assert (err.reason, err.retryable) == (FailureReason.RATE_LIMITED, True)
     assert "21611" in err.message
     assert len(fake.requests) == 1  # no point hammering a full queue with the rest
 
 
 async def test_429_after_a_success_notes_the_duplicate_on_retry(
-    aiohttp_server: AiohttpServer, caplog: pytest.LogCaptureFixture
+    http: HttpClient, aiohttp_server: AiohttpServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     too_many = fault(429, 20429, "Too Many Requests")
     fake = await start_twilio(aiohttp_server, [
         (201, {}, {"sid": "SM1"}), (429, {"Retry-After": "4"}, too_many)])
-    err = await _fail(_twilio(fake.api_url), caplog)
+    err = await _fail(_twilio(fake.api_url, http=http), caplog)
     assert (err.reason, err.retryable, err.retry_after) == (FailureReason.RATE_LIMITED, True, 4.0)
     assert err.message == ("recipient 2 of 2: twilio answered HTTP 429, error 20429: "
                            "Too Many Requests (1 already sent: a retry sends to them again)")
 
 
 async def test_bad_credentials_are_auth_and_stop(
-    aiohttp_server: AiohttpServer, caplog: pytest.LogCaptureFixture
+    http: HttpClient, aiohttp_server: AiohttpServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake = await start_twilio(aiohttp_server)
     cfg = SmsConfig("twilio", TO, account_sid=ACCOUNT_SID, auth_token=Secret("wrong-token"),
                     from_="+15557650000", api_url=fake.api_url)
-    err = await _fail(SmsChannel(cfg, Renderer([])), caplog)
+    err = await _fail(SmsChannel(cfg, Renderer([]), http), caplog)
     assert (err.reason, err.retryable) == (FailureReason.AUTH, False)
     assert "error 20003" in err.message
     assert len(fake.requests) == 1
@@ -241,39 +244,38 @@ def test_twilio_error_scrubs_numbers_and_secrets() -> None:
 
 
 async def test_gateway_default_json_body_one_request_per_recipient(
-    aiohttp_server: AiohttpServer,
+    http: HttpClient, aiohttp_server: AiohttpServer,
 ) -> None:
     fake = await start_fake(aiohttp_server, "webhook", path="/send")
-    channel = _gateway(fake.url, http_config=HttpConfig(bearer_token=Secret("gw-token")))
+    channel = _gateway(fake.url, http=http, http_config=HttpConfig(bearer_token=Secret("gw-token")))
     payload = channel.render(_notification())
     assert b"gw-token" not in payload
-    async with aiohttp.ClientSession() as session:
-        assert await channel.send(payload, _ctx(session)) == {}
+    assert await channel.send(payload, _ctx()) == {}
     text = "[CRIT] HighErrorRate: Checkout 5xx rate above 5% https://rb.example/5xx"
     assert [r.json() for r in fake.requests] == [{"to": to, "text": text} for to in TO]
     assert {r.headers["Authorization"] for r in fake.requests} == {"Bearer gw-token"}
     assert {r.headers["Content-Type"] for r in fake.requests} == {"application/json"}
 
 
-async def test_gateway_form_body_map(aiohttp_server: AiohttpServer) -> None:
+async def test_gateway_form_body_map(http: HttpClient, aiohttp_server: AiohttpServer) -> None:
     fake = await start_fake(aiohttp_server, "webhook", path="/send")
     body = (("phone", "{{ to }}"), ("msg", "{{ text }}"), ("sender", "ALERTS"),
             ("group", "{{ groupLabels.alertname }}"))
-    channel = _gateway(fake.url, body=body, content_type="form")
-    async with aiohttp.ClientSession() as session:
-        await channel.send(channel.render(_notification()), _ctx(session))
+    channel = _gateway(fake.url, http=http, body=body, content_type="form")
+    await channel.send(channel.render(_notification()), _ctx())
     assert fake.requests[0].headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert fake.requests[1].text == (
         "phone=%2B447700900123&msg=%5BCRIT%5D+HighErrorRate%3A+Checkout+5xx+rate+above+5%25+"
         "https%3A%2F%2Frb.example%2F5xx&sender=ALERTS&group=HighErrorRate")
 
 
-async def test_gateway_json_string_template(aiohttp_server: AiohttpServer) -> None:
+async def test_gateway_json_string_template(
+    http: HttpClient, aiohttp_server: AiohttpServer
+) -> None:
     fake = await start_fake(aiohttp_server, "webhook", path="/send")
     template = '{"messages": [{"to": {{ to|toJson }}, "body": {{ text|toJson }}}], "n": 1}'
-    channel = _gateway(fake.url, body=template)
-    async with aiohttp.ClientSession() as session:
-        await channel.send(channel.render(_notification()), _ctx(session))
+    channel = _gateway(fake.url, http=http, body=template)
+    await channel.send(channel.render(_notification()), _ctx())
     assert fake.requests[0].json() == {"messages": [{"to": TO[0], "body": (
         "[CRIT] HighErrorRate: Checkout 5xx rate above 5% https://rb.example/5xx")}], "n": 1}
 
@@ -281,18 +283,18 @@ async def test_gateway_json_string_template(aiohttp_server: AiohttpServer) -> No
 def test_gateway_body_that_is_not_json_falls_back_to_the_default() -> None:
     failures: list[str] = []
     cfg = SmsConfig("webhook", TO[:1], url=Secret("http://x/"), body="to={{ to }}")
-    payload = json.loads(SmsChannel(cfg, Renderer([], on_failure=failures.append))
+    payload = json.loads(SmsChannel(cfg, Renderer([], on_failure=failures.append), HttpClient())
                          .render(_notification()))
     assert json.loads(payload["bodies"][0])["to"] == TO[0]
     assert failures == ["sms"]
 
 
 async def test_gateway_errors_hide_numbers(
-    aiohttp_server: AiohttpServer, caplog: pytest.LogCaptureFixture
+    http: HttpClient, aiohttp_server: AiohttpServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake = await start_fake(aiohttp_server, "webhook",
                             [(422, {}, {"error": f"bad number {TO[0]}"}), 200], path="/send")
-    err = await _fail(_gateway(fake.url), caplog)
+    err = await _fail(_gateway(fake.url, http=http), caplog)
     assert err.message.startswith('recipient 1 of 2: sms gateway answered HTTP 422: '
                                   '{"error": "bad number <number>"}')
     assert err.message.endswith("(1 of 2 delivered)")

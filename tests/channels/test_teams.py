@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpServer
 
 from router.channels.base import SendContext
+from router.channels.http import HttpClient
 from router.channels.teams import MAX_BODY_BYTES, TEAMS_PACING, TeamsChannel, TeamsConfig
 from router.config.load import load_config_text
 from router.config.types import Pacing, Secret
@@ -23,9 +23,10 @@ from .fakes import FIXTURE_NAMES as FIXTURES
 from .fakes import T0, check_golden, fixture_notification, sample_alerts, sample_notification
 
 
-def _channel(fake: TeamsFake | None = None, **kw: Any) -> TeamsChannel:
+def _channel(fake: TeamsFake | None = None, http: HttpClient | None = None,
+             **kw: Any) -> TeamsChannel:
     url = fake.url if fake else "http://127.0.0.1:1/invoke?sig=x"
-    return TeamsChannel(TeamsConfig(Secret(url), **kw), Renderer([]))
+    return TeamsChannel(TeamsConfig(Secret(url), **kw), Renderer([]), http or HttpClient())
 
 
 def _card(n: Notification, **kw: Any) -> dict[str, Any]:
@@ -36,15 +37,14 @@ def _card(n: Notification, **kw: Any) -> dict[str, Any]:
 
 
 async def _send(channel: TeamsChannel, n: Notification) -> dict[str, str]:
-    async with aiohttp.ClientSession() as session:
-        return await channel.send(channel.render(n), SendContext(session, 5.0, {}, False))
+    return await channel.send(channel.render(n), SendContext(5.0, {}, False))
 
 
 @pytest.mark.parametrize("name", FIXTURES)
-async def test_golden_request(aiohttp_server: AiohttpServer, name: str) -> None:
+async def test_golden_request(http: HttpClient, aiohttp_server: AiohttpServer, name: str) -> None:
     fake = await start_teams(aiohttp_server)
     n, _, _ = fixture_notification(name)
-    assert await _send(_channel(fake), n) == {}
+    assert await _send(_channel(fake, http), n) == {}
     (req,) = fake.requests
     assert req.query["sig"] == SIG
     check_golden(name.replace(".json", ".teams.json"), req.body)
@@ -77,7 +77,9 @@ def test_resolved_card_is_green() -> None:
     assert facts[-1] == {"title": "Resolved", "value": "2026-11-24 22:43:21 UTC"}
 
 
-async def test_500_alerts_fit_under_28kb_with_more_line(aiohttp_server: AiohttpServer) -> None:
+async def test_500_alerts_fit_under_28kb_with_more_line(
+    http: HttpClient, aiohttp_server: AiohttpServer
+) -> None:
     n = sample_notification(sample_alerts(500, description="Error rate is 7.2% over 5m ✓"))
     payload = _channel().render(n)
     assert len(payload) <= MAX_BODY_BYTES
@@ -87,7 +89,7 @@ async def test_500_alerts_fit_under_28kb_with_more_line(aiohttp_server: AiohttpS
     assert card["body"][-1]["text"] == (
         f"+{500 - shown} more alerts not shown ({500 - shown} firing, 0 resolved)")
     fake = await start_teams(aiohttp_server)
-    await _send(_channel(fake), n)
+    await _send(_channel(fake, http), n)
     assert len(fake.cards) == 1
 
 
@@ -111,14 +113,14 @@ def test_card_template_and_fallback(tmp_path: Path) -> None:
     good.write_text('{"type": "AdaptiveCard", "version": "1.4", "body": '
                     '[{"type": "TextBlock", "text": {{ status|toJson }}}]}', encoding="utf-8")
     channel = TeamsChannel(TeamsConfig(Secret("http://x/"), template=str(good)),
-                           Renderer([str(good)]))
+                           Renderer([str(good)]), HttpClient())
     body = json.loads(channel.render(sample_notification(sample_alerts(1))))
     assert body["attachments"][0]["content"]["body"][0]["text"] == "firing"
     bad = tmp_path / "bad.j2"
     bad.write_text("[1, 2]", encoding="utf-8")
     failures: list[str] = []
     channel = TeamsChannel(TeamsConfig(Secret("http://x/"), template=str(bad)),
-                           Renderer([str(bad)], on_failure=failures.append))
+                           Renderer([str(bad)], on_failure=failures.append), HttpClient())
     body = json.loads(channel.render(sample_notification(sample_alerts(1))))
     assert problems(body) == []
     assert body["attachments"][0]["content"]["body"][0]["text"].startswith("[FIRING:1]")
@@ -134,20 +136,21 @@ def test_card_template_and_fallback(tmp_path: Path) -> None:
     ],
 )
 async def test_workflow_errors(
-    aiohttp_server: AiohttpServer, script: list[Any], reason: FailureReason, retryable: bool,
+    http: HttpClient, aiohttp_server: AiohttpServer, script: list[Any], reason: FailureReason,
+    retryable: bool,
     retry_after: float | None,
 ) -> None:
     fake = await start_teams(aiohttp_server, script)
     with pytest.raises(DeliveryError) as info:
-        await _send(_channel(fake), sample_notification(sample_alerts(1)))
+        await _send(_channel(fake, http), sample_notification(sample_alerts(1)))
     err = info.value
     assert (err.reason, err.retryable, err.retry_after) == (reason, retryable, retry_after)
     assert SIG not in str(err)
 
 
-async def test_bad_signature_is_auth(aiohttp_server: AiohttpServer) -> None:
+async def test_bad_signature_is_auth(http: HttpClient, aiohttp_server: AiohttpServer) -> None:
     fake = await start_teams(aiohttp_server)
-    wrong = TeamsChannel(TeamsConfig(Secret(fake.url.replace(SIG, "forged"))), Renderer([]))
+    wrong = TeamsChannel(TeamsConfig(Secret(fake.url.replace(SIG, "forged"))), Renderer([]), http)
     with pytest.raises(DeliveryError) as info:
         await _send(wrong, sample_notification(sample_alerts(1)))
     assert (info.value.reason, info.value.retryable) == (FailureReason.AUTH, False)
@@ -158,7 +161,8 @@ def test_pacing_and_target() -> None:
     assert channel.pacing == TEAMS_PACING == Pacing(rate=4.0, burst=4)
     assert channel.target.startswith("teams:")
     assert "sig" not in channel.target
-    other = TeamsChannel(TeamsConfig(Secret("http://127.0.0.1:1/invoke?sig=y")), Renderer([]))
+    other = TeamsChannel(TeamsConfig(Secret("http://127.0.0.1:1/invoke?sig=y")), Renderer([]),
+                         HttpClient())
     assert other.target != channel.target
 
 

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpServer
 
 from router.channels.base import SendContext
+from router.channels.http import HttpClient
 from router.channels.telegram import TELEGRAM_PACING, TelegramChannel, TelegramConfig, cut_html
 from router.config.load import load_config_text
 from router.config.types import Pacing, Secret
@@ -23,10 +23,11 @@ from .fakes import FIXTURE_NAMES as FIXTURES
 from .fakes import T0, check_golden, fixture_notification, sample_alerts, sample_notification
 
 
-def _channel(fake: TelegramFake | None = None, **kw: Any) -> TelegramChannel:
+def _channel(fake: TelegramFake | None = None, http: HttpClient | None = None,
+             **kw: Any) -> TelegramChannel:
     api_url = fake.api_url if fake else "http://127.0.0.1:1"
     return TelegramChannel(TelegramConfig(Secret(TOKEN), CHAT, api_url=api_url, **kw),
-                           Renderer([]))
+                           Renderer([]), http or HttpClient())
 
 
 def _render(n: Notification, **kw: Any) -> dict[str, Any]:
@@ -35,15 +36,14 @@ def _render(n: Notification, **kw: Any) -> dict[str, Any]:
 
 
 async def _send(channel: TelegramChannel, n: Notification) -> dict[str, str]:
-    async with aiohttp.ClientSession() as session:
-        return await channel.send(channel.render(n), SendContext(session, 5.0, {}, False))
+    return await channel.send(channel.render(n), SendContext(5.0, {}, False))
 
 
 @pytest.mark.parametrize("name", FIXTURES)
-async def test_golden_request(aiohttp_server: AiohttpServer, name: str) -> None:
+async def test_golden_request(http: HttpClient, aiohttp_server: AiohttpServer, name: str) -> None:
     fake = await start_telegram(aiohttp_server)
     n, _, _ = fixture_notification(name)
-    assert await _send(_channel(fake), n) == {"message_id": "1"}
+    assert await _send(_channel(fake, http), n) == {"message_id": "1"}
     (req,) = fake.requests
     assert req.path == f"/bot{TOKEN}/sendMessage"
     check_golden(name.replace(".json", ".telegram.json"), req.body)
@@ -66,7 +66,9 @@ def test_message_reads_well_at_3am() -> None:
     assert resolved["text"].startswith("✅ <b>RESOLVED · CRITICAL</b> · HighErrorRate (1)")
 
 
-async def test_every_interpolated_value_is_escaped(aiohttp_server: AiohttpServer) -> None:
+async def test_every_interpolated_value_is_escaped(
+    http: HttpClient, aiohttp_server: AiohttpServer
+) -> None:
     hostile = '<script>alert("x")</script> & <b>'
     alert = make_alert({"alertname": "A<b>", "severity": "<i>", "instance": hostile},
                        {"summary": hostile, "description": "</code>&amp;",
@@ -77,7 +79,7 @@ async def test_every_interpolated_value_is_escaped(aiohttp_server: AiohttpServer
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;" in text
     assert 'href="http://rb/?a=1&amp;b=&#34;2&#34;"' in text
     fake = await start_telegram(aiohttp_server)
-    await _send(_channel(fake), n)
+    await _send(_channel(fake, http), n)
     assert hostile in fake.messages[0]["visible"]  # shown as typed, not interpreted
 
 
@@ -90,14 +92,16 @@ def test_custom_message_is_escaped_except_its_own_tags() -> None:
     assert body["parse_mode"] == "HTML"
 
 
-async def test_long_groups_are_cut_with_more_line(aiohttp_server: AiohttpServer) -> None:
+async def test_long_groups_are_cut_with_more_line(
+    http: HttpClient, aiohttp_server: AiohttpServer
+) -> None:
     n = sample_notification(sample_alerts(200, description="d" * 300))
     text = _render(n)["text"]
     assert units(text) <= 4096
     assert "more alerts not shown (" in text
     parse_html(text)  # still balanced HTML
     fake = await start_telegram(aiohttp_server)
-    await _send(_channel(fake), n)
+    await _send(_channel(fake, http), n)
     assert len(fake.messages) == 1
 
 
@@ -134,7 +138,7 @@ def test_template_failure_falls_back_to_plain_text() -> None:
     failures: list[str] = []
     channel = TelegramChannel(
         TelegramConfig(Secret(TOKEN), CHAT, message="{{ alerts|map('nosuchfilter')|list }}"),
-        Renderer([], on_failure=failures.append))
+        Renderer([], on_failure=failures.append), HttpClient())
     body = json.loads(channel.render(sample_notification(sample_alerts(1))))
     assert body["text"].startswith("[FIRING:1] HighErrorRate")
     assert "parse_mode" not in body  # the plain text may hold anything
@@ -143,13 +147,13 @@ def test_template_failure_falls_back_to_plain_text() -> None:
 
 def test_pacing_and_target_per_chat() -> None:
     a, b = _channel(), _channel()
-    other = TelegramChannel(TelegramConfig(Secret(TOKEN), 42), Renderer([]))
+    other = TelegramChannel(TelegramConfig(Secret(TOKEN), 42), Renderer([]), HttpClient())
     assert a.pacing == TELEGRAM_PACING == Pacing(rate=1.0, burst=1)
     assert a.target == b.target != other.target
     assert TOKEN not in a.target
     assert a.target.startswith("telegram:")
     paced = TelegramChannel(TelegramConfig(Secret(TOKEN), 1, pacing=Pacing(0.3, 2)),
-                            Renderer([]))
+                            Renderer([]), HttpClient())
     assert paced.pacing == Pacing(0.3, 2)
 
 
@@ -164,12 +168,13 @@ def test_pacing_and_target_per_chat() -> None:
     ],
 )
 async def test_bot_api_errors(
-    aiohttp_server: AiohttpServer, script: list[int], reason: FailureReason, retryable: bool,
+    http: HttpClient, aiohttp_server: AiohttpServer, script: list[int], reason: FailureReason,
+    retryable: bool,
     retry_after: float | None, words: str,
 ) -> None:
     fake = await start_telegram(aiohttp_server, list(script))
     with pytest.raises(DeliveryError) as info:
-        await _send(_channel(fake), sample_notification(sample_alerts(1)))
+        await _send(_channel(fake, http), sample_notification(sample_alerts(1)))
     err = info.value
     assert (err.reason, err.retryable, err.retry_after) == (reason, retryable, retry_after)
     assert words in err.message
@@ -177,16 +182,18 @@ async def test_bot_api_errors(
     assert TOKEN not in repr(err)
 
 
-async def test_wrong_token_and_migrated_group(aiohttp_server: AiohttpServer) -> None:
+async def test_wrong_token_and_migrated_group(
+    http: HttpClient, aiohttp_server: AiohttpServer
+) -> None:
     fake = await start_telegram(aiohttp_server)
     wrong = TelegramChannel(TelegramConfig(Secret("1:wrong"), CHAT, api_url=fake.api_url),
-                            Renderer([]))
+                            Renderer([]), http)
     with pytest.raises(DeliveryError) as info:
         await _send(wrong, sample_notification(sample_alerts(1)))
     assert info.value.reason is FailureReason.AUTH
     fake.migrated[-555] = CHAT
     moved = TelegramChannel(TelegramConfig(Secret(TOKEN), -555, api_url=fake.api_url),
-                            Renderer([]))
+                            Renderer([]), http)
     with pytest.raises(DeliveryError) as info:
         await _send(moved, sample_notification(sample_alerts(1)))
     assert info.value.reason is FailureReason.CLIENT_ERROR

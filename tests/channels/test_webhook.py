@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpServer
 
 from router.channels.base import SendContext
+from router.channels.http import HttpClient
 from router.channels.webhook import WebhookChannel, go_json, v4_body
 from router.config.types import Secret, WebhookConfig
 from router.model import Notification
@@ -20,8 +20,10 @@ from .fakes import FIXTURE_NAMES as FIXTURES
 from .fakes import check_golden, fixture_notification, start_fake
 
 
-def _channel(max_alerts: int = 0, url: str = "http://127.0.0.1:1/") -> WebhookChannel:
-    return WebhookChannel(WebhookConfig(url=Secret(url), max_alerts=max_alerts), Renderer([]))
+def _channel(max_alerts: int = 0, url: str = "http://127.0.0.1:1/",
+             http: HttpClient | None = None) -> WebhookChannel:
+    return WebhookChannel(WebhookConfig(url=Secret(url), max_alerts=max_alerts), Renderer([]),
+                          http or HttpClient())
 
 
 @pytest.mark.parametrize("name", FIXTURES)
@@ -44,12 +46,11 @@ def test_body_reproduces_alertmanager(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", FIXTURES)
-async def test_golden_request(aiohttp_server: AiohttpServer, name: str) -> None:
+async def test_golden_request(http: HttpClient, aiohttp_server: AiohttpServer, name: str) -> None:
     fake = await start_fake(aiohttp_server, "webhook")
     n, _, max_alerts = fixture_notification(name)
-    channel = _channel(max_alerts, fake.url)
-    async with aiohttp.ClientSession() as session:
-        assert await channel.send(channel.render(n), SendContext(session, 5.0, {}, False)) == {}
+    channel = _channel(max_alerts, fake.url, http)
+    assert await channel.send(channel.render(n), SendContext(5.0, {}, False)) == {}
     (req,) = fake.requests
     assert req.headers["Content-Type"] == "application/json"
     assert req.headers["User-Agent"].startswith("alert-router/")
@@ -86,7 +87,8 @@ def test_template_override_renders_the_body(tmp_path: Path) -> None:
     tmpl.write_text('{"text": {{ (status ~ ": " ~ commonLabels.alertname)|toJson }}}',
                     encoding="utf-8")
     channel = WebhookChannel(
-        WebhookConfig(url=Secret("http://x/"), template=str(tmpl)), Renderer([str(tmpl)])
+        WebhookConfig(url=Secret("http://x/"), template=str(tmpl)), Renderer([str(tmpl)]),
+        HttpClient(),
     )
     n, _, _ = fixture_notification("default-warning-firing.json")
     assert json.loads(channel.render(n)) == {"text": "firing: DiskFilling"}
@@ -97,7 +99,7 @@ def test_template_failure_falls_back_to_the_v4_body(tmp_path: Path) -> None:
     tmpl.write_text("{{ alerts|map('nosuchfilter')|list }}", encoding="utf-8")
     failures: list[str] = []
     channel = WebhookChannel(WebhookConfig(url=Secret("http://x/"), template=str(tmpl)),
-                             Renderer([], on_failure=failures.append))
+                             Renderer([], on_failure=failures.append), HttpClient())
     n, _, _ = fixture_notification("default-warning-firing.json")
     assert json.loads(channel.render(n))["version"] == "4"
     assert failures == ["webhook"]

@@ -1,6 +1,8 @@
-"""SMS text arithmetic: GSM-7 / UCS-2 segment budgets, cutting a message to fit, E.164.
+"""SMS text arithmetic: GSM-7 / UCS-2 segment budgets, cutting a message to fit, E.164,
+and scrubbing phone numbers out of vendor messages.
 
-Pure functions; the SMS channel composes its one-line text with `compose`.
+Pure functions; the SMS channel composes its one-line text with `compose`. Recipients'
+numbers are personal data, so `scrub` keeps them out of errors and logs.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ SINGLE = {"GSM-7": 160, "UCS-2": 70}
 MULTI = {"GSM-7": 153, "UCS-2": 67}
 
 _E164 = re.compile(r"\+[1-9]\d{1,14}")
+_NUMBER = re.compile(r"\+?\d{7,15}")  # anything that looks like a phone number
 _URL = re.compile(r"https?://\S+")
 # After a cut, step back to a word boundary if one is this close: "rate above…", not "rate ab…".
 _WORD_SLACK = 12
@@ -155,3 +158,11 @@ def one_line(text: str) -> str:
 def is_e164(number: str) -> bool:
     """`+` and 2-15 digits, the first not 0 (ITU-T E.164, as Twilio expects `To`)."""
     return _E164.fullmatch(number) is not None
+
+
+def scrub(text: str, secrets: tuple[str, ...] = (), numbers: tuple[str, ...] = ()) -> str:
+    """Secrets and phone numbers (personal data) removed from a vendor's message."""
+    for value, mask in [*((v, "<redacted>") for v in secrets), *((n, "<number>") for n in numbers)]:
+        if value:
+            text = text.replace(value, mask)
+    return _NUMBER.sub("<number>", text)

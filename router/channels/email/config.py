@@ -1,0 +1,168 @@
+"""The `email_configs` entries: EmailConfig, TlsConfig and their parser.
+
+Addresses, the smarthost, the EHLO name and custom headers are all checked at load, so a
+typo fails there and not on the first alert; the channel and the SMTP sender only read
+the parsed dataclasses.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from email.utils import formataddr, getaddresses
+
+from router.config.fields import FieldReader
+from router.config.types import Pacing, Secret
+from router.config.yaml_source import Node
+
+# Headers the channel writes itself: a template must not replace the MIME structure or
+# the ids mail clients thread by.
+RESERVED_HEADERS = frozenset({"message-id", "date", "mime-version", "content-type",
+                              "content-transfer-encoding", "in-reply-to", "references"})
+_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_ADDR_SPEC = re.compile(rf"{_LOCAL}@{_LABEL}(?:\.{_LABEL})*")
+_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*|\[[^\]\s]+\]")  # EHLO domain or [literal]
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 §2.2: printable ASCII except ":"
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    server_name: str | None = None  # the name the certificate must carry, if not the host
+    insecure_skip_verify: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EmailConfig:
+    """One `email_configs` entry; `to`/`from_` hold validated, formatted addresses."""
+
+    to: tuple[str, ...] = ()
+    from_: str = ""
+    smarthost: str = ""  # host:port
+    hello: str = "localhost"
+    auth_username: str | None = None
+    auth_password: Secret | None = None
+    require_tls: bool = True  # STARTTLS is mandatory unless the connection is implicit TLS
+    force_implicit_tls: bool | None = None  # None: implicit TLS exactly when the port is 465
+    tls_config: TlsConfig = field(default_factory=TlsConfig)
+    headers: tuple[tuple[str, str], ...] = ()  # (name, Jinja source), Subject included
+    html: str | None = None  # Jinja source; None: templates/email.html.j2
+    text: str | None = None  # Jinja source; None: templates/email.txt.j2
+    send_resolved: bool = False
+    template: str | None = None  # path of a Jinja file for the HTML part
+    timeout: float | None = None
+    pacing: Pacing | None = None  # None: unpaced (relays rarely publish a rate)
+
+
+def split_hostport(text: str) -> tuple[str, int]:
+    """`host:port` or `[v6]:port` → (host, port); ValueError when malformed."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f'smarthost "{text}" must be host:port')
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+CONFIG_KEY = "email_configs"
+KEYS = (
+    "to", "from", "smarthost", "hello", "auth_username", "auth_password",
+    "auth_password_file", "require_tls", "force_implicit_tls", "tls_config", "headers",
+    "html", "text", "send_resolved", "template", "timeout", "pacing",
+)
+TLS_KEYS = ("ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify")
+
+
+def parse_addresses(node: Node, *, single: bool = False) -> tuple[str, ...]:
+    """RFC 5322 addresses (a list, or one comma-separated string) as formatted strings."""
+    items = node.elements() if node.is_list else [node]
+    out: list[str] = []
+    for item in items:
+        text = item.as_str()
+        if text is None:
+            continue
+        pairs = getaddresses([text])
+        if not text.strip() or any(not _ADDR_SPEC.fullmatch(addr) for _, addr in pairs):
+            item.error(f'invalid email address "{text}"')
+            continue
+        out.extend(formataddr(pair) for pair in pairs)
+    if single and len(out) > 1:
+        node.error("expected exactly one address")
+    return tuple(out)
+
+
+def _tls(fields: FieldReader, node: Node) -> TlsConfig:
+    child = node.get_map("tls_config")
+    if child is None:
+        return TlsConfig()
+    child.expect_keys(TLS_KEYS)
+    cert, key = fields.existing_file(child, "cert_file"), fields.existing_file(child, "key_file")
+    if (child.has("cert_file")) != (child.has("key_file")):
+        child.error('"cert_file" and "key_file" go together')
+    return TlsConfig(fields.existing_file(child, "ca_file"), cert, key,
+                     child.get_str("server_name"),
+                     child.get_bool("insecure_skip_verify", False))
+
+
+def _headers(fields: FieldReader, node: Node) -> tuple[tuple[str, str], ...]:
+    child = node.get_map("headers")
+    if child is None:
+        return ()
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for name, value in child.entries():
+        lowered = name.lower()
+        if not _HEADER_NAME.fullmatch(name):
+            value.error(f'invalid header name "{name}"')
+        elif lowered in RESERVED_HEADERS:
+            value.error(f'header "{name}" is set by the email channel itself')
+        elif lowered in seen:
+            value.error(f'duplicate header "{name}" (header names are case-insensitive)')
+        src = fields.template_string(value)
+        seen.add(lowered)
+        if src is not None and lowered not in RESERVED_HEADERS and _HEADER_NAME.fullmatch(name):
+            out.append((name, src))
+    return tuple(out)
+
+
+def parse(fields: FieldReader, node: Node) -> EmailConfig | None:
+    before = len(node.src.problems)
+    to_node, from_node = node.require("to"), node.require("from")
+    smarthost_node = node.require("smarthost")
+    mark = len(node.src.problems)
+    to = parse_addresses(to_node) if to_node is not None else ()
+    if to_node is not None and not to and len(node.src.problems) == mark:
+        to_node.error("at least one address is required")
+    from_ = parse_addresses(from_node, single=True) if from_node is not None else ()
+    smarthost = smarthost_node.as_str() if smarthost_node is not None else None
+    if smarthost is not None and smarthost_node is not None:
+        try:
+            split_hostport(smarthost)
+        except ValueError as exc:
+            smarthost_node.error(str(exc))
+    hello = node.get_str("hello", "localhost") or "localhost"
+    if not _HOSTNAME.fullmatch(hello):
+        hello_node = node.get("hello")
+        assert hello_node is not None
+        hello_node.error(f'"{hello}" is not a host name to greet with')
+    if node.has("html") and node.has("template"):
+        node.error('"html" and "template" both set the HTML part: keep one')
+    config = EmailConfig(
+        to=to, from_=from_[0] if from_ else "", smarthost=smarthost or "",
+        hello=hello,
+        auth_username=node.get_str("auth_username"),
+        auth_password=fields.secret(node, "auth_password"),
+        require_tls=node.get_bool("require_tls", True),
+        force_implicit_tls=(node.get_bool("force_implicit_tls", False)
+                            if node.has("force_implicit_tls") else None),
+        tls_config=_tls(fields, node), headers=_headers(fields, node),
+        html=fields.template_string(node.get("html")),
+        text=fields.template_string(node.get("text")),
+        send_resolved=node.get_bool("send_resolved", False),
+        template=fields.template_key(node, "template"),
+        timeout=fields.timeout(node), pacing=fields.pacing(node),
+    )
+    return config if len(node.src.problems) == before else None
