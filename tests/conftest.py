@@ -10,11 +10,11 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
+from fakeclock import FakeClock
 from prometheus_client import CollectorRegistry
 
 from router.app import STATE, AppState, create_app
 from router.channels.http import HttpClient
-from router.clock import FakeClock
 from router.config.load import load_config_text
 from router.config.types import RouterConfig
 from router.storage.sqlite import SqliteStore
@@ -92,7 +92,7 @@ async def quiet(state: AppState) -> None:
     """Let due timers run and every queued delivery finish."""
     import asyncio
 
-    from router.clock import settle
+    from fakeclock import settle
 
     await settle()
     async with asyncio.timeout(5):
@@ -108,7 +108,7 @@ async def retry_scheduled(state: AppState, channel: str = "slack") -> None:
     """
     import asyncio
 
-    from router.clock import settle
+    from fakeclock import settle
 
     async with asyncio.timeout(5):
         while True:
@@ -141,7 +141,7 @@ def v2_alert(
 
 async def post_alerts(client: Any, *alerts: dict[str, Any]) -> None:
     """POST /api/v2/alerts (answered once committed), then let the dispatcher take them."""
-    from router.clock import settle
+    from fakeclock import settle
 
     resp = await client.post("/api/v2/alerts", json=list(alerts))
     assert resp.status == 202, await resp.text()

@@ -19,9 +19,9 @@ from typing import Any
 import aiohttp
 from channels.fakes import Fake, start_fake
 from conftest import config_from
+from fakeclock import FakeClock
 from pytest_aiohttp import AiohttpServer
 
-from router.clock import FakeClock
 from router.service import Service, build_service
 from router.storage.sqlite import SqliteStore
 

@@ -17,10 +17,10 @@ from conftest import (
     silence_body,
     v2_alert,
 )
+from fakeclock import FakeClock
 from prometheus_client.parser import text_string_to_metric_families
 
 from router.app import AppState
-from router.clock import FakeClock
 from router.timefmt import format_time_ms, parse_time
 
 T0 = parse_time("2026-05-04T10:20:00Z") or 0.0

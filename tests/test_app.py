@@ -14,11 +14,11 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 from channels.fakes import Fake, load_fixture, start_fake
 from conftest import config_from, quiet, retry_scheduled, wait_until
+from fakeclock import FakeClock
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from router.app import STATE, create_app
-from router.clock import FakeClock
 from router.storage.sqlite import SqliteStore
 from router.timefmt import parse_time
 from router.web import api as http_api

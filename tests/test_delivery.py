@@ -16,13 +16,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 from channels.fakes import Fake, closed_port_url, start_fake
+from fakeclock import FakeClock, settle
 from prometheus_client import CollectorRegistry
 from pytest_aiohttp import AiohttpServer
 
 from router.channels.base import Channel
 from router.channels.http import HttpClient
 from router.channels.webhook import WebhookChannel
-from router.clock import FakeClock, settle
 from router.config.types import DeliveryConfig, HttpConfig, Secret, WebhookConfig
 from router.delivery.worker import DeliveryManager, row_key
 from router.metrics import Metrics

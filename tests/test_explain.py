@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 from conftest import quiet
+from fakeclock import FakeClock
 
 from router.cli import main
-from router.clock import FakeClock
 
 CONFIG = """
 route:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from conftest import config_from
+from fakeclock import FakeClock
 from pytest_aiohttp import AiohttpServer
 from test_storm import ALL, FIRST, SOME, HarnessFactory, harnesses
 
-from router.clock import FakeClock
 from router.storage.sqlite import SqliteStore
 
 CONFIG = """

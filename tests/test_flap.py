@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from conftest import config_from
+from fakeclock import FakeClock
 from pytest_aiohttp import AiohttpServer
 from test_storm import ALL, FIRST, HarnessFactory, Push, harnesses
 
-from router.clock import FakeClock
 from router.config.types import FlapConfig
 from router.model import fingerprint
 from router.storage.sqlite import SqliteStore

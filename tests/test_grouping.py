@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from conftest import config_from
+from fakeclock import FakeClock
 
-from router.clock import FakeClock
 from router.model import Alert, Batch, make_alert
 from router.routing.grouping import Dispatcher
 from router.routing.tree import Router

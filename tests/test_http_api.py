@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from channels.fakes import Fake, load_fixture, start_fake
 from conftest import quiet, retry_scheduled, wait_until
+from fakeclock import FakeClock, settle
 
 from router.app import AppState
-from router.clock import FakeClock, settle
 from router.timefmt import parse_time
 
 # Just after the fixtures' startsAt, so group_wait (1s) still applies to them.

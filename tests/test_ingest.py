@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from conftest import config_from
+from fakeclock import FakeClock
 from prometheus_client import CollectorRegistry
 
-from router.clock import FakeClock
 from router.config.types import RouterConfig
 from router.errors import StoreUnavailable
 from router.ingest.feed import AlertFeed

@@ -19,10 +19,10 @@ from conftest import (
     run_until,
     v2_alert,
 )
+from fakeclock import FakeClock
 from pytest_aiohttp import AiohttpServer
 
 from router.app import AppState
-from router.clock import FakeClock
 from router.timefmt import parse_time
 
 T0 = parse_time("2026-02-10T12:00:00Z") or 0.0

@@ -16,13 +16,13 @@ import aiohttp
 import pytest
 from channels.fakes import Fake, start_fake
 from conftest import wait_until
+from fakeclock import FakeClock, settle
 from prometheus_client import CollectorRegistry
 from pytest_aiohttp import AiohttpServer
 
 from router.channels.base import Channel
 from router.channels.http import HttpClient
 from router.channels.slack import SlackChannel
-from router.clock import FakeClock, settle
 from router.config.types import DeliveryConfig, Pacing, Secret, SlackConfig
 from router.delivery.pacing import TokenBucket
 from router.delivery.worker import DeliveryManager

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from channels.fakes import Fake
 from conftest import push_timeline, settle_deliveries
+from fakeclock import FakeClock
 from harness import ServiceFactory
 from pytest_aiohttp import AiohttpServer
 
-from router.clock import FakeClock
 from router.delivery.worker import DeliveryManager
 from router.ingest.ingestor import AlertIngestor
 from router.model import fingerprint, nflog_key

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from channels.fakes import Fake
 from conftest import config_from, push_timeline, settle_deliveries
+from fakeclock import FakeClock
 from harness import ServiceFactory
 from pytest_aiohttp import AiohttpServer
 
 from router.channels import build_channel
 from router.channels.http import HttpClient
-from router.clock import FakeClock
 from router.config.types import LogConfig, Secret, SlackConfig, StormConfig, WebhookConfig
 from router.delivery.worker import DeliveryManager
 from router.ingest.ingestor import AlertIngestor

@@ -18,9 +18,9 @@ from conftest import (
     v2_alert,
     wait_until,
 )
+from fakeclock import FakeClock, settle
 from pytest_aiohttp import AiohttpServer
 
-from router.clock import FakeClock, settle
 from router.model import fingerprint
 from router.timefmt import format_time, parse_time
 

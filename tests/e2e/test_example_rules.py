@@ -16,9 +16,8 @@ import yaml
 from aiohttp import web
 from channels.fake_email import SmtpFake, start_smtp, stop_smtp
 from conftest import quiet, wait_until
+from fakeclock import FakeClock
 from pytest_aiohttp import AiohttpServer
-
-from router.clock import FakeClock
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "rules" / "example.yml"
 
