@@ -158,7 +158,7 @@ def create_app(
     config_path: str | None = None,
     overrides: dict[str, str] | None = None,
 ) -> web.Application:
-    from router.web.api import setup_routes
+    from router.web.routes import setup_routes
 
     clock = clock or SystemClock()
     metrics = Metrics(registry or CollectorRegistry())

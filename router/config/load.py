@@ -401,6 +401,7 @@ class _Loader:
         )
 
     def _ingest_auth(self, node: Node) -> IngestAuth:
+        """`server.auth`. An empty or missing credentials file is an error, never "auth off"."""
         node.expect_keys(
             (
                 "bearer_tokens",
@@ -408,11 +409,13 @@ class _Loader:
                 "bearer_token",
                 "bearer_token_file",
                 "basic_auth",
+                "public_read",
             )
         )
         tokens: list[Secret] = []
         single = self.fields.secret(node, "bearer_token")
         tokens.extend([single] if single else [])
+        _require_content(node.get("bearer_token_file"), single)
         for item in node.get_list("bearer_tokens") or []:
             value = item.as_str()
             tokens.extend([Secret(value=value)] if value else [])
@@ -421,13 +424,19 @@ class _Loader:
             if text is not None and not self.fields.path(text).is_file():
                 item.error(f"file not found: {self.fields.path(text)}")
             elif text is not None:
-                tokens.append(Secret(file=str(self.fields.path(text))))
+                token = Secret(file=str(self.fields.path(text)))
+                if _require_content(item, token):
+                    tokens.append(token)
         auth_node = node.get("basic_auth")
         entries = (
             [auth_node] if auth_node and auth_node.is_map else node.get_list("basic_auth") or []
         )
-        users = [self.fields.basic_auth(e) for e in entries if e.expect_map()]
-        return IngestAuth(tuple(tokens), tuple(u for u in users if u is not None))
+        users = []
+        for entry in entries:
+            user = self.fields.basic_auth(entry) if entry.expect_map() else None
+            if user is not None and _require_content(entry.get("password_file"), user.password):
+                users.append(user)
+        return IngestAuth(tuple(tokens), tuple(users), node.get_bool("public_read", False))
 
     def _sources(self, node: Node) -> dict[str, SourceConfig]:
         out: dict[str, SourceConfig] = {}
@@ -493,3 +502,19 @@ def _listen_port(listen: str) -> int | None:
     if host.startswith("[") != host.endswith("]") or (":" in host and not host.startswith("[")):
         return None
     return int(port)
+
+
+def _require_content(node: Node | None, secret: Secret | None) -> bool:
+    """False (and an error at `node`) when `secret` is a file that is empty or unreadable."""
+    if node is None or secret is None or secret.file is None:
+        return True
+    try:
+        content = secret.reveal()
+    except (OSError, UnicodeDecodeError) as exc:
+        node.error(f"cannot read credentials file {secret.file}: {type(exc).__name__}")
+        return False
+    if not content:
+        node.error(f"credentials file is empty: {secret.file}")
+        return False
+    return True
+
