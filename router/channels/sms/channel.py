@@ -26,6 +26,8 @@ from router.channels.base import (
 from router.channels.sms import text as sms_text
 from router.channels.webhook import auth_headers, user_agent
 from router.config.fields import FieldReader
+from router.config.redact import scrub as scrub_secrets
+from router.config.redact import secret_values
 from router.config.types import HttpConfig, Pacing, Secret
 from router.config.yaml_source import Node
 from router.model import Notification
@@ -237,7 +239,7 @@ class SmsChannel:
         assert self.cfg.auth_token is not None
         error = twilio_error(status, resp_headers, body, (self.cfg.auth_token.reveal(),), (to,))
         if error is not None:
-            raise error
+            raise _with_message(error, scrub_secrets(error.message, secret_values(self.cfg)))
         try:
             answer = json.loads(body)
         except ValueError:
@@ -254,7 +256,8 @@ class SmsChannel:
             timeout=ctx.timeout, endpoint="sms gateway")
         error = classify_http(status, resp_headers, text)
         if error is not None:
-            message = "sms gateway answered " + scrub(error.message, numbers=(to,))
+            message = "sms gateway answered " + scrub(
+                scrub_secrets(error.message, secret_values(self.cfg)), numbers=(to,))
             raise _with_message(error, message)
         return ""
 
