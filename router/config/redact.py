@@ -15,6 +15,7 @@ import base64
 import dataclasses
 import enum
 import re
+from collections.abc import Callable
 from pathlib import PurePath
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -24,6 +25,13 @@ import yaml
 
 from router.config.types import BasicAuth, Receiver, Route, RouterConfig, Secret
 from router.matchers import Matcher
+from router.noise.time_intervals import (
+    MONTHS,
+    WEEKDAYS,
+    InclusiveRange,
+    TimeInterval,
+    TimeSpec,
+)
 
 REDACTED = "<secret>"
 
@@ -64,16 +72,18 @@ def _plain(value: Any) -> Any:
         return _plain(value.value)
     if isinstance(value, Matcher):
         return str(value)
-    if isinstance(value, Route):
-        return _route(value)
-    if isinstance(value, Receiver):
-        return _receiver(value)
+    if isinstance(value, TimeInterval):
+        return {"name": value.name, "time_intervals": [_time_spec(s) for s in value.specs]}
     if isinstance(value, (PurePath, ZoneInfo, re.Pattern)):
         return str(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _fields(value)
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple) and value and all(
+        isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str) for v in value
+    ):
+        return {k: _plain(v) for k, v in value}  # (name, value) pairs: a map in YAML
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_plain(v) for v in value]
     return str(value)  # unknown types: their str (a Secret inside is redacted by its repr)
@@ -99,20 +109,52 @@ def _put(out: dict[str, Any], name: str, value: Any) -> None:
         out[name] = _plain(value)
 
 
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
 def _fields(obj: Any) -> dict[str, Any]:
+    """A dataclass's fields that differ from their defaults (so the text loads back)."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(obj):
-        if f.name in _SKIP or f.name.startswith("_"):
-            continue
         value = getattr(obj, f.name)
-        if value is None or value == () or value == {}:
+        if f.name in _SKIP or f.name.startswith("_") or value == _default(f):
             continue
+        if isinstance(value, Route) or (
+            isinstance(value, tuple) and value and isinstance(value[0], Route)
+        ):
+            value = _plain(value) if isinstance(value, Route) else [_fields(r) for r in value]
         _put(out, _yaml_name(f.name), value)
-    return {k: v for k, v in out.items() if v != {}}
+    return out
 
 
-def _route(route: Route) -> dict[str, Any]:
-    return _fields(route)
+def _time_spec(spec: TimeSpec) -> dict[str, Any]:
+    """Alertmanager's spelling: `09:00`-style times, weekday and month names, `a:b` ranges."""
+
+    def ranges(items: tuple[InclusiveRange, ...], name: Callable[[int], str]) -> list[str]:
+        return [name(r.begin) if r.begin == r.end else f"{name(r.begin)}:{name(r.end)}"
+                for r in items]
+
+    out: dict[str, Any] = {}
+    if spec.times is not None:
+        out["times"] = [{"start_time": f"{t.start_minute // 60:02d}:{t.start_minute % 60:02d}",
+                         "end_time": f"{t.end_minute // 60:02d}:{t.end_minute % 60:02d}"}
+                        for t in spec.times]
+    if spec.weekdays is not None:
+        out["weekdays"] = ranges(spec.weekdays, lambda n: WEEKDAYS[n])
+    if spec.days_of_month is not None:
+        out["days_of_month"] = ranges(spec.days_of_month, str)
+    if spec.months is not None:
+        out["months"] = ranges(spec.months, lambda n: MONTHS[n - 1])
+    if spec.years is not None:
+        out["years"] = ranges(spec.years, str)
+    if spec.location is not None:
+        out["location"] = str(spec.location)
+    return out
 
 
 def _receiver(receiver: Receiver) -> dict[str, Any]:
@@ -126,9 +168,14 @@ def _receiver(receiver: Receiver) -> dict[str, Any]:
 
 def redacted(config: RouterConfig) -> dict[str, Any]:
     """The config as plain data (dicts, lists, strings, numbers), secrets as `<secret>`."""
-    out = {"global": _fields(config.global_), **_fields(config)}
+    out: dict[str, Any] = {"global": _fields(config.global_), **_fields(config)}
     out["receivers"] = [_receiver(r) for r in config.receivers.values()]
-    return out
+    if config.sources:
+        out["sources"] = {name: {k: v for k, v in _fields(src).items() if k != "name"}
+                          for name, src in config.sources.items()}
+    if config.time_intervals:
+        out["time_intervals"] = [_plain(t) for t in config.time_intervals.values()]
+    return {k: v for k, v in out.items() if v != {}}
 
 
 def redacted_yaml(config: RouterConfig) -> str:
