@@ -1,12 +1,19 @@
-"""The loaded configuration as plain data with every secret replaced by `<secret>`.
+"""The loaded configuration as plain data with every secret replaced by `<secret>`, and
+the scrubbing of a channel's secrets out of text that came from elsewhere.
 
-This is what any "show config" view serves (today `GET /api/v2/status`, as Alertmanager's
-`config.original`): the parsed config re-encoded, never the raw file, so an inline secret
-cannot leak through it. Redaction goes by type: every `Secret` value, in any dataclass,
-tuple or dict, becomes `<secret>`, so a channel added later is covered without a list of
-field names. A `_file` secret shows its path under the `x_file` key (a path is not a
-secret; the file's content is). Durations are written back in Prometheus' syntax and
-Python field names in the YAML spelling (`global`, `continue`, `slack_configs`).
+`redacted` / `redacted_yaml` are what any "show config" view serves (today
+`GET /api/v2/status`, as Alertmanager's `config.original`): the parsed config re-encoded,
+never the raw file, so an inline secret cannot leak through it. Redaction goes by type:
+every `Secret`, in any dataclass, tuple or dict, becomes `<secret>`, so a channel added
+later is covered without a list of field names. A `_file` secret shows its path under the
+`x_file` key (a path is not a secret; the file's content is). The text loads back to the
+same configuration (secrets aside): values equal to their defaults are left out, durations
+are in Prometheus' syntax, names in the YAML spelling (`global`, `continue`,
+`slack_configs`) and time intervals as Alertmanager writes them.
+
+`secret_values` / `scrub` serve delivery errors: a vendor may echo a URL's path or an
+`Authorization` header back in its error body, which must not reach logs, the outbox or
+the API.
 """
 
 from __future__ import annotations
