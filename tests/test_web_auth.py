@@ -3,7 +3,7 @@
 With `server.auth` set, every read and write route answers 401 (JSON, `WWW-Authenticate`)
 without credentials and serves with them; `public_read` opens the reads only; a route
 registered without a policy is refused. An empty or missing credentials file is a config
-error at `check-config` and at reload, never "auth off".
+error at `check-config` and at reload, never "auth off"; so is an `auth` with no credentials.
 """
 
 from __future__ import annotations
@@ -253,3 +253,14 @@ async def test_a_credentials_file_emptied_at_run_time_lets_nobody_in(
 async def unauthorized_bearer(resp: Any) -> None:
     assert resp.status == 401, await resp.text()
     assert resp.headers["WWW-Authenticate"] == 'Bearer realm="alert-router"'
+
+
+def test_an_auth_section_without_credentials_is_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "router.yml"
+    path.write_text("route: {receiver: d}\nreceivers: [{name: d}]\nserver:\n  auth:\n"
+                    "    bearer_tokens: []\n    public_read: true\n", encoding="utf-8")
+    assert main(["check-config", str(path)]) == 1
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith(f"{path}:5:5: server.auth: no credentials"), line

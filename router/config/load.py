@@ -402,6 +402,7 @@ class _Loader:
 
     def _ingest_auth(self, node: Node) -> IngestAuth:
         """`server.auth`. An empty or missing credentials file is an error, never "auth off"."""
+        problems = len(self.src.problems)
         node.expect_keys(
             (
                 "bearer_tokens",
@@ -436,7 +437,11 @@ class _Loader:
             user = self.fields.basic_auth(entry) if entry.expect_map() else None
             if user is not None and _require_content(entry.get("password_file"), user.password):
                 users.append(user)
-        return IngestAuth(tuple(tokens), tuple(users), node.get_bool("public_read", False))
+        auth = IngestAuth(tuple(tokens), tuple(users), node.get_bool("public_read", False))
+        if not auth.enabled and len(self.src.problems) == problems:
+            node.error("no credentials: set bearer_tokens or basic_auth, or remove `auth` "
+                       "to run without authentication")
+        return auth
 
     def _sources(self, node: Node) -> dict[str, SourceConfig]:
         out: dict[str, SourceConfig] = {}
@@ -517,4 +522,3 @@ def _require_content(node: Node | None, secret: Secret | None) -> bool:
         node.error(f"credentials file is empty: {secret.file}")
         return False
     return True
-
