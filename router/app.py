@@ -36,7 +36,7 @@ def create_app(
     config_path: str | None = None,
     overrides: dict[str, str] | None = None,
 ) -> web.Application:
-    from router.web.api import setup_routes
+    from router.web.routes import setup_routes
 
     service = build_service(
         config, store or SqliteStore(Path(config.storage.path)), clock=clock,

@@ -4,6 +4,7 @@ list, filter, survive a restart, the state gauge), alert listing filters and sta
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from fakeclock import FakeClock
 from prometheus_client.parser import text_string_to_metric_families
 
 from router.app import AppState
+from router.config.load import load_config_text
 from router.timefmt import format_time_ms, parse_time
 
 T0 = parse_time("2026-05-04T10:20:00Z") or 0.0
@@ -361,7 +363,7 @@ async def test_alert_list_filters(make_router: Any, tmp_path: Path, clock: FakeC
 
 
 async def test_status_shape(make_router: Any, tmp_path: Path, clock: FakeClock) -> None:
-    client, _ = await start(make_router, tmp_path)
+    client, state = await start(make_router, tmp_path)
     resp = await client.get("/api/v2/status")
     assert resp.status == 200
     body = await resp.json()
@@ -369,7 +371,12 @@ async def test_status_shape(make_router: Any, tmp_path: Path, clock: FakeClock) 
     assert body["cluster"] == {"name": "alert-router", "status": "disabled", "peers": []}
     assert set(body["versionInfo"]) == {"version", "revision", "branch", "buildUser",
                                         "buildDate", "goVersion"}
-    assert body["config"] == {"original": CONFIG}
+    # Alertmanager's shape: the loaded config re-encoded (never the raw file), which loads
+    # back to the same configuration.
+    original = body["config"]["original"]
+    assert original != CONFIG
+    again = load_config_text(original, str(tmp_path / "again.yml"))
+    assert replace(again, source_file=None) == replace(state.config, source_file=None)
     assert body["uptime"] == format_time_ms(T0)
     receivers = await (await client.get("/api/v2/receivers")).json()
     assert sorted(r["name"] for r in receivers) == ["default", "payments"]

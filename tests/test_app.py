@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from router.app import STATE, create_app
 from router.storage.sqlite import SqliteStore
 from router.timefmt import parse_time
-from router.web import api as http_api
+from router.web import ops as http_ops
 
 START = parse_time("2026-11-24T22:42:52Z") or 0.0
 SLACK_TOKEN = "xoxb-SECRET-slack-token-4242"
@@ -59,8 +59,8 @@ async def post_fixture(client: Any, name: str, **headers: str) -> None:
     assert resp.status == 202, await resp.text()
 
 
-async def metrics_text(client: Any) -> str:
-    resp = await client.get("/metrics")
+async def metrics_text(client: Any, **headers: str) -> str:
+    resp = await client.get("/metrics", headers=headers)
     assert resp.status == 200
     assert resp.content_type == "text/plain"
     text: str = await resp.text()
@@ -169,7 +169,7 @@ async def test_ready_only_after_start_up_and_not_after_shutdown(
     app = create_app(cfg, clock=clock, registry=CollectorRegistry(), store=gated)
 
     async def ready_status() -> tuple[int, dict[str, Any] | str]:
-        resp = await http_api.ready(make_mocked_request("GET", "/-/ready", app=app))
+        resp = await http_ops.ready(make_mocked_request("GET", "/-/ready", app=app))
         assert isinstance(resp.body, bytes)
         text = resp.body.decode()
         return resp.status, json.loads(text) if resp.status != 200 else text
@@ -325,12 +325,13 @@ server:
     # The vendors did get the secrets: they are in use, just never exposed.
     assert api.requests[0].headers["Authorization"] == f"Bearer {SLACK_TOKEN}"
     assert hook.requests[0].headers["Authorization"] == f"Bearer {WEBHOOK_BEARER}"
-    dead = await (await client.get("/api/v1/deliveries?state=dead")).text()
+    reader = {"Authorization": f"Bearer {INGEST_TOKEN}"}
+    dead = await (await client.get("/api/v1/deliveries?state=dead", headers=reader)).text()
     assert "401" in dead  # the webhook's auth failure is dead-lettered
 
     secrets = (SLACK_TOKEN, WEBHOOK_BEARER, WEBHOOK_PATH_SECRET, INGEST_TOKEN)
     exposed = {
-        "/metrics": await metrics_text(client),
+        "/metrics": await metrics_text(client, **reader),
         "deliveries": dead,
         "logs": caplog.text + "\n".join(str(r.__dict__) for r in caplog.records),
         "repr(config)": repr(state.config),

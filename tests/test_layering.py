@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 ROUTER = Path(__file__).resolve().parent.parent / "router"
-VALUES = {"router.config.types", "router.config.interval_types"}
+VALUES = {"router.config.types", "router.config.interval_types", "router.config.secrets"}
 ROOTS = {
     "router/app.py": {"router.config.load"},
     "router/cli.py": {"router.config.load"},
     "router/service.py": {"router.config.load"},  # reload reads the file again
+    "router/web/ops.py": {"router.config.redact"},  # /api/v2/status shows the config
 }
 
 

@@ -47,6 +47,8 @@ def parse_server(fields: FieldReader, node: Node) -> ServerConfig:
     )
 
 def _ingest_auth(fields: FieldReader, node: Node) -> IngestAuth:
+    """`server.auth`. An empty or missing credentials file is an error, never "auth off"."""
+    problems = len(node.src.problems)
     node.expect_keys(
         (
             "bearer_tokens",
@@ -54,11 +56,13 @@ def _ingest_auth(fields: FieldReader, node: Node) -> IngestAuth:
             "bearer_token",
             "bearer_token_file",
             "basic_auth",
+            "public_read",
         )
     )
     tokens: list[Secret] = []
     single = fields.secret(node, "bearer_token")
     tokens.extend([single] if single else [])
+    _require_content(node.get("bearer_token_file"), single)
     for item in node.get_list("bearer_tokens") or []:
         value = item.as_str()
         tokens.extend([Secret(value=value)] if value else [])
@@ -67,13 +71,38 @@ def _ingest_auth(fields: FieldReader, node: Node) -> IngestAuth:
         if text is not None and not fields.path(text).is_file():
             item.error(f"file not found: {fields.path(text)}")
         elif text is not None:
-            tokens.append(Secret(file=str(fields.path(text))))
+            token = Secret(file=str(fields.path(text)))
+            if _require_content(item, token):
+                tokens.append(token)
     auth_node = node.get("basic_auth")
     entries = (
         [auth_node] if auth_node and auth_node.is_map else node.get_list("basic_auth") or []
     )
-    users = [fields.basic_auth(e) for e in entries if e.expect_map()]
-    return IngestAuth(tuple(tokens), tuple(u for u in users if u is not None))
+    users = []
+    for entry in entries:
+        user = fields.basic_auth(entry) if entry.expect_map() else None
+        if user is not None and _require_content(entry.get("password_file"), user.password):
+            users.append(user)
+    auth = IngestAuth(tuple(tokens), tuple(users), node.get_bool("public_read", False))
+    if not auth.enabled and len(node.src.problems) == problems:
+        node.error("no credentials: set bearer_tokens or basic_auth, or remove `auth` "
+                   "to run without authentication")
+    return auth
+
+
+def _require_content(node: Node | None, secret: Secret | None) -> bool:
+    """False (and an error at `node`) when `secret` is a file that is empty or unreadable."""
+    if node is None or secret is None or secret.file is None:
+        return True
+    try:
+        content = secret.reveal()
+    except (OSError, UnicodeDecodeError) as exc:
+        node.error(f"cannot read credentials file {secret.file}: {type(exc).__name__}")
+        return False
+    if not content:
+        node.error(f"credentials file is empty: {secret.file}")
+        return False
+    return True
 
 
 def _listen_port(listen: str) -> int | None:

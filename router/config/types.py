@@ -264,8 +264,11 @@ class SourceConfig:
 
 @dataclass(frozen=True, slots=True)
 class IngestAuth:
+    """`server.auth`: credentials for the API; `public_read` opens the read routes."""
+
     bearer_tokens: tuple[Secret, ...] = ()
     basic_auth: tuple[BasicAuth, ...] = ()
+    public_read: bool = False
 
     @property
     def enabled(self) -> bool:

@@ -19,6 +19,7 @@ import aiohttp
 
 from router.channels.base import Channel, SendContext
 from router.clock import Clock
+from router.config.secrets import scrub, secret_values
 from router.config.types import DeliveryConfig, Pacing
 from router.delivery.pacing import TokenBucket
 from router.errors import DeliveryError, FailureReason, StoreUnavailable
@@ -327,11 +328,15 @@ class DeliveryManager:
             self._metrics.child(self._metrics.notification_latency, *labels).observe(
                 self._clock.now() - started
             )
-            await self._failed(row, err)
+            await self._failed(row, _scrubbed(err, channel))
             return
         except Exception as exc:  # a channel bug must not kill the worker
-            log.exception("channel raised unexpectedly", extra={"channel": row.channel})
-            await self._failed(row, DeliveryError(FailureReason.OTHER, repr(exc), retryable=True))
+            bug = _scrubbed(DeliveryError(FailureReason.OTHER, repr(exc), retryable=True),
+                            channel)
+            # No traceback: an exception's text may quote a URL that holds a secret.
+            log.error("channel raised unexpectedly",
+                      extra={"channel": row.channel, "error": bug.message})
+            await self._failed(row, bug)
             return
         now = self._clock.now()
         self._metrics.child(self._metrics.notification_latency, *labels).observe(now - started)
@@ -464,3 +469,12 @@ class DeliveryManager:
         """Wait for outcome writes in progress (shutdown and tests)."""
         while self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
+
+
+def _scrubbed(err: DeliveryError, channel: Channel) -> DeliveryError:
+    """`err` without any of the channel's secrets: a vendor may echo a URL or a header."""
+    message = scrub(err.message, secret_values(getattr(channel, "cfg", None)))
+    if message == err.message:
+        return err
+    return DeliveryError(err.reason, message, retryable=err.retryable,
+                         retry_after=err.retry_after)

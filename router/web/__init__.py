@@ -1,1 +1,1 @@
-"""The HTTP edge: handlers, the auth policy and Alertmanager API v2."""
+"""The HTTP edge: route table with per-route auth policy, JSON errors, one module per API area."""

@@ -1,31 +1,25 @@
-"""Alertmanager's API v2 for silences, alerts and status, so `amtool` works unchanged.
+"""Alertmanager's API v2 for silences, alerts and receivers, so `amtool` works unchanged.
 
 Shapes and status codes follow Alertmanager 0.25 (what amtool's generated client reads);
-error answers keep this project's JSON `{"error", "detail", "path"}` body.
+error answers keep this project's JSON `{"error", "detail", "path"}` body. Status
+(`GET /api/v2/status`) lives with the other operations endpoints in router/web/ops.py.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 from aiohttp import web
 
-from router.app import STATE, AppState
 from router.errors import InputError, MatcherError, SilenceError, SilenceNotFound
 from router.matchers import Matcher, parse_matchers
 from router.model import Alert
 from router.noise.silence_api import filter_silences, silence_from_api, silence_to_api
 from router.noise.silences import expire, update_silence
 from router.timefmt import format_time_ms
-from router.web.auth import check_auth
-
-VERSION = "0.1.0"
-
-
-def _state(request: web.Request) -> AppState:
-    return request.app[STATE]
+from router.web.keys import AppState
+from router.web.keys import state_of as _state
 
 
 def _filters(request: web.Request) -> list[Matcher]:
@@ -63,7 +57,6 @@ async def get_silences(request: web.Request) -> web.Response:
 
 
 async def post_silence(request: web.Request) -> web.Response:
-    check_auth(request)
     state = _state(request)
     now = state.clock.now()
     try:
@@ -94,7 +87,6 @@ async def get_silence(request: web.Request) -> web.Response:
 
 
 async def delete_silence(request: web.Request) -> web.Response:
-    check_auth(request)
     state = _state(request)
     silence = state.silences.get(request.match_info["id"])
     if silence is None:
@@ -160,34 +152,5 @@ async def get_alerts(request: web.Request) -> web.Response:
     return web.json_response(out)
 
 
-async def get_status(request: web.Request) -> web.Response:
-    state = _state(request)
-    original = ""
-    if state.config_path:
-        try:
-            with open(state.config_path, encoding="utf-8") as f:  # noqa: ASYNC230, PTH123
-                original = f.read()
-        except OSError:
-            original = ""
-    return web.json_response({
-        "cluster": {"name": "alert-router", "status": "disabled", "peers": []},
-        "versionInfo": {"version": VERSION, "revision": "", "branch": "", "buildUser": "",
-                        "buildDate": "", "goVersion": "n/a (alert-router, Python)"},
-        "config": {"original": original},
-        "uptime": format_time_ms(state.started_at or time.time()),
-    })
-
-
 async def get_receivers(request: web.Request) -> web.Response:
     return web.json_response([{"name": n} for n in _state(request).runtime.receivers])
-
-
-def setup_v2_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/api/v2/silences", get_silences)
-    r.add_post("/api/v2/silences", post_silence)
-    r.add_get("/api/v2/silence/{id}", get_silence)
-    r.add_delete("/api/v2/silence/{id}", delete_silence)
-    r.add_get("/api/v2/alerts", get_alerts)
-    r.add_get("/api/v2/status", get_status)
-    r.add_get("/api/v2/receivers", get_receivers)

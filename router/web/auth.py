@@ -1,36 +1,90 @@
-"""Ingest and API authentication: bearer tokens and/or basic auth from `server.auth`."""
+"""Authentication as middleware, with an access policy declared per route.
+
+Every route is registered with a `Policy` (router/web/routes.py). With `server.auth` set,
+`read` and `write` routes need a bearer token or basic-auth credentials, unless
+`server.auth.public_read` opens the read routes; `public` routes (health, readiness) never
+do. A route that somehow has no policy is refused, never served: forgetting to declare one
+cannot open an endpoint. Unknown paths and methods fall through to aiohttp's 404/405.
+
+Credentials are compared in constant time. A `_file` credential is read per request (so
+rotation needs no reload); an empty or unreadable one never matches anything.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hmac
+import logging
 
 from aiohttp import web
 
-from router.app import STATE
-from router.errors import InputError
+from router.config.types import IngestAuth, Secret
+from router.web.errors import Handler, error_response
+from router.web.keys import ROUTE_POLICIES, Policy, state_of
+
+log = logging.getLogger(__name__)
+
+REALM = "alert-router"
 
 
-def check_auth(request: web.Request) -> None:
-    auth = request.app[STATE].config.server.auth
-    if not auth.enabled:
-        return
-    header = request.headers.get("Authorization", "")
+def _reveal(secret: Secret) -> str:
+    """The credential's value; "" (never matches) if its file is gone or unreadable."""
+    try:
+        return secret.reveal()
+    except (OSError, UnicodeDecodeError) as exc:
+        log.warning("credentials file unreadable; it matches nothing",
+                    extra={"file": secret.file, "error": type(exc).__name__})
+        return ""
+
+
+def _equal(given: str, expected: str) -> bool:
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def authenticated(auth: IngestAuth, header: str) -> bool:
+    """Whether an `Authorization` header carries one of the configured credentials."""
     scheme, _, cred = header.partition(" ")
-    ok = False
+    cred = cred.strip()
     if scheme.lower() == "bearer":
-        ok = any(hmac.compare_digest(cred.encode(), t.reveal().encode())
-                 for t in auth.bearer_tokens)
-    elif scheme.lower() == "basic":
+        return any(_equal(cred, _reveal(t)) for t in auth.bearer_tokens)
+    if scheme.lower() == "basic":
         try:
             user, _, password = base64.b64decode(cred, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
-            user, password = "", ""
-        ok = any(
+            return False
+        return any(
             hmac.compare_digest(user.encode(), b.username.encode())
-            and hmac.compare_digest(password.encode(), b.password.reveal().encode())
+            and _equal(password, _reveal(b.password))
             for b in auth.basic_auth
         )
-    if not ok:
-        raise InputError("missing or wrong credentials", status=401)
+    return False
+
+
+def _challenge(auth: IngestAuth) -> str:
+    schemes = (["Bearer"] if auth.bearer_tokens else []) + (["Basic"] if auth.basic_auth else [])
+    return ", ".join(f'{s} realm="{REALM}"' for s in schemes)
+
+
+def required(policy: Policy, auth: IngestAuth) -> bool:
+    """Whether a request to a route with `policy` must carry credentials."""
+    if not auth.enabled or policy is Policy.PUBLIC:
+        return False
+    return not (policy is Policy.READ and auth.public_read)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    match_info = request.match_info
+    if match_info.http_exception is not None:  # no such path or method: 404/405 as usual
+        return await handler(request)
+    policy = request.app[ROUTE_POLICIES].get(match_info.route)
+    if policy is None:
+        log.error("route without an access policy refused", extra={"path": request.path})
+        return error_response(403, "forbidden", "this route declares no access policy")
+    auth = state_of(request).config.server.auth
+    if required(policy, auth) and not authenticated(auth, request.headers.get("Authorization",
+                                                                              "")):
+        return error_response(401, "unauthorized", "missing or wrong credentials",
+                              headers={"WWW-Authenticate": _challenge(auth)})
+    return await handler(request)

@@ -1,7 +1,8 @@
 """The real amtool (Debian's prometheus-alertmanager 0.25) against a running alert-router.
 
-silence add / query / update / expire / import and alert query work unchanged, and what the
-fake Slack receives shows the alerts muted while silenced and back once the silence ends.
+config show, silence add / query / update / expire / import and alert query work unchanged,
+and what the fake Slack receives shows the alerts muted while silenced and back once the
+silence ends.
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ async def test_amtool_silences_mute_and_unmute_what_slack_receives(
             "send_resolved": True}]}],
     })
     url = router.url
+    # config show prints status' config.original: the loaded config, its secrets redacted.
+    config = await amtool(url, "config", "show")
+    assert "receiver: team" in config
+    assert "token: <secret>" in config
+    assert "xoxb-test" not in config
     sid = (await amtool(url, "silence", "add", "alertname=Muted", "--comment=deploying",
                         "--author=alice", "--duration=1h")).strip()
     assert len(sid) == 36

@@ -158,8 +158,10 @@ def am_alert(instance: str, *, ends_at: str | None = None) -> dict[str, Any]:
 
 
 async def alerts_received(http: aiohttp.ClientSession, router_url: str) -> float:
-    """alert_router_alerts_received_total summed over its labels."""
-    async with http.get(f"{router_url}/metrics") as resp:
+    """alert_router_alerts_received_total summed over its labels (a read: it needs the token)."""
+    async with http.get(f"{router_url}/metrics",
+                        headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+        assert resp.status == 200, await resp.text()
         text = await resp.text()
     return sum(
         float(line.rsplit(" ", 1)[1])

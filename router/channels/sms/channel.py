@@ -18,6 +18,8 @@ from router.channels.http import HttpClient, auth_headers, classify_http, user_a
 from router.channels.sms import text as sms_text
 from router.channels.sms.config import CONTENT_TYPES, PROVIDERS, SmsConfig
 from router.channels.sms.twilio import TwilioSender
+from router.config.secrets import scrub as scrub_secrets
+from router.config.secrets import secret_values
 from router.config.types import Pacing
 from router.errors import DeliveryError, FailureReason
 from router.model import Notification
@@ -139,7 +141,9 @@ class SmsChannel:
             timeout=ctx.timeout, endpoint="sms gateway")
         error = classify_http(status, resp_headers, text)
         if error is not None:
-            message = "sms gateway answered " + sms_text.scrub(error.message, numbers=(to,))
+            # Scrubbed here, before the excerpt is wrapped: a cut inside a secret must go too.
+            message = "sms gateway answered " + sms_text.scrub(
+                scrub_secrets(error.message, secret_values(self.cfg)), numbers=(to,))
             raise _with_message(error, message)
         return ""
 

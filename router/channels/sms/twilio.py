@@ -16,6 +16,8 @@ from router.channels.base import excerpt
 from router.channels.http import HttpClient, classify_http
 from router.channels.sms.config import CONTENT_TYPES, SmsConfig
 from router.channels.sms.text import scrub
+from router.config.secrets import scrub as scrub_secrets
+from router.config.secrets import secret_values
 from router.errors import DeliveryError, FailureReason
 
 # Twilio error codes (twilio.com/docs/api/errors) that a later attempt can get through.
@@ -90,7 +92,8 @@ class TwilioSender:
         assert self.cfg.auth_token is not None
         error = twilio_error(status, resp_headers, body, (self.cfg.auth_token.reveal(),), (to,))
         if error is not None:
-            raise error
+            raise DeliveryError(error.reason, scrub_secrets(error.message, secret_values(self.cfg)),
+                                retryable=error.retryable, retry_after=error.retry_after)
         try:
             answer = json.loads(body)
         except ValueError:

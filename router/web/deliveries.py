@@ -1,0 +1,50 @@
+"""The outbox over HTTP: list pending or dead-lettered deliveries, re-queue a dead one.
+
+Rows show the stored `lastError`, which channels build from status codes and vendor
+messages with secrets cut out (router/channels), never from a request URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from router.errors import InputError
+from router.storage import OutboxRow
+from router.timefmt import format_time
+from router.web.keys import state_of as _state
+
+
+def _row_view(row: OutboxRow) -> dict[str, Any]:
+    return {
+        "id": row.id, "receiver": row.receiver, "channel": row.channel, "index": row.index,
+        "groupKey": row.group_key, "state": row.state, "reason": row.reason,
+        "attempts": row.attempts, "lastError": row.last_error,
+        "createdAt": format_time(row.created_at),
+        "nextAttemptAt": format_time(row.next_attempt_at),
+    }
+
+
+async def get_deliveries(request: web.Request) -> web.Response:
+    state = _state(request)
+    wanted = request.query.get("state", "pending")
+    if wanted not in ("pending", "dead"):
+        raise InputError('state must be "pending" or "dead"', "state", status=400)
+    try:
+        limit = int(request.query.get("limit", "100"))
+    except ValueError:
+        raise InputError("limit must be an integer", "limit", status=400) from None
+    rows = await state.store.outbox_list(wanted, max(1, min(limit, 1000)))
+    return web.json_response([_row_view(r) for r in rows])
+
+
+async def retry_delivery(request: web.Request) -> web.Response:
+    try:
+        row_id = int(request.match_info["id"])
+    except ValueError:
+        raise InputError("delivery id must be an integer", "id", status=404) from None
+    row = await _state(request).delivery.retry_dead(row_id)
+    if row is None:
+        raise InputError(f"no dead delivery with id {row_id}", "id", status=404)
+    return web.json_response(_row_view(row), status=202)

@@ -1,0 +1,82 @@
+"""Ingest endpoints: Alertmanager webhooks, API v2 postable alerts and mapped JSON events.
+
+Each handler parses → validates → hands the alerts to the ingestor, and answers 202 only
+once they are durably committed. Credentials are checked by the auth middleware (policy
+`write`) before any of this runs, so an unauthenticated body is never read.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from router.errors import InputError
+from router.ingest.formats import from_postable, from_webhook
+from router.model import Alert
+from router.web.keys import state_of as _state
+
+
+async def _read_json(request: web.Request) -> Any:
+    limit = _state(request).config.server.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise InputError(f"body larger than the {limit}-byte limit", status=413)
+    # aiohttp reports a missing Content-Type as application/octet-stream: accept a body
+    # sent without one (curl, scripts) and refuse only a declared non-JSON type.
+    declared = "Content-Type" in request.headers
+    if declared and request.content_type != "application/json":
+        raise InputError(f"expected Content-Type application/json, got {request.content_type}",
+                         status=415)
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise InputError(f"body larger than the {limit}-byte limit", status=413) from None
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise InputError("JSON nested too deeply", status=400) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"malformed JSON: {exc}", status=400) from None
+
+
+async def _accept(request: web.Request, alerts: list[Alert], source: str) -> web.Response:
+    accepted = await _state(request).ingestor.accept(alerts, source)
+    return web.json_response({"status": "accepted", "alerts": len(alerts), "changed": accepted},
+                             status=202)
+
+
+async def post_alertmanager(request: web.Request) -> web.Response:
+    state = _state(request)
+    try:
+        alerts = from_webhook(await _read_json(request), state.clock.now())
+    except InputError:
+        state.metrics.alerts_invalid.labels("alertmanager").inc()
+        raise
+    return await _accept(request, alerts, "alertmanager")
+
+
+async def post_v2_alerts(request: web.Request) -> web.Response:
+    state = _state(request)
+    try:
+        alerts = from_postable(await _read_json(request), state.clock.now(),
+                               state.config.global_.resolve_timeout)
+    except InputError:
+        state.metrics.alerts_invalid.labels("api").inc()
+        raise
+    return await _accept(request, alerts, "api")
+
+
+async def post_event(request: web.Request) -> web.Response:
+    state = _state(request)
+    name = request.match_info["source"]
+    mapper = state.runtime.mappers.get(name)
+    if mapper is None:
+        raise InputError(f"no source named {name!r} in the configuration", status=404)
+    try:
+        alerts = mapper.map(await _read_json(request), state.clock.now(),
+                            state.config.global_.resolve_timeout)
+    except InputError:
+        state.metrics.alerts_invalid.labels("events").inc()
+        raise
+    return await _accept(request, alerts, "events")

@@ -1,0 +1,63 @@
+"""Operations endpoints: liveness, readiness, reload, Prometheus metrics and API v2 status.
+
+`/-/healthy` and `/-/ready` are public (probes carry no credentials); `/metrics` and
+`/api/v2/status` are read routes; `/-/reload` is a write. Status shows the running config
+the way Alertmanager does (`config.original`), re-encoded from the parsed config with every
+secret as `<secret>` (router/config/redact.py): the raw file is never served.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from router.config.redact import redacted_yaml
+from router.timefmt import format_time_ms
+from router.web.errors import error_response
+from router.web.keys import state_of as _state
+
+log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"  # pyproject.toml's
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(_state(request).metrics.registry)
+    resp = web.Response(body=body)
+    resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    resp.charset = "utf-8"
+    return resp
+
+
+async def healthy(request: web.Request) -> web.Response:
+    return web.Response(text="OK\n")
+
+
+async def ready(request: web.Request) -> web.Response:
+    if not _state(request).ready:
+        return error_response(503, "not_ready", "storage is not open or not restored yet")
+    return web.Response(text="OK\n")
+
+
+async def reload(request: web.Request) -> web.Response:
+    try:
+        await _state(request).reload()
+    except Exception as exc:  # ConfigError or a template/channel that would not build
+        log.error("reload refused; the running config stays", extra={"error": str(exc)})
+        return error_response(400, "invalid_config", str(exc))
+    return web.json_response({"status": "reloaded"})
+
+
+async def get_status(request: web.Request) -> web.Response:
+    """Alertmanager's `GET /api/v2/status` (amtool `config show` prints `config.original`)."""
+    state = _state(request)
+    return web.json_response({
+        "cluster": {"name": "alert-router", "status": "disabled", "peers": []},
+        "versionInfo": {"version": VERSION, "revision": "", "branch": "", "buildUser": "",
+                        "buildDate": "", "goVersion": "n/a (alert-router, Python)"},
+        "config": {"original": redacted_yaml(state.config)},
+        "uptime": format_time_ms(state.started_at or time.time()),
+    })

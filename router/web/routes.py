@@ -1,0 +1,60 @@
+"""The route table: every endpoint with its method, handler and access policy, in one place.
+
+The policy is declared where the route is registered, so adding an endpoint means choosing
+who may call it. `setup_routes` installs the middlewares (errors outermost, then auth) and
+registers the table; a test walks `app.router.routes()` and fails on any route without a
+policy, and the auth middleware refuses such a route at run time.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from router.web import alerts, am_v2, deliveries, ingest, ops
+from router.web.auth import auth_middleware
+from router.web.errors import Handler, error_middleware
+from router.web.keys import ROUTE_POLICIES, Policy
+
+PUBLIC, READ, WRITE = Policy.PUBLIC, Policy.READ, Policy.WRITE
+
+ROUTES: tuple[tuple[str, str, Handler, Policy], ...] = (
+    # ingest
+    ("POST", "/api/v1/alertmanager", ingest.post_alertmanager, WRITE),
+    ("POST", "/api/v2/alerts", ingest.post_v2_alerts, WRITE),
+    ("POST", "/api/v1/events/{source}", ingest.post_event, WRITE),
+    # this project's API
+    ("GET", "/api/v1/alerts", alerts.get_alerts, READ),
+    ("GET", "/api/v1/alerts/{fingerprint}/trace", alerts.get_trace, READ),
+    ("GET", "/api/v1/deliveries", deliveries.get_deliveries, READ),
+    ("POST", "/api/v1/deliveries/{id}/retry", deliveries.retry_delivery, WRITE),
+    # Alertmanager API v2 (amtool)
+    ("GET", "/api/v2/silences", am_v2.get_silences, READ),
+    ("POST", "/api/v2/silences", am_v2.post_silence, WRITE),
+    ("GET", "/api/v2/silence/{id}", am_v2.get_silence, READ),
+    ("DELETE", "/api/v2/silence/{id}", am_v2.delete_silence, WRITE),
+    ("GET", "/api/v2/alerts", am_v2.get_alerts, READ),
+    ("GET", "/api/v2/receivers", am_v2.get_receivers, READ),
+    ("GET", "/api/v2/status", ops.get_status, READ),
+    # operations
+    ("GET", "/metrics", ops.metrics, READ),
+    ("GET", "/-/healthy", ops.healthy, PUBLIC),
+    ("GET", "/-/ready", ops.ready, PUBLIC),
+    ("POST", "/-/reload", ops.reload, WRITE),
+)
+
+
+def add_route(app: web.Application, method: str, path: str, handler: Handler,
+              policy: Policy) -> None:
+    """Register one route (and HEAD for a GET) together with its access policy."""
+    policies = app[ROUTE_POLICIES]
+    for m in (method, "HEAD") if method == "GET" else (method,):
+        policies[app.router.add_route(m, path, handler)] = policy
+
+
+def setup_routes(app: web.Application) -> None:
+    """Install the error and auth middlewares and every route of the table."""
+    app.middlewares.append(error_middleware)
+    app.middlewares.append(auth_middleware)
+    app[ROUTE_POLICIES] = {}
+    for method, path, handler, policy in ROUTES:
+        add_route(app, method, path, handler, policy)

@@ -1,0 +1,142 @@
+"""The redacted view of a config (what `GET /api/v2/status` serves) and secret scrubbing.
+
+The view loads back to the same configuration (secrets aside), shows every secret as
+`<secret>` and a `_file` secret by its path; scrubbing removes a channel's secrets from a
+vendor's echo even when the vendor quoted only a URL's path or cut the secret short.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from router.config.load import load_config, load_config_text
+from router.config.redact import format_duration, redacted, redacted_yaml
+from router.config.secrets import scrub, secret_values
+from router.config.types import BasicAuth, HttpConfig, Secret, WebhookConfig
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED = [REPO / "rules" / "example.yml", REPO / "rules" / "minimal.yml",
+           *sorted((REPO / "tests" / "data" / "config" / "good").glob("*.yml"))]
+
+NO_INLINE_SECRETS = """
+global: {{resolve_timeout: 90s}}
+route:
+  receiver: hook
+  group_by: [alertname, cluster]
+  group_wait: 1500ms
+  routes:
+    - receiver: hook
+      matchers: ['team=~"db|web"', 'severity!="info"']
+      continue: true
+      mute_time_intervals: [nights]
+      active_time_intervals: [weekdays]
+      storm: {{threshold: 20, window: 1m, digest_interval: 5m}}
+inhibit_rules:
+  - source_matchers: [alertname="DatacenterDown"]
+    target_matchers: [alertname="HostDown"]
+    equal: [dc]
+time_intervals:
+  - name: nights
+    time_intervals:
+      - times: [{{start_time: "00:00", end_time: "06:30"}}]
+        location: Europe/Berlin
+  - name: weekdays
+    time_intervals:
+      - weekdays: ["monday:friday", saturday]
+        days_of_month: ["1:7", "-1"]
+        months: ["january:march"]
+        years: ["2026"]
+      - weekdays: []
+receivers:
+  - name: hook
+    webhook_configs:
+      - url_file: {url}
+        max_alerts: 5
+        http_config: {{bearer_token_file: {token}}}
+server:
+  auth:
+    bearer_tokens_file: [{token}]
+    public_read: true
+"""
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_the_view_loads_back_to_the_same_config(path: Path) -> None:
+    config = load_config(path)
+    text = redacted_yaml(config)
+    assert "<secret>" in text or "secret" not in path.read_text(encoding="utf-8")
+    again = load_config_text(text, str(path))
+    assert redacted(again) == redacted(config)
+
+
+def test_without_inline_secrets_the_round_trip_is_exact(tmp_path: Path) -> None:
+    (tmp_path / "url").write_text("http://127.0.0.1:9/hook/T0KEN123\n", encoding="utf-8")
+    (tmp_path / "token").write_text("file-token-4711\n", encoding="utf-8")
+    text = NO_INLINE_SECRETS.format(url=tmp_path / "url", token=tmp_path / "token")
+    config = load_config_text(text, str(tmp_path / "router.yml"))
+    view = redacted_yaml(config)
+    again = load_config_text(view, str(tmp_path / "router.yml"))
+    assert replace(again, source_file=None) == replace(config, source_file=None)
+    data = yaml.safe_load(view)
+    # A `_file` secret shows its path (not a secret), never the file's content.
+    hook = data["receivers"][0]["webhook_configs"][0]
+    assert hook["url_file"] == str(tmp_path / "url")
+    assert hook["http_config"] == {"bearer_token_file": str(tmp_path / "token")}
+    assert data["server"]["auth"] == {"bearer_tokens_file": [str(tmp_path / "token")],
+                                      "public_read": True}
+    assert "T0KEN123" not in view
+    assert "file-token-4711" not in view
+    assert data["route"]["group_wait"] == "1s500ms"
+    assert data["time_intervals"][1]["time_intervals"][0]["weekdays"] == [
+        "monday:friday", "saturday"]
+
+
+def test_inline_secrets_are_redacted_everywhere() -> None:
+    config = load_config(REPO / "rules" / "example.yml")
+    data = redacted(config)
+    slack = data["receivers"][0]["slack_configs"][0]
+    assert slack["api_url"] == "<secret>"
+    assert data["server"]["auth"]["bearer_tokens"] == ["<secret>"]
+    secrets = {s for receiver in config.receivers.values()
+               for _kind, _index, cfg in receiver.channels() for s in secret_values(cfg)}
+    assert secrets
+
+    def scalars(node: object) -> list[str]:
+        if isinstance(node, dict):
+            return [s for v in node.values() for s in scalars(v)]
+        if isinstance(node, list):
+            return [s for v in node for s in scalars(v)]
+        return [str(node)]
+
+    shown = scalars(yaml.safe_load(redacted_yaml(config)))
+    assert not secrets & set(shown)
+    assert shown.count("<secret>") == 12
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0, "0s"), (0.5, "500ms"), (30, "30s"), (90, "1m30s"), (4 * 3600, "4h"), (86400, "1d"),
+    (1.25, "1s250ms"),
+])
+def test_durations_in_prometheus_syntax(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+def test_scrub_removes_echoed_urls_headers_and_cut_secrets() -> None:
+    cfg = WebhookConfig(
+        url=Secret("https://hooks.example.com/services/T0/B1/abc123XYZ?sig=s1g9secret"),
+        http_config=HttpConfig(basic_auth=BasicAuth("user", Secret("pa55word!"))),
+    )
+    secrets = secret_values(cfg)
+    basic = base64.b64encode(b"user:pa55word!").decode()
+    assert scrub("Cannot POST /services/T0/B1/abc123XYZ", secrets) == "Cannot POST <secret>"
+    assert "s1g9secret" not in scrub("bad sig=s1g9secret", secrets)
+    assert scrub(f"got {basic}", secrets) == "got <secret>"
+    assert scrub("Authorization: Bearer someone-elses-token", secrets) == (
+        "Authorization: Bearer <secret>")
+    assert scrub("echo: pa55w…", secrets) == "echo: <secret>…"
+    assert scrub("nothing to hide", secrets) == "nothing to hide"
