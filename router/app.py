@@ -18,13 +18,11 @@ from prometheus_client import CollectorRegistry
 from router.clock import Clock
 from router.config.types import RouterConfig
 from router.metrics import Metrics
-from router.service import Service, build_service
+from router.service import build_service
 from router.storage import Store
 from router.storage.sqlite import SqliteStore
-
-# The web layer reads the service through this key (router/web/).
-STATE = web.AppKey("state", Service)
-AppState = Service
+from router.web.keys import SERVICE, install
+from router.web.routes import setup_routes
 
 
 def create_app(
@@ -36,7 +34,6 @@ def create_app(
     config_path: str | None = None,
     overrides: dict[str, str] | None = None,
 ) -> web.Application:
-    from router.web.routes import setup_routes
 
     service = build_service(
         config, store or SqliteStore(Path(config.storage.path)), clock=clock,
@@ -44,7 +41,7 @@ def create_app(
         overrides=overrides,
     )
     app = web.Application(client_max_size=config.server.max_body_bytes)
-    app[STATE] = service
+    install(app, service)
     setup_routes(app)
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_running)
@@ -53,7 +50,7 @@ def create_app(
 
 async def _store(app: web.Application) -> AsyncIterator[None]:
     """Opened before anything reads it; closed (queued writes flushed) after all else."""
-    store = app[STATE].store
+    store = app[SERVICE].store
     await store.open()
     try:
         yield
@@ -63,7 +60,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 
 async def _running(app: web.Application) -> AsyncIterator[None]:
     """The HTTP client session and the service's loops, inside the running event loop."""
-    service = app[STATE]
+    service = app[SERVICE]
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
         await service.start(session)
         try:

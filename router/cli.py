@@ -222,7 +222,8 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 
 async def _serve(config: RouterConfig, config_path: str | None,
                  overrides: dict[str, str]) -> None:
-    from router.app import STATE, create_app
+    from router.app import create_app
+    from router.web.keys import SERVICE
 
     app = create_app(config, config_path=config_path, overrides=overrides)
     host, _, port = config.server.listen.rpartition(":")
@@ -238,7 +239,7 @@ async def _serve(config: RouterConfig, config_path: str | None,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    state = app[STATE]
+    state = app[SERVICE]
     reloads: set[asyncio.Task[None]] = set()
 
     async def reload() -> None:

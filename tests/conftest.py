@@ -13,11 +13,13 @@ from aiohttp.test_utils import TestClient
 from fakeclock import FakeClock
 from prometheus_client import CollectorRegistry
 
-from router.app import STATE, AppState, create_app
+from router.app import create_app
 from router.channels.http import HttpClient
 from router.config.load import load_config_text
 from router.config.types import RouterConfig
+from router.service import Service
 from router.storage.sqlite import SqliteStore
+from router.web.keys import SERVICE
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = DATA / "fixtures"
@@ -62,12 +64,12 @@ def make_router(
 ) -> Callable[..., Any]:
     """`client, state = await make_router(yaml_text)`: the real app on a fake clock."""
 
-    async def make(text: str, **kwargs: Any) -> tuple[Any, AppState]:
+    async def make(text: str, **kwargs: Any) -> tuple[Any, Service]:
         cfg = config_from(text, tmp_path)
         app = create_app(cfg, clock=kwargs.pop("clock", clock), registry=CollectorRegistry(),
                          **kwargs)
         client = await aiohttp_client(app)
-        return client, app[STATE]
+        return client, app[SERVICE]
 
     return make
 
@@ -88,7 +90,7 @@ async def wait_until(predicate: Callable[[], bool], what: str, seconds: float = 
         raise AssertionError(f"timed out waiting for {what}") from None
 
 
-async def quiet(state: AppState) -> None:
+async def quiet(state: Service) -> None:
     """Let due timers run and every queued delivery finish."""
     import asyncio
 
@@ -100,7 +102,7 @@ async def quiet(state: AppState) -> None:
     await settle()
 
 
-async def retry_scheduled(state: AppState, channel: str = "slack") -> None:
+async def retry_scheduled(state: Service, channel: str = "slack") -> None:
     """Wait until a failed attempt's retry is committed and the delivery loop sleeps on it.
 
     Only then may a test advance the clock: the loop computes its sleep from `now` when it
@@ -172,7 +174,7 @@ async def create_silence(client: Any, matchers: list[dict[str, Any]], starts: fl
     return sid
 
 
-async def flushed(state: AppState) -> None:
+async def flushed(state: Service) -> None:
     """Wait until every due group flush has finished (each group rescheduled or gone)."""
     clock = state.clock
 
@@ -185,7 +187,7 @@ async def flushed(state: AppState) -> None:
     await wait_until(done, "the due group flushes")
 
 
-async def run_until(state: AppState, clock: FakeClock, until: float) -> None:
+async def run_until(state: Service, clock: FakeClock, until: float) -> None:
     """Move the fake clock to `until`, stopping at every group flush on the way and letting
     it and its deliveries finish, so each flush runs at its own due time."""
     while True:

@@ -21,8 +21,8 @@ from conftest import (
 from fakeclock import FakeClock
 from prometheus_client.parser import text_string_to_metric_families
 
-from router.app import AppState
 from router.config.load import load_config_text
+from router.service import Service
 from router.timefmt import format_time_ms, parse_time
 
 T0 = parse_time("2026-05-04T10:20:00Z") or 0.0
@@ -53,7 +53,7 @@ def clock() -> FakeClock:
 
 async def start(
     make_router: Any, tmp_path: Path, text: str = CONFIG
-) -> tuple[TestClient[Any, Any], AppState]:
+) -> tuple[TestClient[Any, Any], Service]:
     client, state = await make_router(text, config_path=str(tmp_path / "config.yml"))
     return client, state
 

@@ -18,10 +18,11 @@ from fakeclock import FakeClock
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from router.app import STATE, create_app
+from router.app import create_app
 from router.storage.sqlite import SqliteStore
 from router.timefmt import parse_time
 from router.web import ops as http_ops
+from router.web.keys import SERVICE
 
 START = parse_time("2026-11-24T22:42:52Z") or 0.0
 SLACK_TOKEN = "xoxb-SECRET-slack-token-4242"
@@ -190,7 +191,7 @@ async def test_ready_only_after_start_up_and_not_after_shutdown(
     assert (await client.get("/-/healthy")).status == 200
     await client.close()
     assert (await ready_status())[0] == 503
-    assert not app[STATE].ready
+    assert not app[SERVICE].ready
 
 
 # --- reload ------------------------------------------------------------------------

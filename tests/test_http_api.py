@@ -17,7 +17,7 @@ from channels.fakes import Fake, load_fixture, start_fake
 from conftest import quiet, retry_scheduled, wait_until
 from fakeclock import FakeClock, settle
 
-from router.app import AppState
+from router.service import Service
 from router.timefmt import parse_time
 
 # Just after the fixtures' startsAt, so group_wait (1s) still applies to them.
@@ -59,7 +59,7 @@ def clock() -> FakeClock:
     return FakeClock(START)
 
 
-Router = tuple[Any, AppState]
+Router = tuple[Any, Service]
 
 
 def body_of(name: str) -> dict[str, Any]:
@@ -72,7 +72,7 @@ async def post(client: Any, path: str, payload: Any, **kwargs: Any) -> Any:
     return await client.post(path, data=json.dumps(payload), headers=headers, **kwargs)
 
 
-def sample(state: AppState, name: str, **labels: str) -> float | None:
+def sample(state: Service, name: str, **labels: str) -> float | None:
     return state.metrics.registry.get_sample_value(name, labels)
 
 

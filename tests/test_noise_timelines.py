@@ -22,7 +22,7 @@ from conftest import (
 from fakeclock import FakeClock
 from pytest_aiohttp import AiohttpServer
 
-from router.app import AppState
+from router.service import Service
 from router.timefmt import parse_time
 
 T0 = parse_time("2026-02-10T12:00:00Z") or 0.0
@@ -75,7 +75,7 @@ class Collector:
 
 async def start(
     make_router: Any, aiohttp_server: AiohttpServer, clock: FakeClock, **parts: str
-) -> tuple[TestClient[Any, Any], AppState, Collector]:
+) -> tuple[TestClient[Any, Any], Service, Collector]:
     fake = await start_fake(aiohttp_server, "webhook")
     client, state = await make_router(config(fake.url, **parts), clock=clock)
     return client, state, Collector(fake)

@@ -14,21 +14,20 @@ from aiohttp import web
 from router.errors import InputError
 from router.model import Alert, nflog_key
 from router.timefmt import format_time
-from router.web.keys import AppState
-from router.web.keys import state_of as _state
+from router.web.keys import CLOCK, DISPATCHER, INGESTOR, NFLOG, RUNTIME, TRACE
 
 
-def _alert_view(state: AppState, alert: Alert) -> dict[str, Any]:
-    now = state.clock.now()
+def _alert_view(app: web.Application, alert: Alert) -> dict[str, Any]:
+    now = app[CLOCK].now()
     receivers = []
-    for route in state.dispatcher.router.match(alert.labels):
-        receiver = state.runtime.receivers.get(route.receiver)
-        groups = [g for g in state.dispatcher.routes_of(alert.fingerprint) if g.route is route]
+    for route in app[DISPATCHER].router.match(alert.labels):
+        receiver = app[RUNTIME].current.receivers.get(route.receiver)
+        groups = [g for g in app[DISPATCHER].routes_of(alert.fingerprint) if g.route is route]
         channels = []
         for kind, index, _cfg in receiver.channels() if receiver else []:
             last = None
             for group in groups:
-                entry = state.delivery.nflog.get(nflog_key(group.key, route.receiver, kind,
+                entry = app[NFLOG].get(nflog_key(group.key, route.receiver, kind,
                                                            index))
                 if entry and alert.fingerprint in entry.firing | entry.resolved:
                     last = {"at": format_time(entry.sent_at),
@@ -52,20 +51,20 @@ def _alert_view(state: AppState, alert: Alert) -> dict[str, Any]:
 
 async def get_trace(request: web.Request) -> web.Response:
     """What the router did with one alert, and why (GET /api/v1/alerts/{fp}/trace)."""
-    state = _state(request)
+    app = request.app
     fp = request.match_info["fingerprint"]
-    events = await state.trace.events(fp)
-    alert = state.ingestor.alerts.get(fp)
+    events = await app[TRACE].events(fp)
+    alert = app[INGESTOR].alerts.get(fp)
     if not events and alert is None:
         raise InputError(f"no alert or trace for fingerprint {fp!r}", "fingerprint", 404)
     return web.json_response({
         "fingerprint": fp,
-        "alert": _alert_view(state, alert) if alert is not None else None,
+        "alert": _alert_view(app, alert) if alert is not None else None,
         "events": [e.to_api() for e in events],
     })
 
 
 async def get_alerts(request: web.Request) -> web.Response:
-    state = _state(request)
-    alerts = sorted(state.ingestor.alerts.values(), key=lambda a: a.fingerprint)
-    return web.json_response([_alert_view(state, a) for a in alerts])
+    app = request.app
+    alerts = sorted(app[INGESTOR].alerts.values(), key=lambda a: a.fingerprint)
+    return web.json_response([_alert_view(app, a) for a in alerts])

@@ -18,8 +18,7 @@ from router.model import Alert
 from router.noise.silence_api import filter_silences, silence_from_api, silence_to_api
 from router.noise.silences import expire, update_silence
 from router.timefmt import format_time_ms
-from router.web.keys import AppState
-from router.web.keys import state_of as _state
+from router.web.keys import CLOCK, DISPATCHER, INGESTOR, RUNTIME, SILENCES, STORE
 
 
 def _filters(request: web.Request) -> list[Matcher]:
@@ -50,59 +49,60 @@ def _am_error(status: int, message: str, path: str = "") -> web.Response:
 
 
 async def get_silences(request: web.Request) -> web.Response:
-    state = _state(request)
-    now = state.clock.now()
-    found = filter_silences(list(state.silences), _filters(request), now)
+    app = request.app
+    now = app[CLOCK].now()
+    silences = app[SILENCES]
+    found = filter_silences(list(silences), _filters(request), now)
     return web.json_response([silence_to_api(s, now) for s in found])
 
 
 async def post_silence(request: web.Request) -> web.Response:
-    state = _state(request)
-    now = state.clock.now()
+    app = request.app
+    now = app[CLOCK].now()
     try:
         body = await request.json()
     except ValueError:
         return _am_error(400, "malformed JSON")
     try:
         new = silence_from_api(body, now)
-        current, old = update_silence(state.silences.get(new.id) if new.id else None, new, now)
+        current, old = update_silence(app[SILENCES].get(new.id) if new.id else None, new, now)
     except SilenceNotFound as exc:
         return _am_error(404, exc.message, exc.path)
     except SilenceError as exc:
         return _am_error(400, exc.message, exc.path)
     # The new silence and the expired old one commit together (one transaction).
-    await state.store.upsert_silences([s for s in (current, old) if s is not None])
+    await app[STORE].upsert_silences([s for s in (current, old) if s is not None])
     for silence in (old, current):
         if silence is not None:
-            state.silences.add(silence)  # inserts or replaces by id
+            app[SILENCES].add(silence)  # inserts or replaces by id
     return web.json_response({"silenceID": current.id})
 
 
 async def get_silence(request: web.Request) -> web.Response:
-    state = _state(request)
-    silence = state.silences.get(request.match_info["id"])
+    app = request.app
+    silence = app[SILENCES].get(request.match_info["id"])
     if silence is None:
         raise InputError("silence not found", "silenceID", 404)
-    return web.json_response(silence_to_api(silence, state.clock.now()))
+    return web.json_response(silence_to_api(silence, app[CLOCK].now()))
 
 
 async def delete_silence(request: web.Request) -> web.Response:
-    state = _state(request)
-    silence = state.silences.get(request.match_info["id"])
+    app = request.app
+    silence = app[SILENCES].get(request.match_info["id"])
     if silence is None:
         raise InputError("silence not found", "silenceID", 404)
-    expired = expire(silence, state.clock.now())
+    expired = expire(silence, app[CLOCK].now())
     if expired != silence:
-        await state.store.upsert_silences([expired])
-        state.silences.replace(expired)
+        await app[STORE].upsert_silences([expired])
+        app[SILENCES].replace(expired)
     return web.json_response(None)
 
 
 # --- alerts -----------------------------------------------------------------------------
 
-def gettable_alert(state: AppState, alert: Alert, now: float) -> dict[str, Any]:
-    routes = state.dispatcher.router.match(alert.labels)
-    mute = state.runtime.muter.alert(alert, now, routes)
+def gettable_alert(app: web.Application, alert: Alert, now: float) -> dict[str, Any]:
+    routes = app[DISPATCHER].router.match(alert.labels)
+    mute = app[RUNTIME].current.muter.alert(alert, now, routes)
     return {
         "labels": dict(alert.labels),
         "annotations": dict(alert.annotations),
@@ -122,8 +122,8 @@ def gettable_alert(state: AppState, alert: Alert, now: float) -> dict[str, Any]:
 
 
 async def get_alerts(request: web.Request) -> web.Response:
-    state = _state(request)
-    now = state.clock.now()
+    app = request.app
+    now = app[CLOCK].now()
     filters = _filters(request)
     want_active = _flag(request, "active")
     want_silenced = _flag(request, "silenced")
@@ -134,11 +134,11 @@ async def get_alerts(request: web.Request) -> web.Response:
     except re.error as exc:
         raise InputError(f"bad receiver regex: {exc}", "receiver", 400) from None
     out = []
-    for alert in sorted(state.ingestor.alerts.values(), key=lambda a: a.fingerprint):
+    for alert in sorted(app[INGESTOR].alerts.values(), key=lambda a: a.fingerprint):
         # Like Alertmanager, the API lists alerts that have not resolved.
         if alert.resolved(now) or not all(m.matches(alert.labels) for m in filters):
             continue
-        item = gettable_alert(state, alert, now)
+        item = gettable_alert(app, alert, now)
         st = item["status"]
         if st["state"] == "active" and not want_active:
             continue
@@ -153,4 +153,4 @@ async def get_alerts(request: web.Request) -> web.Response:
 
 
 async def get_receivers(request: web.Request) -> web.Response:
-    return web.json_response([{"name": n} for n in _state(request).runtime.receivers])
+    return web.json_response([{"name": n} for n in request.app[RUNTIME].current.receivers])

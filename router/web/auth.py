@@ -21,7 +21,7 @@ from aiohttp import web
 
 from router.config.types import IngestAuth, Secret
 from router.web.errors import Handler, error_response
-from router.web.keys import ROUTE_POLICIES, Policy, state_of
+from router.web.keys import ROUTE_POLICIES, RUNTIME, Policy
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if policy is None:
         log.error("route without an access policy refused", extra={"path": request.path})
         return error_response(403, "forbidden", "this route declares no access policy")
-    auth = state_of(request).config.server.auth
+    auth = request.app[RUNTIME].current.config.server.auth
     if required(policy, auth) and not authenticated(auth, request.headers.get("Authorization",
                                                                               "")):
         return error_response(401, "unauthorized", "missing or wrong credentials",

@@ -13,7 +13,7 @@ from aiohttp import web
 from router.errors import InputError
 from router.storage import OutboxRow
 from router.timefmt import format_time
-from router.web.keys import state_of as _state
+from router.web.keys import DELIVERY, STORE
 
 
 def _row_view(row: OutboxRow) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def _row_view(row: OutboxRow) -> dict[str, Any]:
 
 
 async def get_deliveries(request: web.Request) -> web.Response:
-    state = _state(request)
+    app = request.app
     wanted = request.query.get("state", "pending")
     if wanted not in ("pending", "dead"):
         raise InputError('state must be "pending" or "dead"', "state", status=400)
@@ -35,7 +35,7 @@ async def get_deliveries(request: web.Request) -> web.Response:
         limit = int(request.query.get("limit", "100"))
     except ValueError:
         raise InputError("limit must be an integer", "limit", status=400) from None
-    rows = await state.store.outbox_list(wanted, max(1, min(limit, 1000)))
+    rows = await app[STORE].outbox_list(wanted, max(1, min(limit, 1000)))
     return web.json_response([_row_view(r) for r in rows])
 
 
@@ -44,7 +44,7 @@ async def retry_delivery(request: web.Request) -> web.Response:
         row_id = int(request.match_info["id"])
     except ValueError:
         raise InputError("delivery id must be an integer", "id", status=404) from None
-    row = await _state(request).delivery.retry_dead(row_id)
+    row = await request.app[DELIVERY].retry_dead(row_id)
     if row is None:
         raise InputError(f"no dead delivery with id {row_id}", "id", status=404)
     return web.json_response(_row_view(row), status=202)

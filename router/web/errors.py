@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from router.errors import InputError, StoreUnavailable
-from router.web.keys import state_of
+from router.web.keys import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(exc.status, _ERRORS.get(exc.status, "invalid"), exc.message,
                               exc.path)
     except StoreUnavailable as exc:
-        state_of(request).metrics.store_errors.inc()
+        request.app[METRICS].store_errors.inc()
         log.error("store unavailable", extra={"error": str(exc)})
         return unavailable("the alert store cannot take writes now")
     except web.HTTPException as exc:

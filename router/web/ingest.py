@@ -15,11 +15,11 @@ from aiohttp import web
 from router.errors import InputError
 from router.ingest.formats import from_postable, from_webhook
 from router.model import Alert
-from router.web.keys import state_of as _state
+from router.web.keys import CLOCK, INGESTOR, METRICS, RUNTIME
 
 
 async def _read_json(request: web.Request) -> Any:
-    limit = _state(request).config.server.max_body_bytes
+    limit = request.app[RUNTIME].current.config.server.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise InputError(f"body larger than the {limit}-byte limit", status=413)
     # aiohttp reports a missing Content-Type as application/octet-stream: accept a body
@@ -41,42 +41,42 @@ async def _read_json(request: web.Request) -> Any:
 
 
 async def _accept(request: web.Request, alerts: list[Alert], source: str) -> web.Response:
-    accepted = await _state(request).ingestor.accept(alerts, source)
+    accepted = await request.app[INGESTOR].accept(alerts, source)
     return web.json_response({"status": "accepted", "alerts": len(alerts), "changed": accepted},
                              status=202)
 
 
 async def post_alertmanager(request: web.Request) -> web.Response:
-    state = _state(request)
+    app = request.app
     try:
-        alerts = from_webhook(await _read_json(request), state.clock.now())
+        alerts = from_webhook(await _read_json(request), app[CLOCK].now())
     except InputError:
-        state.metrics.alerts_invalid.labels("alertmanager").inc()
+        app[METRICS].alerts_invalid.labels("alertmanager").inc()
         raise
     return await _accept(request, alerts, "alertmanager")
 
 
 async def post_v2_alerts(request: web.Request) -> web.Response:
-    state = _state(request)
+    app = request.app
     try:
-        alerts = from_postable(await _read_json(request), state.clock.now(),
-                               state.config.global_.resolve_timeout)
+        alerts = from_postable(await _read_json(request), app[CLOCK].now(),
+                               app[RUNTIME].current.config.global_.resolve_timeout)
     except InputError:
-        state.metrics.alerts_invalid.labels("api").inc()
+        app[METRICS].alerts_invalid.labels("api").inc()
         raise
     return await _accept(request, alerts, "api")
 
 
 async def post_event(request: web.Request) -> web.Response:
-    state = _state(request)
+    app = request.app
     name = request.match_info["source"]
-    mapper = state.runtime.mappers.get(name)
+    mapper = app[RUNTIME].current.mappers.get(name)
     if mapper is None:
         raise InputError(f"no source named {name!r} in the configuration", status=404)
     try:
-        alerts = mapper.map(await _read_json(request), state.clock.now(),
-                            state.config.global_.resolve_timeout)
+        alerts = mapper.map(await _read_json(request), app[CLOCK].now(),
+                            app[RUNTIME].current.config.global_.resolve_timeout)
     except InputError:
-        state.metrics.alerts_invalid.labels("events").inc()
+        app[METRICS].alerts_invalid.labels("events").inc()
         raise
     return await _accept(request, alerts, "events")

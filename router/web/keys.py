@@ -1,8 +1,10 @@
-"""Typed application keys: the one place that names what a handler may read from the app.
+"""Typed application keys: one per object a handler may read, set in one place.
 
-`STATE` (the composition root's `AppState`, defined in router/app.py) is re-exported here so
-web modules import their keys from one module; `ROUTE_POLICIES` maps every registered route
-to its access policy (router/web/auth.py reads it, router/web/routes.py fills it).
+`install(app, service)` puts each long-lived component of the Service under its own key,
+so a handler names exactly what it reads (`request.app[INGESTOR]`), and mypy knows its
+type. The config is read through `RUNTIME` (`request.app[RUNTIME].current`), never kept:
+a reload swaps it under every handler at once. `ROUTE_POLICIES` maps every registered
+route to its access policy (router/web/auth.py reads it, router/web/routes.py fills it).
 """
 
 from __future__ import annotations
@@ -12,9 +14,17 @@ from enum import StrEnum
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
-from router.app import STATE, AppState
-
-__all__ = ["ROUTE_POLICIES", "STATE", "AppState", "Policy", "state_of"]
+from router.clock import Clock
+from router.delivery.worker import DeliveryManager
+from router.ingest.ingestor import AlertIngestor
+from router.metrics import Metrics
+from router.nflog import NotificationLog
+from router.noise.silences import SilenceIndex
+from router.routing.grouping import Dispatcher
+from router.runtime import RuntimeRef
+from router.service import Service
+from router.storage import Store
+from router.trace import TraceRecorder
 
 
 class Policy(StrEnum):
@@ -29,9 +39,30 @@ class Policy(StrEnum):
     WRITE = "write"
 
 
+SERVICE = web.AppKey("service", Service)  # lifetime: ready, reload, started_at
+RUNTIME = web.AppKey("runtime", RuntimeRef)
+CLOCK = web.AppKey("clock", Clock)
+METRICS = web.AppKey("metrics", Metrics)
+STORE = web.AppKey("store", Store)
+INGESTOR = web.AppKey("ingestor", AlertIngestor)
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+DELIVERY = web.AppKey("delivery", DeliveryManager)
+NFLOG = web.AppKey("nflog", NotificationLog)
+TRACE = web.AppKey("trace", TraceRecorder)
+SILENCES = web.AppKey("silences", SilenceIndex)
 ROUTE_POLICIES = web.AppKey("route_policies", dict[AbstractRoute, Policy])
 
 
-def state_of(request: web.Request) -> AppState:
-    """The running application state behind a request."""
-    return request.app[STATE]
+def install(app: web.Application, service: Service) -> None:
+    """Put each component of `service` under its key."""
+    app[SERVICE] = service
+    app[RUNTIME] = service.ref
+    app[CLOCK] = service.clock
+    app[METRICS] = service.metrics
+    app[STORE] = service.store
+    app[INGESTOR] = service.ingestor
+    app[DISPATCHER] = service.dispatcher
+    app[DELIVERY] = service.delivery
+    app[NFLOG] = service.nflog
+    app[TRACE] = service.trace
+    app[SILENCES] = service.silences

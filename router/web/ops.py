@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from router.config.redact import redacted_yaml
 from router.timefmt import format_time_ms
 from router.web.errors import error_response
-from router.web.keys import state_of as _state
+from router.web.keys import METRICS, RUNTIME, SERVICE
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ VERSION = "0.1.0"  # pyproject.toml's
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(_state(request).metrics.registry)
+    body = generate_latest(request.app[METRICS].registry)
     resp = web.Response(body=body)
     resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     resp.charset = "utf-8"
@@ -37,14 +37,14 @@ async def healthy(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    if not _state(request).ready:
+    if not request.app[SERVICE].ready:
         return error_response(503, "not_ready", "storage is not open or not restored yet")
     return web.Response(text="OK\n")
 
 
 async def reload(request: web.Request) -> web.Response:
     try:
-        await _state(request).reload()
+        await request.app[SERVICE].reload()
     except Exception as exc:  # ConfigError or a template/channel that would not build
         log.error("reload refused; the running config stays", extra={"error": str(exc)})
         return error_response(400, "invalid_config", str(exc))
@@ -53,11 +53,11 @@ async def reload(request: web.Request) -> web.Response:
 
 async def get_status(request: web.Request) -> web.Response:
     """Alertmanager's `GET /api/v2/status` (amtool `config show` prints `config.original`)."""
-    state = _state(request)
+    app = request.app
     return web.json_response({
         "cluster": {"name": "alert-router", "status": "disabled", "peers": []},
         "versionInfo": {"version": VERSION, "revision": "", "branch": "", "buildUser": "",
                         "buildDate": "", "goVersion": "n/a (alert-router, Python)"},
-        "config": {"original": redacted_yaml(state.config)},
-        "uptime": format_time_ms(state.started_at or time.time()),
+        "config": {"original": redacted_yaml(app[RUNTIME].current.config)},
+        "uptime": format_time_ms(app[SERVICE].started_at or time.time()),
     })
