@@ -3,7 +3,8 @@
     RouterError
     ├── ConfigError        a config that failed to load: every Problem, file:line:col
     ├── MatcherError       a matcher that cannot be parsed or compiled (offset into input)
-    ├── InputError         a request body we cannot accept: the JSON path of the bad field
+    ├── InputError         input we cannot accept: the JSON path of the bad field
+    │   └── RequestError       (router/web/errors.py) with its HTTP status: 400/404/413/415
     ├── SilenceError       a rejected silence (path of the bad field)
     │   └── SilenceNotFound    an update naming an id that is not stored
     ├── StoreUnavailable   a write that could not be committed: ingest answers 503
@@ -48,13 +49,15 @@ class MatcherError(RouterError):
 
 
 class InputError(RouterError):
-    """A request body the router cannot accept: answered 4xx with `path` of the bad field."""
+    """Input the router cannot accept; `path` names the bad field (`[3].labels.team`).
 
-    def __init__(self, message: str, path: str = "", status: int = 422) -> None:
+    It says what is wrong, not how to answer: the web edge answers it 422, or with the
+    status of its own subclass (router/web/errors.py RequestError: 400, 404, 413, ...)."""
+
+    def __init__(self, message: str, path: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.path = path
-        self.status = status
 
 
 class SilenceError(RouterError):

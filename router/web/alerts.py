@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from router.errors import InputError
 from router.model import Alert, nflog_key
 from router.timefmt import format_time
+from router.web.errors import RequestError
 from router.web.keys import CLOCK, DISPATCHER, INGESTOR, NFLOG, RUNTIME, TRACE
 
 
@@ -56,7 +56,7 @@ async def get_trace(request: web.Request) -> web.Response:
     events = await app[TRACE].events(fp)
     alert = app[INGESTOR].alerts.get(fp)
     if not events and alert is None:
-        raise InputError(f"no alert or trace for fingerprint {fp!r}", "fingerprint", 404)
+        raise RequestError(f"no alert or trace for fingerprint {fp!r}", "fingerprint", 404)
     return web.json_response({
         "fingerprint": fp,
         "alert": _alert_view(app, alert) if alert is not None else None,

@@ -12,12 +12,13 @@ from typing import Any
 
 from aiohttp import web
 
-from router.errors import InputError, MatcherError, SilenceError, SilenceNotFound
+from router.errors import MatcherError, SilenceError, SilenceNotFound
 from router.matchers import Matcher, parse_matchers
 from router.model import Alert
 from router.noise.silence_api import filter_silences, silence_from_api, silence_to_api
 from router.noise.silences import expire, update_silence
 from router.timefmt import format_time_ms
+from router.web.errors import RequestError
 from router.web.keys import CLOCK, DISPATCHER, INGESTOR, RUNTIME, SILENCES, STORE
 
 
@@ -27,7 +28,7 @@ def _filters(request: web.Request) -> list[Matcher]:
         try:
             out.extend(parse_matchers(text))
         except MatcherError as exc:
-            raise InputError(f"bad filter {text!r}: {exc.message}", f"filter[{i}]", 400) from None
+            raise RequestError(f"bad filter {text!r}: {exc.message}", f"filter[{i}]", 400) from None
     return out
 
 
@@ -36,7 +37,7 @@ def _flag(request: web.Request, name: str, default: bool = True) -> bool:
     if value is None:
         return default
     if value.lower() not in ("true", "false"):
-        raise InputError(f"{name} must be true or false", name, 400)
+        raise RequestError(f"{name} must be true or false", name, 400)
     return value.lower() == "true"
 
 
@@ -82,7 +83,7 @@ async def get_silence(request: web.Request) -> web.Response:
     app = request.app
     silence = app[SILENCES].get(request.match_info["id"])
     if silence is None:
-        raise InputError("silence not found", "silenceID", 404)
+        raise RequestError("silence not found", "silenceID", 404)
     return web.json_response(silence_to_api(silence, app[CLOCK].now()))
 
 
@@ -90,7 +91,7 @@ async def delete_silence(request: web.Request) -> web.Response:
     app = request.app
     silence = app[SILENCES].get(request.match_info["id"])
     if silence is None:
-        raise InputError("silence not found", "silenceID", 404)
+        raise RequestError("silence not found", "silenceID", 404)
     expired = expire(silence, app[CLOCK].now())
     if expired != silence:
         await app[STORE].upsert_silences([expired])
@@ -132,7 +133,7 @@ async def get_alerts(request: web.Request) -> web.Response:
     try:
         receiver = re.compile(receiver_re) if receiver_re else None
     except re.error as exc:
-        raise InputError(f"bad receiver regex: {exc}", "receiver", 400) from None
+        raise RequestError(f"bad receiver regex: {exc}", "receiver", 400) from None
     out = []
     for alert in sorted(app[INGESTOR].alerts.values(), key=lambda a: a.fingerprint):
         # Like Alertmanager, the API lists alerts that have not resolved.

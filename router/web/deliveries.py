@@ -10,9 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
-from router.errors import InputError
 from router.storage import OutboxRow
 from router.timefmt import format_time
+from router.web.errors import RequestError
 from router.web.keys import DELIVERY, STORE
 
 
@@ -30,11 +30,11 @@ async def get_deliveries(request: web.Request) -> web.Response:
     app = request.app
     wanted = request.query.get("state", "pending")
     if wanted not in ("pending", "dead"):
-        raise InputError('state must be "pending" or "dead"', "state", status=400)
+        raise RequestError('state must be "pending" or "dead"', "state", status=400)
     try:
         limit = int(request.query.get("limit", "100"))
     except ValueError:
-        raise InputError("limit must be an integer", "limit", status=400) from None
+        raise RequestError("limit must be an integer", "limit", status=400) from None
     rows = await app[STORE].outbox_list(wanted, max(1, min(limit, 1000)))
     return web.json_response([_row_view(r) for r in rows])
 
@@ -43,8 +43,8 @@ async def retry_delivery(request: web.Request) -> web.Response:
     try:
         row_id = int(request.match_info["id"])
     except ValueError:
-        raise InputError("delivery id must be an integer", "id", status=404) from None
+        raise RequestError("delivery id must be an integer", "id", status=404) from None
     row = await request.app[DELIVERY].retry_dead(row_id)
     if row is None:
-        raise InputError(f"no dead delivery with id {row_id}", "id", status=404)
+        raise RequestError(f"no dead delivery with id {row_id}", "id", status=404)
     return web.json_response(_row_view(row), status=202)

@@ -24,6 +24,14 @@ _ERRORS = {400: "bad_json", 401: "unauthorized", 403: "forbidden", 404: "not_fou
            413: "too_large", 415: "unsupported_media_type", 422: "invalid"}
 
 
+class RequestError(InputError):
+    """A request the edge refuses before or beside parsing: carries its HTTP status."""
+
+    def __init__(self, message: str, path: str = "", status: int = 400) -> None:
+        super().__init__(message, path)
+        self.status = status
+
+
 def error_response(status: int, error: str, detail: str, path: str | None = None,
                    headers: dict[str, str] | None = None) -> web.Response:
     body: dict[str, str] = {"error": error, "detail": detail}
@@ -41,9 +49,11 @@ def unavailable(detail: str) -> web.Response:
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except InputError as exc:
+    except RequestError as exc:
         return error_response(exc.status, _ERRORS.get(exc.status, "invalid"), exc.message,
                               exc.path)
+    except InputError as exc:
+        return error_response(422, "invalid", exc.message, exc.path)
     except StoreUnavailable as exc:
         request.app[METRICS].store_errors.inc()
         log.error("store unavailable", extra={"error": str(exc)})

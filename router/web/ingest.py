@@ -15,29 +15,30 @@ from aiohttp import web
 from router.errors import InputError
 from router.ingest.formats import from_postable, from_webhook
 from router.model import Alert
+from router.web.errors import RequestError
 from router.web.keys import CLOCK, INGESTOR, METRICS, RUNTIME
 
 
 async def _read_json(request: web.Request) -> Any:
     limit = request.app[RUNTIME].current.config.server.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
-        raise InputError(f"body larger than the {limit}-byte limit", status=413)
+        raise RequestError(f"body larger than the {limit}-byte limit", status=413)
     # aiohttp reports a missing Content-Type as application/octet-stream: accept a body
     # sent without one (curl, scripts) and refuse only a declared non-JSON type.
     declared = "Content-Type" in request.headers
     if declared and request.content_type != "application/json":
-        raise InputError(f"expected Content-Type application/json, got {request.content_type}",
+        raise RequestError(f"expected Content-Type application/json, got {request.content_type}",
                          status=415)
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        raise InputError(f"body larger than the {limit}-byte limit", status=413) from None
+        raise RequestError(f"body larger than the {limit}-byte limit", status=413) from None
     try:
         return json.loads(raw)
     except RecursionError:
-        raise InputError("JSON nested too deeply", status=400) from None
+        raise RequestError("JSON nested too deeply", status=400) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"malformed JSON: {exc}", status=400) from None
+        raise RequestError(f"malformed JSON: {exc}", status=400) from None
 
 
 async def _accept(request: web.Request, alerts: list[Alert], source: str) -> web.Response:
@@ -72,7 +73,7 @@ async def post_event(request: web.Request) -> web.Response:
     name = request.match_info["source"]
     mapper = app[RUNTIME].current.mappers.get(name)
     if mapper is None:
-        raise InputError(f"no source named {name!r} in the configuration", status=404)
+        raise RequestError(f"no source named {name!r} in the configuration", status=404)
     try:
         alerts = mapper.map(await _read_json(request), app[CLOCK].now(),
                             app[RUNTIME].current.config.global_.resolve_timeout)
