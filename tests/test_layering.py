@@ -54,12 +54,12 @@ def _imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(
-                f"{node.module}.{alias.name}"
-                for alias in node.names
-                if _is_module(f"{node.module}.{alias.name}")
-            )
+            # `from pkg import submodule` needs the submodule, not the package's own names.
+            subs = {f"{node.module}.{a.name}" for a in node.names
+                    if _is_module(f"{node.module}.{a.name}")}
+            found.update(subs)
+            if len(subs) < len(node.names):
+                found.add(node.module)
     return {name for name in found if name.split(".")[0] == "router"}
 
 
@@ -94,3 +94,61 @@ def test_config_never_imports_noise(path: Path) -> None:
 @pytest.mark.parametrize("name", ["types.py", "interval_types.py"])
 def test_config_values_import_no_run_time_module(name: str) -> None:
     assert _imports(ROUTER / "config" / name) <= {"router.matchers", *VALUES}
+
+
+# --- the whole package: no import cycle, small modules that say what they do ------------------
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(ROUTER.parent).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def _graph() -> dict[str, set[str]]:
+    """module → the router modules it imports at run time (function-level imports count;
+    `if TYPE_CHECKING:` blocks do not, they never run)."""
+    modules = {_module_name(p): p for p in _modules()}
+    return {name: {m for m in _imports(path) if m in modules and m != name}
+            for name, path in modules.items()}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle, as the list of modules around it, or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt):], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_router_has_no_import_cycle() -> None:
+    cycle = _cycle(_graph())
+    assert cycle is None, "import cycle: " + " → ".join(cycle or [])
+
+
+@pytest.mark.parametrize("path", _modules(), ids=_rel)
+def test_every_module_is_small_and_says_what_it_does(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert len(text.splitlines()) < 400, f"{_rel(path)} has {len(text.splitlines())} lines"
+    doc = ast.get_docstring(ast.parse(text))
+    assert doc and len(doc) >= 20, f"{_rel(path)} has no docstring saying what it does"
