@@ -36,6 +36,7 @@ from router.noise.silences import SilenceIndex, SilenceState
 from router.noise.silences import gc as gc_silences
 from router.notify.pipeline import Pipeline, build_pipeline
 from router.routing.grouping import Dispatcher
+from router.routing.policy import NoisePolicy
 from router.runtime import Runtime, RuntimeRef, compile_runtime
 from router.storage import Store
 from router.trace import TraceRecorder
@@ -180,7 +181,8 @@ def build_service(
     delivery = DeliveryManager(store, clock, metrics, config.delivery, ref.channel,
                                rng=rng, trace=trace, nflog=nflog)
     pipeline = build_pipeline(ref, nflog, delivery, metrics, trace)
-    dispatcher = Dispatcher(ref.current.router, clock, pipeline, trace, metrics=metrics)
+    dispatcher = Dispatcher(ref.current.router, clock, pipeline, trace, metrics=metrics,
+                            policy=NoisePolicy(trace, metrics))
     feed = AlertFeed()
     ingestor = AlertIngestor(store, feed, clock, metrics, trace, in_use=dispatcher.holds)
 

@@ -151,4 +151,5 @@ def test_every_module_is_small_and_says_what_it_does(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert len(text.splitlines()) < 400, f"{_rel(path)} has {len(text.splitlines())} lines"
     doc = ast.get_docstring(ast.parse(text))
-    assert doc and len(doc) >= 20, f"{_rel(path)} has no docstring saying what it does"
+    assert doc, f"{_rel(path)} has no docstring saying what it does"
+    assert len(doc) >= 20, f"{_rel(path)}: a docstring too short to say what it does"

@@ -7,6 +7,7 @@ by router/config/route.py into `FlapConfig`.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from router.config.types import Route
@@ -98,7 +99,7 @@ class FlapTracker:
         state = self._alerts.get((route.id, fingerprint))
         return 0 if state is None else len(state.changes)
 
-    def retain(self, routes: dict[str, Route]) -> None:
+    def retain(self, routes: Mapping[str, Route]) -> None:
         """After a reload: forget alerts of routes that no longer have `flap`."""
         for key in [k for k in self._alerts if getattr(routes.get(k[0]), "flap", None) is None]:
             del self._alerts[key]

@@ -3,8 +3,9 @@
 A new group flushes `group_wait` after it appears (at once for an alert already older than
 that, e.g. after a restart), then every `group_interval`. Each flush hands a frozen `Batch`
 to the notifier; resolved alerts leave the group once the notifier has durably queued them.
-Per route, storms turn group flushes into digests (storm.py), flapping alerts are held out
-of batches (flap.py) and `fast_resolve` flushes a group as soon as all of it resolved.
+Alerts arrive from the AlertFeed (`on_change`). A `FlushPolicy` (routing/policy.py) may
+hold a flush back or hold alerts out of it (the route options `storm` and `flap`), and
+`fast_resolve` flushes a group as soon as all of it resolved.
 """
 
 from __future__ import annotations
@@ -14,17 +15,15 @@ import heapq
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from router.clock import Clock
 from router.config.types import Route
 from router.ingest.feed import AlertChange
 from router.metrics import Metrics
-from router.model import MARK, Alert, Batch, Intent, IntentKind, NotifyReason
-from router.noise.flap import FlapTracker, flapping_copy
-from router.noise.storm import GroupView, StormTracker, digest_data
+from router.model import Alert, Batch
 from router.routing import tree as routing
-from router.timefmt import format_time
+from router.routing.policy import FlushPolicy, PlainPolicy
 from router.trace import TraceRecorder
 
 log = logging.getLogger(__name__)
@@ -33,9 +32,9 @@ log = logging.getLogger(__name__)
 # (False keeps the group's resolved alerts for the next flush). A batch's `intent` says
 # whether it is a group's flush, a storm digest / flapping notice, or a storm's cover.
 Notify = Callable[[Batch], Awaitable[bool]]
-# In heap entries, a route's storm digest timer has this in place of a group key (a real
-# group key is never empty: it always holds the route key, a ":" and a label set).
-_DIGEST = ""
+# In heap entries, a timer the flush policy armed for a route has this in place of a group
+# key (a real group key is never empty: it always holds the route key, ":" and labels).
+_TICK = ""
 
 
 @dataclass(slots=True, eq=False)
@@ -74,6 +73,7 @@ class Dispatcher:
         trace: TraceRecorder | None = None,
         *,
         metrics: Metrics | None = None,
+        policy: FlushPolicy | None = None,
     ) -> None:
         self._trace = trace
         self._router = router
@@ -86,8 +86,8 @@ class Dispatcher:
         self._heap: list[tuple[float, int, tuple[str, str]]] = []
         self._seq = itertools.count()
         self._wake = asyncio.Event()
-        self._storms = StormTracker()
-        self._flaps = FlapTracker()
+        self._policy: FlushPolicy = policy or PlainPolicy()
+        self._policy.bind(self._arm)
         self._replaying = False  # a reload re-inserting held alerts: not arrivals
         if metrics is not None:
             metrics.aggregation_groups.set_function(lambda: len(self.groups))
@@ -96,8 +96,9 @@ class Dispatcher:
     def router(self) -> routing.Router:
         return self._router
 
-    def in_storm(self, route_id: str) -> bool:
-        return self._storms.active(route_id) is not None
+    @property
+    def policy(self) -> FlushPolicy:
+        return self._policy
 
     def on_change(self, change: AlertChange) -> None:
         """The AlertFeed subscriber: route a new alert or a new occurrence, refresh the
@@ -145,20 +146,10 @@ class Dispatcher:
 
     def _observe(self, group: AggregationGroup, alert: Alert, now: float, *, new: bool) -> None:
         """The per-route options that react to an alert arriving or changing."""
-        route = group.route
         if self._replaying:
             return
-        # Only a fresh ingest is an arrival (not an alert restored after a restart).
-        if (new and route.storm is not None and alert.received_at >= now - route.storm.window
-                and self._storms.arrival(route, now)):
-            self._storm_started(route, now)
-        if route.flap is not None and self._flaps.observe(route, alert, now):
-            self._suppressed("flap", 1)
-            if self._trace is not None:
-                self._trace.record(alert.fingerprint, "deferred", cause="flap",
-                                   route=route.key, group=group.key,
-                                   changes=str(self._flaps.changes(route, alert.fingerprint)))
-        if route.fast_resolve:
+        self._policy.observe(group, alert, now, new=new)
+        if group.route.fast_resolve:
             self._fast_resolve(group, alert, now)
 
     def _fast_resolve(self, group: AggregationGroup, alert: Alert, now: float) -> None:
@@ -173,15 +164,11 @@ class Dispatcher:
         elif group.next_flush > now:
             self._schedule(group, now)
 
-    def _storm_started(self, route: Route, now: float) -> None:
-        log.warning("alert storm: route switched to digests",
-                    extra={"route": route.key, "receiver": route.receiver})
-        heapq.heappush(self._heap, (now, next(self._seq), (route.id, _DIGEST)))
-        self._wake.set()
-
-    def _suppressed(self, reason: str, count: int) -> None:
-        if self._metrics is not None and count:
-            self._metrics.notifications_suppressed.labels(reason).inc(count)
+    def _arm(self, route_id: str, when: float) -> None:
+        """The policy's timer for a route (e.g. a storm's next digest)."""
+        heapq.heappush(self._heap, (when, next(self._seq), (route_id, _TICK)))
+        if self._heap[0][0] == when:
+            self._wake.set()
 
     def holds(self, fingerprint: str) -> bool:
         return bool(self.alert_groups.get(fingerprint))
@@ -201,9 +188,7 @@ class Dispatcher:
                 self.insert(alert)
         finally:
             self._replaying = False
-        self._flaps.retain(router.routes_by_id)
-        for route_id, storm in self._storms.retain(router.routes_by_id).items():
-            heapq.heappush(self._heap, (storm.next_digest, next(self._seq), (route_id, _DIGEST)))
+        self._policy.retain(router.routes_by_id)
         self._wake.set()
 
     def _schedule(self, group: AggregationGroup, due: float) -> None:
@@ -216,14 +201,13 @@ class Dispatcher:
         return self._heap[0][0] if self._heap else None
 
     def _pop_due(self, now: float) -> tuple[list[str], list[AggregationGroup]]:
-        """(routes whose storm digest is due, groups due) as of `now`."""
+        """(routes whose policy timer is due, groups due) as of `now`."""
         ticks: list[str] = []
         due: list[AggregationGroup] = []
         while self._heap and self._heap[0][0] <= now:
             when, _, key = heapq.heappop(self._heap)
-            if key[1] == _DIGEST:
-                storm = self._storms.active(key[0])
-                if storm is not None and storm.next_digest == when:
+            if key[1] == _TICK:
+                if self._policy.due(key[0], when):
                     ticks.append(key[0])
                 continue
             group = self.groups.get(key)
@@ -236,16 +220,18 @@ class Dispatcher:
         """Flush every group that is due now; returns how many flushed."""
         now = self._clock.now()
         ticks, due = self._pop_due(now)
-        # Digests first: a storm ending now marks its groups notified before they flush.
+        # Policy timers first: a storm ending now marks its groups notified before they flush.
         for route_id in ticks:
-            await self._digest(route_id, now)
+            groups = [g for (rid, _), g in self.groups.items() if rid == route_id]
+            await self._policy.tick(self._router.routes_by_id.get(route_id), route_id, groups,
+                                    now, self._notify)
         flushing: list[tuple[AggregationGroup, Batch]] = []
         for group in due:
-            if self._storms.active(group.route.id) is not None:
-                self._hold_for_storm(group, now)
+            if self._policy.holds(group, now):
+                self._schedule(group, now + group.route.group_interval)
             else:
                 group.flushing = True
-                flushing.append((group, self._visible(group, now)))
+                flushing.append((group, self._policy.visible(group, now)))
         if not flushing:
             return 0
         results = await asyncio.gather(
@@ -258,79 +244,11 @@ class Dispatcher:
             self._after_flush(group, batch, bool(ok))
         return len(flushing)
 
-    def _visible(self, group: AggregationGroup, now: float) -> Batch:
-        """The group's batch without its flapping alerts (held until stable for `quiet`)."""
-        route = group.route
-        if route.flap is None:
-            return group.batch(now)
-        return group.batch(now, (a for a in group.alerts.values()
-                                 if not self._flaps.held(route, a.fingerprint, now)))
-
     async def _flush(self, group: AggregationGroup, batch: Batch) -> bool:
         # Only held (flapping) alerts: nothing to notify, and the log must not change.
         ok = await self._notify(batch) if batch.alerts else True
-        route = group.route
-        if route.flap is None:
-            return ok
-        for alert in list(group.alerts.values()):
-            fp = alert.fingerprint
-            if not self._flaps.needs_notice(route, fp):
-                continue
-            shown = flapping_copy(alert, route, self._flaps.changes(route, fp))
-            # Its own group key: the notice must not touch the group's notification log.
-            notice = replace(group.batch(batch.now, (shown,)),
-                             group_key=f"{group.key}:flapping:{fp}")
-            flapping = Intent(IntentKind.ANNOUNCE, reason=NotifyReason.FLAPPING, force=True)
-            if await self._notify(replace(notice, intent=flapping)):
-                self._flaps.noticed(route, fp)
+        await self._policy.flushed(group, batch, self._notify)
         return ok
-
-    def _hold_for_storm(self, group: AggregationGroup, now: float) -> None:
-        """A storm holds the group's flush back; its alerts go out in the next digest."""
-        storm = self._storms.active(group.route.id)
-        assert storm is not None
-        # Counted once per alert the storm keeps from its first notification.
-        fresh = [fp for fp in group.alerts if fp not in storm.held and fp not in group.sent]
-        storm.held.update(fresh)
-        self._suppressed("storm", len(fresh))
-        if self._trace is not None:
-            for fp in fresh:
-                self._trace.record(fp, "deferred", cause="storm", route=group.route.key,
-                                   group=group.key, digest_at=format_time(storm.next_digest))
-        self._schedule(group, now + group.route.group_interval)
-
-    async def _digest(self, route_id: str, now: float) -> None:
-        """A storm's digest tick: one digest per channel; at the end, the route's groups
-        are logged as notified (they were covered) and go back to normal flushing."""
-        route = self._router.routes_by_id.get(route_id)
-        storm = self._storms.active(route_id)
-        if route is None or route.storm is None or storm is None:
-            self._storms.end(route_id)
-            return
-        ended = self._storms.calm(route, now)
-        groups = [g for (rid, _), g in self.groups.items() if rid == route_id]
-        views = [GroupView(g.key, dict(g.labels), tuple(g.alerts.values())) for g in groups]
-        note = Intent(IntentKind.ANNOUNCE, force=not ended,
-                      digest=digest_data(route, views, storm, now, ended=ended))
-        if ended:
-            self._storms.end(route_id)
-            log.warning("alert storm over: route back to per-group notifications",
-                        extra={"route": route.key, "receiver": route.receiver})
-        else:
-            storm.next_digest = now + route.storm.digest_interval
-            heapq.heappush(self._heap, (storm.next_digest, next(self._seq), (route_id, _DIGEST)))
-        alerts = tuple(a for v in views for a in v.alerts)
-        try:
-            if alerts:
-                batch = Batch(f"{route.key}:storm", route.id, route.receiver, {}, alerts, now,
-                              route.repeat_interval, route.group_interval, note)
-                await self._notify(batch)
-            if ended:
-                # The digests covered these groups: log their state, send nothing.
-                await asyncio.gather(*(self._notify(replace(self._visible(g, now), intent=MARK))
-                                       for g in groups))
-        except Exception:
-            log.exception("storm digest failed", extra={"route": route.key})
 
     def _after_flush(self, group: AggregationGroup, batch: Batch, ok: bool) -> None:
         now = batch.now
