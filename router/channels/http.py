@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import base64
 import email.utils
-import importlib.metadata
 import time
 from collections.abc import Mapping
 
 import aiohttp
 
+from router import __version__
 from router.channels.base import excerpt
 from router.config.types import HttpConfig
 from router.errors import DeliveryError, FailureReason
@@ -193,11 +193,7 @@ def auth_headers(http: HttpConfig) -> dict[str, str]:
 
 
 def user_agent() -> str:
-    try:
-        version = importlib.metadata.version("alert-router")
-    except importlib.metadata.PackageNotFoundError:
-        version = "dev"
-    return f"alert-router/{version}"
+    return f"alert-router/{__version__}"
 
 
 def cut(text: str, limit: int) -> str:

@@ -14,6 +14,7 @@ import time
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from router import __version__
 from router.config.redact import redacted_yaml
 from router.timefmt import format_time_ms
 from router.web.errors import error_response
@@ -21,7 +22,6 @@ from router.web.keys import METRICS, RUNTIME, SERVICE
 
 log = logging.getLogger(__name__)
 
-VERSION = "0.1.0"  # pyproject.toml's
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -56,7 +56,7 @@ async def get_status(request: web.Request) -> web.Response:
     app = request.app
     return web.json_response({
         "cluster": {"name": "alert-router", "status": "disabled", "peers": []},
-        "versionInfo": {"version": VERSION, "revision": "", "branch": "", "buildUser": "",
+        "versionInfo": {"version": __version__, "revision": "", "branch": "", "buildUser": "",
                         "buildDate": "", "goVersion": "n/a (alert-router, Python)"},
         "config": {"original": redacted_yaml(app[RUNTIME].current.config)},
         "uptime": format_time_ms(app[SERVICE].started_at or time.time()),
