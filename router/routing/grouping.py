@@ -15,14 +15,13 @@ import heapq
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 
 from router.clock import Clock
-from router.config.types import Route
 from router.ingest.feed import AlertChange
 from router.metrics import Metrics
 from router.model import Alert, Batch
 from router.routing import tree as routing
+from router.routing.group import AggregationGroup
 from router.routing.policy import FlushPolicy, PlainPolicy
 from router.trace import TraceRecorder
 
@@ -35,31 +34,6 @@ Notify = Callable[[Batch], Awaitable[bool]]
 # In heap entries, a timer the flush policy armed for a route has this in place of a group
 # key (a real group key is never empty: it always holds the route key, ":" and labels).
 _TICK = ""
-
-
-@dataclass(slots=True, eq=False)
-class AggregationGroup:
-    key: str
-    route: Route
-    labels: dict[str, str]
-    alerts: dict[str, Alert] = field(default_factory=dict)
-    next_flush: float = 0.0
-    flushed: bool = False
-    flushing: bool = False
-    flush_again: bool = False  # fast_resolve asked for a flush while one was running
-    sent: frozenset[str] = frozenset()  # alerts of the last flush the notifier accepted
-
-    def batch(self, now: float, alerts: Iterable[Alert] | None = None) -> Batch:
-        return Batch(
-            group_key=self.key,
-            route_id=self.route.id,
-            receiver=self.route.receiver,
-            group_labels=self.labels,
-            alerts=tuple(self.alerts.values() if alerts is None else alerts),
-            now=now,
-            repeat_interval=self.route.repeat_interval,
-            group_interval=self.route.group_interval,
-        )
 
 
 class Dispatcher:

@@ -15,18 +15,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from router.config.types import Route
 from router.metrics import Metrics
 from router.model import MARK, Alert, Batch, Intent, IntentKind, NotifyReason
 from router.noise.flap import FlapTracker, flapping_copy
 from router.noise.storm import GroupView, StormTracker, digest_data
+from router.routing.group import AggregationGroup
 from router.timefmt import format_time
 from router.trace import TraceRecorder
-
-if TYPE_CHECKING:
-    from router.routing.grouping import AggregationGroup
 
 log = logging.getLogger(__name__)
 
