@@ -20,11 +20,25 @@ is a bug of ours and is answered as one (503 + Retry-After at the web edge).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from router.config.yaml_source import Problem
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One configuration problem; line and col are 1-based."""
+
+    file: str
+    line: int
+    col: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}"
+        if self.path:
+            return f"{where}: {self.path}: {self.message}"
+        return f"{where}: {self.message}"
 
 
 class RouterError(Exception):

@@ -16,8 +16,8 @@ from router.config.types import (
     SlackConfig,
     WebhookConfig,
 )
-from router.config.yaml_source import Problem, parse_duration
-from router.errors import ConfigError
+from router.config.yaml_source import parse_duration
+from router.errors import ConfigError, Problem
 from router.matchers import MatchOp
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
+from router.config.route import assign_ids
 from router.config.types import Route
 from router.matchers import parse_matchers
 from router.routing.tree import (
     Router,
-    assign_ids,
     describe_matches,
     format_routes_test,
     group_key,

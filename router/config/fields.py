@@ -13,8 +13,8 @@ from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from router.config.types import BasicAuth, HttpConfig, Pacing, Secret
-from router.config.yaml_source import Node, Problem, Source
-from router.errors import MatcherError
+from router.config.yaml_source import Node, Source
+from router.errors import MatcherError, Problem
 from router.matchers import Matcher, parse_matchers
 
 HTTP_KEYS = ("bearer_token", "bearer_token_file", "basic_auth")

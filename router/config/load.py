@@ -18,6 +18,7 @@ from router.config.route import (
     DEFAULT_GROUP_WAIT,
     DEFAULT_REPEAT_INTERVAL,
     RouteReader,
+    assign_ids,
 )
 from router.config.sections import (
     parse_delivery,
@@ -38,9 +39,8 @@ from router.config.types import (
     ServerConfig,
     StorageConfig,
 )
-from router.config.yaml_source import Node, Problem, Source, suggest
-from router.errors import ConfigError
-from router.routing import tree as routing
+from router.config.yaml_source import Node, Source, suggest
+from router.errors import ConfigError, Problem
 
 __all__ = ["ConfigError", "check_files", "default_config", "load_config", "load_config_text"]
 
@@ -69,7 +69,7 @@ def default_config() -> RouterConfig:
         repeat_interval=DEFAULT_REPEAT_INTERVAL,
     )
     return RouterConfig(
-        route=routing.assign_ids(root),
+        route=assign_ids(root),
         receivers={"default": Receiver("default", (("log", LogConfig()),))},
     )
 
@@ -142,7 +142,7 @@ def _read(src: Source, base_dir: Path, root: Node) -> RouterConfig | None:
     if route is None:
         return None
     return RouterConfig(
-        route=routing.assign_ids(route),
+        route=assign_ids(route),
         receivers=receivers,
         global_=global_,
         templates=templates,

@@ -8,13 +8,13 @@ collected here: the loader checks them once every section has been read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from router.config.fields import matcher_list
 from router.config.types import GROUP_BY_ALL, FlapConfig, Route, StormConfig
 from router.config.yaml_source import Node
 from router.errors import MatcherError
-from router.matchers import Matcher, from_match_maps
+from router.matchers import Matcher, from_match_maps, route_key_part
 
 __all__ = [
     "DEFAULT_GROUP_INTERVAL",
@@ -225,3 +225,20 @@ def parse_flap(parent: Node, inherited: FlapConfig | None) -> FlapConfig | None:
     if not all(present) or changes < 1 or window is None or quiet is None:
         return None
     return FlapConfig(changes=changes, window=window, quiet=quiet)
+
+
+def assign_ids(root: Route) -> Route:
+    """A copy of the tree with `id` (child-index path, "0", "0.1") and `key` filled in.
+
+    The key is Alertmanager's route key: the root's is `{}` (it has no matchers), a child's is
+    its parent's key + "/" + its own sorted matchers. Keys are not unique; ids are.
+    """
+    return _assign(root, "0", route_key_part(root.matchers))
+
+
+def _assign(route: Route, route_id: str, key: str) -> Route:
+    children = tuple(
+        _assign(child, f"{route_id}.{i}", f"{key}/{route_key_part(child.matchers)}")
+        for i, child in enumerate(route.routes)
+    )
+    return replace(route, id=route_id, key=key, routes=children)

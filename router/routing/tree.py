@@ -6,29 +6,11 @@ Also the `Router` (a cached matcher over one tree) and the `routes test` report.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
 
 from router.config.types import Route
-from router.matchers import format_label_set, route_key_part
+from router.matchers import format_label_set
 
 RoutePath = tuple[Route, ...]
-
-
-def assign_ids(root: Route) -> Route:
-    """A copy of the tree with `id` (child-index path, "0", "0.1") and `key` filled in.
-
-    The key is Alertmanager's route key: the root's is `{}` (it has no matchers), a child's is
-    its parent's key + "/" + its own sorted matchers. Keys are not unique; ids are.
-    """
-    return _assign(root, "0", route_key_part(root.matchers))
-
-
-def _assign(route: Route, route_id: str, key: str) -> Route:
-    children = tuple(
-        _assign(child, f"{route_id}.{i}", f"{key}/{route_key_part(child.matchers)}")
-        for i, child in enumerate(route.routes)
-    )
-    return replace(route, id=route_id, key=key, routes=children)
 
 
 def iter_routes(root: Route) -> Iterator[Route]:
