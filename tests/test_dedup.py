@@ -45,6 +45,8 @@ def test_nothing_without_entry_when_only_resolved(send_resolved: bool) -> None:
     # Fired and resolved before the first flush: the receiver never knew about it.
     assert run(None, set(), {"a"}, send_resolved=send_resolved) is None
     assert run(None, set(), set(), send_resolved=send_resolved) is None
+    # ...whereas anything firing at that flush is a first notification.
+    assert run(None, {"b"}, {"a"}, send_resolved=send_resolved) is NotifyReason.FIRST
 
 
 # --- the firing set grew ---------------------------------------------------------------
@@ -84,6 +86,8 @@ def test_fired_and_resolved_between_flushes_sends_nothing(send_resolved: bool) -
     e = entry(set(), {"a"})
     for now in (T0 + 60, T0 + 10 * REPEAT):
         assert run(e, set(), {"a", "c"}, send_resolved=send_resolved, now=now) is None
+        # Had "c" still been firing, it would have been announced.
+        assert run(e, {"c"}, {"a"}, send_resolved=send_resolved, now=now) is NotifyReason.FIRST
 
 
 # --- some resolved, some still firing ---------------------------------------------------
@@ -96,9 +100,18 @@ def test_some_resolved_with_send_resolved() -> None:
 def test_some_resolved_is_silent_without_send_resolved() -> None:
     # A firing alert leaving the set alone never notifies a send_resolved: false integration.
     assert run(entry({"a", "b"}), {"a"}, {"b"}, send_resolved=False) is None
+    # It is told once everything resolved, and about a new alert joining.
+    assert run(entry({"a", "b"}), set(), {"a", "b"}, send_resolved=False) is (
+        NotifyReason.ALL_RESOLVED)
+    assert run(entry({"a", "b"}), {"a", "c"}, {"b"}, send_resolved=False) is (
+        NotifyReason.NEW_ALERTS)
 
 
 def test_some_resolved_only_once() -> None:
+    # The first time "b" is seen resolved it is announced...
+    assert run(entry({"a", "b"}), {"a"}, {"b"}, send_resolved=True) is (
+        NotifyReason.SOME_RESOLVED)
+    # ...and once logged, the same state is not announced again.
     e = entry({"a"}, {"b"})
     assert run(e, {"a"}, {"b"}, send_resolved=True) is None
 
@@ -106,6 +119,9 @@ def test_some_resolved_only_once() -> None:
 def test_silenced_alert_leaving_the_firing_set_is_not_a_resolution() -> None:
     # Silenced/inhibited alerts simply disappear from both sets: nothing to send.
     assert run(entry({"a", "b"}), {"a"}, set(), send_resolved=True) is None
+    # A real resolution of "b" (in the resolved set) is announced.
+    assert run(entry({"a", "b"}), {"a"}, {"b"}, send_resolved=True) is (
+        NotifyReason.SOME_RESOLVED)
 
 
 def test_alert_reappearing_after_a_silence_notifies() -> None:
@@ -121,6 +137,9 @@ def test_nothing_when_unchanged_within_repeat_interval(send_resolved: bool) -> N
     e = entry({"a", "b"}, {"c"})
     for now in (T0, T0 + 1, T0 + REPEAT - 1):
         assert run(e, {"a", "b"}, {"c"}, send_resolved=send_resolved, now=now) is None
+    # The same unchanged state is sent again once the repeat interval is over.
+    assert run(e, {"a", "b"}, {"c"}, send_resolved=send_resolved, now=T0 + REPEAT) is (
+        NotifyReason.REPEAT)
 
 
 @pytest.mark.parametrize("send_resolved", [True, False])

@@ -258,10 +258,24 @@ async def test_alert_firing_and_resolving_within_group_wait_is_never_sent(
       - url: URL/hook
     log_configs:
       - send_resolved: true"""
-    pipe = await make_pipe(config(receivers=receivers))
-    await pipe.run(60, {0: [alert("a", 0)], 5: [alert("a", 0, 5)]})
-    assert pipe.seen == []
-    assert pipe.lines == []
+    pipe = await make_pipe(config(group_by="[alertname]", receivers=receivers))
+    # A control alert in another group fires alongside (and resolves later): the pipeline
+    # does deliver, so "a" going unsent is the router's decision, not a dead pipeline.
+    await pipe.run(60, {0: [alert("a", 0), alert("c", 0, name="control")],
+                        5: [alert("a", 0, 5)],
+                        15: [alert("c", 0, 15, name="control")]})
+    assert pipe.seen == [
+        (10, "hook", "firing", FIRST, firing("c")),
+        (20, "hook", "resolved", ALL, [("c", "resolved")]),
+    ]
+    assert [(t, line.split(" | ")[0]) for t, line in pipe.lines] == [
+        (10, '[FIRING:1] receiver=default group={alertname="control"} '
+             'reason="first notification"'),
+        (20, '[RESOLVED:1] receiver=default group={alertname="control"} '
+             'reason="all alerts resolved"'),
+    ]
+    assert not any(lbl == "a" for *_, alerts in pipe.seen for lbl, _ in alerts)
+    assert not any('alertname="test"' in line for _, line in pipe.lines)
     assert pipe.dispatcher.groups == {}
 
 

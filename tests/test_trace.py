@@ -149,8 +149,11 @@ inhibit_rules:
     assert kinds(events) == ["received", "routed", "muted"]
     assert events[2][1]["reason"] == "inhibition"
     assert events[2][1]["inhibited_by"] == fp("JobDown", job="api")
-    # The source itself was delivered.
+    # The source itself was delivered, and it is all the webhook received.
     assert kinds(await trace(client, fp("JobDown", job="api")))[-1] == "notified"
+    [request] = fake.requests
+    assert [a["labels"] for a in request.json()["alerts"]] == [
+        {"alertname": "JobDown", "job": "api"}]
 
 
 async def test_paced_alert_trace_says_it_waited_for_pacing(

@@ -220,11 +220,16 @@ async def test_require_tls_fails_without_starttls() -> None:
         with pytest.raises(DeliveryError) as info:
             await _send(EmailChannel(_cfg(fake.port, require_tls=True), Renderer([])), FIRING,
                         _ctx())
+        assert fake.received == []
+        # Control: the same server takes the message from a channel not requiring TLS.
+        await _send(EmailChannel(_cfg(fake.port), Renderer([])), FIRING, _ctx())
     finally:
         await stop_smtp(fake)
     assert (info.value.reason, info.value.retryable) == (FailureReason.CLIENT_ERROR, False)
     assert "STARTTLS" in info.value.message
-    assert fake.received == []
+    (got,) = fake.received
+    assert not got.tls
+    assert got.rcpt_tos == ["ops@example.com", "oncall@example.com"]
 
 
 async def test_forced_implicit_tls(ca: trustme.CA,
@@ -312,6 +317,11 @@ async def test_bad_password_is_auth_and_never_leaks(
         channel = EmailChannel(cfg, Renderer([]))
         with pytest.raises(DeliveryError) as info:
             await _send(channel, FIRING, _ctx())
+        assert fake.received == []
+        # Control: the same server takes the message once the password is right.
+        right = _cfg(fake.port, require_tls=True, auth_username=USER,
+                     auth_password=Secret(PASSWORD), tls_config=TlsConfig(ca_file=ca_file))
+        await _send(EmailChannel(right, Renderer([])), FIRING, _ctx())
     finally:
         await stop_smtp(fake)
     err = info.value
@@ -321,7 +331,8 @@ async def test_bad_password_is_auth_and_never_leaks(
     for text in (str(err), repr(err), caplog.text, repr(cfg), repr(channel.render(FIRING))):
         assert wrong not in text
         assert PASSWORD not in text
-    assert fake.received == []
+    (got,) = fake.received
+    assert (got.tls, got.authenticated) == (True, True)
 
 
 async def test_connection_refused_is_retryable() -> None:

@@ -113,12 +113,18 @@ async def test_amtool_silences_mute_and_unmute_what_slack_receives(
     await amtool(url, "silence", "import", str(path))
     [new_id] = (await amtool(url, "silence", "query", "-q")).split()
     assert new_id != sid
-    # ...and it mutes again: a resolution of the muted alert is not announced.
+    # ...and it mutes again: a resolution of the muted alert is not announced, while Loud's
+    # resolution, posted with it, is (the update of Loud's message).
     async with http.post(f"{url}/api/v2/alerts", json=[
-        {**alerts[0], "endsAt": rfc3339(offset=-1)}
+        {**alert, "endsAt": rfc3339(offset=-1)} for alert in alerts
     ]) as resp:
         assert resp.status == 202
+    await wait_until(lambda: bool(slack.at("/api/chat.update")), within=15,
+                     what=f"Loud's resolution\n{router.logs()}")
     await asyncio.sleep(2.5)
-    assert slack.at("/api/chat.update") == []
+    [update] = slack.at("/api/chat.update")
+    updated = json.dumps(update.body, ensure_ascii=False)
+    assert "RESOLVED: Loud" in updated
+    assert "Muted" not in updated
     async with http.get(f"{url}/api/v1/alerts") as resp:
         assert resp.status == 200
