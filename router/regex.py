@@ -61,6 +61,8 @@ _CAPTURE_OPTIONS.never_capture = False
 def _go_message(error: str) -> str:
     """`bad repetition operator: ++` → Go's "invalid nested repetition operator: `++`"."""
     code, sep, arg = error.partition(": ")
+    if code == "invalid perl operator" and arg.startswith("(?<"):
+        arg = "(?<"  # Go < 1.22 stops at `<` (lookbehinds, `(?<name>`)
     code = _GO_ERRORS.get(code, code)
     return f"{code}: `{arg}`" if sep else code
 
