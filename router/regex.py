@@ -11,6 +11,7 @@ makes the verdict Go's:
 - `\\C` (any byte) is RE2-only: Go refuses it as an invalid escape sequence;
 - `(?<name>re)` is Go 1.22+ only; Alertmanager 0.25 refuses it (`(?P<name>re)` works);
 - capture names must be ASCII word characters in Go;
+- a repeat count of 1e9 or more is literal text for RE2 and refused by Go;
 - error texts are Go's (`invalid repeat count`, not RE2's `invalid repetition size`).
 
 Values are matched as UTF-8 bytes, as Go matches strings; a lone surrogate (which cannot
@@ -76,6 +77,38 @@ def _capture_name_error(pattern: str, i: int) -> str | None:
     return f"invalid named capture: `{pattern[i : close + 1]}`"
 
 
+def _go_int(pattern: str, i: int) -> tuple[int, int] | None:
+    """Go's `parseInt` at `i`: (value, end); -1 for 1e8 and over; None without digits or
+    with a leading zero (which makes the whole `{...}` a literal)."""
+    end = i
+    while end < len(pattern) and pattern[end].isascii() and pattern[end].isdigit():
+        end += 1
+    digits = pattern[i:end]
+    if not digits or (len(digits) > 1 and digits[0] == "0"):
+        return None
+    return (int(digits) if len(digits) <= 8 else -1), end
+
+
+def _repeat_count_error(pattern: str, i: int) -> str | None:
+    """Go refuses `{n}`, `{n,}`, `{n,m}` over 1000 (or min > max) wherever it stands; RE2
+    reads counts of 1e9 and over as literal text instead, so check them here."""
+    lo = _go_int(pattern, i + 1)
+    if lo is None:
+        return None
+    low, j = lo
+    high = low
+    if pattern.startswith(",", j):
+        hi = _go_int(pattern, j + 1)
+        high, j = (-1, j + 1) if hi is None else hi
+        if hi is not None and high == -1:
+            high = 1001  # too big (Go marks the repeat invalid): refused below
+    if not pattern.startswith("}", j):
+        return None
+    if low < 0 or low > 1000 or high > 1000 or (high >= 0 and low > high):
+        return f"invalid repeat count: `{pattern[i : j + 1]}`"
+    return None
+
+
 def _skip_class(pattern: str, i: int) -> int:
     """Index just past the class that opens at `i`; escapes and `[:name:]` are skipped."""
     i += 1
@@ -111,6 +144,8 @@ def _go_only_error(pattern: str) -> str | None:
             i += 2
         elif c == "[":
             i = _skip_class(pattern, i)
+        elif c == "{" and (found := _repeat_count_error(pattern, i)):
+            return found
         elif pattern.startswith("(?<", i):
             return "invalid or unsupported Perl syntax: `(?<`"
         elif pattern.startswith("(?P<", i):

@@ -61,6 +61,10 @@ CASES: list[tuple[str, str, str]] = [
     ("(?P=n)", "a", "invalid or unsupported Perl syntax: `(?P`"),
     ("a{1001}", "a", "invalid repeat count: `{1001}`"),
     ("(a{1000}){1000}", "a", "invalid repeat count: `{1000}`"),
+    ("a{4294967296}", "a", "invalid repeat count: `{4294967296}`"),  # literal for RE2
+    ("a{2,1000000000}", "a", "invalid repeat count: `{2,1000000000}`"),
+    ("a{1,01}", "a{1,01}", HIT),  # a leading zero: not a repeat, literal text
+    (r"\Q{4294967296}\E", "{4294967296}", HIT),
     ("a{1000}", "a" * 1000, HIT),
     ("a{1000}", "a" * 999, MISS),
     # Accepted by RE2 (C++), refused by Go's regexp in Alertmanager 0.25.
