@@ -185,23 +185,45 @@ def _utf8(value: str) -> bytes:
     return value.encode("utf-8", "surrogatepass")
 
 
+_ANCHOR_BOTH = getattr(getattr(re2, "_Anchor", None), "ANCHOR_BOTH", None)
+
+
+def _full_matcher(program: Any) -> Callable[[bytes], bool]:
+    """A whole-value match test for a compiled program.
+
+    The binding's own C++ `RE2::Match` when it is reachable: less than half the cost of the
+    public `fullmatch`, which builds a match object per call (matchers run for every alert
+    on every route). The public call otherwise, should a release rename the internals.
+    """
+    native = getattr(getattr(program, "_regexp", None), "Match", None)
+    if native is None or _ANCHOR_BOTH is None:
+        return lambda data: program.fullmatch(data) is not None
+
+    def full_match(data: bytes) -> bool:
+        spans = native(_ANCHOR_BOTH, data, 0, len(data))
+        return bool(spans[0][0] >= 0)
+
+    return full_match
+
+
 class Regex:
     """One Alertmanager label regex, anchored like Alertmanager's `^(?:pattern)$`."""
 
-    __slots__ = ("_program", "pattern")
+    __slots__ = ("_full_match", "pattern")
 
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
         try:
-            self._program = _compile(f"^(?:{pattern})$", _OPTIONS)
+            program = _compile(f"^(?:{pattern})$", _OPTIONS)
         except MatcherError as exc:
             raise MatcherError(
                 f'invalid regular expression "{pattern}": {exc.message}'
             ) from None
+        self._full_match = _full_matcher(program)
 
     def fullmatch(self, value: str) -> bool:
         """Whether the whole of `value` matches (Go's `MatchString` on the anchored form)."""
-        return self._program.fullmatch(_utf8(value)) is not None
+        return self._full_match(_utf8(value))
 
     def __repr__(self) -> str:
         return f"Regex({self.pattern!r})"

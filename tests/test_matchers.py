@@ -14,6 +14,7 @@ from router.matchers import (
     parse_matchers,
     route_key_part,
 )
+from router.regex import _OPTIONS, _compile, _full_matcher
 
 
 @pytest.mark.parametrize(
@@ -252,3 +253,18 @@ def test_catastrophic_pattern_gives_the_right_answer() -> None:
 def test_value_with_a_lone_surrogate_is_matched_not_an_error() -> None:
     assert parse_matcher('foo=~"a.*"').matches({"foo": "a\ud800"})
     assert not parse_matcher('foo=~"b.*"').matches({"foo": "a\ud800"})
+
+
+def test_public_fullmatch_fallback_gives_the_same_answers() -> None:
+    # router/regex.py calls the binding's C++ match directly when it can; without those
+    # internals it falls back to the public `fullmatch`, with the same verdicts.
+    program = _compile("^(?:db-[0-9]+|\\pL+)$", _OPTIONS)
+
+    class PublicOnly:
+        fullmatch = program.fullmatch
+
+    for value in ("db-1", "Grüße", "db-", "db-1x", ""):
+        data = value.encode()
+        assert _full_matcher(PublicOnly())(data) == _full_matcher(program)(data)
+    assert _full_matcher(program)(b"db-12")
+    assert not _full_matcher(PublicOnly())(b"x1")
