@@ -1,9 +1,9 @@
 """Alertmanager's regular expressions: RE2 (the `google-re2` binding), so Go's semantics.
 
 Alertmanager compiles every label regex with Go's `regexp` as `^(?:pattern)$`. Go's regexp
-is RE2's syntax and RE2's linear-time guarantee, so the same engine here gives the same
-verdicts and no catastrophic backtracking: `(.*.*.*)*z` costs what `.*z` costs. Python's
-`re` is not used for anything an operator or a client writes.
+implements RE2's syntax with RE2's automata, so RE2 itself gives the same verdicts and the
+same linear time, with no catastrophic backtracking: `(.*.*.*)*z` costs what `.*z` costs.
+Python's `re` is not used for anything an operator or a client writes.
 
 Where RE2 (C++) and Go's regexp (Alertmanager 0.25, Go < 1.22) still differ, this module
 makes the verdict Go's:
