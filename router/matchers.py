@@ -1,17 +1,19 @@
 """Alertmanager label matchers: the `Matcher` value, its string parser and renderers.
 
+Regex matchers compile with RE2 (router/regex.py): Alertmanager's syntax and semantics.
+
 Also renders route-key parts and Go `LabelSet.String()` for group keys.
 """
 
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from router.errors import MatcherError
+from router.regex import Regex, compile_regex
 
 
 class MatchOp(StrEnum):
@@ -28,108 +30,6 @@ _OP_ORDER = {MatchOp.EQ: 0, MatchOp.NE: 1, MatchOp.RE: 2, MatchOp.NRE: 3}
 
 _CLASSIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
-# POSIX classes RE2 accepts inside brackets (`[[:alpha:]]`). Python's `re` would silently
-# read `[[:alpha:]]` as a set of the characters `[:alph` followed by `]`, so translate them.
-_POSIX_CLASSES = {
-    "alnum": "0-9A-Za-z",
-    "alpha": "A-Za-z",
-    "ascii": "\\x00-\\x7f",
-    "blank": "\\t ",
-    "cntrl": "\\x00-\\x1f\\x7f",
-    "digit": "0-9",
-    "graph": "!-~",
-    "lower": "a-z",
-    "print": " -~",
-    "punct": "!-/:-@\\[-`{-~",
-    "space": "\\t\\n\\v\\f\\r ",
-    "upper": "A-Z",
-    "word": "0-9A-Za-z_",
-    "xdigit": "0-9A-Fa-f",
-}
-_LEADING_FLAGS = re.compile(r"\(\?([a-zA-Z]+)\)")
-
-
-def _class_end(pattern: str, i: int) -> int:
-    """Index just past the `[` (and `^`, and a literal leading `]`) that opens a class."""
-    i += 1
-    if i < len(pattern) and pattern[i] == "^":
-        i += 1
-    if i < len(pattern) and pattern[i] == "]":
-        i += 1  # `[]a]` and `[^]a]`: a `]` first in a class is literal
-    return i
-
-
-def _posix_class(pattern: str, i: int) -> tuple[str, int] | None:
-    """Translate a `[:name:]` at `i` (inside a class); None when it is not one."""
-    if not pattern.startswith("[:", i):
-        return None
-    close = pattern.find(":]", i + 2)
-    if close == -1:
-        return None
-    name = pattern[i + 2 : close]
-    cls = _POSIX_CLASSES.get(name)
-    if cls is None:
-        raise MatcherError(f"invalid character class range [:{name}:]")
-    return cls, close + 2
-
-
-def _translate_re2(pattern: str) -> str:
-    """Rewrite the RE2 constructs Python spells differently (`\\z`, POSIX classes)."""
-    out: list[str] = []
-    i, in_class = 0, False
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
-            nxt = pattern[i + 1]
-            out.append("\\Z" if nxt == "z" and not in_class else c + nxt)
-            i += 2
-        elif in_class:
-            posix = _posix_class(pattern, i)
-            if posix is not None:
-                out.append(posix[0])
-                i = posix[1]
-                continue
-            in_class = c != "]"
-            out.append(c)
-            i += 1
-        elif c == "[":
-            end = _class_end(pattern, i)
-            out.append(pattern[i:end])
-            i, in_class = end, True
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
-
-
-def compile_regex(value: str) -> re.Pattern[str]:
-    """Compile an Alertmanager regex: RE2 syntax, fully anchored (use with `fullmatch`)."""
-    body = value
-    flags = ""
-    lead = _LEADING_FLAGS.match(value)
-    if lead:
-        # Go allows `(?i)` anywhere; Python 3.11 rejects global flags once wrapped in `^(?:`,
-        # so turn a leading flag group into a scoped one.
-        flags, body = lead.group(1), value[lead.end() :]
-        bad = sorted(set(flags) - set("ims"))
-        if bad:
-            raise MatcherError(f'invalid regular expression "{value}": unsupported flag {bad[0]}')
-    try:
-        body = _translate_re2(body)
-    except MatcherError as exc:
-        raise MatcherError(f'invalid regular expression "{value}": {exc.message}') from None
-    if flags:
-        body = f"(?{flags}:{body})"
-    try:
-        with warnings.catch_warnings():
-            # "Possible nested set" FutureWarnings: RE2 reads those sets the way re does today.
-            warnings.simplefilter("ignore")
-            # ASCII: RE2's \d \w \s \b are ASCII-only.
-            return re.compile(f"^(?:{body})$", re.ASCII)
-    except re.error as exc:
-        raise MatcherError(f'invalid regular expression "{value}": {exc.msg}') from None
-
-
 def _om_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
@@ -141,7 +41,7 @@ class Matcher:
     name: str
     op: MatchOp
     value: str
-    regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    regex: Regex | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.op in (MatchOp.RE, MatchOp.NRE) and self.regex is None:
@@ -162,8 +62,7 @@ class Matcher:
         if self.op is MatchOp.NE:
             return actual != self.value
         assert self.regex is not None
-        # fullmatch: Python's `$` also matches before a trailing newline, Go's does not.
-        found = self.regex.fullmatch(actual) is not None
+        found = self.regex.fullmatch(actual)  # RE2, anchored as Alertmanager anchors
         return found if self.op is MatchOp.RE else not found
 
     @property

@@ -20,6 +20,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
+from router import regex
 from router.model import Alert, Notification, common_items
 from router.timefmt import format_time, parse_time
 
@@ -155,20 +156,20 @@ _GO_GROUP = re.compile(r"\$(\$|\{(\w+)\}|(\w+))")
 def re_replace_all(s: str, pattern: str, repl: str) -> str:
     """Go's `Regexp.ReplaceAllString`: `$1`, `${name}` and `$$` in the replacement."""
 
-    def expand(m: re.Match[str]) -> str:
+    def expand(m: Any) -> str:  # the RE2 binding's match object
         def ref(g: re.Match[str]) -> str:
             if g.group(1) == "$":
                 return "$"
             name = g.group(2) or g.group(3)
             try:
                 value = m.group(int(name)) if name.isdigit() else m.group(name)
-            except IndexError:
+            except (IndexError, KeyError):
                 return ""  # Go expands an unknown group to the empty string
             return value or ""
 
         return _GO_GROUP.sub(ref, repl)
 
-    return re.sub(pattern, expand, str(s))
+    return regex.sub(pattern, expand, str(s))  # RE2, like Go's regexp
 
 
 def humanize_duration(value: Any) -> str:
@@ -214,8 +215,8 @@ def string_slice(*args: Any) -> list[str]:
 
 
 def match(s: Any, pattern: str) -> bool:
-    """Go's `match`: unanchored regular-expression search."""
-    return re.search(pattern, str(s)) is not None
+    """Go's `match`: unanchored regular-expression search (RE2, like Go's regexp)."""
+    return regex.search(pattern, str(s))
 
 
 def labels_without(labels: Mapping[str, str], *names: Any) -> dict[str, str]:

@@ -346,7 +346,7 @@ def test_rule_without_matchers_matches_everything() -> None:
             "{target_matchers: ['a=~\"(\"']}",
             "2:28: inhibit_rules[0].target_matchers[0]: "
             'invalid matcher \'a=~"("\': invalid regular expression "(": '
-            "missing ), unterminated subpattern",
+            "missing closing ): `^(?:()$`",
         ),
         (
             "{source_match: {bad-name: x}}",
@@ -355,7 +355,7 @@ def test_rule_without_matchers_matches_everything() -> None:
         (
             "{target_match_re: {team: '('}}",
             "2:30: inhibit_rules[0].target_match_re.team: invalid target_match_re value '(': "
-            'invalid regular expression "(": missing ), unterminated subpattern',
+            'invalid regular expression "(": missing closing ): `^(?:()$`',
         ),
         (
             "{equal: [job, '']}",

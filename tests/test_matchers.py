@@ -14,6 +14,7 @@ from router.matchers import (
     parse_matchers,
     route_key_part,
 )
+from router.regex import _OPTIONS, _compile, _full_matcher
 
 
 @pytest.mark.parametrize(
@@ -180,3 +181,90 @@ def test_format_label_set_is_go_labelset_string() -> None:
     assert got == '{a="q\\"\\\\\\n\\t\\x01é\\u00a0"}'
     # Go sorts the rendered `name="value"` strings: "a0=" sorts before "a=".
     assert format_label_set({"a": "1", "a0": "2"}) == '{a0="2", a="1"}'
+
+
+# --- RE2: Alertmanager's regex syntax and semantics -----------------------------------
+# The table against the real amtool is tests/e2e/test_regex_amtool.py; these run anywhere.
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        ("a{,2}", "aa", False),  # a literal in Go, a repetition in Python's re
+        ("a{,2}", "a{,2}", True),
+        ("\\pL+", "Grüße", True),
+        ("\\p{Greek}+", "αβ", True),
+        ("\\Q.*\\E", ".*", True),
+        ("\\Q.*\\E", "ab", False),
+        ("\\x{41}", "A", True),
+        ("(?U)a+?", "aa", True),
+        ("[[:^alpha:]]+", "12", True),
+        ("[[:^alpha:]]+", "1a", False),
+        ("a\\z", "a", True),
+        ("a$", "a\n", False),  # `$` is the end of text, not before a final newline
+        (".", "\n", False),
+        ("(?s).", "\n", True),
+    ],
+)
+def test_regex_matches_as_in_alertmanager(pattern: str, value: str, expected: bool) -> None:
+    assert Matcher.create("foo", "=~", pattern).matches({"foo": value}) is expected
+    assert Matcher.create("foo", "!~", pattern).matches({"foo": value}) is not expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("a++", "invalid nested repetition operator: `++`"),
+        ("(a)\\1", "invalid escape sequence: `\\1`"),
+        ("(?=a)", "invalid or unsupported Perl syntax: `(?=`"),
+        ("(?<!a)b", "invalid or unsupported Perl syntax: `(?<`"),
+        ("a{1001}", "invalid repeat count: `{1001}`"),
+        ("a{4294967296}", "invalid repeat count: `{4294967296}`"),  # literal for RE2
+        ("a{2,1000000000}", "invalid repeat count: `{2,1000000000}`"),
+        ("\\C", "invalid escape sequence: `\\C`"),  # RE2 accepts it, Go does not
+        ("(?<n>a)", "invalid or unsupported Perl syntax: `(?<`"),  # Go 1.22+ only
+        ("(?P<é>a)", "invalid named capture: `(?P<é>`"),
+        ("(", "missing closing ): `^(?:()$`"),
+        ("a\ud800", "invalid UTF-8"),
+    ],
+)
+def test_regex_alertmanager_refuses_is_refused_with_gos_words(
+    pattern: str, message: str
+) -> None:
+    with pytest.raises(MatcherError) as info:
+        Matcher.create("foo", "=~", pattern)
+    assert info.value.message == f'invalid regular expression "{pattern}": {message}'
+
+
+@pytest.mark.parametrize("pattern", ["\\Q\\C\\E", "[\\\\C]", "[(?<]", "\\\\C", "(?P<n_1>a)"])
+def test_go_only_refusals_skip_literal_text(pattern: str) -> None:
+    Matcher.create("foo", "=~", pattern)  # no error: `\C` and `(?<` only as syntax
+
+
+def test_catastrophic_pattern_gives_the_right_answer() -> None:
+    # Python's re backtracks exponentially here (14 characters took minutes); RE2 is linear
+    # in the value, so this returns at once. Speed is measured in bench/regex.py.
+    bomb = parse_matcher('bomb=~"(.*.*.*)*z"')
+    assert not bomb.matches({"bomb": "a" * 30})
+    assert bomb.matches({"bomb": "a" * 29 + "z"})
+    assert not parse_matcher('bomb=~"(a|a)*b"').matches({"bomb": "a" * 5000})
+
+
+def test_value_with_a_lone_surrogate_is_matched_not_an_error() -> None:
+    assert parse_matcher('foo=~"a.*"').matches({"foo": "a\ud800"})
+    assert not parse_matcher('foo=~"b.*"').matches({"foo": "a\ud800"})
+
+
+def test_public_fullmatch_fallback_gives_the_same_answers() -> None:
+    # router/regex.py calls the binding's C++ match directly when it can; without those
+    # internals it falls back to the public `fullmatch`, with the same verdicts.
+    program = _compile("^(?:db-[0-9]+|\\pL+)$", _OPTIONS)
+
+    class PublicOnly:
+        fullmatch = program.fullmatch
+
+    for value in ("db-1", "Grüße", "db-", "db-1x", ""):
+        data = value.encode()
+        assert _full_matcher(PublicOnly())(data) == _full_matcher(program)(data)
+    assert _full_matcher(program)(b"db-12")
+    assert not _full_matcher(PublicOnly())(b"x1")

@@ -20,6 +20,7 @@ from router.rendering import (
     default_templates_dir,
     go_title,
     humanize_duration,
+    match,
     quote_meta,
     re_replace_all,
     template_data,
@@ -201,3 +202,14 @@ def test_plain_text_cannot_fail_and_is_bounded() -> None:
     text = r.plain_text(_notification(*alerts))
     assert text.splitlines()[0] == "[FIRING:25] A (receiver team.a)"
     assert text.splitlines()[-1] == "+5 more"
+
+
+def test_template_regexes_are_re2() -> None:
+    # Go's templates use Go's regexp: RE2 syntax, and linear time on any label value.
+    assert match("a{,2}", "a{,2}")
+    assert not match("aa", "^a{,2}$")
+    assert match("Grüße", "^\\pL+$")
+    assert not match("a" * 30, "^(.*.*.*)*z$")
+    assert re_replace_all("x-α-y", "\\p{Greek}", "?") == "x-?-y"
+    with pytest.raises(ValueError, match="invalid nested repetition operator"):
+        match("a", "a++")

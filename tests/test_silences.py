@@ -465,3 +465,21 @@ def test_index_agrees_with_linear_scan_on_5000_random_silences() -> None:
         assert index.silenced_by(labels, now) == expected
         hits += bool(expected)
     assert hits > 100  # the data exercises matches, not only misses
+
+
+@pytest.mark.parametrize("op", ["=~", "!~"])
+def test_stored_silence_with_a_regex_re2_refuses_loads_and_mutes_nothing(
+    op: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Stored before regexes were RE2 (Python's re accepted `(?=a)a+`): start-up must not
+    # fail, and the silence must not mute (an `!~` that matched everything would).
+    s = sil('alertname="Foo"', sid="old")
+    record = silence_to_record(s)
+    record["matchers"].append({"name": "instance", "op": op, "value": "(?=a)a+"})
+    loaded = silence_from_record(record)
+    assert [m.value for m in loaded.matchers] == ["Foo", "(?=a)a+"]
+    for instance in ("a", "b", ""):
+        assert not loaded.matches({"alertname": "Foo", "instance": instance})
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.__dict__["silence"] == "old"
+    assert "invalid or unsupported Perl syntax" in warning.__dict__["error"]

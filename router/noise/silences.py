@@ -7,15 +7,19 @@ order) are router/noise/silence_api.py.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from router.errors import SilenceNotFound
+from router.errors import MatcherError, SilenceNotFound
 from router.matchers import Matcher, MatchOp
+from router.regex import Regex
 from router.timefmt import format_time_ms, parse_time
+
+log = logging.getLogger(__name__)
 
 # Alertmanager's --data.retention default: expired silences are kept this long.
 DEFAULT_RETENTION = 120 * 3600.0
@@ -91,10 +95,28 @@ def silence_to_record(s: Silence) -> dict[str, Any]:
     }
 
 
+# For a stored regex RE2 refuses: `=~` never matches, `!~` never matches either.
+_NEVER = Regex("[^\\x00-\\x{10FFFF}]")
+_ALWAYS = Regex("(?s).*")
+
+
+def _stored_matcher(sid: str, m: Mapping[str, Any]) -> Matcher:
+    """A stored matcher. A regex stored before regexes were RE2 and now refused (`a++`, a
+    lookahead) makes its silence mute nothing, with a warning, rather than fail start-up;
+    the API still shows it, and an update must fix it."""
+    op = MatchOp(m["op"])
+    try:
+        return Matcher(m["name"], op, m["value"])
+    except MatcherError as exc:
+        log.warning("stored silence mutes nothing: a regex RE2 refuses",
+                    extra={"silence": sid, "matcher": m["name"], "error": exc.message})
+        return Matcher(m["name"], op, m["value"], _NEVER if op is MatchOp.RE else _ALWAYS)
+
+
 def silence_from_record(r: Mapping[str, Any]) -> Silence:
     return Silence(
         id=r["id"],
-        matchers=tuple(Matcher(m["name"], MatchOp(m["op"]), m["value"]) for m in r["matchers"]),
+        matchers=tuple(_stored_matcher(r["id"], m) for m in r["matchers"]),
         starts_at=float(r["starts_at"]),
         ends_at=float(r["ends_at"]),
         updated_at=float(r["updated_at"]),

@@ -7,7 +7,6 @@ error answers keep this project's JSON `{"error", "detail", "path"}` body. Statu
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +16,7 @@ from router.matchers import Matcher, parse_matchers
 from router.model import Alert
 from router.noise.silence_api import filter_silences, silence_from_api, silence_to_api
 from router.noise.silences import expire, update_silence
+from router.regex import Regex
 from router.timefmt import format_time_ms
 from router.web.errors import RequestError
 from router.web.keys import CLOCK, DISPATCHER, INGESTOR, RUNTIME, SILENCES, STORE
@@ -131,9 +131,10 @@ async def get_alerts(request: web.Request) -> web.Response:
     want_inhibited = _flag(request, "inhibited")
     receiver_re = request.query.get("receiver")
     try:
-        receiver = re.compile(receiver_re) if receiver_re else None
-    except re.error as exc:
-        raise RequestError(f"bad receiver regex: {exc}", "receiver", 400) from None
+        # Alertmanager: regexp.Compile("^(?:" + receiver + ")$"), so RE2 and anchored.
+        receiver = Regex(receiver_re) if receiver_re else None
+    except MatcherError as exc:
+        raise RequestError(f"bad receiver regex: {exc.message}", "receiver", 400) from None
     out = []
     for alert in sorted(app[INGESTOR].alerts.values(), key=lambda a: a.fingerprint):
         # Like Alertmanager, the API lists alerts that have not resolved.
