@@ -237,8 +237,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(timeout=timeout) as session:
         delivery = state.delivery
         delivery.session = session
-        now = state.clock.now()
-        delivery.load(await state.store.outbox_load_pending(), await state.store.load_nflog(now))
+        await delivery.restore()
         for silence in await state.store.load_silences():
             state.silences.add(silence)
         state.ingestor.restore(await state.store.load_alerts())
