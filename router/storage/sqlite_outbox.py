@@ -6,7 +6,7 @@ path costs no extra statement; rows from elsewhere (another process, a restart, 
 lease) are claimed with `outbox_lease`, one `UPDATE ... RETURNING` in one transaction, so
 two workers on one database never hold the same row at once. Every owner-scoped write
 changes the row only while that owner still holds it. Ids are assigned by SQLite
-(`INTEGER PRIMARY KEY`, returned by the insert), so inserts still share group commits.
+(`INTEGER PRIMARY KEY AUTOINCREMENT`), and inserts are still batched in group commits.
 """
 
 from __future__ import annotations
@@ -34,9 +34,8 @@ NFLOG_UPSERT = Stmt("nflog", f"INSERT OR REPLACE INTO nflog ({NFLOG_COLS}) VALUE
 _HELD = "lease_owner = ?"
 _INSERT = Stmt(
     "outbox",
-    f"INSERT INTO outbox ({OUTBOX_INSERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-    " RETURNING id",
-    returns=True,
+    f"INSERT INTO outbox ({OUTBOX_INSERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    rowids=True,
 )
 _REPLACE = Stmt(
     "outbox",
@@ -119,8 +118,10 @@ class SqliteOutbox:
         raise NotImplementedError
 
     def outbox_insert(self, row: OutboxRow, owner: str, lease_until: float) -> Awaitable[int]:
-        fut = self._queue_ops([(_INSERT, outbox_insert_params(row, owner, lease_until))])
-        return _mapped(fut, lambda result: int(result[0][0]))
+        # Resolves to the row's id (see `Stmt.rowids`): no extra future on the hot path.
+        fut: asyncio.Future[int] = self._queue_ops(
+            [(_INSERT, outbox_insert_params(row, owner, lease_until))])
+        return fut
 
     def outbox_replace(self, row: OutboxRow, owner: str) -> Awaitable[None]:
         return self._queue_ops([(_REPLACE, (*outbox_content_params(row), owner))])

@@ -3,8 +3,8 @@
 Every write of the store is a (statement, parameters) operation queued at the call; the
 writer hands the whole queue to `run_transaction` in one aiosqlite thread hop (awaiting each
 statement would cost a hop and an event-loop turn per statement). Consecutive equal
-statements are batched into `executemany`; statements whose result a caller needs
-(`RETURNING`, a `SELECT`) run one by one.
+statements are batched into `executemany` (an insert's callers still learn their row ids);
+statements whose rows a caller needs (`RETURNING`, a `SELECT`) run one by one.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ class Stmt:
     sql: str
     # Statements whose result a caller needs run one by one; the others batch in executemany.
     returns: bool = False
+    # An INSERT whose callers need the rowid each row got: batched all the same, because
+    # inside one write transaction consecutive inserts get consecutive rowids.
+    rowids: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,10 @@ def run_transaction(db: sqlite3.Connection, plan: Plan) -> dict[int, Any]:
                 stmt = run[0][1].stmt
                 if not stmt.returns:
                     db.executemany(stmt.sql, [op.params for _, op in run])
+                    if stmt.rowids:
+                        last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+                        for k, (i, _) in enumerate(run):
+                            results[i] = last - len(run) + 1 + k
                     continue
                 for i, op in run:
                     results[i] = db.execute(stmt.sql, op.params).fetchall()

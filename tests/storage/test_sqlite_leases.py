@@ -100,3 +100,16 @@ async def test_renew_and_release(pair: tuple[SqliteStore, SqliteStore]) -> None:
     assert await b.outbox_lease("B", 10, T0 + 99, TTL) == []
     await a.outbox_release("A")
     assert [r.id for r in await b.outbox_lease("B", 10, T0, TTL)] == [rid]
+
+
+async def test_batched_inserts_learn_the_id_of_their_own_row(
+    pair: tuple[SqliteStore, SqliteStore]
+) -> None:
+    a, _ = pair
+    before = a.transactions
+    rows = [row(f"g{i}") for i in range(50)]
+    ids = await asyncio.gather(*(a.outbox_insert(r, "A", T0 + TTL) for r in rows))
+    assert a.transactions - before <= 2  # group commit: the inserts share transactions
+    assert len(set(ids)) == 50
+    for r, rid in zip(rows, ids, strict=True):
+        assert await a.outbox_get(rid) == replace(r, id=rid)
