@@ -506,11 +506,8 @@ async def test_no_secret_in_errors_or_logs(
     manager.settings = replace(manager.settings, max_attempts=1)
     rig.start(manager)
     await manager.enqueue(make_row(refused, rig.clock.now(), "b", group="{}:{}"))
-
-    async def both_dead() -> bool:
-        return len(await rig.store.outbox_list("dead")) == 2
-
-    await until(both_dead)
+    await rig.parked()
+    await rig.parked(manager)
     dead = await rig.store.outbox_list("dead")
     assert sorted(d.last_error or "" for d in dead) == [
         "HTTP 401: error", "connection refused by webhook endpoint",
