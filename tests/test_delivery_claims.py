@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import socket
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -178,3 +181,33 @@ async def test_a_dead_workers_lease_runs_out_and_the_other_worker_sends_the_row(
     assert row_key(row) in b.nflog
     [stored] = await workers.stores[1].load_nflog(workers.clock.now())
     assert stored.firing == row.firing
+
+
+def dead_local_owner() -> str:
+    """The owner name a worker in a process of this host that has exited would have had."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return f"{socket.gethostname()}:{proc.pid}:0badc0de"
+
+
+async def test_a_restart_takes_over_a_dead_local_workers_rows_at_once(
+    workers: Workers, receiver: Receiver
+) -> None:
+    now = workers.clock.now()
+    crashed, elsewhere = dead_local_owner(), "other-host:1:live"
+    store = SqliteStore(workers.path)
+    await store.open()
+    try:
+        for owner, name in ((crashed, "mine"), (elsewhere, "theirs")):
+            row = make_row(workers.channel, now, name, group=f'{{}}:{{n="{name}"}}')
+            await store.outbox_insert(row, owner, now + 15)
+    finally:
+        await store.close()
+    b = await workers.worker("restarted")
+    await b.restore()
+    # The row of the dead process on this host is taken over before anything else runs
+    # (so a newer state of its group would replace it); a live worker's row is left alone.
+    assert [r.firing for r in b.held_rows()] == [make_row(workers.channel, now, "mine").firing]
+    workers.start(b)
+    await parked(b)
+    assert receiver.got == Counter({"mine": 1})

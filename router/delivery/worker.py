@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
-import socket
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TypeVar
@@ -33,6 +30,7 @@ from router.clock import Clock
 from router.config.types import DeliveryConfig
 from router.delivery import policy
 from router.delivery.outcomes import Outcomes
+from router.delivery.owners import default_owner, is_dead_local_owner
 from router.delivery.scheduler import ChannelLookup, Scheduler, row_key
 from router.metrics import Metrics
 from router.model import NflogEntry
@@ -47,11 +45,6 @@ __all__ = ["ChannelLookup", "DeliveryManager", "row_key"]
 T = TypeVar("T")
 
 LEASE_TTL = 15.0  # seconds a claim lasts unless renewed; a crashed worker's rows wait this
-
-
-def default_owner() -> str:
-    """Unique per worker instance, readable in the database: host, pid, random."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class DeliveryManager:
@@ -128,8 +121,19 @@ class DeliveryManager:
     # --- start-up and new work --------------------------------------------------
 
     async def restore(self) -> None:
-        """Start-up: load the notification log. Pending rows are claimed by `run`."""
-        await self.nflog.restore(self._clock.now())
+        """Start-up, before anything is queued: load the notification log and take every
+        pending row nobody holds (due or backing off), so that a newer state of a group
+        replaces its unsent older row as before the restart. Rows of a dead worker of this
+        host are released first; rows other live workers hold stay theirs."""
+        now = self._clock.now()
+        await self.nflog.restore(now)
+        for owner in await self._store.outbox_lease_owners(now):
+            if is_dead_local_owner(owner):
+                log.info("releasing the outbox leases of a dead worker", extra={"owner": owner})
+                await self._store.outbox_release(owner)
+        until = now + self.lease_ttl
+        for row in await self._store.outbox_adopt(self.owner, now, self.lease_ttl):
+            self._hold(row, until)
 
     def _poke(self) -> None:
         self._parked.clear()

@@ -88,6 +88,12 @@ class Outbox(Protocol):
         """Claim up to `limit` due pending rows that nobody holds (or whose lease ran out)
         for `owner` until `now + ttl`, most urgent first, in one transaction."""
 
+    def outbox_adopt(self, owner: str, now: float, ttl: float) -> Awaitable[list[OutboxRow]]:
+        """Start-up: claim every pending row nobody holds, due or not, until `now + ttl`."""
+
+    async def outbox_lease_owners(self, now: float) -> list[str]:
+        """The owners holding a lease on a pending row at `now`."""
+
     def outbox_renew(self, owner: str, until: float) -> Awaitable[list[int]]:
         """Extend every pending lease `owner` holds to `until`; resolves to their ids."""
 

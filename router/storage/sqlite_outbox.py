@@ -52,6 +52,13 @@ _LEASE = Stmt(
     f" ORDER BY priority, next_attempt_at, id LIMIT ?) RETURNING {OUTBOX_COLS}",
     returns=True,
 )
+# Start-up: every pending row nobody holds, due or not (a row keeps its backoff).
+_ADOPT = Stmt(
+    "outbox",
+    "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE state = 'pending'"
+    f" AND (lease_owner IS NULL OR lease_until <= ?) RETURNING {OUTBOX_COLS}",
+    returns=True,
+)
 _RENEW = Stmt(
     "outbox",
     f"UPDATE outbox SET lease_until = ? WHERE {_HELD} AND state = 'pending' RETURNING id",
@@ -131,6 +138,16 @@ class SqliteOutbox:
     ) -> Awaitable[list[OutboxRow]]:
         fut = self._queue_ops([(_LEASE, (owner, now + ttl, now, now, limit))])
         return _mapped(fut, _rows)
+
+    def outbox_adopt(self, owner: str, now: float, ttl: float) -> Awaitable[list[OutboxRow]]:
+        fut = self._queue_ops([(_ADOPT, (owner, now + ttl, now))])
+        return _mapped(fut, _rows)
+
+    async def outbox_lease_owners(self, now: float) -> list[str]:
+        rows = await self._read(
+            "SELECT DISTINCT lease_owner FROM outbox WHERE state = 'pending'"
+            " AND lease_owner IS NOT NULL AND lease_until > ?", (now,))
+        return [r[0] for r in rows]
 
     def outbox_renew(self, owner: str, until: float) -> Awaitable[list[int]]:
         fut = self._queue_ops([(_RENEW, (until, owner))])

@@ -113,3 +113,17 @@ async def test_batched_inserts_learn_the_id_of_their_own_row(
     assert len(set(ids)) == 50
     for r, rid in zip(rows, ids, strict=True):
         assert await a.outbox_get(rid) == replace(r, id=rid)
+
+
+async def test_adopt_takes_every_unheld_pending_row_due_or_not(
+    pair: tuple[SqliteStore, SqliteStore]
+) -> None:
+    a, b = pair
+    await queue_unheld(a, [row("now"), row("later", due=T0 + 600)])
+    held = await a.outbox_insert(row("held"), "A", T0 + TTL)
+    assert await b.outbox_lease_owners(T0) == ["A"]
+    assert sorted(r.group_key for r in await b.outbox_adopt("B", T0, TTL)) == ["later", "now"]
+    assert sorted(await b.outbox_lease_owners(T0)) == ["A", "B"]
+    assert await b.outbox_adopt("B", T0, TTL) == []
+    [late] = await b.outbox_adopt("B", T0 + TTL, TTL)  # A's lease ran out
+    assert late.id == held
