@@ -125,5 +125,6 @@ async def test_adopt_takes_every_unheld_pending_row_due_or_not(
     assert sorted(r.group_key for r in await b.outbox_adopt("B", T0, TTL)) == ["later", "now"]
     assert sorted(await b.outbox_lease_owners(T0)) == ["A", "B"]
     assert await b.outbox_adopt("B", T0, TTL) == []
+    await b.outbox_renew("B", T0 + 100)
     [late] = await b.outbox_adopt("B", T0 + TTL, TTL)  # A's lease ran out
     assert late.id == held
