@@ -74,14 +74,19 @@ class Scheduler:
         self.idle.clear()
 
     def untrack(self, row: OutboxRow) -> None:
+        """Forget a row that was being sent (delivered, dead or superseded)."""
         if self.rows.pop(row.id, None) is not None:
             self._metrics.child(self._metrics.outbox_depth, row.channel).dec()
+        if not self.rows:
+            self.idle.set()
+
+    def forget(self, row: OutboxRow) -> None:
+        """Forget a row in any state (its lease is gone): it is not sent from here."""
         key = row_key(row)
         if self._pending_by_key.get(key) == row.id:
             del self._pending_by_key[key]
         self._queued_at.pop(row.id, None)
-        if not self.rows:
-            self.idle.set()
+        self.untrack(row)
 
     def _oldest_age(self, channel: str) -> float:
         """Computed at scrape time only (O(rows)), never on the hot path."""
@@ -156,10 +161,10 @@ class Scheduler:
             bucket.reconfigure(pacing, now)
         return bucket
 
-    def take_ready(self, slots: int, now: float) -> list[OutboxRow]:
-        """Up to `slots` rows to send now, round-robin across targets, each at its pace.
-        Each returned row is marked in flight until `finished`."""
-        started: list[OutboxRow] = []
+    def take_ready(self, slots: int, now: float) -> list[tuple[OutboxRow, str]]:
+        """Up to `slots` (row, key) to send now, round-robin across targets, each at its
+        pace. Each returned row is marked in flight until `finished`."""
+        started: list[tuple[OutboxRow, str]] = []
         while self._active and len(started) < slots:
             for target in list(self._active):
                 if len(started) >= slots:
@@ -169,7 +174,7 @@ class Scheduler:
                     started.append(row)
         return started
 
-    def _take_one(self, target: str, now: float) -> OutboxRow | None:
+    def _take_one(self, target: str, now: float) -> tuple[OutboxRow, str] | None:
         queue = self._queues.get(target)
         row = None
         while queue:
@@ -204,12 +209,11 @@ class Scheduler:
         if self._pending_by_key.get(key) == row.id:
             del self._pending_by_key[key]
         self._inflight[key] = row.id
-        return row
+        return row, key
 
-    def finished(self, row: OutboxRow) -> None:
-        """The send of `row` is over (whatever its outcome): its group may send again."""
-        key = row_key(row)
-        if self._inflight.get(key) == row.id:
+    def finished(self, row_id: int, key: str) -> None:
+        """The send of a row is over (whatever its outcome): its group may send again."""
+        if self._inflight.get(key) == row_id:
             del self._inflight[key]
         now = self._clock.now()
         for blocked_id in self._blocked.pop(key, []):

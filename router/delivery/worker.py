@@ -145,8 +145,14 @@ class DeliveryManager:
         self._poke()
 
     def _drop(self, row: OutboxRow) -> None:
+        """A row that was being sent is done with (delivered, dead)."""
         self._leases.pop(row.id, None)
         self._sched.untrack(row)
+
+    def _lose(self, row: OutboxRow) -> None:
+        """A held row in any state that this worker no longer holds."""
+        self._leases.pop(row.id, None)
+        self._sched.forget(row)
 
     async def enqueue(self, row: OutboxRow) -> None:
         """Durably queue a notification; a newer state replaces an unsent older one."""
@@ -167,7 +173,8 @@ class DeliveryManager:
                     return
             until = self._clock.now() + self.lease_ttl
             row_id = await self._store.outbox_insert(row, self.owner, until)
-            self._hold(replace(row, id=row_id), until)
+            self._leases[row_id] = until
+            self._sched.track(replace(row, id=row_id))
         finally:
             self._busy -= 1
             self._poke()
@@ -218,7 +225,7 @@ class DeliveryManager:
         except Exception as exc:  # a closed or failing store: the leases simply run out
             log.warning("could not release outbox leases", extra={"error": str(exc)})
         for row in self._sched:
-            self._drop(row)
+            self._lose(row)
 
     def _maintain_leases(self, now: float) -> None:
         """Renew what this worker holds; claim rows nobody holds, when there is room."""
@@ -288,13 +295,13 @@ class DeliveryManager:
         slots = self.settings.concurrency - len(self._tasks)
         if slots <= 0:
             return
-        for row in self._sched.take_ready(slots, now):
+        for row, key in self._sched.take_ready(slots, now):
             if self._leases.get(row.id, 0.0) <= now:
                 # The claim ran out (renewals failed): another worker may have it now.
-                self._sched.finished(row)
-                self._drop(row)
+                self._sched.finished(row.id, key)
+                self._lose(row)
                 continue
-            task = asyncio.create_task(self._deliver(row))
+            task = asyncio.create_task(self._deliver(row, key))
             self._tasks.add(task)
             task.add_done_callback(self._done)
 
@@ -306,11 +313,11 @@ class DeliveryManager:
 
     # --- one attempt --------------------------------------------------------------
 
-    async def _deliver(self, row: OutboxRow) -> None:
+    async def _deliver(self, row: OutboxRow, key: str) -> None:
         try:
-            await self._attempt(self._sched.rows.get(row.id, row), row_key(row))
+            await self._attempt(row, key)
         finally:
-            self._sched.finished(row)
+            self._sched.finished(row.id, key)
 
     async def _attempt(self, row: OutboxRow, key: str) -> None:
         channel = self._channels(row.receiver, row.channel, row.index)
@@ -327,12 +334,16 @@ class DeliveryManager:
         self._metrics.child(self._metrics.notification_requests, *labels).inc()
         started = self._clock.now()
         try:
-            sent_state = await self._send(channel, row, ctx)
+            sent_state = await channel.send(row.payload, ctx)
         except DeliveryError as err:
             self._metrics.child(self._metrics.notification_latency, *labels).observe(
                 self._clock.now() - started
             )
             self._failed(row, err)
+            return
+        except Exception as exc:  # a channel bug must not kill the worker
+            log.exception("channel raised unexpectedly", extra={"channel": row.channel})
+            self._failed(row, DeliveryError(FailureReason.OTHER, repr(exc), retryable=True))
             return
         now = self._clock.now()
         self._metrics.child(self._metrics.notification_latency, *labels).observe(now - started)
@@ -344,15 +355,6 @@ class DeliveryManager:
         state = dict(previous.data) if previous is not None else {}
         timeout = policy.timeout_for(channel, self.settings)
         return SendContext(session=self.session, timeout=timeout, state=state, all_resolved=row.all_resolved)  # noqa: E501
-
-    async def _send(self, channel: Channel, row: OutboxRow, ctx: SendContext) -> dict[str, str]:
-        try:
-            return await channel.send(row.payload, ctx)
-        except DeliveryError:
-            raise
-        except Exception as exc:  # a channel bug must not kill the worker
-            log.exception("channel raised unexpectedly", extra={"channel": row.channel})
-            raise DeliveryError(FailureReason.OTHER, repr(exc), retryable=True) from exc
 
     def _succeeded(self, row: OutboxRow, key: str, now: float, state: dict[str, str]) -> None:
         previous = self.nflog.get(key)
