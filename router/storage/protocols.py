@@ -101,8 +101,8 @@ class Outbox(Protocol):
         """The earliest time a pending row not held by `owner` becomes claimable."""
 
     def outbox_ack(self, row_id: int, owner: str, entry: NflogEntry) -> Awaitable[None]:
-        """After a confirmed send: delete the row (if `owner` still holds it) and record
-        `entry` in the notification log, in one transaction."""
+        """After a confirmed send: delete the row and record `entry` in the notification
+        log, in one transaction, only if `owner` still holds the row (else a no-op)."""
 
     def outbox_discard(self, row_id: int, owner: str) -> Awaitable[None]:
         """Delete a row that a newer state of the same group superseded."""

@@ -71,6 +71,10 @@ _NEXT_CLAIMABLE = Stmt(
     returns=True,
 )
 _DELETE = Stmt("outbox", f"DELETE FROM outbox WHERE id = ? AND {_HELD}")
+_ACK_DELETE = Stmt(
+    "outbox", f"DELETE FROM outbox WHERE id = ? AND {_HELD} RETURNING id", returns=True
+)
+_ACK_NFLOG = Stmt("nflog", NFLOG_UPSERT.sql, guarded=True)
 _RESCHEDULE = Stmt(
     "outbox",
     f"UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ? AND {_HELD}",
@@ -159,8 +163,9 @@ class SqliteOutbox:
 
     def outbox_ack(self, row_id: int, owner: str, entry: NflogEntry) -> Awaitable[None]:
         # One submission lands in one transaction: "delivered" and "logged" never disagree.
-        # The entry is logged even if the lease was lost meanwhile: the send did happen.
-        return self._queue_ops([(_DELETE, (row_id, owner)), (NFLOG_UPSERT, nflog_params(entry))])
+        # A worker that lost its lease changes nothing: the row's holder sends it and logs.
+        return self._queue_ops(
+            [(_ACK_DELETE, (row_id, owner)), (_ACK_NFLOG, nflog_params(entry))])
 
     def outbox_discard(self, row_id: int, owner: str) -> Awaitable[None]:
         return self._queue_ops([(_DELETE, (row_id, owner))])

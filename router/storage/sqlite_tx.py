@@ -33,6 +33,9 @@ class Stmt:
     # An INSERT whose callers need the rowid each row got: batched all the same, because
     # inside one write transaction consecutive inserts get consecutive rowids.
     rowids: bool = False
+    # Runs only if the operation queued just before it (in the same call) returned rows:
+    # "record the log entry only if the worker still held the row it deleted".
+    guarded: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,8 @@ def run_transaction(db: sqlite3.Connection, plan: Plan) -> dict[int, Any]:
         for table in TABLES:
             for run in _runs(item for item in indexed if item[1].stmt.table == table):
                 stmt = run[0][1].stmt
+                if stmt.guarded:
+                    run = [(i, op) for i, op in run if results.get(i - 1)]
                 if not stmt.returns:
                     db.executemany(stmt.sql, [op.params for _, op in run])
                     if stmt.rowids:

@@ -88,9 +88,11 @@ async def test_an_expired_lease_is_claimable_and_the_old_holder_loses_its_writes
     entry = NflogEntry("k", frozenset({"g"}), frozenset(), T0, T0 + 60, {})
     await a.outbox_ack(rid, "A", entry)
     assert await a.outbox_get(rid) == replace(row("g"), id=rid)
+    assert await a.load_nflog(T0) == []  # the holder logs it when it has sent it
     assert await a.outbox_renew("A", T0 + 100) == []
     await b.outbox_ack(rid, "B", entry)
     assert await a.outbox_get(rid) is None
+    assert await a.load_nflog(T0) == [entry]
 
 
 async def test_renew_and_release(pair: tuple[SqliteStore, SqliteStore]) -> None:
