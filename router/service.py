@@ -111,11 +111,11 @@ class Service:
 
     async def start(self, session: aiohttp.ClientSession) -> None:
         """Restore from the (open) store, then start the background loops."""
-        self.delivery.session = session
         self.http.start(session)
-        now = self.clock.now()
-        await self.nflog.restore(now)
-        self.delivery.load(await self.store.outbox_load_pending())
+        # Loads the notification log, takes over the rows of a dead local worker and every
+        # unheld pending row: before the dispatcher runs, so a newer state still replaces
+        # an unsent row after a crash.
+        await self.delivery.restore()
         for silence in await self.store.load_silences():
             self.silences.add(silence)
         self.ingestor.restore(await self.store.load_alerts())

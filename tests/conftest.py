@@ -1,5 +1,4 @@
-"""Shared fixtures: a fake clock, a temporary SQLite store, a started HTTP client and an
-in-process router app."""
+"""Shared fixtures: a fake clock, a temporary SQLite store and an in-process router app."""
 
 from __future__ import annotations
 
@@ -103,25 +102,21 @@ async def quiet(state: Service) -> None:
 
 
 async def retry_scheduled(state: Service, channel: str = "slack") -> None:
-    """Wait until a failed attempt's retry is committed and the delivery loop sleeps on it.
+    """Wait until a failed attempt of `channel` is seen (a network round trip), then until
+    the delivery loop is parked on its retry with the reschedule committed.
 
     Only then may a test advance the clock: the loop computes its sleep from `now` when it
     goes to sleep, so advancing earlier would push the retry further out.
     """
+    await wait_until(
+        lambda: any(r.channel == channel and r.last_error is not None
+                    for r in state.delivery.held_rows()),
+        f"a failed {channel} attempt",
+    )
     import asyncio
 
-    from fakeclock import settle
-
     async with asyncio.timeout(5):
-        while True:
-            # A retry is scheduled once a failure is recorded (a 429 keeps `attempts`).
-            rows = [r for r in state.delivery.rows.values()
-                    if r.channel == channel and r.last_error is not None]
-            stored = await state.store.outbox_get(rows[0].id) if rows else None
-            if stored is not None and stored.next_attempt_at == rows[0].next_attempt_at:
-                break
-            await asyncio.sleep(0.005)
-    await settle()
+        await state.delivery.parked()
 
 
 # --- noise control timelines (test_noise_timelines.py, test_trace.py, test_api_v2.py) ------
@@ -215,19 +210,9 @@ async def push_timeline(ingestor: Any, clock: Any, base: float, pushes: Sequence
 
 
 async def settle_deliveries(delivery: Any, clock: Any) -> None:
-    """Wait until no send is in flight: every row delivered, dead or backing off."""
+    """Wait until no send is in flight: every row delivered, dead or backing off, and the
+    delivery loop parked until its next timer or new work."""
     import asyncio
 
-    from router.delivery.worker import row_key
-
-    def queued(row: Any) -> bool:
-        pending = delivery.pending(row_key(row))
-        return pending is not None and pending.id == row.id
-
-    for _ in range(1000):
-        now = clock.now()
-        if all(r.next_attempt_at > now and queued(r) for r in delivery.rows.values()):
-            await delivery.flush_records()
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("delivery did not settle within 5 s")
+    async with asyncio.timeout(5):
+        await delivery.parked()

@@ -65,7 +65,6 @@ class ServiceFactory:
         stream = io.StringIO()
         service = build_service(config_from(text, self.tmp_path), self.store, clock=self.clock,
                                 rng=random.Random(3), log_stream=stream)
-        service.delivery.session = self.session
         service.http.start(self.session)
         self.tasks.append(asyncio.create_task(service.delivery.run()))
         return Built(service, fakes, stream)

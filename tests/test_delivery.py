@@ -85,8 +85,7 @@ async def until(check: Callable[[], Awaitable[bool]]) -> None:
 class Rig:
     store: SqliteStore
     clock: FakeClock
-    session: aiohttp.ClientSession
-    http: HttpClient  # bound to `session`, as the app binds it at start-up
+    http: HttpClient  # bound to a session, as the app binds it at start-up
     fake: Fake
     channel: WebhookChannel
     metrics: Metrics
@@ -102,48 +101,40 @@ class Rig:
         channels = {(RECEIVER, "webhook", 0): channel or self.channel}
         return DeliveryManager(
             store, self.clock, self.metrics, self.manager.settings,
-            lambda r, k, i: channels.get((r, k, i)), self.session, rng=random.Random(42),
+            lambda r, k, i: channels.get((r, k, i)), rng=random.Random(42),
         )
 
     async def idle(self, manager: DeliveryManager | None = None) -> None:
         """Every row delivered or dead, and every outcome committed to the store."""
         m = manager or self.manager
         async with asyncio.timeout(5):
+            await m.parked()
             await m.wait_idle()
-            await m.flush_records()
+
+    async def parked(self, manager: DeliveryManager | None = None) -> None:
+        """The loop waits for a timer or new work; its outcomes are committed."""
+        async with asyncio.timeout(5):
+            await (manager or self.manager).parked()
 
     async def advance_to(self, when: float) -> None:
         await self.clock.advance(max(0.0, when - self.clock.now()) + 1e-6)
 
     async def row_after_attempts(self, attempts: int) -> OutboxRow:
-        """The stored row once `attempts` failed attempts are recorded."""
-        found: list[OutboxRow] = []
+        """The stored row once the attempt that failed is recorded and the loop waits."""
+        await self.parked()
+        [row] = await self.store.outbox_load_pending()
+        assert row.attempts == attempts
+        return row
 
-        async def check() -> bool:
-            rows = await self.store.outbox_load_pending()
-            found[:] = [r for r in rows if r.attempts == attempts]
-            return bool(found)
-
-        await until(check)
-        return found[0]
-
-    async def row_after_failure(self) -> OutboxRow:
+    async def row_after_failure(self, manager: DeliveryManager | None = None) -> OutboxRow:
         """The stored row once a failed attempt is recorded (a 429 keeps `attempts`)."""
-        found: list[OutboxRow] = []
-
-        async def check() -> bool:
-            rows = await self.store.outbox_load_pending()
-            found[:] = [r for r in rows if r.last_error is not None]
-            return bool(found)
-
-        await until(check)
-        return found[0]
+        await self.parked(manager)
+        [row] = await self.store.outbox_load_pending()
+        assert row.last_error is not None
+        return row
 
     async def dead_rows(self) -> list[OutboxRow]:
-        async def check() -> bool:
-            return bool(await self.store.outbox_list("dead"))
-
-        await until(check)
+        await self.parked()
         return await self.store.outbox_list("dead")
 
     def sample(self, name: str, **labels: str) -> float:
@@ -170,9 +161,9 @@ async def rig(
         channels = {(RECEIVER, "webhook", 0): channel}
         manager = DeliveryManager(
             store, clock, metrics, DeliveryConfig(),
-            lambda r, k, i: channels.get((r, k, i)), session, rng=random.Random(7),
+            lambda r, k, i: channels.get((r, k, i)), rng=random.Random(7),
         )
-        r = Rig(store, clock, session, http, fake, channel, metrics, manager)
+        r = Rig(store, clock, http, fake, channel, metrics, manager)
         try:
             yield r
         finally:
@@ -425,8 +416,9 @@ async def test_group_waits_for_its_inflight_row_and_keeps_order(
     assert active[1] == 2
 
 
-async def test_pending_rows_survive_a_restart(rig: Rig, tmp_path: Path) -> None:
-    # The process dies after committing the row, before any send.
+async def test_pending_rows_survive_a_crash(rig: Rig, tmp_path: Path) -> None:
+    # The process dies after committing the row, before any send: its lease on the row
+    # holds until it runs out, then the restarted process claims and sends it.
     row = make_row(rig.channel, rig.clock.now(), "a")
     await rig.manager.enqueue(row)
     await rig.store.close()
@@ -434,10 +426,14 @@ async def test_pending_rows_survive_a_restart(rig: Rig, tmp_path: Path) -> None:
     await reopened.open()
     try:
         manager = rig.manager_for(reopened)
-        await manager.nflog.restore(rig.clock.now())
-        manager.load(await reopened.outbox_load_pending())
-        assert len(manager.rows) == 1
+        await manager.restore()
         rig.start(manager)
+        await rig.parked(manager)
+        assert manager.held_rows() == []
+        await rig.clock.advance(manager.lease_ttl - 1)
+        await rig.parked(manager)
+        assert rig.bodies == []
+        await rig.clock.advance(1)
         await rig.idle(manager)
         assert rig.bodies == [row.payload]
         assert row_key(row) in manager.nflog
@@ -462,9 +458,11 @@ async def test_restart_keeps_a_rows_backoff(rig: Rig, tmp_path: Path) -> None:
     await reopened.open()
     try:
         manager = rig.manager_for(reopened)
-        manager.load(await reopened.outbox_load_pending())
+        await manager.restore()
         rig.start(manager)
+        await rig.parked(manager)
         await rig.clock.advance(29)
+        await rig.parked(manager)
         assert len(rig.fake.requests) == 1
         await rig.advance_to(failed.next_attempt_at)
         await rig.idle(manager)
@@ -510,11 +508,8 @@ async def test_no_secret_in_errors_or_logs(
     manager.settings = replace(manager.settings, max_attempts=1)
     rig.start(manager)
     await manager.enqueue(make_row(refused, rig.clock.now(), "b", group="{}:{}"))
-
-    async def both_dead() -> bool:
-        return len(await rig.store.outbox_list("dead")) == 2
-
-    await until(both_dead)
+    await rig.parked()
+    await rig.parked(manager)
     dead = await rig.store.outbox_list("dead")
     assert sorted(d.last_error or "" for d in dead) == [
         "HTTP 401: error", "connection refused by webhook endpoint",
@@ -537,6 +532,6 @@ async def test_a_channel_entrys_own_timeout_wins_over_the_default(rig: Rig) -> N
     manager = rig.manager_for(rig.store, WebhookChannel(cfg, Renderer([]), rig.http))
     rig.start(manager)
     await manager.enqueue(make_row(rig.channel, rig.clock.now(), "a"))
-    failed = await rig.row_after_failure()
+    failed = await rig.row_after_failure(manager)
     assert failed.last_error == "no response from webhook endpoint within 0.1s"
     assert rig.sample("alert_router_notifications_failed_total", reason="timeout") == 1

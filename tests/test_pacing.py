@@ -15,8 +15,7 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 from channels.fakes import Fake, start_fake
-from conftest import wait_until
-from fakeclock import FakeClock, settle
+from fakeclock import FakeClock
 from prometheus_client import CollectorRegistry
 from pytest_aiohttp import AiohttpServer
 
@@ -123,10 +122,10 @@ def alertnames(fake: Fake) -> list[str]:
     return [json.loads(r.body)["text"].split()[1] for r in fake.requests]
 
 
-async def wait_for_requests(fake: Fake, count: int) -> None:
-    """Bounded wait for network round trips to land (never for a timer)."""
-    await wait_until(lambda: len(fake.requests) >= count, f"{count} requests at the fake")
-    await settle()
+async def parked(rig: PacingRig) -> None:
+    """The delivery loop waits for a token or new work: every started send is answered."""
+    async with asyncio.timeout(5):
+        await rig.manager.parked()
 
 
 @pytest.fixture
@@ -139,7 +138,7 @@ async def pacing_rig(
     async with aiohttp.ClientSession() as session:
         manager = DeliveryManager(
             store, clock, metrics, DeliveryConfig(concurrency=8),
-            lambda r, k, i: channels.get((r, k, i)), session, rng=random.Random(3),
+            lambda r, k, i: channels.get((r, k, i)), rng=random.Random(3),
         )
         yield PacingRig(clock, store, metrics, manager, channels, HttpClient(session)), session
 
@@ -149,7 +148,8 @@ async def test_thirty_notifications_go_out_at_the_configured_rate_critical_first
 ) -> None:
     rig, _ = pacing_rig
     fake = await start_fake(aiohttp_server, "slack-webhook")
-    rig.channels[(RECEIVER, "slack", 0)] = slack(fake.url, "ops", Pacing(2.0, 1), rig.http)
+    rig.channels[(RECEIVER, "slack", 0)] = slack(fake.url, "ops", Pacing(rate=2.0, burst=1),
+                                                 rig.http)
     warnings = [f"Warn{i:02d}" for i in range(20)]
     criticals = [f"Crit{i:02d}" for i in range(10)]
     for name in warnings:
@@ -158,14 +158,16 @@ async def test_thirty_notifications_go_out_at_the_configured_rate_critical_first
         await rig.manager.enqueue(row_for(rig, 0, name, "critical"))
     task = asyncio.create_task(rig.manager.run())
     try:
-        await wait_for_requests(fake, 1)
+        await parked(rig)
+        assert len(fake.requests) == 1
         for sent in range(1, 30):
             # Nothing more before the next token (2 per second)...
             await rig.clock.advance(0.49)
+            await parked(rig)
             assert len(fake.requests) == sent
             # ...and exactly one when it is due.
             await rig.clock.advance(0.01)
-            await wait_for_requests(fake, sent + 1)
+            await parked(rig)
             assert len(fake.requests) == sent + 1
         await rig.manager.wait_idle()
     finally:
@@ -193,24 +195,30 @@ async def test_a_429_pauses_only_its_target_and_fails_nothing(
         await rig.manager.enqueue(row_for(rig, 1, f"Calm{i}", "warning"))
     task = asyncio.create_task(rig.manager.run())
     try:
-        await wait_for_requests(limited, 1)
-        await wait_for_requests(other, 1)
+        await parked(rig)
+        assert (len(limited.requests), len(other.requests)) == (1, 1)
         # The other target keeps its own pace while the limited one waits 30 s.
         for second in range(1, 3):
             await rig.clock.advance(1.0)
-            await wait_for_requests(other, second + 1)
+            await parked(rig)
+            assert len(other.requests) == second + 1
         assert len(limited.requests) == 1
         await rig.clock.advance(27.9)  # 29.9 s after the 429
+        await parked(rig)
         assert len(limited.requests) == 1
         assert await rig.store.outbox_list("dead") == []
         await rig.clock.advance(0.2)  # Retry-After is over: one send, then the rate
-        await wait_for_requests(limited, 2)
-        await rig.clock.advance(0.5)
+        await parked(rig)
         assert len(limited.requests) == 2
         await rig.clock.advance(0.5)
-        await wait_for_requests(limited, 3)
+        await parked(rig)
+        assert len(limited.requests) == 2
+        await rig.clock.advance(0.5)
+        await parked(rig)
+        assert len(limited.requests) == 3
         await rig.clock.advance(1.0)
-        await wait_for_requests(limited, 4)
+        await parked(rig)
+        assert len(limited.requests) == 4
         await rig.manager.wait_idle()
     finally:
         task.cancel()

@@ -1,1 +1,1 @@
-"""Delivery: the outbox workers, retry policy and pacing."""
+"""Delivery: the outbox worker (claim, send, record), its scheduler, policy and pacing."""

@@ -42,9 +42,17 @@ def alert(name: str, **kw: object) -> Alert:
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
+OWNER = "worker-1"
+
+
+async def insert(store: SqliteStore, row: OutboxRow, until: float = T0 + 30) -> OutboxRow:
+    """Store `row` leased to OWNER; returns it with the id the store assigned."""
+    return replace(row, id=await store.outbox_insert(row, OWNER, until))
+
+
 def outbox_row(store: SqliteStore, **kw: object) -> OutboxRow:
     row = OutboxRow(
-        id=store.next_id(), receiver="team", channel="slack", index=0, group_key="{}:{}",
+        id=0, receiver="team", channel="slack", index=0, group_key="{}:{}",
         payload=b'{"text":"hi"}', firing=frozenset({"aa", "bb"}), resolved=frozenset(),
         reason="first notification", priority=2, created_at=T0, ingested_at=T0 - 1,
         expires_in=7200.0,
@@ -106,18 +114,19 @@ async def test_concurrent_writes_share_transactions(store: SqliteStore) -> None:
 
 async def test_interleaved_writes_keep_their_order(store: SqliteStore) -> None:
     a = alert("A")
-    row = outbox_row(store)
+    row = await insert(store, outbox_row(store))
     key = nflog_key("g", "team", "slack", 0)
-    await asyncio.gather(
+    *_, new_id = await asyncio.gather(
         store.upsert_alerts([a]),
-        store.outbox_insert(row),
+        store.outbox_ack(row.id, OWNER, entry(key, T0 + 100)),
         store.delete_alerts([a.fingerprint]),
-        store.outbox_delivered(row.id, entry(key, T0 + 100)),
         store.upsert_alerts([replace(a, updated_at=T0 + 5)]),
-        store.outbox_insert(replace(row, id=store.next_id())),
+        store.outbox_insert(row, OWNER, T0 + 30),
     )
     assert [x.updated_at for x in await store.load_alerts()] == [T0 + 5]
-    assert [r.id for r in await store.outbox_load_pending()] == [row.id + 1]
+    # Ids come from the store and are never reused (the first row is gone).
+    assert [r.id for r in await store.outbox_load_pending()] == [new_id]
+    assert new_id == row.id + 1
     assert [e.key for e in await store.load_nflog(T0)] == [key]
 
 
@@ -125,12 +134,17 @@ async def test_interleaved_writes_keep_their_order(store: SqliteStore) -> None:
 
 
 async def test_outbox_lifecycle(store: SqliteStore, db_path: Path) -> None:
-    row = outbox_row(store)
-    await store.outbox_insert(row)
+    row = await insert(store, outbox_row(store))
     assert await store.outbox_get(row.id) == row
 
-    await store.outbox_reschedule(row.id, 1, T0 + 30, "server_error: 503")
-    await store.outbox_dead(row.id, 5, "client_error: 400")
+    await store.outbox_reschedule(row.id, OWNER, T0 + 30, 1, "server_error: 503")
+    rescheduled = await store.outbox_get(row.id)
+    assert rescheduled is not None
+    assert (rescheduled.attempts, rescheduled.next_attempt_at) == (1, T0 + 30)
+    # Writes by a worker that does not hold the row change nothing.
+    await store.outbox_dead(row.id, "someone-else", 9, "nope")
+    assert await store.outbox_get(row.id) == rescheduled
+    await store.outbox_dead(row.id, OWNER, 5, "client_error: 400")
     dead = await store.outbox_get(row.id)
     assert dead is not None
     assert (dead.state, dead.attempts, dead.last_error) == ("dead", 5, "client_error: 400")
@@ -138,17 +152,17 @@ async def test_outbox_lifecycle(store: SqliteStore, db_path: Path) -> None:
     assert await store.outbox_list("dead") == [dead]
     assert await store.outbox_counts() == {("slack", "dead"): 1}
 
-    requeued = await store.outbox_requeue(row.id, T0 + 60)
+    requeued = await store.outbox_requeue(row.id, T0 + 60, OWNER, T0 + 90)
     assert requeued is not None
     assert (requeued.state, requeued.attempts, requeued.next_attempt_at) == (
         "pending", 0, T0 + 60,
     )
     assert requeued.payload == row.payload
-    assert await store.outbox_requeue(row.id, T0 + 61) is None  # no longer dead
-    assert await store.outbox_requeue(9999, T0) is None
+    assert await store.outbox_requeue(row.id, T0 + 61, OWNER, T0 + 90) is None  # not dead
+    assert await store.outbox_requeue(9999, T0, OWNER, T0 + 90) is None
 
     key = nflog_key(row.group_key, row.receiver, row.channel, row.index)
-    await store.outbox_delivered(row.id, entry(key, T0 + 7200))
+    await store.outbox_ack(row.id, OWNER, entry(key, T0 + 7200))
 
     store = await reopen(store, db_path)
     try:
@@ -160,27 +174,30 @@ async def test_outbox_lifecycle(store: SqliteStore, db_path: Path) -> None:
 
 
 async def test_replace_updates_content_of_pending_row(store: SqliteStore) -> None:
-    row = outbox_row(store)
-    await store.outbox_insert(row)
+    row = await insert(store, outbox_row(store))
     newer = replace(
         row, payload=b"\x00binary\xff", firing=frozenset({"cc"}), resolved=frozenset({"aa"}),
         reason="some alerts resolved", priority=0, ingested_at=T0 + 3, all_resolved=True,
         expires_in=60.0, created_at=T0 + 99, attempts=7,
     )
-    await store.outbox_replace(newer)
+    await store.outbox_replace(newer, "someone-else")  # not the holder: no change
+    assert await store.outbox_get(row.id) == row
+    await store.outbox_replace(newer, OWNER)
     # created_at and attempts belong to the row, not to its content.
     assert await store.outbox_get(row.id) == replace(newer, created_at=T0, attempts=0)
 
 
 async def test_pending_rows_and_ids_survive_restart(store: SqliteStore, db_path: Path) -> None:
     rows = [outbox_row(store, group_key=f"g{i}", priority=i % 4) for i in range(3)]
-    await asyncio.gather(*(store.outbox_insert(r) for r in rows))
-    await store.outbox_dead(rows[1].id, 3, "auth")
+    ids = await asyncio.gather(*(store.outbox_insert(r, OWNER, T0 + 30) for r in rows))
+    rows = [replace(r, id=i) for r, i in zip(rows, ids, strict=True)]
+    assert ids == sorted(ids)
+    await store.outbox_dead(rows[1].id, OWNER, 3, "auth")
 
     store = await reopen(store, db_path)
     try:
         assert await store.outbox_load_pending() == [rows[0], rows[2]]
-        assert store.next_id() == rows[-1].id + 1
+        assert await store.outbox_insert(rows[0], OWNER, T0 + 30) == rows[-1].id + 1
     finally:
         await store.close()
 
@@ -215,7 +232,7 @@ async def test_disk_full_fails_the_whole_batch(store: SqliteStore, db_path: Path
     row = outbox_row(store)
     results = await asyncio.gather(
         store.upsert_alerts(big),
-        store.outbox_insert(row),
+        store.outbox_insert(row, OWNER, T0 + 30),
         store.record_nflog(entry("k", T0 + 100)),
         return_exceptions=True,
     )
@@ -231,7 +248,7 @@ async def test_disk_full_fails_the_whole_batch(store: SqliteStore, db_path: Path
         assert sorted(a.labels["alertname"] for a in await store.load_alerts()) == [
             "after", "kept",
         ]
-        assert await store.outbox_get(row.id) is None
+        assert await store.outbox_load_pending() == []
         assert await store.load_nflog(T0) == []
     finally:
         await store.close()
@@ -248,7 +265,7 @@ async def test_writes_after_close_raise(db_path: Path) -> None:
     with pytest.raises(StoreUnavailable):
         await store.upsert_alerts([alert("late")])
     with pytest.raises(StoreUnavailable):
-        await store.outbox_delivered(1, entry("k", T0))
+        await store.outbox_ack(1, OWNER, entry("k", T0))
 
     store = SqliteStore(db_path)
     await store.open()

@@ -1,0 +1,246 @@
+"""Which held outbox row is sent next: due times, per-target queues, pacing, group order.
+
+The scheduler is the worker's in-memory cache of the rows it holds a lease on (the store
+is the truth). A row waits in a heap until it is due, then in its pacing target's queue,
+most urgent first (priority, then age); targets take turns, each at its token bucket's
+pace. A group's notifications stay in order: a row whose group (receiver, channel, group)
+is being sent waits for that send to finish. It does no I/O: the worker asks it for the
+rows to start now and tells it what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import heapq
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+
+from router.channels.base import Channel
+from router.clock import Clock
+from router.config.types import Pacing
+from router.delivery.pacing import TokenBucket
+from router.metrics import Metrics
+from router.model import nflog_key
+from router.storage import OutboxRow
+
+# (receiver, channel type, index) -> the channel as the current config defines it
+ChannelLookup = Callable[[str, str, int], Channel | None]
+# Told when a row that waited for a token starts: (row, seconds it waited).
+PacedHook = Callable[[OutboxRow, float], None]
+
+
+def row_key(row: OutboxRow) -> str:
+    return nflog_key(row.group_key, row.receiver, row.channel, row.index)
+
+
+class Scheduler:
+    def __init__(self, clock: Clock, metrics: Metrics, channels: ChannelLookup,
+                 on_paced: PacedHook) -> None:
+        self._clock = clock
+        self._metrics = metrics
+        self._channels = channels
+        self._on_paced = on_paced
+        self.rows: dict[int, OutboxRow] = {}
+        self._waiting: list[tuple[float, int]] = []  # (next_attempt_at, id): not yet due
+        # Due rows wait per pacing target, most urgent first: (priority, created_at, id).
+        self._queues: dict[str, list[tuple[int, float, int]]] = {}
+        self._queued_at: dict[int, float] = {}
+        self._pacing: dict[str, Pacing | None] = {}
+        self._active: dict[str, None] = {}  # targets that may send now (ordered set)
+        self._target_wake: list[tuple[float, str]] = []  # targets waiting for a token
+        self._throttled_at: dict[str, float] = {}
+        self._buckets: dict[str, TokenBucket] = {}
+        self._pending_by_key: dict[str, int] = {}  # held, not being sent
+        self._inflight: dict[str, int] = {}  # key -> id being sent
+        self._blocked: dict[str, list[int]] = {}
+        self._aged_channels: set[str] = set()
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    # --- the cache ----------------------------------------------------------------
+
+    def track(self, row: OutboxRow) -> None:
+        self.rows[row.id] = row
+        # A re-queued dead row must not take the slot of a newer pending state.
+        self._pending_by_key.setdefault(row_key(row), row.id)
+        heapq.heappush(self._waiting, (row.next_attempt_at, row.id))
+        self._metrics.child(self._metrics.outbox_depth, row.channel).inc()
+        if row.channel not in self._aged_channels:
+            self._aged_channels.add(row.channel)
+            self._metrics.outbox_oldest_age.labels(row.channel).set_function(
+                functools.partial(self._oldest_age, row.channel)
+            )
+        self.idle.clear()
+
+    def untrack(self, row: OutboxRow) -> None:
+        """Forget a row that was being sent (delivered, dead or superseded)."""
+        if self.rows.pop(row.id, None) is not None:
+            self._metrics.child(self._metrics.outbox_depth, row.channel).dec()
+        if not self.rows:
+            self.idle.set()
+
+    def forget(self, row: OutboxRow) -> None:
+        """Forget a row in any state (its lease is gone): it is not sent from here."""
+        key = row_key(row)
+        if self._pending_by_key.get(key) == row.id:
+            del self._pending_by_key[key]
+        self._queued_at.pop(row.id, None)
+        self.untrack(row)
+
+    def _oldest_age(self, channel: str) -> float:
+        """Computed at scrape time only (O(rows)), never on the hot path."""
+        oldest = min((r.created_at for r in self.rows.values() if r.channel == channel),
+                     default=None)
+        return 0.0 if oldest is None else max(0.0, self._clock.now() - oldest)
+
+    def __iter__(self) -> Iterator[OutboxRow]:
+        return iter(list(self.rows.values()))
+
+    def pending(self, key: str) -> OutboxRow | None:
+        """The held row of a group's channel that is not being sent, if any."""
+        row_id = self._pending_by_key.get(key)
+        return None if row_id is None else self.rows.get(row_id)
+
+    def latest(self, key: str) -> OutboxRow | None:
+        """The newest row of a group's channel that is queued or being sent, if any."""
+        row = self.pending(key)
+        if row is None and key in self._inflight:
+            row = self.rows.get(self._inflight[key])
+        return row
+
+    def replace_content(self, updated: OutboxRow) -> bool:
+        """Update the cached content of a pending row; False if it left meanwhile."""
+        if self._pending_by_key.get(row_key(updated)) != updated.id:
+            return False
+        self.rows[updated.id] = updated
+        return True
+
+    # --- due and paced ------------------------------------------------------------
+
+    def target_of(self, row: OutboxRow) -> tuple[str, Pacing | None]:
+        channel = self._channels(row.receiver, row.channel, row.index)
+        if channel is None:
+            return "", None  # fails at once when sent: no pacing needed
+        return channel.target, channel.pacing
+
+    def _queue(self, row: OutboxRow, now: float) -> None:
+        target, pacing = self.target_of(row)
+        self._pacing[target] = pacing  # the latest config's; read when the send starts
+        heapq.heappush(self._queues.setdefault(target, []),
+                       (row.priority, row.created_at, row.id))
+        self._queued_at[row.id] = now
+        self._active[target] = None
+
+    def promote(self, now: float) -> None:
+        """Move rows that fell due into their target's queue; wake targets with a token."""
+        while self._waiting and self._waiting[0][0] <= now:
+            when, row_id = heapq.heappop(self._waiting)
+            row = self.rows.get(row_id)
+            if row is None or row.next_attempt_at != when:
+                continue
+            self._queue(row, now)
+        while self._target_wake and self._target_wake[0][0] <= now:
+            _, target = heapq.heappop(self._target_wake)
+            if self._queues.get(target):
+                self._active[target] = None
+
+    def has_ready(self) -> bool:
+        return bool(self._active)
+
+    def next_wake(self) -> float | None:
+        """When a waiting row falls due or a paced target gets a token, if ever."""
+        due = [h[0][0] for h in (self._waiting, self._target_wake) if h]
+        return min(due) if due else None
+
+    def _bucket(self, target: str, pacing: Pacing | None, now: float) -> TokenBucket:
+        bucket = self._buckets.get(target)
+        if bucket is None:
+            bucket = self._buckets[target] = TokenBucket(pacing, now)
+        else:
+            bucket.reconfigure(pacing, now)
+        return bucket
+
+    def take_ready(self, slots: int, now: float) -> list[tuple[OutboxRow, str]]:
+        """Up to `slots` (row, key) to send now, round-robin across targets, each at its
+        pace. Each returned row is marked in flight until `finished`."""
+        started: list[tuple[OutboxRow, str]] = []
+        while self._active and len(started) < slots:
+            for target in list(self._active):
+                if len(started) >= slots:
+                    break
+                row = self._take_one(target, now)
+                if row is not None:
+                    started.append(row)
+        return started
+
+    def _take_one(self, target: str, now: float) -> tuple[OutboxRow, str] | None:
+        queue = self._queues.get(target)
+        row = None
+        while queue:
+            row = self.rows.get(queue[0][2])
+            if row is not None and row.id in self._queued_at:
+                break
+            heapq.heappop(queue)  # delivered, replaced or dead meanwhile
+            row = None
+        if row is None:
+            self._active.pop(target, None)
+            self._queues.pop(target, None)
+            return None
+        bucket = self._bucket(target, self._pacing.get(target), now)
+        wait = bucket.delay(now)
+        if wait > 0:
+            # Paced: the rows stay queued (durably in the outbox) until a token is due.
+            self._active.pop(target, None)
+            self._throttled_at[target] = now
+            heapq.heappush(self._target_wake, (now + wait, target))
+            return None
+        assert queue is not None
+        heapq.heappop(queue)
+        queued_at = self._queued_at.pop(row.id)
+        key = row_key(row)
+        if key in self._inflight:
+            # Keep a group's notifications in order: wait for the one being sent.
+            self._blocked.setdefault(key, []).append(row.id)
+            return None
+        bucket.take(now)
+        if self._throttled_at.get(target, -1.0) >= queued_at:
+            self._on_paced(row, now - queued_at)
+        if self._pending_by_key.get(key) == row.id:
+            del self._pending_by_key[key]
+        self._inflight[key] = row.id
+        return row, key
+
+    def finished(self, row_id: int, key: str) -> None:
+        """The send of a row is over (whatever its outcome): its group may send again."""
+        if self._inflight.get(key) == row_id:
+            del self._inflight[key]
+        now = self._clock.now()
+        for blocked_id in self._blocked.pop(key, []):
+            blocked = self.rows.get(blocked_id)
+            if blocked is not None:
+                self._queue(blocked, now)
+
+    # --- outcomes -----------------------------------------------------------------
+
+    def retry(self, row: OutboxRow, attempts: int, at: float, error: str) -> bool:
+        """Keep a failed row for another attempt at `at`; False if a newer state of its
+        group was queued meanwhile (that one supersedes the retry, and this row is gone)."""
+        updated = replace(row, attempts=attempts, next_attempt_at=at, last_error=error)
+        self.rows[row.id] = updated
+        key = row_key(row)
+        self._pending_by_key.setdefault(key, row.id)
+        if self._pending_by_key[key] != row.id:
+            self.untrack(updated)
+            return False
+        heapq.heappush(self._waiting, (at, row.id))
+        return True
+
+    def pause_target(self, row: OutboxRow, retry_after: float | None, now: float) -> float:
+        """The provider said "slow down": its whole target (not others) pauses."""
+        target, pacing = self.target_of(row)
+        pause = retry_after if retry_after is not None else max(
+            1.0, pacing.interval if pacing is not None else 1.0
+        )
+        self._bucket(target, pacing, now).pause_until(now + pause, now)
+        return pause

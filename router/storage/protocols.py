@@ -1,0 +1,161 @@
+"""The storage seams: small Protocols for alerts, the notification log, the outbox (with
+claims) and silences, and the row types they exchange.
+
+`router.storage.sqlite.SqliteStore` implements them all; another backend (PostgreSQL)
+plugs in behind them without touching the pipeline or the delivery workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from router.errors import StoreUnavailable
+from router.model import Alert, NflogEntry
+from router.noise.silences import Silence
+from router.trace import TraceStore
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One durable delivery: a rendered payload for one channel of one receiver and group."""
+
+    id: int
+    receiver: str
+    channel: str  # channel type, e.g. "slack"
+    index: int  # index within the receiver's list of that type
+    group_key: str
+    payload: bytes  # rendered body, sent as-is on every retry (no secrets inside)
+    firing: frozenset[str]  # fingerprints to log in the notification log on success
+    resolved: frozenset[str]
+    reason: str  # NotifyReason value
+    priority: int  # lower = more urgent (0 critical .. 3 info); 2 by convention
+    created_at: float  # first enqueue (max_age is measured from it)
+    ingested_at: float  # newest ingest time of the alerts inside (end-to-end latency)
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+    last_error: str | None = None
+    state: str = "pending"  # "pending" | "dead"
+    all_resolved: bool = False
+    expires_in: float = 0.0  # nflog entry lifetime to use when delivered (2 × repeat_interval)
+
+
+# Writes return an awaitable that resolves once committed, and are queued in call order
+# at the call itself; a caller that does not wait for the commit creates no task.
+
+
+class AlertStore(Protocol):
+    def upsert_alerts(self, alerts: Sequence[Alert]) -> Awaitable[None]:
+        """Durable on return; keyed by fingerprint, the newest write wins."""
+
+    def delete_alerts(self, fingerprints: Sequence[str]) -> Awaitable[None]: ...
+
+    async def load_alerts(self) -> list[Alert]: ...
+
+
+class NflogStore(Protocol):
+    async def load_nflog(self, now: float) -> list[NflogEntry]:
+        """Entries not yet expired at `now`."""
+
+    def record_nflog(self, entry: NflogEntry) -> Awaitable[None]: ...
+
+    async def gc_nflog(self, now: float) -> int:
+        """Delete entries expired at `now`; returns how many."""
+
+
+class Outbox(Protocol):
+    """The durable outbox with claims. A worker (`owner`) sends a row only while it holds
+    the row's lease; a lease that runs out (its process died) makes the row claimable by
+    any worker again, so a crash costs at most one repeated send, never a lost one.
+    Ids are assigned by the store. Writes that take `owner` change the row only while
+    that owner still holds it."""
+
+    def outbox_insert(self, row: OutboxRow, owner: str, lease_until: float) -> Awaitable[int]:
+        """Store a new pending row (its `id` is ignored) already leased to `owner` until
+        `lease_until`; resolves to the id the store assigned, once committed."""
+
+    def outbox_replace(self, row: OutboxRow, owner: str) -> Awaitable[None]:
+        """Replace the content (payload, sets, reason, priority, ingested_at, all_resolved,
+        expires_in) of the pending row with the same id that `owner` holds; else a no-op."""
+
+    def outbox_lease(
+        self, owner: str, limit: int, now: float, ttl: float
+    ) -> Awaitable[list[OutboxRow]]:
+        """Claim up to `limit` due pending rows that nobody holds (or whose lease ran out)
+        for `owner` until `now + ttl`, most urgent first, in one transaction."""
+
+    def outbox_adopt(self, owner: str, now: float, ttl: float) -> Awaitable[list[OutboxRow]]:
+        """Start-up: claim every pending row nobody holds, due or not, until `now + ttl`."""
+
+    async def outbox_lease_owners(self, now: float) -> list[str]:
+        """The owners holding a lease on a pending row at `now`."""
+
+    def outbox_renew(self, owner: str, until: float) -> Awaitable[list[int]]:
+        """Extend every pending lease `owner` holds to `until`; resolves to their ids."""
+
+    def outbox_next_claimable(self, owner: str, now: float) -> Awaitable[float | None]:
+        """The earliest time a pending row not held by `owner` becomes claimable."""
+
+    def outbox_ack(self, row_id: int, owner: str, entry: NflogEntry) -> Awaitable[None]:
+        """After a confirmed send: delete the row and record `entry` in the notification
+        log, in one transaction, only if `owner` still holds the row (else a no-op)."""
+
+    def outbox_discard(self, row_id: int, owner: str) -> Awaitable[None]:
+        """Delete a row that a newer state of the same group superseded."""
+
+    def outbox_reschedule(
+        self, row_id: int, owner: str, at: float, attempts: int, last_error: str | None
+    ) -> Awaitable[None]:
+        """A failed attempt: due again at `at`; the owner keeps its lease meanwhile."""
+
+    def outbox_dead(
+        self, row_id: int, owner: str, attempts: int, last_error: str | None
+    ) -> Awaitable[None]:
+        """Dead-letter the row and drop its lease."""
+
+    def outbox_release(self, owner: str) -> Awaitable[None]:
+        """Give up every lease `owner` holds (shutdown): other workers may claim at once."""
+
+    async def outbox_requeue(
+        self, row_id: int, now: float, owner: str, lease_until: float
+    ) -> OutboxRow | None:
+        """Dead → pending (attempts 0, due at `now`), leased to `owner`; None if no such
+        dead row."""
+
+    async def outbox_load_pending(self) -> list[OutboxRow]: ...
+
+    async def outbox_list(self, state: str, limit: int = 100) -> list[OutboxRow]: ...
+
+    async def outbox_get(self, row_id: int) -> OutboxRow | None: ...
+
+    async def outbox_counts(self) -> dict[tuple[str, str], int]:
+        """(channel, state) → number of rows."""
+
+
+class SilenceStore(Protocol):
+    def upsert_silences(self, silences: Sequence[Silence]) -> Awaitable[None]:
+        """Durable on return, all in one transaction; keyed by id, the newest write wins
+        (an update that replaces a silence stores the new one and the expired old one)."""
+
+    async def load_silences(self) -> list[Silence]: ...
+
+    def delete_silences(self, ids: Sequence[str]) -> Awaitable[None]: ...
+
+
+class Store(AlertStore, NflogStore, Outbox, SilenceStore, TraceStore, Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None:
+        """Flush queued writes, then close; later writes raise StoreUnavailable."""
+
+
+__all__ = [
+    "AlertStore",
+    "NflogStore",
+    "Outbox",
+    "OutboxRow",
+    "SilenceStore",
+    "Store",
+    "StoreUnavailable",
+]
