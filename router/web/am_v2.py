@@ -18,6 +18,7 @@ from router.model import Alert
 from router.noise.silence_api import filter_silences, silence_from_api, silence_to_api
 from router.noise.silences import expire, update_silence
 from router.timefmt import format_time_ms
+from router.web.alerts import each_shown
 from router.web.errors import RequestError
 from router.web.keys import CLOCK, DISPATCHER, INGESTOR, RUNTIME, SILENCES, STORE
 
@@ -134,23 +135,23 @@ async def get_alerts(request: web.Request) -> web.Response:
         receiver = re.compile(receiver_re) if receiver_re else None
     except re.error as exc:
         raise RequestError(f"bad receiver regex: {exc}", "receiver", 400) from None
-    out = []
-    for alert in sorted(app[INGESTOR].alerts.values(), key=lambda a: a.fingerprint):
-        # Like Alertmanager, the API lists alerts that have not resolved.
-        if alert.resolved(now) or not all(m.matches(alert.labels) for m in filters):
-            continue
-        item = gettable_alert(app, alert, now)
+
+    def wanted(item: dict[str, Any]) -> bool:
         st = item["status"]
         if st["state"] == "active" and not want_active:
-            continue
+            return False
         if st["silencedBy"] and not want_silenced:
-            continue
+            return False
         if st["inhibitedBy"] and not want_inhibited:
-            continue
-        if receiver and not any(receiver.fullmatch(r["name"]) for r in item["receivers"]):
-            continue
-        out.append(item)
-    return web.json_response(out)
+            return False
+        return not receiver or any(receiver.fullmatch(r["name"]) for r in item["receivers"])
+
+    # Like Alertmanager, the API lists alerts that have not resolved.
+    held = sorted(app[INGESTOR].alerts.values(), key=lambda a: a.fingerprint)
+    live = [a for a in held
+            if not a.resolved(now) and all(m.matches(a.labels) for m in filters)]
+    items = each_shown(live, lambda a: gettable_alert(app, a, now))
+    return web.json_response([item for item in items if wanted(item)])
 
 
 async def get_receivers(request: web.Request) -> web.Response:
