@@ -59,7 +59,8 @@ async def refused(client: Any, path: str, payload: Any, status: int = 422) -> di
     resp = await raw_post(client, path, data)
     body = await resp.json()
     assert resp.status == status, body
-    assert isinstance(body, dict) and body["detail"]
+    assert isinstance(body, dict)
+    assert body["detail"]
     return body
 
 
@@ -76,7 +77,7 @@ POISON = "9999-12-31T23:59:59.9999999Z"
 async def test_poison_timestamp_is_refused_and_the_rest_keeps_working(
     make_router: Any, hook: Fake, clock: FakeClock
 ) -> None:
-    client, state = await make_router(config(hook.url))
+    client, _ = await make_router(config(hook.url))
     body = [{"labels": {"alertname": "Good", "pg": "1"}},
             {"labels": {"alertname": "Poison", "pg": "1"}, "startsAt": POISON, "endsAt": POISON}]
     err = await refused(client, "/api/v2/alerts", body)
@@ -167,7 +168,7 @@ async def test_unrepresentable_json_values_are_4xx_with_the_path(
 async def test_a_surrogate_pair_is_a_character_not_an_error(
     make_router: Any, hook: Fake, clock: FakeClock
 ) -> None:
-    client, state = await make_router(config(hook.url))
+    client, _ = await make_router(config(hook.url))
     resp = await raw_post(client, "/api/v2/alerts",
                           '[{"labels": {"alertname": "\\ud83d\\udd25", "pg": "1"}}]')
     assert resp.status == 202, await resp.text()
@@ -242,7 +243,8 @@ async def test_a_group_that_cannot_flush_is_counted_and_isolated(
     assert [a["labels"]["alertname"] for a in hook.requests[0].json()["alerts"]] == ["Good"]
     assert len(hook.requests) == 1
     failures = state.metrics.registry.get_sample_value("alert_router_flush_errors_total")
-    assert failures is not None and failures >= 6
+    assert failures is not None
+    assert failures >= 6
     # Logged once per cause per minute, without a traceback at info level.
     flush_logs = [r for r in caplog.records if "flush failed" in r.getMessage()]
     assert len(flush_logs) == 1

@@ -12,12 +12,19 @@ from typing import Any
 
 from aiohttp import web
 
-from router.errors import MatcherError, SilenceError, SilenceNotFound
+from router.errors import (
+    PATTERN_ERRORS,
+    InputError,
+    MatcherError,
+    SilenceError,
+    SilenceNotFound,
+)
 from router.matchers import Matcher, parse_matchers
 from router.model import Alert
 from router.noise.silence_api import filter_silences, silence_from_api, silence_to_api
 from router.noise.silences import expire, update_silence
 from router.timefmt import format_time_ms
+from router.web import jsonbody
 from router.web.alerts import each_shown
 from router.web.errors import RequestError
 from router.web.keys import CLOCK, DISPATCHER, INGESTOR, RUNTIME, SILENCES, STORE
@@ -28,8 +35,9 @@ def _filters(request: web.Request) -> list[Matcher]:
     for i, text in enumerate(request.query.getall("filter", [])):
         try:
             out.extend(parse_matchers(text))
-        except MatcherError as exc:
-            raise RequestError(f"bad filter {text!r}: {exc.message}", f"filter[{i}]", 400) from None
+        except PATTERN_ERRORS as exc:
+            message = exc.message if isinstance(exc, MatcherError) else str(exc)
+            raise RequestError(f"bad filter {text!r}: {message}", f"filter[{i}]", 400) from None
     return out
 
 
@@ -62,9 +70,9 @@ async def post_silence(request: web.Request) -> web.Response:
     app = request.app
     now = app[CLOCK].now()
     try:
-        body = await request.json()
-    except ValueError:
-        return _am_error(400, "malformed JSON")
+        body = jsonbody.loads(await request.read())
+    except InputError as exc:  # malformed JSON, or a value no silence can hold
+        return _am_error(400, exc.message, "" if exc.path == "$" else exc.path)
     try:
         new = silence_from_api(body, now)
         current, old = update_silence(app[SILENCES].get(new.id) if new.id else None, new, now)
@@ -133,7 +141,7 @@ async def get_alerts(request: web.Request) -> web.Response:
     receiver_re = request.query.get("receiver")
     try:
         receiver = re.compile(receiver_re) if receiver_re else None
-    except re.error as exc:
+    except PATTERN_ERRORS as exc:
         raise RequestError(f"bad receiver regex: {exc}", "receiver", 400) from None
 
     def wanted(item: dict[str, Any]) -> bool:
