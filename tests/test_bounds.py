@@ -249,6 +249,13 @@ async def test_a_group_that_cannot_flush_is_counted_and_isolated(
     flush_logs = [r for r in caplog.records if "flush failed" in r.getMessage()]
     assert len(flush_logs) == 1
     assert flush_logs[0].exc_info is None
+    assert "year" in flush_logs[0].__dict__["cause"]
+    with caplog.at_level(logging.INFO):
+        for _ in range(30):  # a minute later: one more line, counting the repeats
+            await clock.advance(2)
+            await quiet(state)
+    flush_logs = [r for r in caplog.records if "flush failed" in r.getMessage()]
+    assert [r.__dict__["count"] for r in flush_logs] == [1, 30]
     for path in ("/api/v1/alerts", "/api/v2/alerts"):
         resp = await client.get(path)
         assert resp.status == 200, path

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -22,18 +22,19 @@ from router.web.keys import CLOCK, DISPATCHER, INGESTOR, NFLOG, RUNTIME, TRACE
 
 log = logging.getLogger(__name__)
 _unshown = RepeatLog(log, time.monotonic)
+T = TypeVar("T")
 
 
-def each_shown(alerts: Iterable[Alert], view: Callable[[Alert], Any]) -> list[Any]:
-    """`view` of every alert that can be shown. One that cannot (a value an older version
-    accepted) is left out and logged: it must not fail the listing for everyone."""
+def each_shown(items: Iterable[T], view: Callable[[T], Any]) -> list[Any]:
+    """`view` of every alert (or silence) that can be shown. One that cannot (a value an
+    older version accepted) is left out and logged: it must not fail the whole listing."""
     out = []
-    for alert in alerts:
+    for item in items:
         try:
-            out.append(view(alert))
+            out.append(view(item))
         except Exception as exc:
-            _unshown.failure("alert left out of a listing: it cannot be shown", exc,
-                             fingerprint=alert.fingerprint)
+            _unshown.failure("left out of a listing: it cannot be shown", exc,
+                             item=getattr(item, "fingerprint", None) or getattr(item, "id", ""))
     return out
 
 

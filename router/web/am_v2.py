@@ -63,7 +63,7 @@ async def get_silences(request: web.Request) -> web.Response:
     now = app[CLOCK].now()
     silences = app[SILENCES]
     found = filter_silences(list(silences), _filters(request), now)
-    return web.json_response([silence_to_api(s, now) for s in found])
+    return web.json_response(each_shown(found, lambda s: silence_to_api(s, now)))
 
 
 async def post_silence(request: web.Request) -> web.Response:
