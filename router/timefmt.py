@@ -16,8 +16,8 @@ GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 
 # The accepted range (README "Accepted values"): from the Unix epoch to the last whole
 # second that both output styles can still write with four-digit years. Go's zero time
-# (year 1) stays "no time". Fractions are rounded to the microsecond; float epoch seconds
-# hold that exactly until 2106, then to within 31 µs (the last ulp at year 9999).
+# (year 1) stays "no time". Fractions are read whole and written to the microsecond; float
+# epoch seconds hold that exactly until 2106, then to within 31 µs (the ulp at year 9999).
 MIN_TIME = 0.0
 MAX_TIME = 253402300799.0  # 9999-12-31T23:59:59Z
 _MAX_MICROS = 253402300799 * 1_000_000
@@ -66,13 +66,14 @@ def parse_time(value: str) -> float | None:
         raise ValueError(f"not an RFC 3339 timestamp: {value!r} ({exc})") from None
     # Integer arithmetic: an offset may carry the instant past year 9999 (no overflow).
     whole = (base - _EPOCH) // dt.timedelta(seconds=1) - offset
-    micros = _micros(m.group(7) or ".")
-    total = whole * 1_000_000 + micros
+    frac = m.group(7) or ""
+    # The bound applies to the instant as it will be written (to the microsecond).
+    total = whole * 1_000_000 + _micros(frac or ".")
     if total < 0:
         raise ValueError(f"{value!r} is before 1970-01-01T00:00:00Z")
     if total > _MAX_MICROS:
         raise ValueError(f"{value!r} is after 9999-12-31T23:59:59Z")
-    return whole + micros / 1_000_000
+    return whole + float("0" + frac) if frac else float(whole)
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

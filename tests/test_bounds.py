@@ -134,7 +134,7 @@ def test_the_bounds_format_in_both_styles_and_round_trip() -> None:
     # Rounded to the microsecond: the last second's fractions are all past the bound.
     assert parse_time("9999-12-31T23:59:58.9999999Z") == MAX_TIME
     assert format_time(MAX_TIME - 0.5) == "9999-12-31T23:59:58.5Z"
-    assert parse_time("2026-11-24T22:42:51.1234565Z") == parse_time("2026-11-24T22:42:51.123457Z")
+    assert format_time(parse_time("2026-11-24T22:42:51.1234567Z")) == "2026-11-24T22:42:51.123457Z"
     assert parse_time("1970-01-01T00:00:00Z") == 0.0
     assert format_time(0.0) == "1970-01-01T00:00:00Z"
     assert parse_time("2026-01-01T23:30:00-23:59") == parse_time("2026-01-02T23:29:00Z")
