@@ -87,9 +87,11 @@ class RepeatLog:
             count = 1 + (int(entry[1]) if entry is not None else 0)
             self._forget_old(now)
             self._seen[key] = [now, 0]
-            self._log.error(message, extra={**extra, "cause": cause, "count": count})
+            self._log.error(message, extra={**extra, "cause": cause, "count": count},
+                            stacklevel=2)
         if self._log.isEnabledFor(logging.DEBUG):
-            self._log.debug(message, exc_info=exc, extra={**extra, "cause": cause})
+            self._log.debug(message, exc_info=exc, extra={**extra, "cause": cause},
+                            stacklevel=2)
 
     def _forget_old(self, now: float) -> None:
         if len(self._seen) < self._MAX_CAUSES:

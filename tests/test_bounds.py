@@ -288,3 +288,12 @@ async def test_building_a_batch_that_fails_is_isolated_too(
     await clock.advance(2)  # the failed group is retried at its next group_interval
     await wait_until(lambda: len(hook.requests) == 2, "the retried group")
 
+
+
+async def test_mapped_event_values_are_bounded_too(make_router: Any, hook: Fake) -> None:
+    client, state = await make_router(config(hook.url))
+    event = {"name": "x" * 16385, "pg": "1", "at": "2026-01-01T00:00:00Z"}
+    err = await refused(client, "/api/v1/events/ev", [event])
+    assert err["path"] == "[0]"
+    assert "label 'alertname' value longer than 16384 bytes" in err["detail"]
+    assert state.ingestor.alerts == {}

@@ -230,8 +230,6 @@ class Dispatcher:
         )
         for (group, batch), ok in zip(flushing, results, strict=True):
             if isinstance(ok, BaseException):
-                if not isinstance(ok, Exception):
-                    raise ok  # cancellation: the service is stopping
                 self._failed("group flush failed", ok, group_key=group.key)
                 ok = False
             try:
@@ -242,7 +240,7 @@ class Dispatcher:
                 self._schedule(group, now + group.route.group_interval)
         return len(flushing)
 
-    def _failed(self, message: str, exc: Exception, **extra: str) -> None:
+    def _failed(self, message: str, exc: BaseException, **extra: str) -> None:
         if self._metrics is not None:
             self._metrics.flush_errors.inc()
         self._failures.failure(message, exc, **extra)
