@@ -297,3 +297,30 @@ async def test_mapped_event_values_are_bounded_too(make_router: Any, hook: Fake)
     assert err["path"] == "[0]"
     assert "label 'alertname' value longer than 16384 bytes" in err["detail"]
     assert state.ingestor.alerts == {}
+
+
+async def test_an_older_versions_out_of_range_alert_is_clamped_on_restore(
+    make_router: Any, hook: Fake, clock: FakeClock, tmp_path: Any
+) -> None:
+    """The issue's poison, stored before the bounds existed: after a restart the group's
+    flush works and both alerts are delivered (nothing acknowledged is lost)."""
+    from router.storage.sqlite import SqliteStore
+
+    now = clock.now()
+    store = SqliteStore(tmp_path / "router.db")
+    await store.open()
+    poison = make_alert({"alertname": "Poison", "pg": "1"}, {}, 253402300800.0,
+                        253402300800.0, "", now)
+    good = make_alert({"alertname": "Good", "pg": "1"}, {}, now, None, "", now)
+    await store.upsert_alerts([good, poison])
+    await store.close()
+    client, _ = await make_router(config(hook.url))
+    await clock.advance(1)
+    await wait_until(lambda: len(hook.requests) == 1, "the group's notification")
+    sent = {a["labels"]["alertname"]: a for a in hook.requests[0].json()["alerts"]}
+    assert set(sent) == {"Good", "Poison"}
+    assert sent["Poison"]["startsAt"] == "9999-12-31T23:59:59Z"
+    for path in ("/api/v1/alerts", "/api/v2/alerts"):
+        resp = await client.get(path)
+        assert resp.status == 200, path
+        assert {a["labels"]["alertname"] for a in await resp.json()} == {"Good", "Poison"}
