@@ -16,8 +16,8 @@ from router.ingest.feed import AlertChange, AlertFeed
 from router.ingest.merge import merge
 from router.metrics import Metrics
 from router.model import Alert
-from router.timefmt import MAX_TIME, MIN_TIME
 from router.storage import AlertStore
+from router.timefmt import MAX_TIME, MIN_TIME
 from router.trace import TraceRecorder
 
 log = logging.getLogger(__name__)
