@@ -1,4 +1,5 @@
-"""Structured logging: JSON lines in production, readable `key=value` lines on a terminal."""
+"""Structured logging: JSON lines in production, readable `key=value` lines on a terminal,
+and `RepeatLog`, which keeps a failure repeating during an outage to one line a minute."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 # Attributes every LogRecord has; anything else came from `extra=`.
@@ -54,3 +56,48 @@ def setup_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None 
     root.setLevel(level.upper())
     # aiohttp's access log line per request would swamp the output at alert rates.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+class RepeatLog:
+    """A failure that repeats (every group, every group_interval, during an outage) is
+    logged once per cause per `window` seconds at error level, with `count`: how many
+    times it happened since its last line. Tracebacks go to debug level only.
+
+    The cause is the exception's type and message; `now` is the caller's clock.
+    """
+
+    _MAX_CAUSES = 1000
+
+    def __init__(self, logger: logging.Logger, now: Callable[[], float],
+                 window: float = 60.0) -> None:
+        self._log = logger
+        self._now = now
+        self._window = window
+        # (message, cause) -> [time of the last line, occurrences since]
+        self._seen: dict[tuple[str, str], list[float]] = {}
+
+    def failure(self, message: str, exc: BaseException, **extra: Any) -> None:
+        cause = f"{type(exc).__name__}: {exc}"[:300]
+        now = self._now()
+        key = (message, cause)
+        entry = self._seen.get(key)
+        if entry is not None and now - entry[0] < self._window:
+            entry[1] += 1
+        else:
+            count = 1 + (int(entry[1]) if entry is not None else 0)
+            self._forget_old(now)
+            self._seen[key] = [now, 0]
+            self._log.error(message, extra={**extra, "cause": cause, "count": count},
+                            stacklevel=2)
+        if self._log.isEnabledFor(logging.DEBUG):
+            self._log.debug(message, exc_info=exc, extra={**extra, "cause": cause},
+                            stacklevel=2)
+
+    def _forget_old(self, now: float) -> None:
+        if len(self._seen) < self._MAX_CAUSES:
+            return
+        for key, (at, _) in list(self._seen.items()):
+            if now - at >= self._window:
+                del self._seen[key]
+        if len(self._seen) >= self._MAX_CAUSES:
+            self._seen.clear()

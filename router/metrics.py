@@ -108,6 +108,11 @@ class Metrics:
         self.aggregation_groups = Gauge(
             p + "aggregation_groups", "Aggregation groups alive.", registry=registry,
         )
+        self.flush_errors = Counter(
+            p + "flush_errors_total",
+            "Group flushes that failed (retried at the next group_interval).",
+            registry=registry,
+        )
         self.config_last_reload_successful.set(1)
         for reason in SUPPRESS_REASONS:
             self.notifications_suppressed.labels(reason)

@@ -14,15 +14,41 @@ import re
 # Go's zero time, which Alertmanager puts in `endsAt` of every firing alert.
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 
+# The accepted range (README "Accepted values"): from the Unix epoch to the last whole
+# second that both output styles can still write with four-digit years. Go's zero time
+# (year 1) stays "no time". Fractions are read whole and written to the microsecond; float
+# epoch seconds hold that exactly until 2106, then to within 31 µs (the ulp at year 9999).
+MIN_TIME = 0.0
+MAX_TIME = 253402300799.0  # 9999-12-31T23:59:59Z
+_MAX_MICROS = 253402300799 * 1_000_000
+
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|z|[+-]\d{2}:\d{2})$"
 )
 
 
+def _offset_seconds(tz: str, value: str) -> int:
+    """RFC 3339 `time-numoffset`: hours 00-23, minutes 00-59 (Go's parser agrees)."""
+    if tz in ("Z", "z"):
+        return 0
+    hours, minutes = int(tz[1:3]), int(tz[4:6])
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"not an RFC 3339 timestamp: {value!r} (offset {tz} out of range)")
+    return (1 if tz[0] == "+" else -1) * (hours * 3600 + minutes * 60)
+
+
+def _micros(frac: str) -> int:
+    """A `.ddd…` fraction in microseconds, rounded half up (1_000_000 may come back)."""
+    digits = frac[1:]
+    micros = int(digits[:6].ljust(6, "0"))
+    return micros + (1 if len(digits) > 6 and digits[6] >= "5" else 0)
+
+
 def parse_time(value: str) -> float | None:
     """Parse RFC 3339 (nanosecond fractions allowed). Go's zero time gives None.
 
-    Raises ValueError with a readable message on anything else.
+    Raises ValueError with a readable message on anything else, including an instant
+    outside [1970-01-01T00:00:00Z, 9999-12-31T23:59:59Z] once the offset is applied.
     """
     m = _RFC3339.match(value)
     if m is None:
@@ -30,12 +56,7 @@ def parse_time(value: str) -> float | None:
     year = int(m.group(1))
     if year <= 1:
         return None
-    frac = m.group(7) or ""
-    tz = m.group(8)
-    offset = dt.timedelta(0)
-    if tz not in ("Z", "z"):
-        sign = 1 if tz[0] == "+" else -1
-        offset = sign * dt.timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
+    offset = _offset_seconds(m.group(8), value)
     try:
         base = dt.datetime(
             year, int(m.group(2)), int(m.group(3)),
@@ -43,10 +64,19 @@ def parse_time(value: str) -> float | None:
         )
     except ValueError as exc:
         raise ValueError(f"not an RFC 3339 timestamp: {value!r} ({exc})") from None
-    seconds = (base - offset).timestamp()
-    if frac:
-        seconds += float("0" + frac)
-    return seconds
+    # Integer arithmetic: an offset may carry the instant past year 9999 (no overflow).
+    whole = (base - _EPOCH) // dt.timedelta(seconds=1) - offset
+    frac = m.group(7) or ""
+    # The bound applies to the instant as it will be written (to the microsecond).
+    total = whole * 1_000_000 + _micros(frac or ".")
+    if total < 0:
+        raise ValueError(f"{value!r} is before 1970-01-01T00:00:00Z")
+    if total > _MAX_MICROS:
+        raise ValueError(f"{value!r} is after 9999-12-31T23:59:59Z")
+    return whole + float("0" + frac) if frac else float(whole)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def format_time(ts: float | None) -> str:

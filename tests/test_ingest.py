@@ -307,7 +307,8 @@ async def test_disk_full_raises_and_applies_nothing(h: Harness, tmp_path: Path) 
     await h.store.set_max_page_count(await h.store.page_count())
 
     await h.clock.advance(10)
-    big = {"description": "x" * 2_000_000}
+    # 2 MB of annotations, each within the 64 KiB bound of an annotation value.
+    big = {f"description{i}": "x" * 60_000 for i in range(34)}
     with pytest.raises(StoreUnavailable):
         await h.accept(alert_item(CRIT, annotations={"summary": "v2"}),
                        alert_item(WARN, annotations=big))

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 import yaml
 
+from router.config.secrets import REDACTED
 from router.errors import Problem
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -18,11 +19,22 @@ _BOOL_TAG = "tag:yaml.org,2002:bool"
 _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 
+# Keys whose values are credentials (or URLs that embed one): a problem message shows any
+# value at or under such a key as `<secret>`, never its text. `x_file` keys hold paths,
+# which are not secret. router/config/redact.py hides the same values by type instead.
+SECRET_KEYS = frozenset({
+    "api_url", "auth_password", "auth_token", "bearer_token", "bearer_tokens", "bot_token",
+    "password", "routing_key", "service_key", "token", "url", "webhook_url",
+})
+_PATH_PARTS = re.compile(r"[.\[]")
 
 
 _DURATION_RE = re.compile(
     r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
 )
+# Times derived from a duration (now + resolve_timeout, + repeat_interval, ...) must stay
+# inside the accepted range of timestamps (router/timefmt.py, up to year 9999).
+MAX_DURATION = 1000 * 365 * 86400.0
 # Seconds per unit, in the order the regex captures them (Prometheus: 1y = 365d).
 _DURATION_UNITS = (365 * 86400.0, 7 * 86400.0, 86400.0, 3600.0, 60.0, 1.0, 0.001)
 
@@ -34,11 +46,14 @@ def parse_duration(text: str) -> float:
     match = _DURATION_RE.match(text)
     if not text or match is None:
         raise ValueError(f'not a valid duration "{text}": use forms like 30s, 5m, 1h30m')
-    return sum(
+    seconds = sum(
         int(value) * unit
         for value, unit in zip(match.groups(), _DURATION_UNITS, strict=True)
         if value is not None
     )
+    if seconds > MAX_DURATION:
+        raise ValueError(f'duration "{text}" is longer than 1000y, the most any duration may be')
+    return seconds
 
 
 def suggest(word: str, candidates: Iterable[str]) -> str:
@@ -143,6 +158,15 @@ class Node:
     def is_null(self) -> bool:
         return isinstance(self.raw, yaml.ScalarNode) and self.raw.tag == _NULL_TAG
 
+    @property
+    def is_secret(self) -> bool:
+        """True at or under a secret key (`server.auth.bearer_tokens[0]`, `…password`)."""
+        return any(part in SECRET_KEYS for part in _PATH_PARTS.split(self.path))
+
+    def quoted(self) -> str:
+        """The scalar's text in double quotes for a message, or `<secret>` for a secret."""
+        return REDACTED if self.is_secret else f'"{self.raw.value}"'
+
     def _kind(self) -> str:
         if self.is_map:
             return "a map"
@@ -150,7 +174,7 @@ class Node:
             return "a list"
         if self.is_null:
             return "null"
-        return f'"{self.raw.value}"'
+        return self.quoted()
 
     # -- mappings -------------------------------------------------------------------
     def _pairs(self) -> list[tuple[yaml.Node, yaml.Node]]:

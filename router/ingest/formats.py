@@ -31,13 +31,52 @@ def _type(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def _str_map(value: Any, path: str, *, required: bool = False) -> dict[str, str]:
+# Accepted values (README "Accepted values"). Sizes are UTF-8 bytes. Label names and
+# values are identity (fingerprints, group keys, matchers, the notification log, every
+# vendor's title): names as long as Mimir allows (1 KiB), values 8x its 2 KiB, and 256
+# labels, far above any real alert yet a bound on every key built from them. Free text
+# (annotations, generatorURL) may be larger: 64 KiB each, still inside any vendor's body.
+MAX_NAME_BYTES = 1024
+MAX_LABEL_VALUE_BYTES = 16 * 1024
+MAX_TEXT_BYTES = 64 * 1024
+MAX_ENTRIES = 256
+
+
+def _size(text: str, path: str) -> int:
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate: not Unicode text
+        raise InputError("not valid Unicode text (a lone surrogate)", path) from None
+
+
+def _check_text(text: str, path: str, limit: int, what: str = "value") -> None:
+    if len(text) * 4 > limit and _size(text, path) > limit:
+        raise InputError(f"{what} longer than {limit} bytes", path)
+    if not text.isascii():
+        _size(text, path)
+
+
+def _check_map(obj: Mapping[str, str], path: str, value_limit: int, kind: str,
+               *, key_paths: bool = True) -> None:
+    """Names, values and entry count of a label or annotation map inside the bounds."""
+    if len(obj) > MAX_ENTRIES:
+        raise InputError(f"more than {MAX_ENTRIES} {kind}s", path)
+    for k, v in obj.items():
+        _check_text(k, path, MAX_NAME_BYTES, f"{kind} name")
+        where = f"{path}.{k}" if key_paths else path
+        what = "value" if key_paths else f"{kind} {k!r} value"
+        _check_text(v, where, value_limit, what)
+
+
+def _str_map(value: Any, path: str, *, required: bool = False,
+             limit: int = MAX_TEXT_BYTES, kind: str = "annotation") -> dict[str, str]:
     if value is None and not required:
         return {}
     obj = _obj(value, path)
     for k, v in obj.items():
         if not isinstance(v, str):
             raise InputError(f"expected a string value, got {_type(v)}", f"{path}.{k}")
+    _check_map(obj, path, limit, kind)
     return obj
 
 
@@ -46,6 +85,7 @@ def _opt_str(value: Any, path: str) -> str:
         return ""
     if not isinstance(value, str):
         raise InputError(f"expected a string, got {_type(value)}", path)
+    _check_text(value, path, MAX_TEXT_BYTES)
     return value
 
 
@@ -61,7 +101,8 @@ def _time(value: Any, path: str) -> float | None:
 
 
 def _labels(value: Any, path: str) -> dict[str, str]:
-    labels = {k: v for k, v in _str_map(value, path, required=True).items() if v != ""}
+    raw = _str_map(value, path, required=True, limit=MAX_LABEL_VALUE_BYTES, kind="label")
+    labels = {k: v for k, v in raw.items() if v != ""}
     if not labels:
         raise InputError("at least one label with a non-empty value is required", path)
     if "" in labels:
@@ -117,13 +158,14 @@ def from_webhook(body: Any, now: float) -> list[Alert]:
             raise InputError('status must be "firing" or "resolved"', f"{path}.status")
         labels = _labels(a.get("labels"), f"{path}.labels")
         annotations = _str_map(a.get("annotations"), f"{path}.annotations")
-        starts = _time(a.get("startsAt"), f"{path}.startsAt") or now
+        starts = _time(a.get("startsAt"), f"{path}.startsAt")
+        starts = now if starts is None else starts
         ends = _time(a.get("endsAt"), f"{path}.endsAt")
         gen = _opt_str(a.get("generatorURL"), f"{path}.generatorURL")
         if status == "firing":
             ends = None
         elif ends is None or ends > now:
-            ends = min(ends or now, now)
+            ends = min(now if ends is None else ends, now)
         out.append(make_alert(labels, annotations, starts, ends, gen, now, source="alertmanager"))
     return out
 
@@ -164,6 +206,9 @@ class EventMapper:
         if not labels:
             raise InputError(f"source {self.name!r} mapped the event to no labels", path)
         annotations = {k: t.render(ctx) for k, t in self._annotations.items()}
+        # Names come from the config; what the templates made of the event must fit too.
+        _check_map(labels, path, MAX_LABEL_VALUE_BYTES, "label", key_paths=False)
+        _check_map(annotations, path, MAX_TEXT_BYTES, "annotation", key_paths=False)
         status = self._status.render(ctx).strip().lower() if self._status else "firing"
         if status not in ("firing", "resolved"):
             raise InputError(
@@ -173,6 +218,7 @@ class EventMapper:
         starts = _time(self._starts.render(ctx).strip(), path) if self._starts else None
         ends = _time(self._ends.render(ctx).strip(), path) if self._ends else None
         gen = self._gen.render(ctx).strip() if self._gen else ""
+        _check_text(gen, path, MAX_TEXT_BYTES, "generatorURL")
         timeout_end = False
         if status == "resolved":
             ends = min(ends, now) if ends is not None else now

@@ -17,6 +17,7 @@ from router.ingest.merge import merge
 from router.metrics import Metrics
 from router.model import Alert
 from router.storage import AlertStore
+from router.timefmt import MAX_TIME, MIN_TIME
 from router.trace import TraceRecorder
 
 log = logging.getLogger(__name__)
@@ -50,10 +51,20 @@ class AlertIngestor:
         metrics.alerts.labels("resolved").set_function(lambda: self._count(resolved=True))
 
     def restore(self, alerts: Sequence[Alert]) -> None:
-        """After a restart: every stored alert is published again (back into its groups)."""
-        for alert in alerts:
+        """After a restart: every stored alert is published again (back into its groups).
+
+        An alert an older version stored with a time outside the accepted range (README
+        "Accepted values") comes back with that time clamped into it: kept, and showable.
+        """
+        clamped = 0
+        for stored in alerts:
+            alert = _clamped(stored)
+            clamped += alert is not stored
             self.alerts[alert.fingerprint] = alert
             self._feed.publish(AlertChange(alert.fingerprint, alert, restored=True))
+        if clamped:
+            log.warning("restored alerts with times outside the accepted range, clamped",
+                        extra={"count": clamped})
 
     async def accept(self, incoming: Sequence[Alert], source: str) -> int:
         """Commit and route a request's alerts; returns how many changed anything.
@@ -125,3 +136,14 @@ class AlertIngestor:
     def _count(self, *, resolved: bool) -> int:
         now = self._clock.now()
         return sum(1 for a in self.alerts.values() if a.resolved(now) == resolved)
+
+
+def _clamped(alert: Alert) -> Alert:
+    def clamp(ts: float) -> float:
+        return min(max(ts, MIN_TIME), MAX_TIME)
+
+    ends = None if alert.ends_at is None else clamp(alert.ends_at)
+    starts = clamp(alert.starts_at)
+    if starts == alert.starts_at and ends == alert.ends_at:
+        return alert
+    return dataclasses.replace(alert, starts_at=starts, ends_at=ends)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from router.errors import MatcherError, SilenceError
+from router.errors import PATTERN_ERRORS, MatcherError, SilenceError
 from router.matchers import Matcher, MatchOp
 from router.noise.silences import Silence, SilenceState, to_api_precision
 from router.timefmt import format_time_ms, parse_time
@@ -43,6 +43,19 @@ def _require(body: Mapping[str, Any], key: str, kind: type, path: str = "") -> A
 
 _TYPE_NAMES: dict[type, str] = {str: "string", bool: "boolean", list: "array", dict: "object"}
 
+# The bounds of alerts (README "Accepted values"): a matcher value as long as a label value;
+# free text (comment, createdBy, annotations) 64 KiB; as many matchers as an alert has labels.
+# Times are bounded by `parse_time` (1970 to 9999-12-31T23:59:59Z).
+MAX_VALUE_BYTES = 16 * 1024
+MAX_TEXT_BYTES = 64 * 1024
+MAX_MATCHERS = 256
+
+
+def _bounded(text: str, path: str, limit: int) -> str:
+    if len(text) * 4 > limit and len(text.encode("utf-8", "surrogatepass")) > limit:
+        raise SilenceError(f"longer than {limit} bytes", path)
+    return text
+
 
 def _is_utf8(text: str) -> bool:
     try:
@@ -67,10 +80,12 @@ def _matcher_from_api(raw: Any, path: str) -> Matcher:
         raise SilenceError(f"invalid label name {name!r}", f"{path}.name")
     if not _is_utf8(value):
         raise SilenceError("invalid label value (not valid UTF-8)", f"{path}.value")
+    _bounded(value, f"{path}.value", MAX_VALUE_BYTES)
     try:
         return Matcher(name, _API_OP[(is_regex, is_equal)], value)
-    except MatcherError as exc:
-        raise SilenceError(exc.message, f"{path}.value") from None
+    except PATTERN_ERRORS as exc:
+        message = exc.message if isinstance(exc, MatcherError) else f"invalid regex: {exc}"
+        raise SilenceError(message, f"{path}.value") from None
 
 
 def _matchers_from_api(raw: Any) -> tuple[Matcher, ...]:
@@ -80,6 +95,8 @@ def _matchers_from_api(raw: Any) -> tuple[Matcher, ...]:
         raise SilenceError("must be of type array", "matchers")
     if not raw:
         raise SilenceError("at least one matcher required", "matchers")
+    if len(raw) > MAX_MATCHERS:
+        raise SilenceError(f"more than {MAX_MATCHERS} matchers", "matchers")
     matchers = tuple(_matcher_from_api(m, f"matchers[{i}]") for i, m in enumerate(raw))
     if all(m.matches_empty for m in matchers):
         raise SilenceError("at least one matcher must not match the empty string", "matchers")
@@ -102,9 +119,13 @@ def _annotations_from_api(raw: Any) -> dict[str, str]:
         return {}
     if not isinstance(raw, dict):
         raise SilenceError("must be of type object", "annotations")
+    if len(raw) > MAX_MATCHERS:
+        raise SilenceError(f"more than {MAX_MATCHERS} annotations", "annotations")
     for key, value in raw.items():
         if not isinstance(value, str):
             raise SilenceError("must be of type string", f"annotations.{key}")
+        _bounded(key, "annotations", MAX_VALUE_BYTES)
+        _bounded(value, f"annotations.{key}", MAX_TEXT_BYTES)
     return dict(raw)
 
 
@@ -123,8 +144,8 @@ def silence_from_api(body: Any, now: float) -> Silence:
     matchers = _matchers_from_api(body.get("matchers"))
     starts_at = _time_from_api(body, "startsAt")
     ends_at = _time_from_api(body, "endsAt")
-    created_by = _require(body, "createdBy", str)
-    comment = _require(body, "comment", str)
+    created_by = _bounded(_require(body, "createdBy", str), "createdBy", MAX_TEXT_BYTES)
+    comment = _bounded(_require(body, "comment", str), "comment", MAX_TEXT_BYTES)
     annotations = _annotations_from_api(body.get("annotations"))
     # The API handler is stricter than the silence store: equal times are rejected too.
     if ends_at <= starts_at:

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from router.clock import Clock
 from router.ingest.feed import AlertChange
+from router.logs import RepeatLog
 from router.metrics import Metrics
 from router.model import Alert, Batch
 from router.routing import tree as routing
@@ -63,6 +64,8 @@ class Dispatcher:
         self._policy: FlushPolicy = policy or PlainPolicy()
         self._policy.bind(self._arm)
         self._replaying = False  # a reload re-inserting held alerts: not arrivals
+        # A flush failing for one cause (a store outage) logs a line a minute, not per group.
+        self._failures = RepeatLog(log, clock.now)
         if metrics is not None:
             metrics.aggregation_groups.set_function(lambda: len(self.groups))
 
@@ -191,21 +194,35 @@ class Dispatcher:
         return ticks, due
 
     async def run_due(self) -> int:
-        """Flush every group that is due now; returns how many flushed."""
+        """Flush every group that is due now; returns how many flushed.
+
+        Each group fails alone: an exception building its batch, notifying or after the
+        flush is logged (once per cause per minute), counted in
+        `alert_router_flush_errors_total`, and the group is retried at its next interval.
+        """
         now = self._clock.now()
         ticks, due = self._pop_due(now)
         # Policy timers first: a storm ending now marks its groups notified before they flush.
         for route_id in ticks:
             groups = [g for (rid, _), g in self.groups.items() if rid == route_id]
-            await self._policy.tick(self._router.routes_by_id.get(route_id), route_id, groups,
-                                    now, self._notify)
+            try:
+                await self._policy.tick(self._router.routes_by_id.get(route_id), route_id,
+                                        groups, now, self._notify)
+            except Exception as exc:
+                self._failed("route timer failed", exc, route=route_id)
         flushing: list[tuple[AggregationGroup, Batch]] = []
         for group in due:
-            if self._policy.holds(group, now):
+            try:
+                if self._policy.holds(group, now):
+                    self._schedule(group, now + group.route.group_interval)
+                    continue
+                batch = self._policy.visible(group, now)
+            except Exception as exc:
+                self._failed("group flush failed", exc, group_key=group.key)
                 self._schedule(group, now + group.route.group_interval)
-            else:
-                group.flushing = True
-                flushing.append((group, self._policy.visible(group, now)))
+                continue
+            group.flushing = True
+            flushing.append((group, batch))
         if not flushing:
             return 0
         results = await asyncio.gather(
@@ -213,10 +230,20 @@ class Dispatcher:
         )
         for (group, batch), ok in zip(flushing, results, strict=True):
             if isinstance(ok, BaseException):
-                log.error("group flush failed", exc_info=ok, extra={"group_key": group.key})
+                self._failed("group flush failed", ok, group_key=group.key)
                 ok = False
-            self._after_flush(group, batch, bool(ok))
+            try:
+                self._after_flush(group, batch, bool(ok))
+            except Exception as exc:
+                self._failed("group flush failed", exc, group_key=group.key)
+                group.flushing = False
+                self._schedule(group, now + group.route.group_interval)
         return len(flushing)
+
+    def _failed(self, message: str, exc: BaseException, **extra: str) -> None:
+        if self._metrics is not None:
+            self._metrics.flush_errors.inc()
+        self._failures.failure(message, exc, **extra)
 
     async def _flush(self, group: AggregationGroup, batch: Batch) -> bool:
         # Only held (flapping) alerts: nothing to notify, and the log must not change.
@@ -256,8 +283,8 @@ class Dispatcher:
         while True:
             try:
                 await self.run_due()
-            except Exception:
-                log.exception("dispatcher loop error")
+            except Exception as exc:
+                self._failures.failure("dispatcher loop error", exc)
             nxt = self.next_due()
             self._wake.clear()
             if nxt is not None and nxt <= self._clock.now():

@@ -7,14 +7,35 @@ answers "where did my alert go?" from the trace recorder.
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from aiohttp import web
 
+from router.logs import RepeatLog
 from router.model import Alert, nflog_key
 from router.timefmt import format_time
 from router.web.errors import RequestError
 from router.web.keys import CLOCK, DISPATCHER, INGESTOR, NFLOG, RUNTIME, TRACE
+
+log = logging.getLogger(__name__)
+_unshown = RepeatLog(log, time.monotonic)
+T = TypeVar("T")
+
+
+def each_shown(items: Iterable[T], view: Callable[[T], Any]) -> list[Any]:
+    """`view` of every alert (or silence) that can be shown. One that cannot (a value an
+    older version accepted) is left out and logged: it must not fail the whole listing."""
+    out = []
+    for item in items:
+        try:
+            out.append(view(item))
+        except Exception as exc:
+            _unshown.failure("left out of a listing: it cannot be shown", exc,
+                             item=getattr(item, "fingerprint", None) or getattr(item, "id", ""))
+    return out
 
 
 def _alert_view(app: web.Application, alert: Alert) -> dict[str, Any]:
@@ -59,7 +80,8 @@ async def get_trace(request: web.Request) -> web.Response:
         raise RequestError(f"no alert or trace for fingerprint {fp!r}", "fingerprint", 404)
     return web.json_response({
         "fingerprint": fp,
-        "alert": _alert_view(app, alert) if alert is not None else None,
+        "alert": next(iter(each_shown([alert], lambda a: _alert_view(app, a))), None)
+        if alert is not None else None,
         "events": [e.to_api() for e in events],
     })
 
@@ -67,4 +89,4 @@ async def get_trace(request: web.Request) -> web.Response:
 async def get_alerts(request: web.Request) -> web.Response:
     app = request.app
     alerts = sorted(app[INGESTOR].alerts.values(), key=lambda a: a.fingerprint)
-    return web.json_response([_alert_view(app, a) for a in alerts])
+    return web.json_response(each_shown(alerts, lambda a: _alert_view(app, a)))

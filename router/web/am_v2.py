@@ -11,13 +11,21 @@ from typing import Any
 
 from aiohttp import web
 
-from router.errors import MatcherError, SilenceError, SilenceNotFound
+from router.errors import (
+    PATTERN_ERRORS,
+    InputError,
+    MatcherError,
+    SilenceError,
+    SilenceNotFound,
+)
 from router.matchers import Matcher, parse_matchers
 from router.model import Alert
 from router.noise.silence_api import filter_silences, silence_from_api, silence_to_api
 from router.noise.silences import expire, update_silence
 from router.regex import Regex
 from router.timefmt import format_time_ms
+from router.web import jsonbody
+from router.web.alerts import each_shown
 from router.web.errors import RequestError
 from router.web.keys import CLOCK, DISPATCHER, INGESTOR, RUNTIME, SILENCES, STORE
 
@@ -27,8 +35,9 @@ def _filters(request: web.Request) -> list[Matcher]:
     for i, text in enumerate(request.query.getall("filter", [])):
         try:
             out.extend(parse_matchers(text))
-        except MatcherError as exc:
-            raise RequestError(f"bad filter {text!r}: {exc.message}", f"filter[{i}]", 400) from None
+        except PATTERN_ERRORS as exc:
+            message = exc.message if isinstance(exc, MatcherError) else str(exc)
+            raise RequestError(f"bad filter {text!r}: {message}", f"filter[{i}]", 400) from None
     return out
 
 
@@ -54,16 +63,16 @@ async def get_silences(request: web.Request) -> web.Response:
     now = app[CLOCK].now()
     silences = app[SILENCES]
     found = filter_silences(list(silences), _filters(request), now)
-    return web.json_response([silence_to_api(s, now) for s in found])
+    return web.json_response(each_shown(found, lambda s: silence_to_api(s, now)))
 
 
 async def post_silence(request: web.Request) -> web.Response:
     app = request.app
     now = app[CLOCK].now()
     try:
-        body = await request.json()
-    except ValueError:
-        return _am_error(400, "malformed JSON")
+        body = jsonbody.loads(await request.read())
+    except InputError as exc:  # malformed JSON, or a value no silence can hold
+        return _am_error(400, exc.message, "" if exc.path == "$" else exc.path)
     try:
         new = silence_from_api(body, now)
         current, old = update_silence(app[SILENCES].get(new.id) if new.id else None, new, now)
@@ -135,23 +144,23 @@ async def get_alerts(request: web.Request) -> web.Response:
         receiver = Regex(receiver_re) if receiver_re else None
     except MatcherError as exc:
         raise RequestError(f"bad receiver regex: {exc.message}", "receiver", 400) from None
-    out = []
-    for alert in sorted(app[INGESTOR].alerts.values(), key=lambda a: a.fingerprint):
-        # Like Alertmanager, the API lists alerts that have not resolved.
-        if alert.resolved(now) or not all(m.matches(alert.labels) for m in filters):
-            continue
-        item = gettable_alert(app, alert, now)
+
+    def wanted(item: dict[str, Any]) -> bool:
         st = item["status"]
         if st["state"] == "active" and not want_active:
-            continue
+            return False
         if st["silencedBy"] and not want_silenced:
-            continue
+            return False
         if st["inhibitedBy"] and not want_inhibited:
-            continue
-        if receiver and not any(receiver.fullmatch(r["name"]) for r in item["receivers"]):
-            continue
-        out.append(item)
-    return web.json_response(out)
+            return False
+        return not receiver or any(receiver.fullmatch(r["name"]) for r in item["receivers"])
+
+    # Like Alertmanager, the API lists alerts that have not resolved.
+    held = sorted(app[INGESTOR].alerts.values(), key=lambda a: a.fingerprint)
+    live = [a for a in held
+            if not a.resolved(now) and all(m.matches(a.labels) for m in filters)]
+    items = each_shown(live, lambda a: gettable_alert(app, a, now))
+    return web.json_response([item for item in items if wanted(item)])
 
 
 async def get_receivers(request: web.Request) -> web.Response:

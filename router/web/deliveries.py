@@ -15,6 +15,8 @@ from router.timefmt import format_time
 from router.web.errors import RequestError
 from router.web.keys import DELIVERY, STORE
 
+_MAX_ID = 2**63
+
 
 def _row_view(row: OutboxRow) -> dict[str, Any]:
     return {
@@ -44,6 +46,8 @@ async def retry_delivery(request: web.Request) -> web.Response:
         row_id = int(request.match_info["id"])
     except ValueError:
         raise RequestError("delivery id must be an integer", "id", status=404) from None
+    if not 0 < row_id < _MAX_ID:  # ids are positive SQLite integers: no such row
+        raise RequestError(f"no dead delivery with id {row_id}", "id", status=404)
     row = await request.app[DELIVERY].retry_dead(row_id)
     if row is None:
         raise RequestError(f"no dead delivery with id {row_id}", "id", status=404)

@@ -7,7 +7,6 @@ once they are durably committed. Credentials are checked by the auth middleware 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -15,6 +14,7 @@ from aiohttp import web
 from router.errors import InputError
 from router.ingest.formats import from_postable, from_webhook
 from router.model import Alert
+from router.web import jsonbody
 from router.web.errors import RequestError
 from router.web.keys import CLOCK, INGESTOR, METRICS, RUNTIME
 
@@ -33,12 +33,7 @@ async def _read_json(request: web.Request) -> Any:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise RequestError(f"body larger than the {limit}-byte limit", status=413) from None
-    try:
-        return json.loads(raw)
-    except RecursionError:
-        raise RequestError("JSON nested too deeply", status=400) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RequestError(f"malformed JSON: {exc}", status=400) from None
+    return jsonbody.loads(raw)
 
 
 async def _accept(request: web.Request, alerts: list[Alert], source: str) -> web.Response:

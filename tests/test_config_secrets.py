@@ -1,0 +1,94 @@
+"""Config problems never quote a secret (issue 11 item 11): in check-config's output, the
+`/-/reload` 400 body and the log, a value at or under a secret key shows as `<secret>`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from router.cli import main
+
+GOOD = """
+route:
+  receiver: hook
+receivers:
+  - name: hook
+"""
+
+# Every secret key given the wrong shape, so the problem message would quote its value.
+BAD = """
+route:
+  receiver: hook
+server:
+  auth:
+    bearer_tokens: "s3cr3t-token"
+    basic_auth:
+      username: u
+      password: [s3cr3t-password]
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: {at: s3cr3t-url}
+    slack_configs:
+      - token: true
+    pagerduty_configs:
+      - routing_key: 12345678901
+    telegram_configs:
+      - bot_token: yes
+        chat_id: 1
+"""
+SECRETS = ("s3cr3t", "12345678901", "true", "yes")
+
+
+def _no_secret(text: str) -> None:
+    for secret in SECRETS:
+        assert f'"{secret}' not in text
+    assert "s3cr3t" not in text
+
+
+def test_check_config_shows_secret_values_as_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "router.yml"
+    path.write_text(BAD, encoding="utf-8")
+    assert main(["check-config", str(path)]) == 1
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert f"{path}:6:20: server.auth.bearer_tokens: expected a list, got <secret>" in text
+    assert "slack_configs[0].token: expected a string, got <secret>" in text
+    _no_secret(text)
+
+
+async def test_reload_body_and_log_show_secret_values_as_secret(
+    make_router: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "router.yml"
+    path.write_text(GOOD, encoding="utf-8")
+    client, _ = await make_router(GOOD, config_path=str(path),
+                                  overrides={"storage": str(tmp_path / "router.db")})
+    path.write_text(BAD, encoding="utf-8")
+    with caplog.at_level(logging.INFO):
+        resp = await client.post("/-/reload")
+    assert resp.status == 400
+    detail = (await resp.json())["detail"]
+    assert "server.auth.bearer_tokens: expected a list, got <secret>" in detail
+    _no_secret(detail)
+    logged = "\n".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records)
+    assert "<secret>" in logged
+    _no_secret(logged)
+
+
+def test_durations_are_bounded_so_derived_times_stay_formattable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """now + resolve_timeout (or any interval) must stay inside the accepted timestamps."""
+    path = tmp_path / "router.yml"
+    path.write_text("global:\n  resolve_timeout: 9000y\n" + GOOD, encoding="utf-8")
+    assert main(["check-config", str(path)]) == 1
+    out = capsys.readouterr()
+    assert 'global.resolve_timeout: duration "9000y" is longer than 1000y' in out.out + out.err
+    path.write_text("global:\n  resolve_timeout: 1000y\n" + GOOD, encoding="utf-8")
+    assert main(["check-config", str(path)]) == 0
