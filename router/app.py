@@ -1,9 +1,9 @@
 """create_app(): the aiohttp application around one Service; one cleanup context per resource.
 
 The object graph is built by `router.service.build_service` (tests use the same builder);
-this module only ties its lifetime to the web application: the store is opened first and
-closed last, the HTTP client session lives inside the running loop, and the service's
-background loops run in between.
+this module only ties its lifetime to the web application, one cleanup context per
+resource: the store is opened first and closed last, the HTTP client session lives inside
+the running loop, and the service's background loops run innermost.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def create_app(
     install(app, service)
     setup_routes(app)
     app.cleanup_ctx.append(_store)
+    app.cleanup_ctx.append(_http)
     app.cleanup_ctx.append(_running)
     return app
 
@@ -58,12 +59,24 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
         await store.close()
 
 
-async def _running(app: web.Application) -> AsyncIterator[None]:
-    """The HTTP client session and the service's loops, inside the running event loop."""
-    service = app[SERVICE]
+async def _http(app: web.Application) -> AsyncIterator[None]:
+    """The one HTTP client session, made inside the running loop; every channel's
+    HttpClient is bound to it while the app runs."""
+    http = app[SERVICE].http
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
-        await service.start(session)
+        http.start(session)
         try:
             yield
         finally:
-            await service.stop()
+            http.stop()
+
+
+async def _running(app: web.Application) -> AsyncIterator[None]:
+    """The service's loops: restored from the store, stopped (leases released, trace
+    flushed) before the session and the store close."""
+    service = app[SERVICE]
+    await service.start()
+    try:
+        yield
+    finally:
+        await service.stop()

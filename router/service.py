@@ -20,7 +20,6 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import TextIO
 
-import aiohttp
 from prometheus_client import CollectorRegistry
 
 from router.channels.http import HttpClient
@@ -104,14 +103,13 @@ class Service:
         runtime = compile_runtime(config, self.metrics, self.clock, self.http, self.silences,
                                   self.ingestor.alerts.values(), log_stream=self.log_stream)
         self.ref.swap(runtime)
-        self.delivery.settings = config.delivery
         self.dispatcher.reset(runtime.router, self.ingestor.alerts.values())
         self.metrics.config_last_reload_successful.set(1)
         self.metrics.config_last_reload_success_timestamp.set(self.clock.now())
 
-    async def start(self, session: aiohttp.ClientSession) -> None:
-        """Restore from the (open) store, then start the background loops."""
-        self.http.start(session)
+    async def start(self) -> None:
+        """Restore from the (open) store, then start the background loops (the HTTP client
+        is bound to its session by then: see router/app.py)."""
         # Loads the notification log, takes over the rows of a dead local worker and every
         # unheld pending row: before the dispatcher runs, so a newer state still replaces
         # an unsent row after a crash.
@@ -135,7 +133,6 @@ class Service:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        self.http.stop()
         await self.trace.flush()
 
     async def collect_garbage(self) -> None:
@@ -178,7 +175,8 @@ def build_service(
                                      log_stream=log_stream))
     trace = TraceRecorder(store, clock)
     nflog = NotificationLog(store)
-    delivery = DeliveryManager(store, clock, metrics, config.delivery, ref.channel,
+    delivery = DeliveryManager(store, clock, metrics, lambda: ref.current.config.delivery,
+                               ref.channel,
                                rng=rng, trace=trace, nflog=nflog)
     pipeline = build_pipeline(ref, nflog, delivery, metrics, trace)
     dispatcher = Dispatcher(ref.current.router, clock, pipeline, trace, metrics=metrics,

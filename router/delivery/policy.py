@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 
 from router.channels.base import Channel
+from router.config.secrets import scrub, secret_values
 from router.config.types import DeliveryConfig
 from router.errors import DeliveryError, FailureReason
 from router.model import NflogEntry
@@ -73,3 +74,12 @@ def already_delivered(previous: NflogEntry | None, row: OutboxRow) -> bool:
         and previous.sent_at >= row.created_at
         and (previous.firing, previous.resolved) == (row.firing, row.resolved)
     )
+
+
+def scrubbed(err: DeliveryError, channel: Channel) -> DeliveryError:
+    """`err` without any of the channel's secrets: a vendor may echo a URL or a header."""
+    message = scrub(err.message, secret_values(getattr(channel, "cfg", None)))
+    if message == err.message:
+        return err
+    return DeliveryError(err.reason, message, retryable=err.retryable,
+                         retry_after=err.retry_after)

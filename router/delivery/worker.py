@@ -25,7 +25,6 @@ from typing import TypeVar
 
 from router.channels.base import Channel, SendContext
 from router.clock import Clock
-from router.config.secrets import scrub, secret_values
 from router.config.types import DeliveryConfig
 from router.delivery import policy
 from router.delivery.outcomes import Outcomes
@@ -53,7 +52,7 @@ class DeliveryManager:
         store: Store,
         clock: Clock,
         metrics: Metrics,
-        settings: DeliveryConfig,
+        settings: DeliveryConfig | Callable[[], DeliveryConfig],
         channels: ChannelLookup,
         *,
         rng: random.Random | None = None,
@@ -65,7 +64,9 @@ class DeliveryManager:
         self._store = store
         self._clock = clock
         self._metrics = metrics
-        self.settings = settings
+        # A callable reads the running config's `delivery` section at each use (the
+        # service passes `ref.current`'s), so a reload needs no assignment from outside.
+        self._settings = settings
         self._channels = channels
         self._rng = rng or random.Random()
         self.nflog = nflog if nflog is not None else NotificationLog(store)
@@ -80,6 +81,15 @@ class DeliveryManager:
         self._renew_at = 0.0
         self._wake = asyncio.Event()
         self._parked = asyncio.Event()
+
+    @property
+    def settings(self) -> DeliveryConfig:
+        s = self._settings
+        return s if isinstance(s, DeliveryConfig) else s()
+
+    @settings.setter
+    def settings(self, value: DeliveryConfig) -> None:
+        self._settings = value
 
     # --- views ------------------------------------------------------------------
 
@@ -336,10 +346,10 @@ class DeliveryManager:
             self._metrics.child(self._metrics.notification_latency, *labels).observe(
                 self._clock.now() - started
             )
-            self._failed(row, _scrubbed(err, channel))
+            self._failed(row, policy.scrubbed(err, channel))
             return
         except Exception as exc:  # a channel bug must not kill the worker
-            bug = _scrubbed(DeliveryError(FailureReason.OTHER, repr(exc), retryable=True),
+            bug = policy.scrubbed(DeliveryError(FailureReason.OTHER, repr(exc), retryable=True),
                             channel)
             # No traceback: an exception's text may quote a URL that holds a secret.
             log.error("channel raised unexpectedly",
@@ -381,12 +391,3 @@ class DeliveryManager:
         else:
             self._leases.pop(row.id, None)
             self._outcomes.superseded(row)
-
-
-def _scrubbed(err: DeliveryError, channel: Channel) -> DeliveryError:
-    """`err` without any of the channel's secrets: a vendor may echo a URL or a header."""
-    message = scrub(err.message, secret_values(getattr(channel, "cfg", None)))
-    if message == err.message:
-        return err
-    return DeliveryError(err.reason, message, retryable=err.retryable,
-                         retry_after=err.retry_after)
