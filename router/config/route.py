@@ -193,37 +193,45 @@ def option_node(parent: Node, key: str, example: str) -> Node | bool | None:
     return None
 
 
+def _counted_option(parent: Node, key: str, example: str, keys: tuple[str, str, str]
+                    ) -> tuple[int, float, float] | bool | None:
+    """A route option `{<count>, <duration>, <duration>}` with all three keys required:
+    the values, None when absent (inherit), False when switched off or invalid."""
+    node = option_node(parent, key, example)
+    if node is None:
+        return None
+    if node is False or not isinstance(node, Node):
+        return False
+    node.expect_keys(keys)
+    present = [node.require(k) is not None for k in keys]
+    count = node.get_int(keys[0], 0, minimum=1)
+    first = node.get_duration(keys[1], None, allow_zero=False)
+    second = node.get_duration(keys[2], None, allow_zero=False)
+    if not all(present) or count < 1 or first is None or second is None:
+        return False
+    return count, first, second
+
+
 def parse_storm(parent: Node, inherited: StormConfig | None) -> StormConfig | None:
     """The route's `storm: {threshold, window, digest_interval}` (all three required)."""
-    node = option_node(parent, "storm", "{threshold: 20, window: 1m, digest_interval: 5m}")
-    if node is None:
+    got = _counted_option(parent, "storm", "{threshold: 20, window: 1m, digest_interval: 5m}",
+                          STORM_KEYS)
+    if got is None:
         return inherited
-    if node is False or not isinstance(node, Node):
+    if got is False or got is True:
         return None
-    node.expect_keys(STORM_KEYS)
-    present = [node.require(k) is not None for k in STORM_KEYS]
-    threshold = node.get_int("threshold", 0, minimum=1)
-    window = node.get_duration("window", None, allow_zero=False)
-    interval = node.get_duration("digest_interval", None, allow_zero=False)
-    if not all(present) or threshold < 1 or window is None or interval is None:
-        return None
+    threshold, window, interval = got
     return StormConfig(threshold=threshold, window=window, digest_interval=interval)
 
 
 def parse_flap(parent: Node, inherited: FlapConfig | None) -> FlapConfig | None:
     """The route's `flap: {changes, window, quiet}` (all three required)."""
-    node = option_node(parent, "flap", "{changes: 5, window: 10m, quiet: 5m}")
-    if node is None:
+    got = _counted_option(parent, "flap", "{changes: 5, window: 10m, quiet: 5m}", FLAP_KEYS)
+    if got is None:
         return inherited
-    if node is False or not isinstance(node, Node):
+    if got is False or got is True:
         return None
-    node.expect_keys(FLAP_KEYS)
-    present = [node.require(k) is not None for k in FLAP_KEYS]
-    changes = node.get_int("changes", 0, minimum=1)
-    window = node.get_duration("window", None, allow_zero=False)
-    quiet = node.get_duration("quiet", None, allow_zero=False)
-    if not all(present) or changes < 1 or window is None or quiet is None:
-        return None
+    changes, window, quiet = got
     return FlapConfig(changes=changes, window=window, quiet=quiet)
 
 
