@@ -57,15 +57,15 @@ def parse_time(value: str) -> float | None:
     if year <= 1:
         return None
     offset = _offset_seconds(m.group(8), value)
+    hour, minute, second = int(m.group(4)), int(m.group(5)), int(m.group(6))
     try:
-        base = dt.datetime(
-            year, int(m.group(2)), int(m.group(3)),
-            int(m.group(4)), int(m.group(5)), int(m.group(6)), tzinfo=dt.UTC,
-        )
+        day = dt.date(year, int(m.group(2)), int(m.group(3))).toordinal()
+        if hour > 23 or minute > 59 or second > 59:
+            raise ValueError("hour, minute or second out of range")
     except ValueError as exc:
         raise ValueError(f"not an RFC 3339 timestamp: {value!r} ({exc})") from None
     # Integer arithmetic: an offset may carry the instant past year 9999 (no overflow).
-    whole = (base - _EPOCH) // dt.timedelta(seconds=1) - offset
+    whole = (day - _EPOCH_DAY) * 86400 + hour * 3600 + minute * 60 + second - offset
     frac = m.group(7) or ""
     # The bound applies to the instant as it will be written (to the microsecond).
     total = whole * 1_000_000 + _micros(frac or ".")
@@ -77,6 +77,7 @@ def parse_time(value: str) -> float | None:
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
 
 
 def format_time(ts: float | None) -> str:

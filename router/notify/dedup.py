@@ -12,12 +12,11 @@ flush into one decision per channel of the receiver, by the batch's intent:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
 from typing import Protocol
 
+from router.channels.base import Channel
 from router.metrics import Metrics
-from router.model import IntentKind, NflogEntry, NotifyReason, nflog_key
+from router.model import Alert, Batch, IntentKind, NflogEntry, NotifyReason, nflog_key
 from router.nflog import NotificationLog
 from router.notify.stage import Action, Decision, Flush
 from router.runtime import RuntimeRef
@@ -63,13 +62,10 @@ class DedupStage:
 
     async def run(self, flush: Flush) -> Flush | bool:
         batch = flush.batch
-        firing_fps = frozenset(a.fingerprint for a in batch.firing())
+        firing = batch.firing()
+        firing_fps = frozenset(a.fingerprint for a in firing)
         resolved_fps = frozenset(a.fingerprint for a in batch.alerts) - firing_fps
-        decide_one: Callable[..., Decision | None] = {
-            IntentKind.NOTIFY: self._notify,
-            IntentKind.ANNOUNCE: self._announce,
-            IntentKind.MARK: self._mark,
-        }[batch.intent.kind]
+        kind_of_intent = batch.intent.kind
         runtime = self._ref.current
         decisions = []
         for kind, index, _cfg in flush.receiver.channels():
@@ -77,29 +73,37 @@ class DedupStage:
             if channel is None:
                 continue
             key = nflog_key(batch.group_key, flush.receiver.name, kind, index)
-            proto = Decision(kind, index, channel, Action.SEND, previous=self._nflog.get(key))
-            decision = decide_one(flush, proto, key, firing_fps, resolved_fps)
+            previous = self._nflog.get(key)
+            if kind_of_intent is IntentKind.NOTIFY:
+                decision = self._notify(batch, kind, index, channel, previous, key, firing,
+                                        firing_fps, resolved_fps)
+            elif kind_of_intent is IntentKind.ANNOUNCE:
+                decision = self._announce(batch, kind, index, channel, previous,
+                                          firing_fps, resolved_fps)
+            else:
+                decision = self._mark(batch, kind, index, channel, previous, key,
+                                      firing_fps, resolved_fps)
             if decision is not None:
                 decisions.append(decision)
         if not decisions:
             return True
-        return replace(flush, decisions=tuple(decisions))
+        return Flush(batch, flush.receiver, tuple(decisions), firing_fps, resolved_fps)
 
-    def _notify(self, flush: Flush, d: Decision, key: str, firing_fps: frozenset[str],
-                resolved_fps: frozenset[str]) -> Decision | None:
-        batch = flush.batch
+    def _notify(self, batch: Batch, kind: str, index: int, channel: Channel,
+                previous: NflogEntry | None, key: str, firing: tuple[Alert, ...],
+                firing_fps: frozenset[str], resolved_fps: frozenset[str]) -> Decision | None:
         queued = self._queued.latest(key)
         if queued is not None and (queued.firing, queued.resolved) == (firing_fps, resolved_fps):
             return None  # this exact state is already queued or being sent
-        reason = decide(d.previous, firing_fps, resolved_fps,
-                        send_resolved=d.channel.send_resolved,
+        reason = decide(previous, firing_fps, resolved_fps,
+                        send_resolved=channel.send_resolved,
                         repeat_interval=batch.repeat_interval, now=batch.now)
-        shown = batch.alerts if d.channel.send_resolved else batch.firing()
+        shown = batch.alerts if channel.send_resolved else firing
         if queued is not None and (reason is None or not shown):
             # An older state is still on its way and nothing would replace it: decide
             # again once it has landed in the log, or the resolution would be lost
             # behind it (a late "firing" must not be the last word).
-            return replace(d, action=Action.WAIT)
+            return Decision(kind, index, channel, Action.WAIT, previous=previous)
         if reason is None:
             if self._metrics is not None:
                 self._metrics.child(self._metrics.notifications_suppressed, "dedup").inc()
@@ -109,26 +113,27 @@ class DedupStage:
             # so the log is cleared, exactly like Alertmanager.
             entry = NflogEntry(key, firing_fps, resolved_fps, batch.now,
                                batch.now + 2 * batch.repeat_interval)
-            return replace(d, action=Action.LOG, entry=entry)
-        return replace(d, reason=reason, shown=shown)
+            return Decision(kind, index, channel, Action.LOG, entry=entry, previous=previous)
+        return Decision(kind, index, channel, Action.SEND, reason, shown, previous=previous)
 
-    def _announce(self, flush: Flush, d: Decision, key: str, firing_fps: frozenset[str],
+    def _announce(self, batch: Batch, kind: str, index: int, channel: Channel,
+                  previous: NflogEntry | None, firing_fps: frozenset[str],
                   resolved_fps: frozenset[str]) -> Decision | None:
-        batch = flush.batch
         reason = batch.intent.reason or decide(
-            d.previous, firing_fps, resolved_fps, send_resolved=d.channel.send_resolved,
+            previous, firing_fps, resolved_fps, send_resolved=channel.send_resolved,
             repeat_interval=batch.repeat_interval, now=batch.now)
         if reason is None:
             if not batch.intent.force:
                 return None
-            reason = (NotifyReason.REPEAT if d.previous is not None
+            reason = (NotifyReason.REPEAT if previous is not None
                       else NotifyReason.FIRST if firing_fps else NotifyReason.ALL_RESOLVED)
-        return replace(d, reason=reason, shown=batch.alerts)
+        return Decision(kind, index, channel, Action.SEND, reason, batch.alerts,
+                        previous=previous)
 
-    def _mark(self, flush: Flush, d: Decision, key: str, firing_fps: frozenset[str],
-              resolved_fps: frozenset[str]) -> Decision | None:
-        batch = flush.batch
+    def _mark(self, batch: Batch, kind: str, index: int, channel: Channel,
+              previous: NflogEntry | None, key: str, firing_fps: frozenset[str],
+              resolved_fps: frozenset[str]) -> Decision:
         entry = NflogEntry(key, firing_fps, resolved_fps, batch.now,
                            batch.now + 2 * batch.repeat_interval,
-                           d.previous.data if d.previous is not None else {})
-        return replace(d, action=Action.LOG, entry=entry)
+                           previous.data if previous is not None else {})
+        return Decision(kind, index, channel, Action.LOG, entry=entry, previous=previous)

@@ -62,8 +62,7 @@ class EnqueueStage:
         """Render this channel's notification once and queue it durably."""
         batch = flush.batch
         assert d.reason is not None
-        firing_fps = frozenset(a.fingerprint for a in batch.firing())
-        resolved_fps = frozenset(a.fingerprint for a in batch.alerts) - firing_fps
+        firing_fps, resolved_fps = flush.firing, flush.resolved
         external_url = self._ref.current.config.server.external_url
         digest: dict[str, Any] | None = None
         if batch.intent.kind is IntentKind.ANNOUNCE and batch.intent.digest is not None:

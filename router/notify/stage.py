@@ -46,6 +46,9 @@ class Flush:
     batch: Batch
     receiver: Receiver
     decisions: tuple[Decision, ...] = ()
+    # The batch's fingerprints by status, computed once by the dedup stage.
+    firing: frozenset[str] = frozenset()
+    resolved: frozenset[str] = frozenset()
 
 
 class Stage(Protocol):
