@@ -19,7 +19,7 @@ from router.model import Alert
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per alert, frozen init costs
 class AlertChange:
     """One committed change: a new or updated alert, or (alert None) a forgotten one."""
 

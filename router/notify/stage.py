@@ -27,7 +27,7 @@ class Action(Enum):
     WAIT = "wait"  # an older state is still on its way: decide again at the next flush
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per alert, frozen init costs
 class Decision:
     """What one channel of the receiver does with this batch."""
 
@@ -41,7 +41,7 @@ class Decision:
     previous: NflogEntry | None = None  # the log's entry before this batch
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per alert, frozen init costs
 class Flush:
     batch: Batch
     receiver: Receiver
