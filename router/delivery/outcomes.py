@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 
-from router.errors import DeliveryError, StoreUnavailable
+from router.errors import DeliveryError, RouterError
 from router.metrics import Metrics
 from router.model import NflogEntry, NotifyReason
 from router.storage import OutboxRow, Store
@@ -107,7 +107,8 @@ class Outcomes:
 
     def _recorded(self, task: asyncio.Future[None]) -> None:
         self._writes.discard(task)
-        if not task.cancelled() and isinstance(task.exception(), StoreUnavailable):
+        # StoreUnavailable or StoreRejected (a refused value: only this outcome was lost).
+        if not task.cancelled() and isinstance(task.exception(), RouterError):
             log.error("could not record a delivery outcome", extra={"error": str(task.exception())})
 
     def pending(self) -> bool:

@@ -30,6 +30,14 @@ from router.storage.sqlite_tx import Plan, Stmt
 
 T = TypeVar("T")
 
+# Row ids are positive 64-bit SQLite integers: any other id names no row. Checked before a
+# statement is queued, so an impossible id never reaches a shared transaction.
+_MAX_ID = 2**63 - 1
+
+
+def _valid_id(row_id: int) -> bool:
+    return isinstance(row_id, int) and 0 < row_id <= _MAX_ID
+
 NFLOG_UPSERT = Stmt("nflog", f"INSERT OR REPLACE INTO nflog ({NFLOG_COLS}) VALUES (?,?,?,?,?,?)")
 _HELD = "lease_owner = ?"
 _INSERT = Stmt(
@@ -186,6 +194,8 @@ class SqliteOutbox:
     async def outbox_requeue(
         self, row_id: int, now: float, owner: str, lease_until: float
     ) -> OutboxRow | None:
+        if not _valid_id(row_id):
+            return None
         rows = await self._queue_ops([(_REQUEUE, (now, owner, lease_until, row_id))])
         return outbox_from_row(rows[0]) if rows else None
 
@@ -203,6 +213,8 @@ class SqliteOutbox:
         return [outbox_from_row(r) for r in rows]
 
     async def outbox_get(self, row_id: int) -> OutboxRow | None:
+        if not _valid_id(row_id):
+            return None
         rows = await self._read(f"SELECT {OUTBOX_COLS} FROM outbox WHERE id = ?", (row_id,))
         return outbox_from_row(rows[0]) if rows else None
 
