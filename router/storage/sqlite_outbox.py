@@ -102,6 +102,21 @@ _REQUEUE = Stmt(
     returns=True,
 )
 
+# A dead row that a re-flush of the same state joins (router/delivery/dead.py): pending
+# again with the new content, the budget (attempts, created_at) the caller decides.
+_REVIVE = Stmt(
+    "outbox",
+    "UPDATE outbox SET attempts = ?, created_at = ?, next_attempt_at = ?, lease_owner = ?,"
+    " lease_until = ?, state = 'pending', payload = ?, firing = ?, resolved = ?, reason = ?,"
+    " priority = ?, ingested_at = ?, all_resolved = ?, expires_in = ?"
+    f" WHERE id = ? AND state = 'dead' RETURNING {OUTBOX_COLS}",
+    returns=True,
+)
+_DEAD_GC = Stmt(
+    "outbox", "DELETE FROM outbox WHERE state = 'dead' AND created_at < ? RETURNING id, channel",
+    returns=True,
+)
+
 
 def _mapped(source: asyncio.Future[Any], convert: Callable[[Any], T]) -> asyncio.Future[T]:
     """A future resolving to `convert(result)`: no task on the hot path."""
@@ -198,6 +213,25 @@ class SqliteOutbox:
             return None
         rows = await self._queue_ops([(_REQUEUE, (now, owner, lease_until, row_id))])
         return outbox_from_row(rows[0]) if rows else None
+
+    async def outbox_revive(self, row: OutboxRow, owner: str, lease_until: float
+                            ) -> OutboxRow | None:
+        if not _valid_id(row.id):
+            return None
+        rows = await self._queue_ops([(_REVIVE, (
+            row.attempts, row.created_at, row.next_attempt_at, owner, lease_until,
+            *outbox_content_params(row)))])
+        return outbox_from_row(rows[0]) if rows else None
+
+    async def outbox_dead_latest(self) -> list[OutboxRow]:
+        rows = await self._read(
+            f"SELECT {OUTBOX_COLS} FROM outbox WHERE id IN (SELECT MAX(id) FROM outbox"
+            " WHERE state = 'dead' GROUP BY receiver, channel, idx, group_key) ORDER BY id")
+        return [outbox_from_row(r) for r in rows]
+
+    async def outbox_gc_dead(self, before: float) -> list[tuple[int, str]]:
+        rows = await self._queue_ops([(_DEAD_GC, (before,))])
+        return [(int(r[0]), str(r[1])) for r in rows or ()]
 
     async def outbox_load_pending(self) -> list[OutboxRow]:
         rows = await self._read(
