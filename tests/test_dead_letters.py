@@ -17,14 +17,14 @@ from fakeclock import FakeClock
 from router.service import GC_INTERVAL, Service
 
 
-def config(url: str, extra: str = "") -> str:
+def config(url: str, extra: str = "", repeat: str = "1h") -> str:
     return f"""
 route:
   receiver: team
   group_by: [alertname]
   group_wait: 1s
   group_interval: 2s
-  repeat_interval: 1h
+  repeat_interval: {repeat}
 receivers:
   - name: team
     webhook_configs:
@@ -100,3 +100,39 @@ async def test_dead_rows_are_removed_after_dead_retention(
     assert await dead_rows(client) == []
     assert gauge(state) == 0
     assert len(hook.requests) == 3
+
+
+async def test_a_retry_by_hand_gives_the_dead_row_a_fresh_budget(
+    make_router: Any, aiohttp_server: Any, clock: FakeClock
+) -> None:
+    hook: Fake = await start_fake(aiohttp_server, "webhook", [401] * 100)
+    client, state = await make_router(config(hook.url))
+    start = clock.now()
+    await post_alerts(client, v2_alert("Down", instance="a"))
+    await run_until(state, clock, start + 10)
+    [row] = await dead_rows(client)
+    assert len(hook.requests) == 3
+
+    resp = await client.post(f"/api/v1/deliveries/{row['id']}/retry")
+    assert resp.status == 202
+    await run_until(state, clock, start + 20)
+    # The re-queued row was tried again, and the re-flushes joined its new budget.
+    assert len(hook.requests) == 6
+    assert [(r["id"], r["attempts"]) for r in await dead_rows(client)] == [(row["id"], 3)]
+    assert gauge(state) == 1
+
+
+async def test_a_spent_state_gets_a_fresh_budget_after_repeat_interval(
+    make_router: Any, aiohttp_server: Any, clock: FakeClock
+) -> None:
+    hook: Fake = await start_fake(aiohttp_server, "webhook", [401] * 100)
+    client, state = await make_router(config(hook.url, repeat="10s"))
+    start = clock.now()
+    await post_alerts(client, v2_alert("Down", instance="a"))
+    await run_until(state, clock, start + 10)
+    [row] = await dead_rows(client)
+    assert len(hook.requests) == 3
+    # First queued at +1: from +11 a repeat is due, and the same row is tried again.
+    await run_until(state, clock, start + 20)
+    assert len(hook.requests) == 6
+    assert [(r["id"], r["attempts"]) for r in await dead_rows(client)] == [(row["id"], 3)]
