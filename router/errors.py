@@ -4,7 +4,8 @@
     ├── ConfigError        a config that failed to load: every Problem, file:line:col
     ├── MatcherError       a matcher that cannot be parsed or compiled (offset into input)
     ├── InputError         input we cannot accept: the JSON path of the bad field
-    │   └── RequestError       (router/web/errors.py) with its HTTP status: 400/404/413/415
+    │   ├── RequestError       (router/web/errors.py) with its HTTP status: 400/404/413/415
+    │   └── StoreRejected      the store refused one caller's values (the others commit)
     ├── SilenceError       a rejected silence (path of the bad field)
     │   └── SilenceNotFound    an update naming an id that is not stored
     ├── StoreUnavailable   a write that could not be committed: ingest answers 503
@@ -99,6 +100,12 @@ class SilenceNotFound(SilenceError):
 
 class StoreUnavailable(RouterError):
     """A write could not be committed (disk full, locked, closed). Ingest answers 503."""
+
+
+class StoreRejected(InputError):
+    """The store refused one caller's values (a constraint, an integer beyond 64 bits, a
+    type it cannot store): that caller's writes are rolled back, every other caller's in
+    the same group commit are kept. It is the caller's input, not a store fault: 422."""
 
 
 class FailureReason(StrEnum):

@@ -68,6 +68,10 @@ class Metrics:
             p + "outbox_oldest_age_seconds", "Age of the oldest pending delivery.",
             ["channel"], registry=registry,
         )
+        self.outbox_dead = Gauge(
+            p + "outbox_dead", "Dead deliveries kept in the outbox (delivery.dead_retention).",
+            ["channel"], registry=registry,
+        )
         self.notifications_paced = Counter(
             p + "notifications_paced_total",
             "Notifications that waited for their target's rate limit (never dropped).",
@@ -144,5 +148,6 @@ class Metrics:
                 self.notifications_failed.labels(receiver, channel, reason)
         for channel in channels:
             self.outbox_depth.labels(channel)
+            self.outbox_dead.labels(channel)
             self.template_failures.labels(channel)
             self.notifications_paced.labels(channel)

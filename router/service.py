@@ -140,6 +140,7 @@ class Service:
         await self.ingestor.collect_garbage()
         await self.nflog.collect_garbage(now)
         await self.trace.collect_garbage()
+        await self.delivery.dead_letters.collect_garbage(now)
         expired = gc_silences(self.silences, now)
         if expired:
             await self.store.delete_silences(expired)
@@ -178,7 +179,7 @@ def build_service(
     delivery = DeliveryManager(store, clock, metrics, lambda: ref.current.config.delivery,
                                ref.channel,
                                rng=rng, trace=trace, nflog=nflog)
-    pipeline = build_pipeline(ref, nflog, delivery, metrics, trace)
+    pipeline = build_pipeline(ref, nflog, delivery, metrics, trace, delivery.dead_letters)
     dispatcher = Dispatcher(ref.current.router, clock, pipeline, trace, metrics=metrics,
                             policy=NoisePolicy(trace, metrics))
     feed = AlertFeed()

@@ -296,6 +296,7 @@ class DeliveryConfig:
     backoff_base: float = 0.5
     backoff_cap: float = 60.0
     concurrency: int = 32
+    dead_retention: float = 7 * 24 * 3600.0  # dead rows are removed this long after creation
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 
-from router.errors import DeliveryError, StoreUnavailable
+from router.delivery.dead import DeadLetters
+from router.errors import DeliveryError, RouterError
 from router.metrics import Metrics
 from router.model import NflogEntry, NotifyReason
 from router.storage import OutboxRow, Store
@@ -24,8 +25,9 @@ log = logging.getLogger("router.delivery.worker")
 
 class Outcomes:
     def __init__(self, store: Store, owner: str, metrics: Metrics,
-                 trace: TraceRecorder | None) -> None:
+                 trace: TraceRecorder | None, dead_letters: DeadLetters | None = None) -> None:
         self._store = store
+        self._dead_letters = dead_letters
         self._owner = owner
         self._metrics = metrics
         self._trace = trace
@@ -41,10 +43,14 @@ class Outcomes:
         if row.reason != NotifyReason.REPEAT:
             self._metrics.child(self._metrics.e2e_latency, *labels).observe(
                 max(0.0, now - row.ingested_at))
+        if self._dead_letters is not None:
+            self._dead_letters.delivered(row)
         self._record(self._store.outbox_ack(row.id, self._owner, entry))
 
     def already_delivered(self, row: OutboxRow, previous: NflogEntry) -> None:
         """The same state went out after this row was queued: drop it, send nothing."""
+        if self._dead_letters is not None:
+            self._dead_letters.delivered(row)
         self._record(self._store.outbox_ack(row.id, self._owner, previous))
 
     def attempt_failed(self, row: OutboxRow, err: DeliveryError) -> None:
@@ -68,6 +74,8 @@ class Outcomes:
     def dead(self, row: OutboxRow, attempts: int, error: str) -> None:
         self._trace_row(row, "dead", error=error, attempts=str(attempts))
         self._metrics.deliveries_dead.labels(row.receiver, row.channel).inc()
+        if self._dead_letters is not None:
+            self._dead_letters.died(row, attempts, error)
         log.warning(
             "delivery is dead",
             extra={"receiver": row.receiver, "channel": row.channel, "error": error,
@@ -107,7 +115,8 @@ class Outcomes:
 
     def _recorded(self, task: asyncio.Future[None]) -> None:
         self._writes.discard(task)
-        if not task.cancelled() and isinstance(task.exception(), StoreUnavailable):
+        # StoreUnavailable or StoreRejected (a refused value: only this outcome was lost).
+        if not task.cancelled() and isinstance(task.exception(), RouterError):
             log.error("could not record a delivery outcome", extra={"error": str(task.exception())})
 
     def pending(self) -> bool:

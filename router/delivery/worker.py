@@ -27,6 +27,7 @@ from router.channels.base import Channel, SendContext
 from router.clock import Clock
 from router.config.types import DeliveryConfig
 from router.delivery import policy
+from router.delivery.dead import DeadLetters
 from router.delivery.outcomes import Outcomes
 from router.delivery.owners import default_owner, is_dead_local_owner
 from router.delivery.scheduler import ChannelLookup, Scheduler, row_key
@@ -72,7 +73,8 @@ class DeliveryManager:
         self.nflog = nflog if nflog is not None else NotificationLog(store)
         self.owner = owner or default_owner()
         self.lease_ttl = lease_ttl
-        self._outcomes = Outcomes(store, self.owner, metrics, trace)
+        self.dead_letters = DeadLetters(store, metrics, lambda: self.settings)
+        self._outcomes = Outcomes(store, self.owner, metrics, trace, self.dead_letters)
         self._sched = Scheduler(clock, metrics, channels, self._outcomes.paced)
         self._leases: dict[int, float] = {}  # row id -> until when this worker holds it
         self._tasks: set[asyncio.Task[None]] = set()
@@ -134,6 +136,7 @@ class DeliveryManager:
         host are released first; rows other live workers hold stay theirs."""
         now = self._clock.now()
         await self.nflog.restore(now)
+        await self.dead_letters.restore()
         for owner in await self._store.outbox_lease_owners(now):
             if is_dead_local_owner(owner):
                 log.info("releasing the outbox leases of a dead worker", extra={"owner": owner})
@@ -179,9 +182,10 @@ class DeliveryManager:
                 if self._sched.replace_content(updated):
                     return
             until = self._clock.now() + self.lease_ttl
-            row_id = await self._store.outbox_insert(row, self.owner, until)
-            self._leases[row_id] = until
-            self._sched.track(replace(row, id=row_id))
+            held = await self.dead_letters.revive(row, self.owner, until) or replace(
+                row, id=await self._store.outbox_insert(row, self.owner, until))
+            self._leases[held.id] = until
+            self._sched.track(held)
         finally:
             self._busy -= 1
             self._poke()
@@ -195,6 +199,7 @@ class DeliveryManager:
         until = now + self.lease_ttl
         row = await self._store.outbox_requeue(row_id, now, self.owner, until)
         if row is not None:
+            self.dead_letters.requeued(row)
             self._hold(row, until)
         return row
 

@@ -3,7 +3,8 @@
 `decide` is Alertmanager's DedupStage over the notification log. `DedupStage` turns a
 flush into one decision per channel of the receiver, by the batch's intent:
 - a group's flush: dedup against the log, and against the row still queued for the same
-  group and channel (an older state on its way is never overtaken by a silent one);
+  group and channel (an older state on its way is never overtaken by a silent one), and
+  against a dead row of the same state whose budget is spent (router/delivery/dead.py);
 - a storm digest or flapping notice: every alert is shown; with `force` a state the log
   already has is sent again (a digest goes out on its own schedule);
 - a storm's cover: log the batch's state on every channel, keeping channel state such as
@@ -52,13 +53,21 @@ class Queued(Protocol):
         """The newest row of a group's channel that is queued or being sent, if any."""
 
 
+class Dead(Protocol):
+    def spent(self, key: str, firing: frozenset[str], resolved: frozenset[str], now: float,
+              repeat_interval: float) -> bool:
+        """This state of the group channel went dead with its budget spent, and is not due
+        for a repeat (router/delivery/dead.py)."""
+
+
 class DedupStage:
     def __init__(self, ref: RuntimeRef, nflog: NotificationLog, queued: Queued,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, dead: Dead | None = None) -> None:
         self._ref = ref
         self._nflog = nflog
         self._queued = queued
         self._metrics = metrics
+        self._dead = dead
 
     async def run(self, flush: Flush) -> Flush | bool:
         batch = flush.batch
@@ -95,6 +104,13 @@ class DedupStage:
         queued = self._queued.latest(key)
         if queued is not None and (queued.firing, queued.resolved) == (firing_fps, resolved_fps):
             return None  # this exact state is already queued or being sent
+        if queued is None and self._dead is not None and self._dead.spent(
+                key, firing_fps, resolved_fps, batch.now, batch.repeat_interval):
+            # This exact state went dead with its budget spent: a re-flush is no new
+            # notification (a dead letter per flush was unbounded).
+            if self._metrics is not None:
+                self._metrics.child(self._metrics.notifications_suppressed, "dedup").inc()
+            return None
         reason = decide(previous, firing_fps, resolved_fps,
                         send_resolved=channel.send_resolved,
                         repeat_interval=batch.repeat_interval, now=batch.now)

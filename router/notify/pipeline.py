@@ -12,7 +12,7 @@ from typing import Protocol
 from router.metrics import Metrics
 from router.model import Batch
 from router.nflog import NotificationLog
-from router.notify.dedup import DedupStage, Queued
+from router.notify.dedup import Dead, DedupStage, Queued
 from router.notify.enqueue import Enqueue, EnqueueStage
 from router.notify.mute import MuteStage
 from router.notify.stage import Chain, Flush
@@ -45,11 +45,12 @@ def build_pipeline(
     outbox: Outbox,
     metrics: Metrics,
     trace: TraceRecorder | None = None,
+    dead: Dead | None = None,
 ) -> Pipeline:
     mute = MuteStage(ref, nflog, metrics, trace)
     chain = Chain([
         mute,
-        DedupStage(ref, nflog, outbox, metrics),
+        DedupStage(ref, nflog, outbox, metrics, dead),
         EnqueueStage(ref, nflog, outbox, trace),
     ])
     return Pipeline(ref, mute, chain)

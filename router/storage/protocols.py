@@ -123,6 +123,18 @@ class Outbox(Protocol):
         """Dead → pending (attempts 0, due at `now`), leased to `owner`; None if no such
         dead row."""
 
+    async def outbox_revive(self, row: OutboxRow, owner: str, lease_until: float
+                            ) -> OutboxRow | None:
+        """Dead → pending, leased to `owner`: the dead row `row.id` takes `row`'s content,
+        attempts, created_at and next_attempt_at (a re-flush of its state joins its budget);
+        None if that row is not dead (any more)."""
+
+    async def outbox_dead_latest(self) -> list[OutboxRow]:
+        """The newest dead row of each (receiver, channel, index, group)."""
+
+    async def outbox_gc_dead(self, before: float) -> list[tuple[int, str]]:
+        """Delete the dead rows created before `before`; (id, channel) of each."""
+
     async def outbox_load_pending(self) -> list[OutboxRow]: ...
 
     async def outbox_list(self, state: str, limit: int = 100) -> list[OutboxRow]: ...

@@ -10,14 +10,16 @@ codecs in `records`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
+from router.errors import StoreRejected
 from router.model import Alert, NflogEntry
 from router.noise.silences import Silence, silence_from_record
 from router.storage.protocols import StoreUnavailable
@@ -160,8 +162,11 @@ class SqliteStore(SqliteOutbox):
                     self._wakeup.clear()
                     await self._wakeup.wait()
                     continue
-                ops, self._queue = self._queue, []
-                await self._write_batch(ops)
+                # The queue is taken once the lock is ours: writes queued while a read
+                # (or `writes_held`) had it join this transaction.
+                async with self._lock:
+                    ops, self._queue = self._queue, []
+                    await self._write_batch(ops)
         finally:
             # Cancelled or done: nobody will write what is left, so nobody may wait on it.
             self._closing = True
@@ -169,35 +174,45 @@ class SqliteStore(SqliteOutbox):
             fail(ops, "store is closed")
 
     async def _write_batch(self, ops: list[Op]) -> None:
-        async with self._lock:
-            try:
-                results = await self._transaction(ops)
-            except asyncio.CancelledError:
-                fail(ops, "store is closed")
-                raise
-            except Exception as exc:  # task boundary: every caller gets StoreUnavailable
-                message = f"{type(exc).__name__}: {exc}"
-                level = logging.DEBUG if message == self._last_error else logging.WARNING
-                log.log(level, "store write failed", extra={"ops": len(ops), "error": message})
-                self._last_error = message
-                fail(ops, message, cause=exc)
-                return
+        """One transaction for `ops` (the caller holds the lock)."""
+        try:
+            results, rejected = await self._transaction(ops)
+        except asyncio.CancelledError:
+            fail(ops, "store is closed")
+            raise
+        except Exception as exc:  # task boundary: every caller gets StoreUnavailable
+            message = f"{type(exc).__name__}: {exc}"
+            level = logging.DEBUG if message == self._last_error else logging.WARNING
+            log.log(level, "store write failed", extra={"ops": len(ops), "error": message})
+            self._last_error = message
+            fail(ops, message, cause=exc)
+            return
         self._last_error = None
         self.transactions += 1
         for i, op in enumerate(ops):
-            if op.future is not None and not op.future.done():
+            if op.future is None or op.future.done():
+                continue
+            if i in rejected:
+                # Only this caller's writes were rolled back; its values are at fault.
+                cause = rejected[i]
+                error = StoreRejected(f"the store refused the values: {type(cause).__name__}")
+                error.__cause__ = cause
+                log.debug("store write refused", extra={"error": str(cause)})
+                op.future.set_exception(error)
+            else:
                 op.future.set_result(results.get(i))
 
-    async def _transaction(self, ops: list[Op]) -> dict[int, Any]:
+    async def _transaction(self, ops: list[Op]) -> tuple[dict[int, Any], dict[int, Any]]:
         conn = self._conn
         if conn is None:
             raise StoreUnavailable("store is closed")
         plan = [(op.stmt, op.params) for op in ops]
+        ends = [i for i, op in enumerate(ops) if op.future is not None]
         # The whole transaction runs in aiosqlite's thread in ONE hop: awaiting each
         # statement would cost a thread hop (and an event-loop turn) per statement, which
         # under load made every commit wait several busy loop iterations.
-        result: dict[int, Any] = await conn._execute(  # type: ignore[no-untyped-call]
-            run_transaction, conn._conn, plan
+        result: tuple[dict[int, Any], dict[int, Any]] = await conn._execute(  # type: ignore[no-untyped-call]
+            run_transaction, conn._conn, plan, ends
         )
         return result
 
@@ -270,6 +285,18 @@ class SqliteStore(SqliteOutbox):
         """Cap the database size (tests use it to make commits fail with SQLITE_FULL)."""
         rows = await self._read(f"PRAGMA max_page_count = {int(pages)}")
         return int(rows[0][0])
+
+    @contextlib.asynccontextmanager
+    async def writes_held(self) -> AsyncIterator[None]:
+        """Hold every commit until the block ends: the writes queued meanwhile share one
+        transaction (tests use it to batch chosen writes together)."""
+        async with self._lock:
+            yield
+
+    def queued_writes(self, table: str | None = None) -> int:
+        """Writes (callers) queued and not yet in a transaction; of `table`'s, if given."""
+        return sum(1 for op in self._queue
+                   if op.future is not None and table in (None, op.stmt.table))
 
     async def page_count(self) -> int:
         rows = await self._read("PRAGMA page_count")

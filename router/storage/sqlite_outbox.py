@@ -30,6 +30,14 @@ from router.storage.sqlite_tx import Plan, Stmt
 
 T = TypeVar("T")
 
+# Row ids are positive 64-bit SQLite integers: any other id names no row. Checked before a
+# statement is queued, so an impossible id never reaches a shared transaction.
+_MAX_ID = 2**63 - 1
+
+
+def _valid_id(row_id: int) -> bool:
+    return isinstance(row_id, int) and 0 < row_id <= _MAX_ID
+
 NFLOG_UPSERT = Stmt("nflog", f"INSERT OR REPLACE INTO nflog ({NFLOG_COLS}) VALUES (?,?,?,?,?,?)")
 _HELD = "lease_owner = ?"
 _INSERT = Stmt(
@@ -91,6 +99,21 @@ _REQUEUE = Stmt(
     "outbox",
     "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, lease_owner = ?,"
     f" lease_until = ? WHERE id = ? AND state = 'dead' RETURNING {OUTBOX_COLS}",
+    returns=True,
+)
+
+# A dead row that a re-flush of the same state joins (router/delivery/dead.py): pending
+# again with the new content, the budget (attempts, created_at) the caller decides.
+_REVIVE = Stmt(
+    "outbox",
+    "UPDATE outbox SET attempts = ?, created_at = ?, next_attempt_at = ?, lease_owner = ?,"
+    " lease_until = ?, state = 'pending', payload = ?, firing = ?, resolved = ?, reason = ?,"
+    " priority = ?, ingested_at = ?, all_resolved = ?, expires_in = ?"
+    f" WHERE id = ? AND state = 'dead' RETURNING {OUTBOX_COLS}",
+    returns=True,
+)
+_DEAD_GC = Stmt(
+    "outbox", "DELETE FROM outbox WHERE state = 'dead' AND created_at < ? RETURNING id, channel",
     returns=True,
 )
 
@@ -186,8 +209,29 @@ class SqliteOutbox:
     async def outbox_requeue(
         self, row_id: int, now: float, owner: str, lease_until: float
     ) -> OutboxRow | None:
+        if not _valid_id(row_id):
+            return None
         rows = await self._queue_ops([(_REQUEUE, (now, owner, lease_until, row_id))])
         return outbox_from_row(rows[0]) if rows else None
+
+    async def outbox_revive(self, row: OutboxRow, owner: str, lease_until: float
+                            ) -> OutboxRow | None:
+        if not _valid_id(row.id):
+            return None
+        rows = await self._queue_ops([(_REVIVE, (
+            row.attempts, row.created_at, row.next_attempt_at, owner, lease_until,
+            *outbox_content_params(row)))])
+        return outbox_from_row(rows[0]) if rows else None
+
+    async def outbox_dead_latest(self) -> list[OutboxRow]:
+        rows = await self._read(
+            f"SELECT {OUTBOX_COLS} FROM outbox WHERE id IN (SELECT MAX(id) FROM outbox"
+            " WHERE state = 'dead' GROUP BY receiver, channel, idx, group_key) ORDER BY id")
+        return [outbox_from_row(r) for r in rows]
+
+    async def outbox_gc_dead(self, before: float) -> list[tuple[int, str]]:
+        rows = await self._queue_ops([(_DEAD_GC, (before,))])
+        return [(int(r[0]), str(r[1])) for r in rows or ()]
 
     async def outbox_load_pending(self) -> list[OutboxRow]:
         rows = await self._read(
@@ -203,6 +247,8 @@ class SqliteOutbox:
         return [outbox_from_row(r) for r in rows]
 
     async def outbox_get(self, row_id: int) -> OutboxRow | None:
+        if not _valid_id(row_id):
+            return None
         rows = await self._read(f"SELECT {OUTBOX_COLS} FROM outbox WHERE id = ?", (row_id,))
         return outbox_from_row(rows[0]) if rows else None
 

@@ -5,6 +5,13 @@ writer hands the whole queue to `run_transaction` in one aiosqlite thread hop (a
 statement would cost a hop and an event-loop turn per statement). Consecutive equal
 statements are batched into `executemany` (an insert's callers still learn their row ids);
 statements whose rows a caller needs (`RETURNING`, a `SELECT`) run one by one.
+
+One caller's bad values never fail another's: when a statement fails for a reason that
+lies in its parameters (a constraint, an integer out of SQLite's range, a type it cannot
+bind), the batch is rolled back to its start and run again caller by caller, each inside
+its own SAVEPOINT. The failing caller is rolled back to its savepoint and gets its own
+`StoreRejected`; everyone else's writes commit. A fault of the store itself (disk full,
+locked, I/O, closed) still fails the whole transaction: every caller gets StoreUnavailable.
 """
 
 from __future__ import annotations
@@ -59,35 +66,102 @@ def _runs(ops: Iterable[tuple[int, Op]]) -> list[list[tuple[int, Op]]]:
     return runs
 
 
-def run_transaction(db: sqlite3.Connection, plan: Plan) -> dict[int, Any]:
-    """Runs in the database thread: one transaction, consecutive equal statements batched
-    into `executemany`, tables in a fixed order (they share no keys, so only the order of
-    writes within a table matters, and that is kept)."""
-    results: dict[int, Any] = {}
-    indexed = [(i, Op(stmt, params, None)) for i, (stmt, params) in enumerate(plan)]
+# Errors caused by one caller's values, not by the store: that caller's writes are rolled
+# back to its savepoint and it gets StoreRejected; the others commit. OverflowError is an
+# integer outside SQLite's 64-bit range; ProgrammingError/InterfaceError cover a parameter
+# of a type SQLite cannot bind (checked below: a closed connection is not the caller's).
+_CALLER_FAULTS: tuple[type[Exception], ...] = (
+    sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError,
+    sqlite3.ProgrammingError, OverflowError, TypeError, ValueError,
+)
+
+
+def caller_fault(exc: BaseException) -> bool:
+    """Whether `exc` lies in the values of the statement that raised it."""
+    if isinstance(exc, sqlite3.ProgrammingError):
+        return "binding" in str(exc)
+    return isinstance(exc, _CALLER_FAULTS)
+
+
+def run_transaction(
+    db: sqlite3.Connection, plan: Plan, ends: list[int]
+) -> tuple[dict[int, Any], dict[int, BaseException]]:
+    """Runs in the database thread: one transaction. Returns each operation's result and,
+    keyed by the index of a caller's last operation (`ends`: those indices, ascending), the
+    error of each caller whose writes were rolled back for a fault of its own values."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        for table in TABLES:
-            for run in _runs(item for item in indexed if item[1].stmt.table == table):
-                stmt = run[0][1].stmt
-                if stmt.guarded:
-                    run = [(i, op) for i, op in run if results.get(i - 1)]
-                if not stmt.returns:
-                    db.executemany(stmt.sql, [op.params for _, op in run])
-                    if stmt.rowids:
-                        last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
-                        for k, (i, _) in enumerate(run):
-                            results[i] = last - len(run) + 1 + k
-                    continue
-                for i, op in run:
-                    results[i] = db.execute(stmt.sql, op.params).fetchall()
+        db.execute("SAVEPOINT batch")
+        failed: dict[int, BaseException] = {}
+        try:
+            results = _batched(db, plan)
+        except Exception as exc:
+            if not caller_fault(exc) or not db.in_transaction:
+                raise
+            db.execute("ROLLBACK TO batch")
+            results, failed = _isolated(db, plan, ends)
         db.execute("COMMIT")
     except BaseException:
         # SQLite may already have rolled back (e.g. SQLITE_FULL); rollback is then a no-op.
         with contextlib.suppress(Exception):
             db.execute("ROLLBACK")
         raise
+    return results, failed
+
+
+def _batched(db: sqlite3.Connection, plan: Plan) -> dict[int, Any]:
+    """The fast path: consecutive equal statements batched into `executemany`, tables in a
+    fixed order (they share no keys, so only the order of writes within a table matters,
+    and that is kept)."""
+    results: dict[int, Any] = {}
+    indexed = [(i, Op(stmt, params, None)) for i, (stmt, params) in enumerate(plan)]
+    for table in TABLES:
+        for run in _runs(item for item in indexed if item[1].stmt.table == table):
+            stmt = run[0][1].stmt
+            if stmt.guarded:
+                run = [(i, op) for i, op in run if results.get(i - 1)]
+            if not stmt.returns:
+                db.executemany(stmt.sql, [op.params for _, op in run])
+                if stmt.rowids:
+                    last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+                    for k, (i, _) in enumerate(run):
+                        results[i] = last - len(run) + 1 + k
+                continue
+            for i, op in run:
+                results[i] = db.execute(stmt.sql, op.params).fetchall()
     return results
+
+
+def _isolated(
+    db: sqlite3.Connection, plan: Plan, ends: list[int]
+) -> tuple[dict[int, Any], dict[int, BaseException]]:
+    """The slow path after a caller fault: each caller's operations in queue order inside
+    its own savepoint (queue order keeps every table's order, like the fast path)."""
+    results: dict[int, Any] = {}
+    failed: dict[int, BaseException] = {}
+    start = 0
+    for end in ends:
+        db.execute("SAVEPOINT caller")
+        try:
+            for i in range(start, end + 1):
+                stmt, params = plan[i]
+                if stmt.guarded and not results.get(i - 1):
+                    continue
+                cursor = db.execute(stmt.sql, params)
+                if stmt.returns:
+                    results[i] = cursor.fetchall()
+                elif stmt.rowids:
+                    results[i] = cursor.lastrowid
+        except Exception as exc:
+            if not caller_fault(exc) or not db.in_transaction:
+                raise
+            db.execute("ROLLBACK TO caller")
+            for i in range(start, end + 1):
+                results.pop(i, None)
+            failed[end] = exc
+        db.execute("RELEASE caller")
+        start = end + 1
+    return results, failed
 
 
 def read_migrations() -> list[tuple[int, str]]:
