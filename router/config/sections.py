@@ -104,7 +104,8 @@ def _template_map(fields: FieldReader, node: Node, key: str) -> dict[str, str]:
 
 def parse_delivery(node: Node) -> DeliveryConfig:
     node.expect_keys(
-        ("timeout", "max_attempts", "max_age", "backoff_base", "backoff_cap", "concurrency")
+        ("timeout", "max_attempts", "max_age", "backoff_base", "backoff_cap", "concurrency",
+         "target_concurrency")
     )
     d = DeliveryConfig()
     base = node.get_duration("backoff_base", d.backoff_base, allow_zero=False)
@@ -118,4 +119,5 @@ def parse_delivery(node: Node) -> DeliveryConfig:
         backoff_base=base or d.backoff_base,
         backoff_cap=cap or d.backoff_cap,
         concurrency=node.get_int("concurrency", d.concurrency, minimum=1),
+        target_concurrency=node.get_int("target_concurrency", d.target_concurrency, minimum=1),
     )

@@ -296,6 +296,8 @@ class DeliveryConfig:
     backoff_base: float = 0.5
     backoff_cap: float = 60.0
     concurrency: int = 32
+    # Sends in flight to one target (never all of `concurrency`: see Scheduler).
+    target_concurrency: int = 4
 
 
 @dataclass(frozen=True, slots=True)

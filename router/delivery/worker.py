@@ -73,7 +73,8 @@ class DeliveryManager:
         self.owner = owner or default_owner()
         self.lease_ttl = lease_ttl
         self._outcomes = Outcomes(store, self.owner, metrics, trace)
-        self._sched = Scheduler(clock, metrics, channels, self._outcomes.paced)
+        self._sched = Scheduler(clock, metrics, channels, self._outcomes.paced,
+                                lambda: self.settings)
         self._leases: dict[int, float] = {}  # row id -> until when this worker holds it
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy = 0  # store requests the loop waits for (enqueue, claim, renew)
@@ -372,13 +373,15 @@ class DeliveryManager:
         entry = NflogEntry(key=key, firing=row.firing, resolved=row.resolved, sent_at=now,
                            expires_at=now + row.expires_in, data=data)
         self.nflog.remember(entry)
+        self._sched.outcome(row, None, now)
         self._drop(row)
         self._outcomes.delivered(row, entry, previous, now)
 
     def _failed(self, row: OutboxRow, err: DeliveryError) -> None:
         now = self._clock.now()
         self._outcomes.attempt_failed(row, err)
-        verdict = policy.judge(self.settings, self._rng, row, err, now)
+        held = self._sched.outcome(row, err.reason, now)  # True: its target's circuit is open
+        verdict = policy.judge(self.settings, self._rng, row, err, now, held)
         if verdict.dead:
             self._drop(row)
             self._outcomes.dead(row, verdict.attempts, str(err))
