@@ -1,13 +1,14 @@
 """Isolation benchmark: does a bad receiver slow a healthy one, or ingest?
 
-Runs a real `python -m router serve` three times, each with the webhook sink of
-bench_delivery.py as the healthy receiver: alone (the baseline), beside a receiver that
-accepts TCP and never answers (`hanging`, its `timeout: 2s`), and beside one whose port is
-closed (`refused`). Every alert goes to both receivers. Each run offers alerts open-loop at
+Runs a real `python -m router serve` four times, each with the webhook sink of
+bench_delivery.py as the healthy receiver: alone; beside a second healthy sink (`up`: the
+normal figure, each alert costing two notifications); beside a receiver that accepts TCP
+and never answers (`hanging`, its `timeout: 2s`); beside one whose port is closed
+(`refused`). Every alert goes to both receivers. Each run offers alerts open-loop at
 `--rate` for `--duration` s (the healthy receiver's latency, the bad one's backlog
 growing), then posts `--batch`-alert batches as fast as the router answers for
 `--saturate` s (ingest throughput, the backlog still retrying). Prints each figure and its
-ratio to the baseline.
+ratio to `up` (the same two receivers, both answering).
 
     python bench/bench_isolation.py --rate 500 --duration 10 --saturate 5
 """
@@ -50,7 +51,7 @@ from bench_delivery import (
 )
 from bench_delivery import Offered as Posted
 
-SCENARIOS = ("alone", "hanging", "refused")
+SCENARIOS = ("up", "alone", "hanging", "refused")
 
 
 def config(sink_url: str, bad_url: str | None, concurrency: int) -> dict[str, Any]:
@@ -109,12 +110,14 @@ def log_bytes(router: Router) -> int:
                                           router.logdir / "router.err") if p.exists())
 
 
-async def scenario(args: argparse.Namespace, name: str, sink: str, base: Path
+async def scenario(args: argparse.Namespace, name: str, sink: str, other: str, base: Path
                    ) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=base))
     server: asyncio.Server | None = None
     bad = None
-    if name == "hanging":
+    if name == "up":
+        bad = f"{other}/hook"
+    elif name == "hanging":
         server, bad = await hanging_receiver()
     elif name == "refused":
         bad = f"http://127.0.0.1:{free_port()}/hook"  # nobody listens there
@@ -170,14 +173,14 @@ async def start_router_with(workdir: Path, sink_url: str, bad: str | None,
         bench_delivery.router_config = original
 
 
-def show(name: str, r: dict[str, Any], alone: dict[str, Any]) -> None:
+def show(name: str, r: dict[str, Any], up: dict[str, Any]) -> None:
     def ratio(key: str) -> str:
-        return f"{r[key] / alone[key]:.2f}x" if alone[key] else "-"
+        return f"{r[key] / up[key]:.2f}x" if up[key] else "-"
 
     print(f"{name}:")
     print(f"  healthy receiver  {r['healthy_delivered']}/{r['offered']} delivered, "
           f"p50 {r['healthy_p50_ms']:.1f} ms, p99 {r['healthy_p99_ms']:.1f} ms "
-          f"({ratio('healthy_p99_ms')} of alone)")
+          f"({ratio('healthy_p99_ms')} of up)")
     print(f"  ingest            {r['ingest_per_s']:.0f} alerts/s ({ratio('ingest_per_s')}), "
           f"rejected {r['ingest_rejected'] or 0}; healthy receiver meanwhile "
           f"{r['healthy_during_ingest_per_s']:.0f}/s ({ratio('healthy_during_ingest_per_s')})")
@@ -199,16 +202,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-async def run(args: argparse.Namespace, sink: str, base: Path) -> int:
+async def run(args: argparse.Namespace, sink: str, other: str, base: Path) -> int:
     print(f"rate {args.rate:.0f}/s for {args.duration:.0f}s, then {args.saturate:.0f}s of "
           f"{args.batch}-alert POSTs from {args.workers} posters; "
           f"delivery.concurrency {args.concurrency}")
     results: dict[str, dict[str, Any]] = {}
     for name in SCENARIOS:
-        if args.only and name not in args.only and name != "alone":
+        if args.only and name not in args.only and name != "up":
             continue
-        results[name] = await scenario(args, name, sink, base)
-        show(name, results[name], results["alone"])
+        results[name] = await scenario(args, name, sink, other, base)
+        show(name, results[name], results["up"])
     return 0
 
 
@@ -218,17 +221,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     base.mkdir(parents=True, exist_ok=True)
     base = Path(tempfile.mkdtemp(prefix="isolation-", dir=base))
     ctx = multiprocessing.get_context("spawn")
-    ready = ctx.Event()
-    port = free_port()
-    sink_proc = ctx.Process(target=run_sink, args=(port, ready), daemon=True)
-    sink_proc.start()
+    sinks = []
+    for _ in range(2):  # the healthy receiver, and the second one of the `up` run
+        ready = ctx.Event()
+        port = free_port()
+        proc = ctx.Process(target=run_sink, args=(port, ready), daemon=True)
+        proc.start()
+        sinks.append((proc, ready, f"http://127.0.0.1:{port}"))
     try:
-        if not ready.wait(15):
+        if not all(ready.wait(15) for _, ready, _ in sinks):
             raise SystemExit("sink did not start")
-        return asyncio.run(run(args, f"http://127.0.0.1:{port}", base))
+        return asyncio.run(run(args, sinks[0][2], sinks[1][2], base))
     finally:
-        sink_proc.terminate()
-        sink_proc.join(5)
+        for proc, _, _ in sinks:
+            proc.terminate()
+            proc.join(5)
         shutil.rmtree(base, ignore_errors=True)
 
 
