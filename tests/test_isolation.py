@@ -27,7 +27,9 @@ from test_delivery import make_row, sent_instances, webhook
 from router.channels.base import Channel
 from router.channels.http import HttpClient
 from router.config.types import DeliveryConfig
+from router.delivery.circuit import PROBING, Circuits
 from router.delivery.worker import DeliveryManager
+from router.errors import FailureReason
 from router.metrics import Metrics
 from router.storage.sqlite import SqliteStore
 
@@ -54,6 +56,37 @@ def manager_for(store: SqliteStore, clock: FakeClock, metrics: Metrics,
 async def stop(task: asyncio.Task[None]) -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+def test_circuit_opens_probes_once_backs_off_and_closes_on_any_answer() -> None:
+    metrics = Metrics(CollectorRegistry())
+    circuits = Circuits(metrics)
+    gauge = "alert_router_delivery_circuit_open"
+    assert circuits.blocked_until("t", 0.0) is None
+    circuits.failed("t", "webhook", FailureReason.SERVER_ERROR, 0.0, 1.0, 4.0)  # an answer
+    assert circuits.blocked_until("t", 0.0) is None
+    circuits.started("t")
+    circuits.failed("t", "webhook", FailureReason.NETWORK, 0.0, 1.0, 4.0)
+    assert sample(metrics, gauge, channel="webhook") == 1
+    assert circuits.blocked_until("t", 0.5) == 1.0
+    circuits.failed("t", "webhook", FailureReason.TIMEOUT, 0.5, 1.0, 4.0)  # sent before
+    assert circuits.blocked_until("t", 0.5) == 1.0  # the period stands
+    # One probe when the period is over; a probe without an outcome frees the next one.
+    circuits.started("t")
+    assert circuits.blocked_until("t", 1.0) == PROBING
+    circuits.ended("t")
+    assert circuits.blocked_until("t", 1.0) is None
+    circuits.started("t")
+    circuits.failed("t", "webhook", FailureReason.NETWORK, 1.0, 1.0, 4.0)
+    assert circuits.blocked_until("t", 1.0) == 3.0  # twice as long
+    for now, until in ((3.0, 7.0), (7.0, 11.0)):  # capped at backoff_cap
+        circuits.started("t")
+        circuits.failed("t", "webhook", FailureReason.NETWORK, now, 1.0, 4.0)
+        assert circuits.blocked_until("t", now) == until
+    circuits.started("t")
+    circuits.failed("t", "webhook", FailureReason.RATE_LIMITED, 11.0, 1.0, 4.0)  # answered
+    assert circuits.blocked_until("t", 11.0) is None
+    assert sample(metrics, gauge, channel="webhook") == 0
 
 
 async def test_a_hanging_receiver_holds_only_its_own_slots(

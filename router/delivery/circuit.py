@@ -55,6 +55,13 @@ class Circuits:
         if circuit is not None:
             circuit.probing = True
 
+    def ended(self, target: str) -> None:
+        """A send to `target` is over. A probe that reported no outcome (its lease ran out,
+        its state was already delivered) lets the next row probe."""
+        circuit = self._open.get(target)
+        if circuit is not None:
+            circuit.probing = False
+
     def failed(self, target: str, channel: str, reason: FailureReason, now: float,
                base: float, cap: float) -> None:
         """A send to `target` failed; a connection failure opens (or re-opens) its circuit."""

@@ -241,6 +241,7 @@ class Scheduler:
         target = self._sending.pop(row_id, None)
         if target is not None:
             self._per_target[target] -= 1
+            self.circuits.ended(target)
             if self._queues.get(target):
                 self._active[target] = None  # its slot (or the probe) is free again
         now = self._clock.now()
