@@ -89,18 +89,22 @@ def test_circuit_opens_probes_once_backs_off_and_closes_on_any_answer() -> None:
     assert sample(metrics, gauge, channel="webhook") == 0
 
 
+@pytest.mark.parametrize(("concurrency", "per_target", "held"), [
+    (4, 2, 2),
+    (3, 8, 2),  # a per-target limit above the global one still leaves a slot for others
+])
 async def test_a_hanging_receiver_holds_only_its_own_slots(
     store: SqliteStore, clock: FakeClock, aiohttp_server: AiohttpServer,
-    session: aiohttp.ClientSession,
+    session: aiohttp.ClientSession, concurrency: int, per_target: int, held: int,
 ) -> None:
     healthy = await start_fake(aiohttp_server, "webhook")
     hanging = await start_silent()
     http = HttpClient(session)
     channels: dict[int, Channel] = {0: webhook(hanging.url, http), 1: webhook(healthy.url, http)}
     metrics = Metrics(CollectorRegistry())
-    # Four slots in all: without a per-target cap the hanging receiver takes every one.
-    manager = manager_for(store, clock, metrics,
-                          DeliveryConfig(concurrency=4, target_concurrency=2), channels)
+    # Without a per-target cap the hanging receiver takes every slot.
+    settings = DeliveryConfig(concurrency=concurrency, target_concurrency=per_target)
+    manager = manager_for(store, clock, metrics, settings, channels)
     now = clock.now()
     for i in range(10):  # the stuck receiver's rows first: they are the most urgent
         await manager.enqueue(make_row(channels[0], now, f"stuck-{i}", group=f"{{}}:s{i}"))
@@ -111,7 +115,7 @@ async def test_a_hanging_receiver_holds_only_its_own_slots(
     try:
         await wait_until(lambda: len(healthy.requests) == 10, "the healthy deliveries")
         # The hanging receiver still holds its sends (no answer, no timeout yet)...
-        assert (hanging.connections, hanging.open) == (2, 2)
+        assert (hanging.connections, hanging.open) == (held, held)
         await manager.flush_records()
         pending = await store.outbox_load_pending()
         # ...and only its notifications wait; every healthy one is delivered, once.
