@@ -77,6 +77,11 @@ class Metrics:
             "Notifications that waited for their target's rate limit (never dropped).",
             ["channel"], registry=registry,
         )
+        self.circuit_open = Gauge(
+            p + "delivery_circuit_open",
+            "Delivery targets whose circuit is open (unreachable: one probe at a time).",
+            ["channel"], registry=registry,
+        )
         self.deliveries_dead = Counter(
             p + "deliveries_dead_total", "Deliveries that gave up (max attempts or age).",
             ["receiver", "channel"], registry=registry,
@@ -151,3 +156,4 @@ class Metrics:
             self.outbox_dead.labels(channel)
             self.template_failures.labels(channel)
             self.notifications_paced.labels(channel)
+            self.circuit_open.labels(channel)

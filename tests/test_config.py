@@ -186,6 +186,15 @@ def test_root_without_group_by_groups_everything_together() -> None:
     assert config.route.matchers == ()
 
 
+def test_delivery_target_concurrency() -> None:
+    base = "route: {receiver: r}\nreceivers: [{name: r}]\n"
+    assert load(base).delivery.target_concurrency == 4
+    config = load(base + "delivery: {concurrency: 8, target_concurrency: 3}\n")
+    assert (config.delivery.concurrency, config.delivery.target_concurrency) == (8, 3)
+    (problem,) = problems(base + "delivery: {target_concurrency: 0}\n")
+    assert "target_concurrency" in problem.path
+
+
 def test_anchors_and_merge_keys() -> None:
     config = load_config(DATA / "good" / "anchors.yml")
     hook = config.receivers["b"].configs(WebhookConfig)[0]

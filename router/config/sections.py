@@ -105,7 +105,8 @@ def _template_map(fields: FieldReader, node: Node, key: str) -> dict[str, str]:
 def parse_delivery(node: Node) -> DeliveryConfig:
     node.expect_keys(
         ("timeout", "max_attempts", "max_age", "backoff_base", "backoff_cap", "concurrency",
-         "dead_retention")
+         "dead_retention",
+         "target_concurrency")
     )
     d = DeliveryConfig()
     base = node.get_duration("backoff_base", d.backoff_base, allow_zero=False)
@@ -121,4 +122,5 @@ def parse_delivery(node: Node) -> DeliveryConfig:
         concurrency=node.get_int("concurrency", d.concurrency, minimum=1),
         dead_retention=node.get_duration("dead_retention", d.dead_retention, allow_zero=False)
         or d.dead_retention,
+        target_concurrency=node.get_int("target_concurrency", d.target_concurrency, minimum=1),
     )

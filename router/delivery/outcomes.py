@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 
+from router.delivery.circuit import UNREACHABLE
 from router.delivery.dead import DeadLetters
 from router.errors import DeliveryError, RouterError
 from router.metrics import Metrics
@@ -58,8 +59,10 @@ class Outcomes:
 
     def rescheduled(self, row: OutboxRow, attempts: int, at: float, err: DeliveryError,
                     delay: float) -> None:
-        log.info(
-            "delivery failed, will retry",
+        # An unreachable target's circuit logs once when it opens, never per attempt.
+        level = logging.DEBUG if err.reason in UNREACHABLE else logging.INFO
+        log.log(
+            level, "delivery failed, will retry",
             extra={
                 "receiver": row.receiver, "channel": row.channel, "reason": str(err.reason),
                 "attempt": attempts, "retry_in": round(delay, 3),

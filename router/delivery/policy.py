@@ -2,7 +2,8 @@
 
 One policy serves every channel. Channels classify their own errors into a
 `DeliveryError` (reason, retryable, Retry-After); this module decides from it: a rate
-limit pauses the target and keeps the row's attempts; a permanent error, `max_attempts` or
+limit pauses the target and keeps the row's attempts, and so does a connection failure
+(the target's circuit backs off instead, see circuit.py); a permanent error, `max_attempts` or
 `max_age` makes the row dead; anything else is retried after exponential backoff with full
 jitter and a cap, never sooner than a Retry-After.
 """
@@ -41,8 +42,14 @@ def backoff(settings: DeliveryConfig, rng: random.Random, attempts: int,
 
 
 def judge(settings: DeliveryConfig, rng: random.Random, row: OutboxRow, err: DeliveryError,
-          now: float) -> Verdict:
+          now: float, circuit_open: bool = False) -> Verdict:
     too_old = now - row.created_at >= settings.max_age
+    if circuit_open and not too_old:
+        # The receiver is unreachable: its circuit decides when the next probe goes, and
+        # an outage alone never makes a row dead (only max_age does). The short delay
+        # lets another row be the next probe, so one payload cannot block the target.
+        return Verdict(dead=False, attempts=row.attempts,
+                       delay=backoff(settings, rng, row.attempts + 1, err.retry_after))
     if err.reason == FailureReason.RATE_LIMITED and not too_old:
         # "Slow down" is not a failure of the notification: it keeps its attempts.
         return Verdict(dead=False, attempts=row.attempts, pause_target=True)

@@ -4,8 +4,11 @@ The scheduler is the worker's in-memory cache of the rows it holds a lease on (t
 is the truth). A row waits in a heap until it is due, then in its pacing target's queue,
 most urgent first (priority, then age); targets take turns, each at its token bucket's
 pace. A group's notifications stay in order: a row whose group (receiver, channel, group)
-is being sent waits for that send to finish. It does no I/O: the worker asks it for the
-rows to start now and tells it what happened.
+is being sent waits for that send to finish. One target never holds more than
+`delivery.target_concurrency` sends (and never every one of the `concurrency` slots), so a
+receiver that hangs cannot delay the others; an unreachable target's circuit
+(delivery/circuit.py) lets one probe through per backoff period. It does no I/O: the worker
+asks it for the rows to start now and tells it what happened.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from dataclasses import replace
 
 from router.channels.base import Channel
 from router.clock import Clock
-from router.config.types import Pacing
+from router.config.types import DeliveryConfig, Pacing
+from router.delivery.circuit import PROBING, Circuits
 from router.delivery.pacing import TokenBucket
+from router.errors import FailureReason
 from router.metrics import Metrics
 from router.model import nflog_key
 from router.storage import OutboxRow
@@ -36,8 +41,9 @@ def row_key(row: OutboxRow) -> str:
 
 class Scheduler:
     def __init__(self, clock: Clock, metrics: Metrics, channels: ChannelLookup,
-                 on_paced: PacedHook) -> None:
+                 on_paced: PacedHook, settings: Callable[[], DeliveryConfig]) -> None:
         self._clock = clock
+        self._settings = settings
         self._metrics = metrics
         self._channels = channels
         self._on_paced = on_paced
@@ -55,6 +61,9 @@ class Scheduler:
         self._inflight: dict[str, int] = {}  # key -> id being sent
         self._blocked: dict[str, list[int]] = {}
         self._aged_channels: set[str] = set()
+        self._sending: dict[int, str] = {}  # row id being sent -> its target
+        self._per_target: dict[str, int] = {}  # target -> sends in flight
+        self.circuits = Circuits(metrics)
         self.idle = asyncio.Event()
         self.idle.set()
 
@@ -165,16 +174,20 @@ class Scheduler:
         """Up to `slots` (row, key) to send now, round-robin across targets, each at its
         pace. Each returned row is marked in flight until `finished`."""
         started: list[tuple[OutboxRow, str]] = []
+        s = self._settings()
+        # One target may not take every slot: another target always finds one free.
+        cap = max(1, min(s.target_concurrency, s.concurrency - 1))
         while self._active and len(started) < slots:
             for target in list(self._active):
                 if len(started) >= slots:
                     break
-                row = self._take_one(target, now)
+                row = self._take_one(target, now, cap)
                 if row is not None:
                     started.append(row)
         return started
 
-    def _take_one(self, target: str, now: float) -> tuple[OutboxRow, str] | None:
+    def _take_one(self, target: str, now: float, cap: int
+                  ) -> tuple[OutboxRow, str] | None:
         queue = self._queues.get(target)
         row = None
         while queue:
@@ -186,6 +199,13 @@ class Scheduler:
         if row is None:
             self._active.pop(target, None)
             self._queues.pop(target, None)
+            return None
+        blocked = self.circuits.blocked_until(target, now)
+        if self._per_target.get(target, 0) >= cap or blocked is not None:
+            # Full, or unreachable: woken when one of its sends ends or the period is over.
+            self._active.pop(target, None)
+            if blocked is not None and blocked != PROBING:
+                heapq.heappush(self._target_wake, (blocked, target))
             return None
         bucket = self._bucket(target, self._pacing.get(target), now)
         wait = bucket.delay(now)
@@ -209,12 +229,21 @@ class Scheduler:
         if self._pending_by_key.get(key) == row.id:
             del self._pending_by_key[key]
         self._inflight[key] = row.id
+        self._sending[row.id] = target
+        self._per_target[target] = self._per_target.get(target, 0) + 1
+        self.circuits.started(target)
         return row, key
 
     def finished(self, row_id: int, key: str) -> None:
         """The send of a row is over (whatever its outcome): its group may send again."""
         if self._inflight.get(key) == row_id:
             del self._inflight[key]
+        target = self._sending.pop(row_id, None)
+        if target is not None:
+            self._per_target[target] -= 1
+            self.circuits.ended(target)
+            if self._queues.get(target):
+                self._active[target] = None  # its slot (or the probe) is free again
         now = self._clock.now()
         for blocked_id in self._blocked.pop(key, []):
             blocked = self.rows.get(blocked_id)
@@ -222,6 +251,19 @@ class Scheduler:
                 self._queue(blocked, now)
 
     # --- outcomes -----------------------------------------------------------------
+
+    def outcome(self, row: OutboxRow, failure: FailureReason | None, now: float) -> bool:
+        """A send to the row's target ended (`failure` None: delivered). True if that
+        target's circuit is open now: the row keeps its attempts and waits for it."""
+        target = self._sending.get(row.id)
+        if target is None:
+            return False
+        if failure is None:
+            self.circuits.answered(target)
+            return False
+        s = self._settings()
+        self.circuits.failed(target, row.channel, failure, now, s.backoff_base, s.backoff_cap)
+        return self.circuits.is_open(target)
 
     def retry(self, row: OutboxRow, attempts: int, at: float, error: str) -> bool:
         """Keep a failed row for another attempt at `at`; False if a newer state of its

@@ -75,7 +75,8 @@ class DeliveryManager:
         self.lease_ttl = lease_ttl
         self.dead_letters = DeadLetters(store, metrics, lambda: self.settings)
         self._outcomes = Outcomes(store, self.owner, metrics, trace, self.dead_letters)
-        self._sched = Scheduler(clock, metrics, channels, self._outcomes.paced)
+        self._sched = Scheduler(clock, metrics, channels, self._outcomes.paced,
+                                lambda: self.settings)
         self._leases: dict[int, float] = {}  # row id -> until when this worker holds it
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy = 0  # store requests the loop waits for (enqueue, claim, renew)
@@ -86,8 +87,7 @@ class DeliveryManager:
 
     @property
     def settings(self) -> DeliveryConfig:
-        s = self._settings
-        return s if isinstance(s, DeliveryConfig) else s()
+        return s if isinstance(s := self._settings, DeliveryConfig) else s()
 
     @settings.setter
     def settings(self, value: DeliveryConfig) -> None:
@@ -121,8 +121,7 @@ class DeliveryManager:
                 return
 
     async def flush_records(self) -> None:
-        """Wait for outcome writes in progress (shutdown and tests)."""
-        await self._outcomes.flush()
+        await self._outcomes.flush()  # outcome writes in progress (shutdown and tests)
 
     def backoff(self, attempts: int, retry_after: float | None) -> float:
         return policy.backoff(self.settings, self._rng, attempts, retry_after)
@@ -377,13 +376,15 @@ class DeliveryManager:
         entry = NflogEntry(key=key, firing=row.firing, resolved=row.resolved, sent_at=now,
                            expires_at=now + row.expires_in, data=data)
         self.nflog.remember(entry)
+        self._sched.outcome(row, None, now)
         self._drop(row)
         self._outcomes.delivered(row, entry, previous, now)
 
     def _failed(self, row: OutboxRow, err: DeliveryError) -> None:
         now = self._clock.now()
         self._outcomes.attempt_failed(row, err)
-        verdict = policy.judge(self.settings, self._rng, row, err, now)
+        held = self._sched.outcome(row, err.reason, now)  # True: its target's circuit is open
+        verdict = policy.judge(self.settings, self._rng, row, err, now, held)
         if verdict.dead:
             self._drop(row)
             self._outcomes.dead(row, verdict.attempts, str(err))

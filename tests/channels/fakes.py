@@ -109,6 +109,7 @@ async def start_fake(
     *,
     delay: float = 0.0,
     path: str | None = None,
+    port: int | None = None,
 ) -> Fake:
     """Serve a fake `kind` ("slack-webhook", "slack-api", "webhook") on loopback."""
     if kind not in KIND_PATHS:
@@ -118,7 +119,7 @@ async def start_fake(
                 script=list(script or []), delay=delay)
     app.router.add_route("*", "/{tail:.*}", fake.handle)
     # No access log: it would print the request path (and any token in it) into caplog.
-    fake.server = await aiohttp_server(app, access_log=None)
+    fake.server = await aiohttp_server(app, port=port, access_log=None)
     return fake
 
 
@@ -128,6 +129,44 @@ def closed_port_url(path: str = "/") -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}{path}"
+
+
+@dataclass
+class Silent:
+    """A receiver that accepts TCP connections, reads the request and never answers."""
+
+    server: asyncio.Server
+    url: str
+    connections: int = 0  # accepted so far
+    open: int = 0  # still held by a client
+    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
+
+    async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.open += 1
+        self._writers.add(writer)
+        try:
+            while await reader.read(65536):  # until the client gives up
+                pass
+        finally:
+            self.open -= 1
+            self._writers.discard(writer)
+            writer.close()
+
+    async def close(self) -> None:
+        self.server.close()
+        for writer in list(self._writers):
+            writer.close()
+        await self.server.wait_closed()
+
+
+async def start_silent(path: str = "/hook") -> Silent:
+    """Serve a receiver that hangs (a stuck proxy, a frozen vendor) on loopback."""
+    silent = Silent(server=None, url="")  # type: ignore[arg-type]
+    silent.server = await asyncio.start_server(silent._hold, "127.0.0.1", 0)
+    port = silent.server.sockets[0].getsockname()[1]
+    silent.url = f"http://127.0.0.1:{port}{path}"
+    return silent
 
 
 # --- captured Alertmanager payloads as Notifications ----------------------------------
