@@ -158,6 +158,10 @@ class SilenceStore(Protocol):
 class Store(AlertStore, NflogStore, Outbox, SilenceStore, TraceStore, Protocol):
     async def open(self) -> None: ...
 
+    @property
+    def healthy(self) -> bool:
+        """Whether writes can commit now; a store heals by itself once its fault clears."""
+
     async def close(self) -> None:
         """Flush queued writes, then close; later writes raise StoreUnavailable."""
 

@@ -5,6 +5,13 @@ Writes go through one writer task that commits everything queued in one transact
 are queued at the call and hand back the commit's future, so a caller that does not wait
 creates no task. The outbox's statements and claims live in `sqlite_outbox`, the row
 codecs in `records`.
+
+Store faults heal by themselves: a commit that fails for a fault of the store (read-only,
+full, locked, I/O) marks the store unhealthy (`healthy`, which `/-/ready` reads); while it
+is, every batch first reopens the connection (a connection SQLite opened read-only stays
+read-only even once the filesystem is writable again), and with no writes queued the
+writer probes with a tiny commit every `probe_interval` seconds. The first commit that
+succeeds makes the store healthy again.
 """
 
 from __future__ import annotations
@@ -34,7 +41,15 @@ from router.storage.records import (
     silence_params,
 )
 from router.storage.sqlite_outbox import NFLOG_UPSERT, SqliteOutbox
-from router.storage.sqlite_tx import Op, Plan, Stmt, fail, read_migrations, run_transaction
+from router.storage.sqlite_tx import (
+    Op,
+    Plan,
+    Stmt,
+    fail,
+    probe_commit,
+    read_migrations,
+    run_transaction,
+)
 from router.trace import TraceEvent
 
 log = logging.getLogger(__name__)
@@ -61,8 +76,17 @@ _TRACE_GC_CAP = Stmt(
 )
 
 
+# A locked database answers within 3 s (senders give up at 10 s): a request may wait for
+# the batch in flight and then its own, each waiting at most this long for the lock.
+BUSY_TIMEOUT_MS = 1000
+
+
 class SqliteStore(SqliteOutbox):
     """Implements `router.storage.Store` on one aiosqlite connection."""
+
+    # Seconds between write probes while unhealthy and no write is queued (real time: this
+    # waits on the filesystem, not on an application timer).
+    probe_interval = 2.0
 
     def __init__(self, path: str | Path) -> None:
         self._path = path
@@ -75,6 +99,7 @@ class SqliteStore(SqliteOutbox):
         self._lock = asyncio.Lock()
         self._writer: asyncio.Task[None] | None = None
         self._last_error: str | None = None
+        self._healthy = True
         self.transactions = 0  # committed write transactions (for tests and benchmarks)
 
     # --- lifecycle ------------------------------------------------------------------
@@ -82,6 +107,19 @@ class SqliteStore(SqliteOutbox):
     async def open(self) -> None:
         if self._conn is not None or self._closing:
             raise RuntimeError("SqliteStore.open() called twice")
+        conn = await self._connect()
+        try:
+            await self._migrate(conn)
+        except BaseException:
+            await conn.close()
+            raise
+        self._conn = conn
+        # Opened on a read-only filesystem, SQLite falls back to a read-only connection
+        # that reads fine: only a write tells whether the store can commit.
+        await self._probe()
+        self._writer = asyncio.create_task(self._write_loop(), name="sqlite-writer")
+
+    async def _connect(self) -> aiosqlite.Connection:
         try:
             conn = await aiosqlite.connect(self._path, isolation_level=None)
         except Exception as exc:  # sqlite3.Error or an unusable path
@@ -89,13 +127,53 @@ class SqliteStore(SqliteOutbox):
         try:
             await conn.execute("PRAGMA journal_mode=WAL")
             await conn.execute("PRAGMA synchronous=NORMAL")
-            await conn.execute("PRAGMA busy_timeout=5000")
-            await self._migrate(conn)
-        except BaseException:
+            await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        except BaseException as exc:
             await conn.close()
+            if isinstance(exc, Exception):
+                raise StoreUnavailable(f"cannot open database: {exc}") from exc
             raise
-        self._conn = conn
-        self._writer = asyncio.create_task(self._write_loop(), name="sqlite-writer")
+        return conn
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the store can commit: False from a failed commit (a fault of the store,
+        not of a caller's values) until a commit succeeds again."""
+        return self._healthy and self._conn is not None and not self._closing
+
+    def _set_healthy(self, healthy: bool, error: str = "") -> None:
+        if healthy and not self._healthy:
+            log.warning("store commits again")
+        elif not healthy and self._healthy:
+            log.warning("store cannot commit; reconnecting until it can",
+                        extra={"error": error})
+        self._healthy = healthy
+
+    async def _reconnect(self) -> None:
+        """Replace the connection with a fresh one (the caller holds the lock); on failure
+        the old one stays, and the batch that follows fails as before."""
+        try:
+            conn = await self._connect()
+        except StoreUnavailable as exc:
+            log.debug("store reconnect failed", extra={"error": str(exc)})
+            return
+        old, self._conn = self._conn, conn
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.close()
+
+    async def _probe(self) -> None:
+        """A tiny commit that changes nothing: sets `healthy` (the caller holds the lock,
+        or nobody else can run yet)."""
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            await conn._execute(probe_commit, conn._conn)  # type: ignore[no-untyped-call]
+        except Exception as exc:
+            self._set_healthy(False, f"{type(exc).__name__}: {exc}")
+        else:
+            self._set_healthy(True)
 
     async def _migrate(self, conn: aiosqlite.Connection) -> None:
         migrations = await asyncio.to_thread(read_migrations)
@@ -160,12 +238,25 @@ class SqliteStore(SqliteOutbox):
                     if self._closing:
                         return
                     self._wakeup.clear()
-                    await self._wakeup.wait()
+                    if self._healthy:
+                        await self._wakeup.wait()
+                        continue
+                    # Unhealthy and idle: probe now and then, so that readiness comes
+                    # back even when no write arrives.
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.probe_interval):
+                            await self._wakeup.wait()
+                    if not self._queue and not self._closing:
+                        async with self._lock:
+                            await self._reconnect()
+                            await self._probe()
                     continue
                 # The queue is taken once the lock is ours: writes queued while a read
                 # (or `writes_held`) had it join this transaction.
                 async with self._lock:
                     ops, self._queue = self._queue, []
+                    if not self._healthy:
+                        await self._reconnect()
                     await self._write_batch(ops)
         finally:
             # Cancelled or done: nobody will write what is left, so nobody may wait on it.
@@ -185,9 +276,11 @@ class SqliteStore(SqliteOutbox):
             level = logging.DEBUG if message == self._last_error else logging.WARNING
             log.log(level, "store write failed", extra={"ops": len(ops), "error": message})
             self._last_error = message
+            self._set_healthy(False, message)
             fail(ops, message, cause=exc)
             return
         self._last_error = None
+        self._set_healthy(True)
         self.transactions += 1
         for i, op in enumerate(ops):
             if op.future is None or op.future.done():

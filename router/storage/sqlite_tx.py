@@ -164,6 +164,20 @@ def _isolated(
     return results, failed
 
 
+def probe_commit(db: sqlite3.Connection) -> None:
+    """Runs in the database thread: commit a write that changes nothing (the schema version
+    rewritten as it is), raising if the store cannot commit (read-only, full, locked)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        db.execute(f"PRAGMA user_version = {version}")
+        db.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            db.execute("ROLLBACK")
+        raise
+
+
 def read_migrations() -> list[tuple[int, str]]:
     """Numbered `NNN_name.sql` files shipped inside the package."""
     found = []
