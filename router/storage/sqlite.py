@@ -46,8 +46,8 @@ from router.storage.sqlite_tx import (
     Plan,
     Stmt,
     fail,
+    migrate,
     probe_commit,
-    read_migrations,
     run_transaction,
 )
 from router.trace import TraceEvent
@@ -99,7 +99,8 @@ class SqliteStore(SqliteOutbox):
         self._lock = asyncio.Lock()
         self._writer: asyncio.Task[None] | None = None
         self._last_error: str | None = None
-        self._healthy = True
+        self._healed = asyncio.Event()  # set while healthy
+        self._healed.set()
         self.transactions = 0  # committed write transactions (for tests and benchmarks)
 
     # --- lifecycle ------------------------------------------------------------------
@@ -109,7 +110,7 @@ class SqliteStore(SqliteOutbox):
             raise RuntimeError("SqliteStore.open() called twice")
         conn = await self._connect()
         try:
-            await self._migrate(conn)
+            await migrate(conn)
         except BaseException:
             await conn.close()
             raise
@@ -128,39 +129,42 @@ class SqliteStore(SqliteOutbox):
             await conn.execute("PRAGMA journal_mode=WAL")
             await conn.execute("PRAGMA synchronous=NORMAL")
             await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        except BaseException as exc:
+        except Exception as exc:
             await conn.close()
-            if isinstance(exc, Exception):
-                raise StoreUnavailable(f"cannot open database: {exc}") from exc
-            raise
+            raise StoreUnavailable(f"cannot open database: {exc}") from exc
         return conn
 
     @property
     def healthy(self) -> bool:
         """Whether the store can commit: False from a failed commit (a fault of the store,
         not of a caller's values) until a commit succeeds again."""
-        return self._healthy and self._conn is not None and not self._closing
+        return self._healed.is_set() and self._conn is not None and not self._closing
 
     def _set_healthy(self, healthy: bool, error: str = "") -> None:
-        if healthy and not self._healthy:
-            log.warning("store commits again")
-        elif not healthy and self._healthy:
-            log.warning("store cannot commit; reconnecting until it can",
-                        extra={"error": error})
-        self._healthy = healthy
+        if healthy != self._healed.is_set():
+            log.warning("store commits again" if healthy else
+                        "store cannot commit; reconnecting until it can", extra={"error": error})
+        if healthy:
+            self._healed.set()
+        else:
+            self._healed.clear()
+
+    async def wait_healthy(self) -> None:
+        await self._healed.wait()
 
     async def _reconnect(self) -> None:
-        """Replace the connection with a fresh one (the caller holds the lock); on failure
-        the old one stays, and the batch that follows fails as before."""
-        try:
-            conn = await self._connect()
-        except StoreUnavailable as exc:
-            log.debug("store reconnect failed", extra={"error": str(exc)})
-            return
-        old, self._conn = self._conn, conn
+        """Replace the connection with a fresh one (the caller holds the lock). The old one
+        is closed first: connections of one process share a file's -shm mapping, and one
+        SQLite opened read-only would keep the new connection read-only too. If no new one
+        opens, reads and writes fail with StoreUnavailable until one does."""
+        old, self._conn = self._conn, None
         if old is not None:
             with contextlib.suppress(Exception):
                 await old.close()
+        try:
+            self._conn = await self._connect()
+        except StoreUnavailable as exc:
+            log.debug("store reconnect failed", extra={"error": str(exc)})
 
     async def _probe(self) -> None:
         """A tiny commit that changes nothing: sets `healthy` (the caller holds the lock,
@@ -174,27 +178,6 @@ class SqliteStore(SqliteOutbox):
             self._set_healthy(False, f"{type(exc).__name__}: {exc}")
         else:
             self._set_healthy(True)
-
-    async def _migrate(self, conn: aiosqlite.Connection) -> None:
-        migrations = await asyncio.to_thread(read_migrations)
-        rows = await conn.execute_fetchall("PRAGMA user_version")
-        current = int(next(iter(rows))[0])
-        latest = migrations[-1][0] if migrations else 0
-        if current > latest:
-            raise StoreUnavailable(
-                f"database schema version {current} is newer than this router's ({latest})"
-            )
-        for version, sql in migrations:
-            if version <= current:
-                continue
-            # user_version lives in the database header and is transactional, so a
-            # migration and its version number land together or not at all.
-            script = f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
-            try:
-                await conn.executescript(script)
-            except BaseException:
-                await conn.rollback()
-                raise
 
     async def close(self) -> None:
         """Flush queued writes, then close the connection."""
@@ -218,7 +201,7 @@ class SqliteStore(SqliteOutbox):
         """Like `_submit`, but hands back the commit's future itself: the hot-path writes
         return it, so a caller that does not wait (an outcome, a trace row) costs no task."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if self._closing or self._conn is None:
+        if self._closing or self._writer is None:
             future.set_exception(StoreUnavailable("store is closed"))
             return future
         if not ops:
@@ -238,7 +221,7 @@ class SqliteStore(SqliteOutbox):
                     if self._closing:
                         return
                     self._wakeup.clear()
-                    if self._healthy:
+                    if self._healed.is_set():
                         await self._wakeup.wait()
                         continue
                     # Unhealthy and idle: probe now and then, so that readiness comes
@@ -255,7 +238,7 @@ class SqliteStore(SqliteOutbox):
                 # (or `writes_held`) had it join this transaction.
                 async with self._lock:
                     ops, self._queue = self._queue, []
-                    if not self._healthy:
+                    if not self._healed.is_set():
                         await self._reconnect()
                     await self._write_batch(ops)
         finally:
