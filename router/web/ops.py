@@ -39,13 +39,13 @@ async def healthy(request: web.Request) -> web.Response:
 async def ready(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     retry = {"Retry-After": RETRY_AFTER}
+    if not service.ready:
+        return error_response(503, "not_ready", "storage is not open or not restored yet",
+                              headers=retry)
     if not service.store.healthy:
         # Writes would be refused: a balancer should send them elsewhere meanwhile. The
         # store reconnects on its own; the first commit that succeeds makes this 200.
         return error_response(503, "store_unavailable", "the alert store cannot commit now",
-                              headers=retry)
-    if not service.ready:
-        return error_response(503, "not_ready", "storage is not open or not restored yet",
                               headers=retry)
     return web.Response(text="OK\n")
 
