@@ -2,7 +2,9 @@
 
 `build_service` wires store → feed → dispatcher → notify chain → delivery around one
 RuntimeRef; `Service.start` restores state from the store and starts the three background
-loops (dispatcher timers, delivery, garbage collection); `Service.reload` compiles a new
+loops (dispatcher timers, delivery, garbage collection), or, on a store that cannot commit
+yet (opened on a read-only filesystem), waits in the background until it heals, not ready
+meanwhile; `Service.reload` compiles a new
 Runtime on the side and swaps it in (a bad config leaves the old one running).
 
 Data flows one way: ingest publishes committed changes on the AlertFeed; the dispatcher
@@ -27,6 +29,7 @@ from router.clock import Clock, SystemClock
 from router.config.load import load_config
 from router.config.types import RouterConfig
 from router.delivery.worker import DeliveryManager
+from router.errors import StoreUnavailable
 from router.ingest.feed import AlertChange, AlertFeed
 from router.ingest.ingestor import AlertIngestor
 from router.metrics import Metrics
@@ -77,6 +80,7 @@ class Service:
     started_at: float = 0.0
     ready: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _starting: asyncio.Task[None] | None = None
 
     @property
     def runtime(self) -> Runtime:
@@ -109,7 +113,27 @@ class Service:
 
     async def start(self) -> None:
         """Restore from the (open) store, then start the background loops (the HTTP client
-        is bound to its session by then: see router/app.py)."""
+        is bound to its session by then: see router/app.py). A store that cannot commit
+        (restoring takes over outbox rows: a write) is waited for in the background: the
+        app serves meanwhile, not ready, refusing writes with 503 (router/web/errors.py)."""
+        if self.store.healthy:
+            await self._start()
+        else:
+            log.warning("the store cannot commit: starting once it can")
+            self._starting = asyncio.create_task(self._start_when_healthy(), name="start")
+
+    async def _start_when_healthy(self) -> None:
+        while True:
+            await self.store.wait_healthy()
+            try:
+                await self._start()
+            except StoreUnavailable as exc:
+                log.warning("start failed; waiting for the store", extra={"error": str(exc)})
+                continue
+            log.info("the store commits again: started")
+            return
+
+    async def _start(self) -> None:
         # Loads the notification log, takes over the rows of a dead local worker and every
         # unheld pending row: before the dispatcher runs, so a newer state still replaces
         # an unsent row after a crash.
@@ -129,6 +153,10 @@ class Service:
 
     async def stop(self) -> None:
         self.ready = False
+        if self._starting is not None:
+            self._starting.cancel()
+            await asyncio.gather(self._starting, return_exceptions=True)
+            self._starting = None
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

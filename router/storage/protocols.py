@@ -158,6 +158,13 @@ class SilenceStore(Protocol):
 class Store(AlertStore, NflogStore, Outbox, SilenceStore, TraceStore, Protocol):
     async def open(self) -> None: ...
 
+    @property
+    def healthy(self) -> bool:
+        """Whether writes can commit now; a store heals by itself once its fault clears."""
+
+    async def wait_healthy(self) -> None:
+        """Return once `healthy` is true (at once if it is)."""
+
     async def close(self) -> None:
         """Flush queued writes, then close; later writes raise StoreUnavailable."""
 

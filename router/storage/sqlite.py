@@ -5,6 +5,13 @@ Writes go through one writer task that commits everything queued in one transact
 are queued at the call and hand back the commit's future, so a caller that does not wait
 creates no task. The outbox's statements and claims live in `sqlite_outbox`, the row
 codecs in `records`.
+
+Store faults heal by themselves: a commit that fails for a fault of the store (read-only,
+full, locked, I/O) marks the store unhealthy (`healthy`, which `/-/ready` reads); while it
+is, every batch first reopens the connection (a connection SQLite opened read-only stays
+read-only even once the filesystem is writable again), and with no writes queued the
+writer probes with a tiny commit every `probe_interval` seconds. The first commit that
+succeeds makes the store healthy again.
 """
 
 from __future__ import annotations
@@ -34,7 +41,15 @@ from router.storage.records import (
     silence_params,
 )
 from router.storage.sqlite_outbox import NFLOG_UPSERT, SqliteOutbox
-from router.storage.sqlite_tx import Op, Plan, Stmt, fail, read_migrations, run_transaction
+from router.storage.sqlite_tx import (
+    Op,
+    Plan,
+    Stmt,
+    fail,
+    migrate,
+    probe_commit,
+    run_transaction,
+)
 from router.trace import TraceEvent
 
 log = logging.getLogger(__name__)
@@ -61,8 +76,17 @@ _TRACE_GC_CAP = Stmt(
 )
 
 
+# A locked database answers within 3 s (senders give up at 10 s): a request may wait for
+# the batch in flight and then its own, each waiting at most this long for the lock.
+BUSY_TIMEOUT_MS = 1000
+
+
 class SqliteStore(SqliteOutbox):
     """Implements `router.storage.Store` on one aiosqlite connection."""
+
+    # Seconds between write probes while unhealthy and no write is queued (real time: this
+    # waits on the filesystem, not on an application timer).
+    probe_interval = 2.0
 
     def __init__(self, path: str | Path) -> None:
         self._path = path
@@ -75,6 +99,8 @@ class SqliteStore(SqliteOutbox):
         self._lock = asyncio.Lock()
         self._writer: asyncio.Task[None] | None = None
         self._last_error: str | None = None
+        self._healed = asyncio.Event()  # set while healthy
+        self._healed.set()
         self.transactions = 0  # committed write transactions (for tests and benchmarks)
 
     # --- lifecycle ------------------------------------------------------------------
@@ -82,6 +108,19 @@ class SqliteStore(SqliteOutbox):
     async def open(self) -> None:
         if self._conn is not None or self._closing:
             raise RuntimeError("SqliteStore.open() called twice")
+        conn = await self._connect()
+        try:
+            await migrate(conn)
+        except BaseException:
+            await conn.close()
+            raise
+        self._conn = conn
+        # Opened on a read-only filesystem, SQLite falls back to a read-only connection
+        # that reads fine: only a write tells whether the store can commit.
+        await self._probe()
+        self._writer = asyncio.create_task(self._write_loop(), name="sqlite-writer")
+
+    async def _connect(self) -> aiosqlite.Connection:
         try:
             conn = await aiosqlite.connect(self._path, isolation_level=None)
         except Exception as exc:  # sqlite3.Error or an unusable path
@@ -89,34 +128,56 @@ class SqliteStore(SqliteOutbox):
         try:
             await conn.execute("PRAGMA journal_mode=WAL")
             await conn.execute("PRAGMA synchronous=NORMAL")
-            await conn.execute("PRAGMA busy_timeout=5000")
-            await self._migrate(conn)
-        except BaseException:
+            await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        except Exception as exc:
             await conn.close()
-            raise
-        self._conn = conn
-        self._writer = asyncio.create_task(self._write_loop(), name="sqlite-writer")
+            raise StoreUnavailable(f"cannot open database: {exc}") from exc
+        return conn
 
-    async def _migrate(self, conn: aiosqlite.Connection) -> None:
-        migrations = await asyncio.to_thread(read_migrations)
-        rows = await conn.execute_fetchall("PRAGMA user_version")
-        current = int(next(iter(rows))[0])
-        latest = migrations[-1][0] if migrations else 0
-        if current > latest:
-            raise StoreUnavailable(
-                f"database schema version {current} is newer than this router's ({latest})"
-            )
-        for version, sql in migrations:
-            if version <= current:
-                continue
-            # user_version lives in the database header and is transactional, so a
-            # migration and its version number land together or not at all.
-            script = f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
-            try:
-                await conn.executescript(script)
-            except BaseException:
-                await conn.rollback()
-                raise
+    @property
+    def healthy(self) -> bool:
+        """Whether the store can commit: False from a failed commit (a fault of the store,
+        not of a caller's values) until a commit succeeds again."""
+        return self._healed.is_set() and self._conn is not None and not self._closing
+
+    def _set_healthy(self, healthy: bool, error: str = "") -> None:
+        if healthy != self._healed.is_set():
+            log.warning("store commits again" if healthy else
+                        "store cannot commit; reconnecting until it can", extra={"error": error})
+        if healthy:
+            self._healed.set()
+        else:
+            self._healed.clear()
+
+    async def wait_healthy(self) -> None:
+        await self._healed.wait()
+
+    async def _reconnect(self) -> None:
+        """Replace the connection with a fresh one (the caller holds the lock). The old one
+        is closed first: connections of one process share a file's -shm mapping, and one
+        SQLite opened read-only would keep the new connection read-only too. If no new one
+        opens, reads and writes fail with StoreUnavailable until one does."""
+        old, self._conn = self._conn, None
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.close()
+        try:
+            self._conn = await self._connect()
+        except StoreUnavailable as exc:
+            log.debug("store reconnect failed", extra={"error": str(exc)})
+
+    async def _probe(self) -> None:
+        """A tiny commit that changes nothing: sets `healthy` (the caller holds the lock,
+        or nobody else can run yet)."""
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            await conn._execute(probe_commit, conn._conn)  # type: ignore[no-untyped-call]
+        except Exception as exc:
+            self._set_healthy(False, f"{type(exc).__name__}: {exc}")
+        else:
+            self._set_healthy(True)
 
     async def close(self) -> None:
         """Flush queued writes, then close the connection."""
@@ -140,7 +201,7 @@ class SqliteStore(SqliteOutbox):
         """Like `_submit`, but hands back the commit's future itself: the hot-path writes
         return it, so a caller that does not wait (an outcome, a trace row) costs no task."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if self._closing or self._conn is None:
+        if self._closing or self._writer is None:
             future.set_exception(StoreUnavailable("store is closed"))
             return future
         if not ops:
@@ -160,12 +221,25 @@ class SqliteStore(SqliteOutbox):
                     if self._closing:
                         return
                     self._wakeup.clear()
-                    await self._wakeup.wait()
+                    if self._healed.is_set():
+                        await self._wakeup.wait()
+                        continue
+                    # Unhealthy and idle: probe now and then, so that readiness comes
+                    # back even when no write arrives.
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.probe_interval):
+                            await self._wakeup.wait()
+                    if not self._queue and not self._closing:
+                        async with self._lock:
+                            await self._reconnect()
+                            await self._probe()
                     continue
                 # The queue is taken once the lock is ours: writes queued while a read
                 # (or `writes_held`) had it join this transaction.
                 async with self._lock:
                     ops, self._queue = self._queue, []
+                    if not self._healed.is_set():
+                        await self._reconnect()
                     await self._write_batch(ops)
         finally:
             # Cancelled or done: nobody will write what is left, so nobody may wait on it.
@@ -185,9 +259,11 @@ class SqliteStore(SqliteOutbox):
             level = logging.DEBUG if message == self._last_error else logging.WARNING
             log.log(level, "store write failed", extra={"ops": len(ops), "error": message})
             self._last_error = message
+            self._set_healthy(False, message)
             fail(ops, message, cause=exc)
             return
         self._last_error = None
+        self._set_healthy(True)
         self.transactions += 1
         for i, op in enumerate(ops):
             if op.future is None or op.future.done():

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+import aiosqlite
+
 from router.storage.protocols import StoreUnavailable
 
 # Tables share no keys or constraints, so within one transaction only the order of the
@@ -162,6 +164,43 @@ def _isolated(
         db.execute("RELEASE caller")
         start = end + 1
     return results, failed
+
+
+def probe_commit(db: sqlite3.Connection) -> None:
+    """Runs in the database thread: commit a write that changes nothing (the schema version
+    rewritten as it is), raising if the store cannot commit (read-only, full, locked)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        db.execute(f"PRAGMA user_version = {version}")
+        db.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            db.execute("ROLLBACK")
+        raise
+
+
+async def migrate(conn: aiosqlite.Connection) -> None:
+    """Run the migrations the database has not had yet (at open)."""
+    migrations = await asyncio.to_thread(read_migrations)
+    rows = await conn.execute_fetchall("PRAGMA user_version")
+    current = int(next(iter(rows))[0])
+    latest = migrations[-1][0] if migrations else 0
+    if current > latest:
+        raise StoreUnavailable(
+            f"database schema version {current} is newer than this router's ({latest})"
+        )
+    for version, sql in migrations:
+        if version <= current:
+            continue
+        # user_version lives in the database header and is transactional, so a
+        # migration and its version number land together or not at all.
+        script = f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
+        try:
+            await conn.executescript(script)
+        except BaseException:
+            await conn.rollback()
+            raise
 
 
 def read_migrations() -> list[tuple[int, str]]:

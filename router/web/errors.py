@@ -2,7 +2,8 @@
 
 Bad input is a specific 4xx; a fault of ours (store unavailable, any unexpected exception)
 is a 503 with Retry-After, never a 500 and never a 4xx: Alertmanager drops on 4xx and
-retries on 5xx. Error details never carry secrets: they come from our own messages.
+retries on 5xx. Writes before the router is ready (restored from its store) are a 503 too.
+Error details never carry secrets: they come from our own messages.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from router.errors import InputError, StoreUnavailable
-from router.web.keys import METRICS
+from router.web.keys import METRICS, SERVICE
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 RETRY_AFTER = "5"
+
+_READS = ("GET", "HEAD", "OPTIONS")
 
 _ERRORS = {400: "bad_json", 401: "unauthorized", 403: "forbidden", 404: "not_found",
            413: "too_large", 415: "unsupported_media_type", 422: "invalid"}
@@ -47,6 +50,9 @@ def unavailable(detail: str) -> web.Response:
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method not in _READS and not request.app[SERVICE].ready:
+        # Not restored yet (the store cannot commit: router/service.py) or stopping.
+        return unavailable("the router is not ready: its store cannot commit yet")
     try:
         return await handler(request)
     except RequestError as exc:

@@ -1,6 +1,7 @@
 """Operations endpoints: liveness, readiness, reload, Prometheus metrics and API v2 status.
 
-`/-/healthy` and `/-/ready` are public (probes carry no credentials); `/metrics` and
+`/-/healthy` and `/-/ready` are public (probes carry no credentials); ready is 503 until
+the store is restored and while it cannot commit (it heals by itself). `/metrics` and
 `/api/v2/status` are read routes; `/-/reload` is a write. Status shows the running config
 the way Alertmanager does (`config.original`), re-encoded from the parsed config with every
 secret as `<secret>` (router/config/redact.py): the raw file is never served.
@@ -17,11 +18,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from router import __version__
 from router.config.redact import redacted_yaml
 from router.timefmt import format_time_ms
-from router.web.errors import error_response
+from router.web.errors import RETRY_AFTER, error_response
 from router.web.keys import METRICS, RUNTIME, SERVICE
 
 log = logging.getLogger(__name__)
-
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -37,8 +37,16 @@ async def healthy(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    if not request.app[SERVICE].ready:
-        return error_response(503, "not_ready", "storage is not open or not restored yet")
+    service = request.app[SERVICE]
+    retry = {"Retry-After": RETRY_AFTER}
+    if not service.ready:
+        return error_response(503, "not_ready", "storage is not open or not restored yet",
+                              headers=retry)
+    if not service.store.healthy:
+        # Writes would be refused: a balancer should send them elsewhere meanwhile. The
+        # store reconnects on its own; the first commit that succeeds makes this 200.
+        return error_response(503, "store_unavailable", "the alert store cannot commit now",
+                              headers=retry)
     return web.Response(text="OK\n")
 
 
