@@ -1,0 +1,125 @@
+"""Chaos: alert-router killed with SIGKILL again and again while thousands of alerts are
+posted to it and delivered to slow and failing receivers. Every alert the router
+acknowledged (2xx) must reach its receiver; duplicates are measured and reported.
+
+Short mode (CI): 1,000 alerts, 3 kills. `ALERT_ROUTER_CHAOS=long`: 10,000 alerts, 20 kills.
+Run with `-s` to see the report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import (
+    ChaosMode,
+    ChaosSink,
+    RouterUnderTest,
+    Sender,
+    batched,
+    chaos_mode,
+    make_alerts,
+    router_config,
+)
+
+MODE = chaos_mode()
+SENDERS = 4  # concurrent senders, each keeping its batch until a 2xx
+SETTLE = 3.0  # seconds after the last delivery in which a late repeat may still show
+
+# Bounded, generous waits: the machine is shared and slow at times.
+pytestmark = pytest.mark.timeout(3600 if MODE.name == "long" else 300)
+
+
+def drain_within(mode: ChaosMode) -> float:
+    return 90.0 + mode.alerts * 0.03
+
+
+async def kill_at_random_moments(
+    mode: ChaosMode,
+    rng: random.Random,
+    router: RouterUnderTest,
+    sink: ChaosSink,
+    sender: Sender,
+    kills: list[float],
+) -> None:
+    """Kill whenever progress (acknowledged + delivered alerts, out of 2N) passes a random
+    point in each of K equal slices, plus a random fraction of a second: the kills land
+    during ingest and during heavy delivery whatever the machine's speed."""
+    started = time.monotonic()
+    total = 2 * mode.alerts
+    for k in range(mode.kills):
+        threshold = total * (k + rng.uniform(0.2, 0.9)) / (mode.kills + 1)
+        deadline = time.monotonic() + drain_within(mode)
+        while len(sender.acked) + len(sink.delivered) < threshold:
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"no progress towards kill {k + 1}: {len(sender.acked)} acknowledged, "
+                    f"{len(sink.delivered)} delivered\n{router.logs()}"
+                )
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(rng.uniform(0.0, 0.3))
+        kills.append(time.monotonic() - started)
+        await router.kill()
+        await asyncio.sleep(rng.uniform(0.0, 0.5))  # senders meet a closed port meanwhile
+        await router.start()
+
+
+async def test_sigkill_during_heavy_delivery_loses_no_acknowledged_alert(tmp_path: Path) -> None:
+    mode = MODE
+    rng = random.Random(mode.seed)
+    print(f"\nchaos {mode.name}: {mode.alerts} alerts, {mode.kills} kills, seed {mode.seed}")
+    alerts = make_alerts(mode.alerts, rng)
+    ids = {a["labels"]["chaos_id"] for a in alerts}
+
+    sink = ChaosSink(random.Random(rng.random()))
+    await sink.start()
+    router = RouterUnderTest(tmp_path, router_config(sink))
+    sender = Sender(router, random.Random(rng.random()))
+    kills: list[float] = []
+    started = time.monotonic()
+    try:
+        await router.start()
+        killer = asyncio.create_task(
+            kill_at_random_moments(mode, rng, router, sink, sender, kills)
+        )
+        sending = asyncio.create_task(sender.run(batched(alerts, rng), SENDERS))
+        async with asyncio.timeout(drain_within(mode) * (mode.kills + 1)):
+            await killer
+            await sending
+        assert not sender.refused, f"the router refused valid alerts: {sender.refused[:5]}"
+        assert set(sender.acked) == ids, "every batch is retried until acknowledged"
+
+        deadline = time.monotonic() + drain_within(mode)
+        while not set(sender.acked) <= set(sink.delivered) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(SETTLE)
+        wall = time.monotonic() - started
+    finally:
+        await router.stop()
+        await sink.stop()
+
+    lost = sorted(set(sender.acked) - set(sink.delivered))
+    delivered = sum(sink.delivered.values())
+    duplicates = sum(n - 1 for n in sink.delivered.values() if n > 1)
+    repeated_alerts = sum(1 for n in sink.delivered.values() if n > 1)
+    refused_by_sink = sum(1 for r in sink.notifications if r.status == 503)
+    dropped = sum(1 for r in sink.notifications if r.status == 0)
+    pct = 100.0 * duplicates / max(1, len(sink.delivered))
+    print(
+        f"chaos {mode.name} report: {len(ids)} alerts, {len(sender.acked)} acknowledged, "
+        f"{len(kills)} kills at {[round(t, 1) for t in kills]} s, wall {wall:.1f} s\n"
+        f"  lost: {len(lost)}\n"
+        f"  delivered notifications (200 written): {delivered}; duplicates: {duplicates} "
+        f"({pct:.2f}% of alerts) on {repeated_alerts} alerts\n"
+        f"  sink requests: {len(sink.notifications)} ({refused_by_sink} answered 503, "
+        f"{dropped} dropped or cut by a kill)\n"
+        f"  sender: {sender.attempts} POSTs, {sender.retries} retried"
+    )
+    assert not lost, (
+        f"{len(lost)} acknowledged alerts never delivered within {drain_within(mode):.0f}s "
+        f"after the run, e.g. {lost[:10]} (seed {mode.seed})\n{router.logs()}"
+    )
