@@ -56,7 +56,7 @@ class Notification:
     ids: list[str]
     received_at: float
     status: int = 0
-    answered: bool = False  # the response was written before the connection went away
+    answered_at: float | None = None  # the response was written before the connection went
 
 
 class ChaosSink:
@@ -71,6 +71,9 @@ class ChaosSink:
         self.rng = rng
         self.notifications: list[Notification] = []
         self.delivered: dict[str, int] = defaultdict(int)  # id -> 200s written
+        # id -> (received, answered) of the request whose 200 was written first
+        self.first_ok: dict[str, tuple[float, float]] = {}
+        self.repeats: dict[str, list[float]] = defaultdict(list)  # id -> later arrivals
         self.runner: web.AppRunner | None = None
         self.port = 0
 
@@ -105,6 +108,9 @@ class ChaosSink:
         ids = [a["labels"][ID_LABEL] for a in body.get("alerts", [])]
         rec = Notification(request.path, ids, time.monotonic())
         self.notifications.append(rec)
+        for i in ids:
+            if i in self.first_ok:  # sent again after a 200 was written for it
+                self.repeats[i].append(rec.received_at)
         delay, status = self._behaviour(request.path)
         if delay:
             await asyncio.sleep(delay)
@@ -120,10 +126,11 @@ class ChaosSink:
         except (ConnectionError, RuntimeError):
             return resp
         if request.transport is not None and not request.transport.is_closing():
-            rec.answered = True
+            rec.answered_at = time.monotonic()
             if status == 200:
                 for i in ids:
                     self.delivered[i] += 1
+                    self.first_ok.setdefault(i, (rec.received_at, rec.answered_at))
         return resp
 
 
