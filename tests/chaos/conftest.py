@@ -23,7 +23,6 @@ from typing import Any
 import aiohttp
 import yaml
 from aiohttp import web
-
 from e2e.conftest import REPO_ROOT, ServiceProcess, free_port, rfc3339, spawn
 
 READY_WITHIN = 60.0  # a loaded 2-core machine can take long to import and open the store

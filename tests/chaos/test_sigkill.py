@@ -83,9 +83,7 @@ async def test_sigkill_during_heavy_delivery_loses_no_acknowledged_alert(tmp_pat
     started = time.monotonic()
     try:
         await router.start()
-        killer = asyncio.create_task(
-            kill_at_random_moments(mode, rng, router, sink, sender, kills)
-        )
+        killer = asyncio.create_task(kill_at_random_moments(mode, rng, router, sink, sender, kills))
         sending = asyncio.create_task(sender.run(batched(alerts, rng), SENDERS))
         async with asyncio.timeout(drain_within(mode) * (mode.kills + 1)):
             await killer
@@ -94,7 +92,9 @@ async def test_sigkill_during_heavy_delivery_loses_no_acknowledged_alert(tmp_pat
         assert set(sender.acked) == ids, "every batch is retried until acknowledged"
 
         deadline = time.monotonic() + drain_within(mode)
-        while not set(sender.acked) <= set(sink.delivered) and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            if set(sender.acked) <= set(sink.delivered):
+                break
             await asyncio.sleep(0.1)
         await asyncio.sleep(SETTLE)
         wall = time.monotonic() - started
