@@ -248,6 +248,7 @@ class Sender:
     rng: random.Random
     acked: dict[str, float] = field(default_factory=dict)  # id -> monotonic time of the 2xx
     refused: list[tuple[int, str]] = field(default_factory=list)
+    posted: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     attempts: int = 0
     retries: int = 0
 
@@ -271,6 +272,9 @@ class Sender:
         failures = 0
         while True:
             self.attempts += 1
+            sent_at = time.monotonic()
+            for alert in batch:
+                self.posted[alert["labels"][ID_LABEL]].append(sent_at)
             status = 0
             text = ""
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):

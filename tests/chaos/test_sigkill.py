@@ -109,7 +109,7 @@ async def test_sigkill_during_heavy_delivery_loses_no_acknowledged_alert(tmp_pat
     refused_by_sink = sum(1 for r in sink.notifications if r.status == 503)
     dropped = sum(1 for r in sink.notifications if r.status == 0)
     pct = 100.0 * duplicates / max(1, len(sink.delivered))
-    gaps = repeat_gaps(sink, kills)
+    gaps, unexplained = repeat_gaps(sink, kills)
     print(
         f"chaos {mode.name} report: {len(ids)} alerts, {len(sender.acked)} acknowledged, "
         f"{len(kills)} kills at {[round(t - started, 1) for t in kills]} s, wall {wall:.1f} s\n"
@@ -122,6 +122,8 @@ async def test_sigkill_during_heavy_delivery_loses_no_acknowledged_alert(tmp_pat
         f"  alerts sent again after a 200 was written, by how long before the next kill "
         f"that 200 was: {gaps}"
     )
+    for alert_id in unexplained[:5]:
+        print(timeline(alert_id, sink, sender, kills, started))
     assert not lost, (
         f"{len(lost)} acknowledged alerts never delivered within {drain_within(mode):.0f}s "
         f"after the run, e.g. {lost[:10]} (seed {mode.seed})\n{router.logs()}"
@@ -131,7 +133,7 @@ async def test_sigkill_during_heavy_delivery_loses_no_acknowledged_alert(tmp_pat
 GAP_BUCKETS = (0.1, 0.5, 1.0, 5.0)
 
 
-def repeat_gaps(sink: ChaosSink, kills: list[float]) -> dict[str, int]:
+def repeat_gaps(sink: ChaosSink, kills: list[float]) -> tuple[dict[str, int], list[str]]:
     """How long before the next kill the first 200 of each repeated alert was written.
 
     A repeat of a 200 written just before a kill is the at-least-once window (the router
@@ -140,6 +142,7 @@ def repeat_gaps(sink: ChaosSink, kills: list[float]) -> dict[str, int]:
     between would be a bug.
     """
     out: dict[str, int] = {}
+    unexplained: list[str] = []
     for alert_id, arrivals in sink.repeats.items():
         received, first_ok = sink.first_ok[alert_id]
         between = [k for k in kills if first_ok < k < arrivals[0]]
@@ -147,8 +150,25 @@ def repeat_gaps(sink: ChaosSink, kills: list[float]) -> dict[str, int]:
             key = "200 written after the kill"
         elif not between:
             key = "no kill in between"
+            unexplained.append(alert_id)
         else:
             gap = between[0] - first_ok
             key = next((f"<{b:g}s" for b in GAP_BUCKETS if gap < b), f">={GAP_BUCKETS[-1]:g}s")
         out[key] = out.get(key, 0) + 1
-    return dict(sorted(out.items()))
+    return dict(sorted(out.items())), unexplained
+
+
+def timeline(
+    alert_id: str, sink: ChaosSink, sender: Sender, kills: list[float], started: float
+) -> str:
+    """Everything that happened to one alert, in seconds since the start."""
+    events = [(t, "kill") for t in kills]
+    events += [(t, "posted") for t in sender.posted.get(alert_id, [])]
+    if alert_id in sender.acked:
+        events.append((sender.acked[alert_id], "acknowledged"))
+    for n in sink.notifications:
+        if alert_id in n.ids:
+            answered = "" if n.answered_at is None else f" {n.answered_at - started:.3f}"
+            events.append((n.received_at, f"{n.path} received, answered {n.status}{answered}"))
+    lines = [f"  {t - started:8.3f} {what}" for t, what in sorted(events)]
+    return f"  timeline of {alert_id} (repeated with no kill in between):\n" + "\n".join(lines)
