@@ -27,6 +27,8 @@ from e2e.conftest import REPO_ROOT, ServiceProcess, free_port, rfc3339, spawn
 
 READY_WITHIN = 60.0  # a loaded 2-core machine can take long to import and open the store
 ID_LABEL = "chaos_id"
+DELIVERY_TIMEOUT = 5.0  # the router's per-attempt timeout
+HANG = DELIVERY_TIMEOUT + 3.0  # a hanging receiver holds the request this long, then drops it
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,8 @@ class Notification:
 class ChaosSink:
     """Two loopback webhook receivers in one server, recording every notification.
 
-    `/slow`: most answers within 20 ms, one in ten after 0.2-1 s, 2% are 503.
+    `/slow`: most answers within 20 ms, one in ten after 0.2-1 s, 2% are 503, 0.3% hang
+    past the router's delivery timeout and are then dropped without an answer.
     `/flaky`: fast, but 20% are 503 and 1% drop the connection without an answer.
     Only a 200 that was written counts as delivered.
     """
@@ -83,7 +86,9 @@ class ChaosSink:
     async def start(self) -> None:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_post("/{name}", self._handle)
-        self.runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        self.runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=2.0
+        )
         await self.runner.setup()
         self.port = free_port()
         await web.TCPSite(self.runner, "127.0.0.1", self.port, backlog=1024).start()
@@ -99,6 +104,8 @@ class ChaosSink:
             if r < 0.01:
                 return 0.0, None
             return self.rng.uniform(0.0, 0.01), 503 if r < 0.21 else 200
+        if 0.02 <= r < 0.023:
+            return HANG, None
         delay = self.rng.uniform(0.2, 1.0) if self.rng.random() < 0.1 else self.rng.uniform(0, 0.02)
         return delay, 503 if r < 0.02 else 200
 
@@ -155,7 +162,7 @@ def router_config(sink: ChaosSink) -> dict[str, Any]:
             for name in ("slow", "flaky")
         ],
         "delivery": {
-            "timeout": "10s",
+            "timeout": f"{DELIVERY_TIMEOUT:g}s",
             "backoff_base": "50ms",
             "backoff_cap": "1s",
             "max_attempts": 1000,
