@@ -298,7 +298,7 @@ class DeliveryConfig:
     concurrency: int = 32
     dead_retention: float = 7 * 24 * 3600.0  # dead rows are removed this long after creation
     # Sends in flight to one target (never all of `concurrency`: see Scheduler).
-    target_concurrency: int = 4
+    target_concurrency: int = 16  # half the default slots: all a stuck target can hold
 
 
 @dataclass(frozen=True, slots=True)
