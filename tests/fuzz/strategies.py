@@ -459,3 +459,63 @@ def raw_request(d: st.DrawFn) -> Req:
     route, path = d(ANY_POST)
     return Req(route, "POST", path, d(RAW_BYTES), _headers(d(CONTENT_TYPE)))
 
+
+
+# --- template syntax: a `sources:` entry of fuzzed Jinja, then events through it ----------
+
+# Left out: `'x' * event.n`, `event.n ** event.n`, `center(event.n)` and the like. Jinja's
+# sandbox does not bound them, so an event could make the process allocate gigabytes
+# (tests/fuzz/README.md, "Not covered").
+_FIELD = st.sampled_from(["name", "n", "a", "host", "missing", "a.b", "items", "__class__",
+                          "n.real", "0"])
+TEMPLATE_PART = st.one_of(
+    st.builds("{{{{ event.{} }}}}".format, _FIELD),
+    st.builds("{{{{ event.{} | default('d') }}}}".format, _FIELD),
+    st.sampled_from([
+        "x", "", "{{", "}}", "{%", "{% if event.a %}y{% endif %}", "{{ event.a * 3 }}",
+        "{{ event['a'] }}", "{{ event | tojson }}", "{{ event.n + 1 }}", "{{ event.n / 0 }}",
+        "{{ event.n // event.a }}", "{{ range(event.n) | list }}", "{{ ''.__class__ }}",
+        "{{ event.__class__.__mro__ }}", "{{ event.a | int }}", "{{ event.a | float }}",
+        "{{ event.a ~ event.n }}", "{% for k in event %}{{ k }}{% endfor %}",
+        "{{ event.a | replace('a', 'b') }}", "{{ event.a | truncate(3) }}",
+        "{{ event.a | format(1, 2) }}", "{{ '%s' % event.a }}", "{{ event.a[event.n] }}",
+        "{{ event.a | join(',') }}", "{{ event.a | first }}", "{{ event.a | max }}",
+        "{{ event.a | map(attribute='x') | list }}", "{{ event.n | round(event.n) }}",
+        "{{ event.a.split(event.b) }}",
+        "{{ event.a | regex_replace }}", "{% raw %}{{{% endraw %}", "{# c #}", "{{ undefined.x }}",
+        "{{ event.a is defined }}", "{% set x = event.a %}{{ x }}", "{{ now }}",
+        "{{ (event.a | string)[::-1] }}", "{{ event.n | filesizeformat }}",
+        "{{ event.a | urlencode }}", "{{ event.a | xmlattr }}",
+        "{% macro m(x) %}{{ m(x) }}{% endmacro %}{{ m(1) }}",
+        "{% macro m(n) %}{% if n > 0 %}{{ m(n - 1) }}{% endif %}{% endmacro %}{{ m(event.n) }}",
+    ]),
+)
+TEMPLATE = st.lists(TEMPLATE_PART, min_size=1, max_size=3).map("".join)
+EVENT_VALUE = st.one_of(
+    TEXT, st.integers(-(2**64), 2**64), st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([10**9, 10**300, -1, 0, 7, 99999, 1e308, [], {}, [1, "a"], {"x": 1}]),
+    st.lists(TEXT, max_size=3), st.dictionaries(TEXT, TEXT, max_size=2),
+)
+TEMPLATE_EVENT = st.dictionaries(st.sampled_from(["name", "n", "a", "b", "host", "items"]),
+                                 EVENT_VALUE, max_size=6)
+
+
+@st.composite
+def source_config(d: st.DrawFn) -> dict[str, Any]:
+    """A `sources:` entry whose every template is fuzzed (alertname always present)."""
+    entry: dict[str, Any] = {"labels": {"alertname": d(TEMPLATE)}}
+    if d(st.booleans()):
+        entry["labels"]["x"] = d(TEMPLATE)
+    if d(st.booleans()):
+        entry["annotations"] = {"summary": d(TEMPLATE)}
+    for key in ("status", "starts_at", "ends_at", "generator_url"):
+        if rare(d, 3):
+            entry[key] = d(TEMPLATE)
+    return entry
+
+
+def template_events() -> st.SearchStrategy[Req]:
+    return st.lists(TEMPLATE_EVENT, min_size=1, max_size=2).map(
+        lambda evs: Req("POST /api/v1/events/{source}", "POST", "/api/v1/events/fz",
+                        json.dumps(evs if len(evs) > 1 else evs[0]).encode(),
+                        {"Content-Type": "application/json"}))
