@@ -350,6 +350,9 @@ RECURSE = ("{% macro m(n) %}{% if n > 0 %}{{ m(n - 1) }}{% endif %}{% endmacro %
         # found by tests/fuzz: a macro recursing as deep as the event says was a 503
         (SourceConfig(name="s", labels={"alertname": RECURSE}),
          {"depth": 100_000}, "source 's' could not map the event"),
+        # found by tests/fuzz: a filter meeting a value of the wrong type (AttributeError)
+        (SourceConfig(name="s", labels={"alertname": "X{{ event.a | xmlattr }}"}),
+         {"a": ""}, "source 's' could not map the event"),
     ],
 )
 def test_event_mapping_failures_name_the_event(
