@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from . import strategies as S
-from .harness import EXAMPLES, Harness
+from .harness import DERANDOMIZE, EXAMPLES, Harness
 
 CONFIG = """
 route:
@@ -57,7 +57,7 @@ sources:
 """
 
 # One app for all examples of a test (the fixture is set up once, on purpose).
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=False,
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=DERANDOMIZE,
                 suppress_health_check=list(HealthCheck), print_blob=True)
 TIMEOUT = max(60, EXAMPLES * 2)
 
