@@ -52,6 +52,7 @@ class Figures:
     requests: int = 0
     server_errors: int = 0
     by_status: Counter[int] = field(default_factory=Counter)
+    by_route: Counter[str] = field(default_factory=Counter)
     errors_by_route: Counter[str] = field(default_factory=Counter)
     slowest: float = 0.0
     slowest_request: str = ""
@@ -59,7 +60,8 @@ class Figures:
     def summary(self, name: str) -> dict[str, Any]:
         return {"test": name, "requests": self.requests, "5xx": self.server_errors,
                 "status": dict(sorted(self.by_status.items())),
-                "4xx_by_route": dict(sorted(self.errors_by_route.items())),
+                "4xx_by_route": {r: f"{self.errors_by_route[r]}/{n}"
+                                 for r, n in sorted(self.by_route.items())},
                 "slowest_ms": round(self.slowest * 1000, 1),
                 "slowest_request": self.slowest_request}
 
@@ -131,6 +133,7 @@ class Harness:
         f = self.figures
         f.requests += 1
         f.by_status[resp.status] += 1
+        f.by_route[req.route] += 1
         if took > f.slowest:
             f.slowest, f.slowest_request = took, req.short()
         if resp.status >= 500:

@@ -242,29 +242,56 @@ MATCH_VALUE = st.one_of(REGEXES, TEXT, LONG)
 
 @st.composite
 def matcher(d: st.DrawFn) -> Any:
-    name = st.one_of(st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,12}", fullmatch=True), LABEL_NAME)
+    name = LABEL_NAME if rare(d, 6) else st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,12}",
+                                                       fullmatch=True)
     m: dict[str, Any] = {"name": d(sometimes(name)),
                          "value": d(sometimes(st.one_of(GOOD_TEXT, MATCH_VALUE)))}
-    optional(d, m, "isRegex", sometimes(st.booleans()))
+    if not rare(d, 8):
+        m["isRegex"] = d(sometimes(st.booleans()))
     optional(d, m, "isEqual", sometimes(st.booleans()))
     return m
 
 
 @st.composite
+def good_silence(d: st.DrawFn) -> Any:
+    """Valid in every field (ends after the fake clock's start), values at the edges: these
+    reach the silence index, the store, the mute path and the listings."""
+    ms = [{"name": d(st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,12}", fullmatch=True)),
+           "value": d(st.one_of(GOOD_TEXT, REGEXES)), "isRegex": d(st.booleans()),
+           "isEqual": d(st.booleans())} for _ in range(d(st.integers(1, 3)))]
+    if d(st.booleans()):
+        ms.append({"name": "alertname", "value": d(GOOD_TEXT), "isRegex": False})
+    ends = d(st.one_of(
+        st.sampled_from(["9999-12-31T23:59:59Z", "2023-11-14T22:13:21Z",
+                         "2023-11-15T00:00:00.123456789+01:00"]),
+        st.datetimes(min_value=datetime(2023, 11, 15), max_value=datetime(9999, 12, 30))  # noqa: DTZ001
+        .map(lambda t: t.isoformat() + "Z")))
+    obj = {"matchers": ms, "startsAt": d(st.sampled_from(
+               ["1970-01-01T00:00:00Z", "2023-11-14T22:13:20Z", "2023-11-14T22:13:20.5Z"])),
+           "endsAt": ends, "createdBy": d(GOOD_TEXT), "comment": d(st.one_of(GOOD_TEXT, LONG))}
+    if rare(d, 5):
+        obj["id"] = d(ID_TEXT)
+    return obj
+
+
+@st.composite
 def silence(d: st.DrawFn) -> Any:
+    if d(st.booleans()):
+        return d(good_silence())
     obj: dict[str, Any] = {}
-    n = d(st.sampled_from([0, 1, 1, 2, 3, 257]))
-    obj["matchers"] = d(sometimes(st.lists(matcher(), min_size=min(n, 3), max_size=3)))
-    if n == 257:
-        obj["matchers"] = [{"name": f"l{i}", "value": "v", "isRegex": False}
-                           for i in range(257)]
+    if rare(d, 15):  # none, or one more than the bound
+        obj["matchers"] = d(st.sampled_from([[], [{"name": f"l{i}", "value": "v",
+                                                   "isRegex": False} for i in range(257)]]))
+    else:
+        obj["matchers"] = d(sometimes(st.lists(matcher(), min_size=1, max_size=3)))
     for key in ("startsAt", "endsAt"):
-        if d(st.integers(0, 8)):
+        if not rare(d, 10):
             obj[key] = d(sometimes(st.one_of(GOOD_DATE, GOOD_DATE, DATE)))
     for key in ("createdBy", "comment"):
-        if d(st.integers(0, 8)):
-            obj[key] = d(sometimes(st.one_of(TEXT, LONG)))
-    optional(d, obj, "id", sometimes(ID_TEXT))
+        if not rare(d, 10):
+            obj[key] = d(sometimes(st.one_of(GOOD_TEXT, TEXT, LONG)))
+    if rare(d, 4):  # an update of an existing (or unknown) silence
+        obj["id"] = d(sometimes(ID_TEXT))
     return obj
 
 
