@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -31,7 +32,10 @@ from router.app import create_app
 from router.service import Service
 from router.web.keys import SERVICE
 
-from .strategies import Req
+from .strategies import KNOWN, Req
+
+LEARN_FROM = ("POST /api/v2/silences", "GET /api/v2/silences", "GET /api/v2/alerts",
+              "GET /api/v1/alerts")
 
 # CI: a bounded run (well under a minute for the whole directory); set the variable to run
 # longer, e.g. ALERT_ROUTER_FUZZ_EXAMPLES=2000.
@@ -75,6 +79,7 @@ class Harness:
         self.runner = asyncio.Runner()
         self.clock = FakeClock(START)
         self.figures = Figures()
+        self.known: list[str] = []  # ids seen in answers, for paths with KNOWN
         self.fake: Fake
         self.client: TestClient[web.Request, web.Application]
         self.state: Service
@@ -126,7 +131,8 @@ class Harness:
             data = io.BytesIO(data)
         # Without a Content-Type header in `req`, send none (aiohttp would add one).
         skip = () if "Content-Type" in req.headers or data is None else ("Content-Type",)
-        resp = await self.client.request(req.method, URL(req.path, encoded=True), data=data,
+        path = req.path.replace(KNOWN, self.known[-1] if self.known else "none")
+        resp = await self.client.request(req.method, URL(path, encoded=True), data=data,
                                          headers=req.headers, skip_auto_headers=skip)
         raw = await resp.read()
         took = time.perf_counter() - began
@@ -139,11 +145,24 @@ class Harness:
         if resp.status >= 500:
             f.server_errors += 1
         assert resp.status < 500, f"{resp.status} for {req.short()}: {raw[:500]!r}"
+        if resp.status == 200 and req.method != "HEAD":
+            self._learn(req.route, raw)
         if resp.status >= 400:
             f.errors_by_route[req.route] += 1
             if req.method != "HEAD":
                 check_error_body(req, resp.status, raw)
         return resp.status
+
+    def _learn(self, route: str, raw: bytes) -> None:
+        """Keep ids the app answered (silences, fingerprints), for paths that use `KNOWN`."""
+        body = json.loads(raw) if route in LEARN_FROM else None
+        items = body if isinstance(body, list) else [body]
+        for item in items:
+            if isinstance(item, dict):
+                for key in ("silenceID", "id", "fingerprint"):
+                    if isinstance(item.get(key), str):
+                        self.known.append(quote(item[key], safe=""))
+        del self.known[:-50]
 
     async def send_all(self, reqs: list[Req]) -> None:
         for req in reqs:
