@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from channels.fakes import Fake
@@ -34,6 +35,7 @@ from router.web.keys import SERVICE
 
 from .strategies import KNOWN, Req
 
+MAX_LINE = 8190 - len("DELETE  HTTP/1.1")  # aiohttp's max_line_size
 LEARN_FROM = ("POST /api/v2/silences", "GET /api/v2/silences", "GET /api/v2/alerts",
               "GET /api/v1/alerts")
 
@@ -59,6 +61,7 @@ class Figures:
     by_route: Counter[str] = field(default_factory=Counter)
     errors_by_route: Counter[str] = field(default_factory=Counter)
     slowest: float = 0.0
+    line_too_long: int = 0  # refused by aiohttp's parser: a plain-text 400
     slowest_request: str = ""
 
     def summary(self, name: str) -> dict[str, Any]:
@@ -66,6 +69,7 @@ class Figures:
                 "status": dict(sorted(self.by_status.items())),
                 "4xx_by_route": {r: f"{self.errors_by_route[r]}/{n}"
                                  for r, n in sorted(self.by_route.items())},
+                "line_too_long_400": self.line_too_long,
                 "slowest_ms": round(self.slowest * 1000, 1),
                 "slowest_request": self.slowest_request}
 
@@ -132,11 +136,24 @@ class Harness:
         # Without a Content-Type header in `req`, send none (aiohttp would add one).
         skip = () if "Content-Type" in req.headers or data is None else ("Content-Type",)
         path = req.path.replace(KNOWN, self.known[-1] if self.known else "none")
+        f = self.figures
+        if len(path) > MAX_LINE:
+            # aiohttp's HTTP parser refuses a request line over 8190 bytes before the app
+            # sees it: a plain-text 400 (README "Not covered"). Counted, not checked further.
+            try:
+                resp = await self.client.request(req.method, URL(path, encoded=True))
+                status = resp.status
+                await resp.read()
+            except aiohttp.ClientResponseError as exc:  # HEAD: a body the client did not expect
+                status = exc.status
+            assert status == 400, (status, req.short())
+            f.requests += 1
+            f.line_too_long += 1
+            return status
         resp = await self.client.request(req.method, URL(path, encoded=True), data=data,
                                          headers=req.headers, skip_auto_headers=skip)
         raw = await resp.read()
         took = time.perf_counter() - began
-        f = self.figures
         f.requests += 1
         f.by_status[resp.status] += 1
         f.by_route[req.route] += 1
