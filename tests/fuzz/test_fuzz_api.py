@@ -56,7 +56,9 @@ sources:
     generator_url: "{{ event.url | default('') }}"
 """
 
-# One app for all examples of a test (the fixture is set up once, on purpose).
+# One app for all examples of a test (the Harness is built once, outside @given, on
+# purpose: the process lives across examples as a real one would). No health checks:
+# big bodies and slow reloads are the point.
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=DERANDOMIZE,
                 suppress_health_check=list(HealthCheck), print_blob=True)
 TIMEOUT = max(60, EXAMPLES * 2)
