@@ -328,6 +328,10 @@ def test_event_bad_input(body: Any, path: str, message: str) -> None:
     assert type(err) is InputError  # the web edge answers a plain InputError 422
 
 
+RECURSE = ("{% macro m(n) %}{% if n > 0 %}{{ m(n - 1) }}{% endif %}{% endmacro %}"
+           "X{{ m(event.depth) }}")
+
+
 @pytest.mark.parametrize(
     ("cfg", "event", "message"),
     [
@@ -343,6 +347,12 @@ def test_event_bad_input(body: Any, path: str, message: str) -> None:
          {"n": "seven"}, "source 's' could not map the event"),
         (SourceConfig(name="s", labels={"alertname": "X", "n": "{{ 10 / event.n }}"}),
          {"n": 0}, "source 's' could not map the event"),
+        # found by tests/fuzz: a macro recursing as deep as the event says was a 503
+        (SourceConfig(name="s", labels={"alertname": RECURSE}),
+         {"depth": 100_000}, "source 's' could not map the event"),
+        # found by tests/fuzz: a filter meeting a value of the wrong type (AttributeError)
+        (SourceConfig(name="s", labels={"alertname": "X{{ event.a | xmlattr }}"}),
+         {"a": ""}, "source 's' could not map the event"),
     ],
 )
 def test_event_mapping_failures_name_the_event(

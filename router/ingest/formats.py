@@ -193,8 +193,10 @@ class EventMapper:
             try:
                 out.append(self._one(event, now, resolve_timeout, path))
             # An expression can fail on the event's own values too (`event.n + 1` with a
-            # string n): that is a bad event (4xx), not a router failure.
-            except (TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
+            # string n, `xmlattr` of a string, a macro recursing `event.depth` times): that
+            # is a bad event (4xx), not a router failure.
+            except (TemplateError, ArithmeticError, LookupError, TypeError, ValueError,
+                    AttributeError, RecursionError) as exc:
                 raise InputError(f"source {self.name!r} could not map the event: {exc}",
                                  path) from None
         return out
