@@ -20,7 +20,6 @@ is a bug of ours and is answered as one (503 + Retry-After at the web edge).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -62,14 +61,6 @@ class MatcherError(RouterError):
         super().__init__(message)
         self.message = message
         self.offset = offset
-
-
-# What compiling a user's regular expression may raise besides MatcherError: Python's
-# `re` raises OverflowError for `a{4294967296}` and RecursionError for deep nesting. At an
-# edge that compiles input (API filters, silences, the config), each is the input's fault.
-PATTERN_ERRORS: tuple[type[Exception], ...] = (
-    MatcherError, re.error, OverflowError, RecursionError, ValueError,
-)
 
 
 class InputError(RouterError):

@@ -14,7 +14,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from router.config.types import BasicAuth, HttpConfig, Pacing, Secret
 from router.config.yaml_source import Node, Source
-from router.errors import PATTERN_ERRORS, MatcherError, Problem
+from router.errors import MatcherError, Problem
 from router.matchers import Matcher, parse_matchers
 
 HTTP_KEYS = ("bearer_token", "bearer_token_file", "basic_auth")
@@ -51,14 +51,12 @@ def matcher_list(node: Node, key: str) -> list[Matcher]:
             continue
         try:
             out.extend(parse_matchers(text))
-        except PATTERN_ERRORS as exc:
-            offset = 0
-            message = exc.message if isinstance(exc, MatcherError) else f"invalid regex: {exc}"
+        except MatcherError as exc:
             # Point into the string when it sits on one line: +1 for an opening quote.
-            if (isinstance(exc, MatcherError) and item.single_line
-                    and item.style in (None, "'", '"')):
+            offset = 0
+            if item.single_line and item.style in (None, "'", '"'):
                 offset = exc.offset + (1 if item.style else 0)
-            item.error(f"invalid matcher {text!r}: {message}", col_offset=offset)
+            item.error(f"invalid matcher {text!r}: {exc.message}", col_offset=offset)
     return out
 
 

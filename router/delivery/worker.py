@@ -189,10 +189,6 @@ class DeliveryManager:
             self._busy -= 1
             self._poke()
 
-    async def record_silent(self, entry: NflogEntry) -> None:
-        """Log a resolution that was not sent (send_resolved: false), as Alertmanager does."""
-        await self.nflog.record(entry)
-
     async def retry_dead(self, row_id: int) -> OutboxRow | None:
         now = self._clock.now()
         until = now + self.lease_ttl

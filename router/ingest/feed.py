@@ -29,10 +29,6 @@ class AlertChange:
     reopened: bool = False  # a resolved alert fires again: a new occurrence, route it anew
     restored: bool = False  # read back from the store at start-up, not a fresh arrival
 
-    @property
-    def forgotten(self) -> bool:
-        return self.alert is None
-
 
 Subscriber = Callable[[AlertChange], None]
 

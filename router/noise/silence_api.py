@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from router.errors import PATTERN_ERRORS, MatcherError, SilenceError
+from router.errors import MatcherError, SilenceError
 from router.matchers import Matcher, MatchOp
 from router.noise.silences import Silence, SilenceState, to_api_precision
 from router.timefmt import format_time_ms, parse_time
@@ -83,9 +83,8 @@ def _matcher_from_api(raw: Any, path: str) -> Matcher:
     _bounded(value, f"{path}.value", MAX_VALUE_BYTES)
     try:
         return Matcher(name, _API_OP[(is_regex, is_equal)], value)
-    except PATTERN_ERRORS as exc:
-        message = exc.message if isinstance(exc, MatcherError) else f"invalid regex: {exc}"
-        raise SilenceError(message, f"{path}.value") from None
+    except MatcherError as exc:
+        raise SilenceError(exc.message, f"{path}.value") from None
 
 
 def _matchers_from_api(raw: Any) -> tuple[Matcher, ...]:

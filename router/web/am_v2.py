@@ -12,7 +12,6 @@ from typing import Any
 from aiohttp import web
 
 from router.errors import (
-    PATTERN_ERRORS,
     InputError,
     MatcherError,
     SilenceError,
@@ -35,9 +34,9 @@ def _filters(request: web.Request) -> list[Matcher]:
     for i, text in enumerate(request.query.getall("filter", [])):
         try:
             out.extend(parse_matchers(text))
-        except PATTERN_ERRORS as exc:
-            message = exc.message if isinstance(exc, MatcherError) else str(exc)
-            raise RequestError(f"bad filter {text!r}: {message}", f"filter[{i}]", 400) from None
+        except MatcherError as exc:
+            raise RequestError(f"bad filter {text!r}: {exc.message}", f"filter[{i}]",
+                               400) from None
     return out
 
 

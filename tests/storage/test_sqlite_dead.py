@@ -3,25 +3,13 @@ per group channel, and removal after the retention."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
-
-import pytest
 
 from router.storage import OutboxRow
 from router.storage.sqlite import SqliteStore
 
 T0 = 1_700_000_000.0
 OWNER = "worker-1"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "router.db")
-    await s.open()
-    yield s
-    await s.close()
 
 
 def row(**kw: object) -> OutboxRow:

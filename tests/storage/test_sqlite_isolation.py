@@ -9,12 +9,9 @@ the store itself still fails everyone with StoreUnavailable.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-import pytest
 from conftest import wait_until
 
 from router.errors import InputError, StoreRejected, StoreUnavailable
@@ -24,14 +21,6 @@ from router.storage.sqlite import SqliteStore
 
 T0 = 1_700_000_000.25
 OWNER = "worker-1"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "router.db")
-    await s.open()
-    yield s
-    await s.close()
 
 
 def alert(name: str) -> Alert:
