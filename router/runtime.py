@@ -100,7 +100,7 @@ class RuntimeRef:
 
     def channel(self, receiver: str, kind: str, index: int) -> Channel | None:
         """The channel as the current config defines it (None once a reload removed it)."""
-        return self._current.channels.get((receiver, kind, index))
+        return self._current.channel(receiver, kind, index)
 
     def swap(self, runtime: Runtime) -> Runtime:
         """Make `runtime` current; returns the one it replaced."""
