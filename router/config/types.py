@@ -297,8 +297,10 @@ class DeliveryConfig:
     backoff_cap: float = 60.0
     concurrency: int = 32
     dead_retention: float = 7 * 24 * 3600.0  # dead rows are removed this long after creation
-    # Sends in flight to one target (never all of `concurrency`: see Scheduler).
-    target_concurrency: int = 16  # half the default slots: all a stuck target can hold
+    # Sends in flight to one target: all a stuck target can hold, and the widest repeat
+    # window after a crash (sends whose answer was not yet recorded are sent again); never
+    # all of `concurrency` (see Scheduler).
+    target_concurrency: int = 4
 
 
 @dataclass(frozen=True, slots=True)
