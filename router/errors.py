@@ -54,6 +54,11 @@ class ConfigError(RouterError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+class ReloadError(RouterError):
+    """A config that loaded but would not build (a template, a channel); the message holds
+    no secret value."""
+
+
 class MatcherError(RouterError):
     """A matcher that cannot be parsed or compiled; `offset` is 0-based into the input."""
 

@@ -27,9 +27,10 @@ from prometheus_client import CollectorRegistry
 from router.channels.http import HttpClient
 from router.clock import Clock, SystemClock
 from router.config.load import load_config
+from router.config.secrets import scrub, secret_values
 from router.config.types import RouterConfig
 from router.delivery.worker import DeliveryManager
-from router.errors import StoreUnavailable
+from router.errors import ConfigError, ReloadError, StoreUnavailable
 from router.ingest.feed import AlertChange, AlertFeed
 from router.ingest.ingestor import AlertIngestor
 from router.metrics import Metrics
@@ -92,14 +93,22 @@ class Service:
 
     async def reload(self) -> None:
         """Load the config file again; on any error keep the running config and re-raise."""
+        config: RouterConfig | None = None
         try:
             if self.config_path is None:
                 raise ValueError("running on the built-in default config: nothing to reload")
             config = apply_overrides(load_config(self.config_path), self.overrides)
             await self.apply(config)
-        except Exception:
+        except ConfigError:
             self.metrics.config_last_reload_successful.set(0)
-            raise
+            raise  # its problems already show `<secret>` for every secret field
+        except Exception as exc:
+            # A template or channel that would not build: its message may quote a value of
+            # the new config (a webhook URL in a ValueError): no secret of either config.
+            self.metrics.config_last_reload_successful.set(0)
+            secrets = secret_values(self.ref.current.config) + (
+                secret_values(config) if config is not None else [])
+            raise ReloadError(scrub(str(exc), secrets)) from None
         log.info("configuration reloaded", extra={"config": self.config_path})
 
     async def apply(self, config: RouterConfig) -> None:
