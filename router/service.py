@@ -33,6 +33,7 @@ from router.delivery.worker import DeliveryManager
 from router.errors import ConfigError, ReloadError, StoreUnavailable
 from router.ingest.feed import AlertChange, AlertFeed
 from router.ingest.ingestor import AlertIngestor
+from router.logs import RepeatLog
 from router.metrics import Metrics
 from router.nflog import NotificationLog
 from router.noise.silences import SilenceIndex, SilenceState
@@ -82,6 +83,11 @@ class Service:
     ready: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _starting: asyncio.Task[None] | None = None
+    # Failures of the background loops, logged once per cause per minute (router/logs.py).
+    _failures: RepeatLog = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._failures = RepeatLog(log, self.clock.now)
 
     @property
     def runtime(self) -> Runtime:
@@ -137,7 +143,8 @@ class Service:
             try:
                 await self._start()
             except StoreUnavailable as exc:
-                log.warning("start failed; waiting for the store", extra={"error": str(exc)})
+                self._failures.failure("start failed; waiting for the store", exc,
+                                      level=logging.WARNING)
                 continue
             log.info("the store commits again: started")
             return
@@ -189,8 +196,8 @@ class Service:
             await self.clock.sleep(GC_INTERVAL)
             try:
                 await self.collect_garbage()
-            except Exception:
-                log.exception("garbage collection failed")
+            except Exception as exc:
+                self._failures.failure("garbage collection failed", exc)
 
 
 def build_service(
@@ -218,8 +225,8 @@ def build_service(
                                rng=rng, trace=trace, nflog=nflog)
     pipeline = build_pipeline(ref, nflog, delivery, metrics, trace, delivery.dead_letters)
     dispatcher = Dispatcher(ref.current.router, clock, pipeline, trace, metrics=metrics,
-                            policy=NoisePolicy(trace, metrics))
-    feed = AlertFeed()
+                            policy=NoisePolicy(trace, metrics, clock.now))
+    feed = AlertFeed(clock.now)
     ingestor = AlertIngestor(store, feed, clock, metrics, trace, in_use=dispatcher.holds)
 
     def inhibit(change: AlertChange) -> None:

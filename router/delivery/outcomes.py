@@ -5,17 +5,23 @@ call without holding a send slot: the in-memory state is already updated, and gr
 makes many outcomes share one transaction. If the process dies before the commit, the row
 is still pending in the store and is sent once more after its lease runs out
 (at-least-once, never lost).
+
+What repeats during an outage (a receiver down: every attempt fails, rows die; the store
+down: no outcome can be written) is logged once per cause a minute with its `count`
+(router/logs.py); each occurrence is at debug level.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 
 from router.delivery.circuit import UNREACHABLE
 from router.delivery.dead import DeadLetters
 from router.errors import DeliveryError, RouterError
+from router.logs import RepeatLog
 from router.metrics import Metrics
 from router.model import NflogEntry, NotifyReason
 from router.storage import OutboxRow, Store
@@ -26,8 +32,10 @@ log = logging.getLogger("router.delivery.worker")
 
 class Outcomes:
     def __init__(self, store: Store, owner: str, metrics: Metrics,
-                 trace: TraceRecorder | None, dead_letters: DeadLetters | None = None) -> None:
+                 trace: TraceRecorder | None, dead_letters: DeadLetters | None = None,
+                 now: Callable[[], float] = time.monotonic) -> None:
         self._store = store
+        self._log = RepeatLog(log, now)
         self._dead_letters = dead_letters
         self._owner = owner
         self._metrics = metrics
@@ -59,31 +67,28 @@ class Outcomes:
 
     def rescheduled(self, row: OutboxRow, attempts: int, at: float, err: DeliveryError,
                     delay: float) -> None:
-        # An unreachable target's circuit logs once when it opens, never per attempt.
-        level = logging.DEBUG if err.reason in UNREACHABLE else logging.INFO
-        log.log(
-            level, "delivery failed, will retry",
-            extra={
-                "receiver": row.receiver, "channel": row.channel, "reason": str(err.reason),
-                "attempt": attempts, "retry_in": round(delay, 3),
-            },
-        )
+        # An unreachable target's circuit logs once when it opens, never per attempt; any
+        # other failure once per receiver, channel and reason a minute.
+        self._log.failure("delivery failed, will retry", cause=str(err.reason),
+                          per=("receiver", "channel"), receiver=row.receiver,
+                          channel=row.channel, attempt=attempts, retry_in=round(delay, 3),
+                          level=logging.DEBUG if err.reason in UNREACHABLE else logging.INFO)
         self._record(self._store.outbox_reschedule(row.id, self._owner, at, attempts, str(err)))
 
     def superseded(self, row: OutboxRow) -> None:
         """A newer state of the group was queued while this one failed: it replaces it."""
         self._record(self._store.outbox_discard(row.id, self._owner))
 
-    def dead(self, row: OutboxRow, attempts: int, error: str) -> None:
+    def dead(self, row: OutboxRow, attempts: int, err: DeliveryError) -> None:
+        error = str(err)
         self._trace_row(row, "dead", error=error, attempts=str(attempts))
         self._metrics.deliveries_dead.labels(row.receiver, row.channel).inc()
         if self._dead_letters is not None:
             self._dead_letters.died(row, attempts, error)
-        log.warning(
-            "delivery is dead",
-            extra={"receiver": row.receiver, "channel": row.channel, "error": error,
-                   "attempts": attempts, "row_id": row.id},
-        )
+        # Each dead row is listed by /api/v1/deliveries?state=dead and counted.
+        self._log.failure("delivery is dead", cause=str(err.reason), per=("receiver", "channel"),
+                          level=logging.WARNING, receiver=row.receiver, channel=row.channel,
+                          error=error, attempts=attempts, row_id=row.id)
         self._record(self._store.outbox_dead(row.id, self._owner, attempts, error))
 
     def paced(self, row: OutboxRow, waited: float) -> None:
@@ -119,8 +124,8 @@ class Outcomes:
     def _recorded(self, task: asyncio.Future[None]) -> None:
         self._writes.discard(task)
         # StoreUnavailable or StoreRejected (a refused value: only this outcome was lost).
-        if not task.cancelled() and isinstance(task.exception(), RouterError):
-            log.error("could not record a delivery outcome", extra={"error": str(task.exception())})
+        if not task.cancelled() and isinstance(exc := task.exception(), RouterError):
+            self._log.failure("could not record a delivery outcome", exc)
 
     def pending(self) -> bool:
         return bool(self._writes)

@@ -90,3 +90,9 @@ def scrubbed(err: DeliveryError, channel: Channel) -> DeliveryError:
         return err
     return DeliveryError(err.reason, message, retryable=err.retryable,
                          retry_after=err.retry_after)
+
+
+def channel_bug(exc: Exception, channel: Channel) -> DeliveryError:
+    """A channel's unexpected exception (a bug of ours) as a failure retried like any
+    other, without the channel's secrets (its text may quote a URL that holds one)."""
+    return scrubbed(DeliveryError(FailureReason.OTHER, repr(exc), retryable=True), channel)

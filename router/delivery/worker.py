@@ -29,9 +29,10 @@ from router.config.types import DeliveryConfig
 from router.delivery import policy
 from router.delivery.dead import DeadLetters
 from router.delivery.outcomes import Outcomes
-from router.delivery.owners import default_owner, is_dead_local_owner
+from router.delivery.owners import default_owner, release, release_dead_local
 from router.delivery.scheduler import ChannelLookup, Scheduler, row_key
-from router.errors import DeliveryError, FailureReason
+from router.errors import DeliveryError
+from router.logs import RepeatLog
 from router.metrics import Metrics
 from router.model import NflogEntry
 from router.nflog import NotificationLog
@@ -74,7 +75,9 @@ class DeliveryManager:
         self.owner = owner or default_owner()
         self.lease_ttl = lease_ttl
         self.dead_letters = DeadLetters(store, metrics, lambda: self.settings)
-        self._outcomes = Outcomes(store, self.owner, metrics, trace, self.dead_letters)
+        self._outcomes = Outcomes(store, self.owner, metrics, trace, self.dead_letters,
+                                  clock.now)
+        self._failures = RepeatLog(log, clock.now)  # an outage: a line per cause a minute
         self._sched = Scheduler(clock, metrics, channels, self._outcomes.paced,
                                 lambda: self.settings)
         self._leases: dict[int, float] = {}  # row id -> until when this worker holds it
@@ -136,10 +139,7 @@ class DeliveryManager:
         now = self._clock.now()
         await self.nflog.restore(now)
         await self.dead_letters.restore()
-        for owner in await self._store.outbox_lease_owners(now):
-            if is_dead_local_owner(owner):
-                log.info("releasing the outbox leases of a dead worker", extra={"owner": owner})
-                await self._store.outbox_release(owner)
+        await release_dead_local(self._store, now)
         until = now + self.lease_ttl
         for row in await self._store.outbox_adopt(self.owner, now, self.lease_ttl):
             self._hold(row, until)
@@ -227,10 +227,7 @@ class DeliveryManager:
 
     async def _release(self) -> None:
         """Shutdown: hand every held row back, so another worker can claim it at once."""
-        try:
-            await self._store.outbox_release(self.owner)
-        except Exception as exc:  # a closed or failing store: the leases simply run out
-            log.warning("could not release outbox leases", extra={"error": str(exc)})
+        await release(self._store, self.owner)
         for row in self._sched:
             self._lose(row)
 
@@ -261,7 +258,8 @@ class DeliveryManager:
         def done(f: asyncio.Future[T]) -> None:
             self._busy -= 1
             if not f.cancelled() and f.exception() is not None:
-                log.warning("outbox lease request failed", extra={"error": str(f.exception())})
+                self._failures.failure("outbox lease request failed", f.exception(),
+                                       level=logging.WARNING)
             on_done(f)
             self._poke()
 
@@ -315,7 +313,7 @@ class DeliveryManager:
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("delivery task crashed", exc_info=task.exception())
+            self._failures.failure("delivery task crashed", task.exception())
         self._poke()
 
     # --- one attempt --------------------------------------------------------------
@@ -349,11 +347,11 @@ class DeliveryManager:
             self._failed(row, policy.scrubbed(err, channel))
             return
         except Exception as exc:  # a channel bug must not kill the worker
-            bug = policy.scrubbed(DeliveryError(FailureReason.OTHER, repr(exc), retryable=True),
-                            channel)
+            bug = policy.channel_bug(exc, channel)
             # No traceback: an exception's text may quote a URL that holds a secret.
-            log.error("channel raised unexpectedly",
-                      extra={"channel": row.channel, "error": bug.message})
+            self._failures.failure("channel raised unexpectedly", cause=bug.message,
+                                   per=("receiver", "channel"), receiver=row.receiver,
+                                   channel=row.channel)
             self._failed(row, bug)
             return
         now = self._clock.now()
@@ -383,7 +381,7 @@ class DeliveryManager:
         verdict = policy.judge(self.settings, self._rng, row, err, now, held)
         if verdict.dead:
             self._drop(row)
-            self._outcomes.dead(row, verdict.attempts, str(err))
+            self._outcomes.dead(row, verdict.attempts, err)
             return
         delay = (self._sched.pause_target(row, err.retry_after, now) if verdict.pause_target
                  else verdict.delay)

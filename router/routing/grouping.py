@@ -15,6 +15,7 @@ import heapq
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from router.clock import Clock
 from router.ingest.feed import AlertChange
@@ -240,7 +241,7 @@ class Dispatcher:
                 self._schedule(group, now + group.route.group_interval)
         return len(flushing)
 
-    def _failed(self, message: str, exc: BaseException, **extra: str) -> None:
+    def _failed(self, message: str, exc: BaseException, **extra: Any) -> None:
         if self._metrics is not None:
             self._metrics.flush_errors.inc()
         self._failures.failure(message, exc, **extra)

@@ -7,7 +7,8 @@ do. A route that somehow has no policy is refused, never served: forgetting to d
 cannot open an endpoint. Unknown paths and methods fall through to aiohttp's 404/405.
 
 Credentials are compared in constant time. A `_file` credential is read per request (so
-rotation needs no reload); an empty or unreadable one never matches anything.
+rotation needs no reload); an empty or unreadable one never matches anything, and is
+logged once per file and error a minute, not per request.
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ import base64
 import binascii
 import hmac
 import logging
+import time
 
 from aiohttp import web
 
 from router.config.types import IngestAuth, Secret
+from router.logs import RepeatLog
 from router.web.errors import Handler, error_response
 from router.web.keys import ROUTE_POLICIES, RUNTIME, Policy
 
 log = logging.getLogger(__name__)
+_unreadable = RepeatLog(log, time.monotonic)
 
 REALM = "alert-router"
 
@@ -33,8 +37,10 @@ def _reveal(secret: Secret) -> str:
     try:
         return secret.reveal()
     except (OSError, UnicodeDecodeError) as exc:
-        log.warning("credentials file unreadable; it matches nothing",
-                    extra={"file": secret.file, "error": type(exc).__name__})
+        # Only the type: a decoding error's text quotes bytes of the credential.
+        _unreadable.failure("credentials file unreadable; it matches nothing",
+                            cause=type(exc).__name__, per=("file",), level=logging.WARNING,
+                            file=secret.file)
         return ""
 
 

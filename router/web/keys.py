@@ -5,10 +5,13 @@ so a handler names exactly what it reads (`request.app[INGESTOR]`), and mypy kno
 type. The config is read through `RUNTIME` (`request.app[RUNTIME].current`), never kept:
 a reload swaps it under every handler at once. `ROUTE_POLICIES` maps every registered
 route to its access policy (router/web/auth.py reads it, router/web/routes.py fills it).
+`FAILURES` logs the web edge's repeating failures (a store outage fails every request) once
+per cause a minute, on the service's clock.
 """
 
 from __future__ import annotations
 
+import logging
 from enum import StrEnum
 
 from aiohttp import web
@@ -17,6 +20,7 @@ from aiohttp.web_urldispatcher import AbstractRoute
 from router.clock import Clock
 from router.delivery.worker import DeliveryManager
 from router.ingest.ingestor import AlertIngestor
+from router.logs import RepeatLog
 from router.metrics import Metrics
 from router.nflog import NotificationLog
 from router.noise.silences import SilenceIndex
@@ -51,6 +55,7 @@ NFLOG = web.AppKey("nflog", NotificationLog)
 TRACE = web.AppKey("trace", TraceRecorder)
 SILENCES = web.AppKey("silences", SilenceIndex)
 ROUTE_POLICIES = web.AppKey("route_policies", dict[AbstractRoute, Policy])
+FAILURES = web.AppKey("failures", RepeatLog)
 
 
 def install(app: web.Application, service: Service) -> None:
@@ -66,3 +71,4 @@ def install(app: web.Application, service: Service) -> None:
     app[NFLOG] = service.nflog
     app[TRACE] = service.trace
     app[SILENCES] = service.silences
+    app[FAILURES] = RepeatLog(logging.getLogger("router.web"), service.clock.now)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import time
 from email.utils import parseaddr
 from typing import Any
 
@@ -20,6 +21,7 @@ import aiosmtplib
 from router.channels.base import excerpt
 from router.channels.email.config import EmailConfig, TlsConfig, split_hostport
 from router.errors import DeliveryError, FailureReason
+from router.logs import RepeatLog
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,7 @@ class SmtpSender:
         implicit = cfg.force_implicit_tls
         self.implicit_tls = self.port == 465 if implicit is None else implicit
         self._tls = tls_context(cfg.tls_config)
+        self._refusals = RepeatLog(log, time.monotonic)  # every message: a line a minute
 
     async def send(self, message: bytes, timeout: float) -> None:  # noqa: ASYNC109
         cfg = self.cfg
@@ -98,8 +101,9 @@ class SmtpSender:
             smtp.close()
         if refused:
             # Retrying would mail the accepted recipients twice: report and move on.
-            log.warning("smtp server refused some recipients",
-                        extra={"channel": "email", "refused": sorted(refused)})
+            self._refusals.failure("smtp server refused some recipients",
+                                   cause=", ".join(sorted(refused)), level=logging.WARNING,
+                                   channel="email", refused=sorted(refused))
 
 
 async def _quit(smtp: aiosmtplib.SMTP) -> None:

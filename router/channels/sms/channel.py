@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,10 +23,12 @@ from router.config.secrets import scrub as scrub_secrets
 from router.config.secrets import secret_values
 from router.config.types import Pacing
 from router.errors import DeliveryError, FailureReason
+from router.logs import RepeatLog
 from router.model import Notification
 from router.rendering import Renderer, template_data
 
 log = logging.getLogger(__name__)
+_rejections = RepeatLog(log, time.monotonic)  # every notification: a line a minute
 
 
 def _with_message(err: DeliveryError, message: str) -> DeliveryError:
@@ -172,8 +175,9 @@ async def _each(count: int, post: Callable[[int], Awaitable[str]]) -> list[str]:
             if err.retryable or err.reason is FailureReason.AUTH:
                 note = f" ({i} already sent: a retry sends to them again)" if i else ""
                 raise _with_message(err, f"{where}: {err.message}{note}") from None
-            log.warning("sms recipient rejected",
-                        extra={"channel": "sms", "recipient": i + 1, "error": err.message})
+            _rejections.failure("sms recipient rejected", cause=err.message,
+                                per=("recipient",), level=logging.WARNING, channel="sms",
+                                recipient=i + 1)
             rejected.append(f"{where}: {err.message}")
     if rejected:
         delivered = count - len(rejected)
