@@ -1,4 +1,7 @@
-"""Alertmanager label matchers: the `Matcher` value, its string parser and renderers.
+"""Alertmanager label matchers: the `Matcher` value, its string parsers and renderers.
+
+`parse_matchers` reads the list form (config, silences); `parse_classic_matcher` is
+Alertmanager 0.25's one-matcher API parser (`filter` of /api/v2/alerts/groups).
 
 Regex matchers compile with RE2 (router/regex.py): Alertmanager's syntax and semantics.
 
@@ -199,6 +202,61 @@ def parse_matcher(text: str) -> Matcher:
     if len(found) != 1:
         raise MatcherError(f"expected exactly one matcher, found {len(found)}", 0)
     return found[0]
+
+
+# Go's `\s` (RE2): what Alertmanager 0.25's matcher regexp skips around the three tokens.
+_GO_SPACE = "\t\n\f\r "
+_CLASSIC_OPS = ("=~", "=", "!=", "!~")  # Go's alternation order: `=~` before `=`
+
+
+def parse_classic_matcher(text: str) -> Matcher:
+    """One matcher as Alertmanager 0.25's `labels.ParseMatcher` reads it (API `filter`).
+
+    `name op value` with a classic label name, the value optionally in double quotes with
+    OpenMetrics escapes (a stray backslash is literal); no braces, no list. Errors carry
+    Go's texts (`bad matcher format: foo`, ``error parsing regexp: …``).
+    """
+    bad = MatcherError(f"bad matcher format: {text}")
+    start = len(text) - len(text.lstrip(_GO_SPACE))
+    found = _CLASSIC_NAME.match(text, start)
+    if found is None:
+        raise bad
+    pos = found.end()
+    while pos < len(text) and text[pos] in _GO_SPACE:
+        pos += 1
+    op = next((o for o in _CLASSIC_OPS if text.startswith(o, pos)), None)
+    if op is None:
+        raise bad
+    raw = text[pos + len(op):].strip(_GO_SPACE)
+    value = _classic_value(raw)
+    try:
+        return Matcher(found.group(), MatchOp(op), value)
+    except MatcherError as exc:  # the regex: Go prints the anchored form it compiled
+        reason = exc.message.removeprefix(f'invalid regular expression "{value}": ')
+        raise MatcherError(f"error parsing regexp: {reason}") from None
+
+
+def _classic_value(raw: str) -> str:
+    """`labels.ParseMatcher`'s unescaping of the value token `raw`."""
+    quoted = raw.startswith('"')
+    body = raw[1:] if quoted else raw
+    out: list[str] = []
+    escaped = False
+    for i, ch in enumerate(body):
+        if escaped:
+            escaped = False
+            out.append("\n" if ch == "n" else ch if ch in '"\\' else "\\" + ch)
+        elif ch == "\\" and i < len(body) - 1:
+            escaped = True
+        elif ch == '"':
+            if not quoted or i < len(body) - 1:
+                raise MatcherError(f"matcher value contains unescaped double quote: {raw}")
+            quoted = False
+        else:
+            out.append(ch)
+    if quoted:
+        raise MatcherError(f"matcher value contains unescaped double quote: {raw}")
+    return "".join(out)
 
 
 def from_match_maps(match: Mapping[str, str], match_re: Mapping[str, str]) -> list[Matcher]:

@@ -196,10 +196,10 @@ def _compare_alerts(a: Alert, b: Alert) -> int:
             return 1 if av is None else -1
         if av != bv:
             return -1 if av < bv else 1
-    return _compare_label_sets(a.labels, b.labels)
+    return compare_label_sets(a.labels, b.labels)
 
 
-def _compare_label_sets(a: Mapping[str, str], b: Mapping[str, str]) -> int:
+def compare_label_sets(a: Mapping[str, str], b: Mapping[str, str]) -> int:
     """`LabelSet.Before`: fewer labels first; then, over the sorted union of names, the first
     name missing from one set puts that set first, else the first differing value decides."""
     if len(a) != len(b):

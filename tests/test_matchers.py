@@ -10,6 +10,7 @@ from router.matchers import (
     MatchOp,
     format_label_set,
     from_match_maps,
+    parse_classic_matcher,
     parse_matcher,
     parse_matchers,
     route_key_part,
@@ -268,3 +269,48 @@ def test_public_fullmatch_fallback_gives_the_same_answers() -> None:
         assert _full_matcher(PublicOnly())(data) == _full_matcher(program)(data)
     assert _full_matcher(program)(b"db-12")
     assert not _full_matcher(PublicOnly())(b"x1")
+
+
+# --- Alertmanager 0.25's labels.ParseMatcher (the API's `filter`), cases from its tests ---
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "op", "value"),
+    [
+        ('statuscode=~"5.."', "statuscode", "=~", "5.."),
+        ("tricky=~~~", "tricky", "=~", "~~"),
+        ('trickier==\\\\=\\=\\"', "trickier", "=", '=\\=\\="'),
+        ("job=", "job", "=", ""),
+        (' \tinstance  !=  h1 \n', "instance", "!=", "h1"),
+        ('quote="She said: \\"Hi\\"\\n"', "quote", "=", 'She said: "Hi"\n'),
+        ('a="x,y"', "a", "=", "x,y"),
+        ("x=a\\", "x", "=", "a\\"),  # a trailing backslash is literal
+    ],
+)
+def test_classic_matcher_reads_as_alertmanager_025(text: str, name: str, op: str,
+                                                    value: str) -> None:
+    assert parse_classic_matcher(text) == Matcher.create(name, op, value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('job="value', 'matcher value contains unescaped double quote: "value'),
+        ('job=value"', 'matcher value contains unescaped double quote: value"'),
+        ('trickier==\\\\=\\=\\""', 'matcher value contains unescaped double quote: '
+                                   '=\\\\=\\=\\""'),
+        ('contains_unescaped_quote = foo"bar',
+         'matcher value contains unescaped double quote: foo"bar'),
+        ('invalid-name = "valid label"', 'bad matcher format: invalid-name = "valid label"'),
+        ('{foo="bar"}', 'bad matcher format: {foo="bar"}'),  # one matcher, no braces
+        ('a="x", b="z"', 'matcher value contains unescaped double quote: "x", b="z"'),
+        ('"foo=\\"bar"', 'bad matcher format: "foo=\\"bar"'),
+        ("", "bad matcher format: "),
+        ('foo=~"invalid[regexp"', "error parsing regexp: missing closing ]: `[regexp)$`"),
+        ("dc=~(", "error parsing regexp: missing closing ): `^(?:()$`"),
+    ],
+)
+def test_classic_matcher_errors_are_alertmanagers_words(text: str, message: str) -> None:
+    with pytest.raises(MatcherError) as err:
+        parse_classic_matcher(text)
+    assert err.value.message == message

@@ -51,7 +51,7 @@ def _flag(request: web.Request, name: str, default: bool = True) -> bool:
 
 # --- silences ---------------------------------------------------------------------------
 
-def _am_error(status: int, message: str, path: str = "") -> web.Response:
+def am_error(status: int, message: str, path: str = "") -> web.Response:
     """Alertmanager answers silence errors with a JSON string, which is what amtool's client
     decodes and prints (an object would print as a decode error instead)."""
     return web.json_response(f"{path}: {message}" if path else message, status=status)
@@ -71,14 +71,14 @@ async def post_silence(request: web.Request) -> web.Response:
     try:
         body = jsonbody.loads(await request.read())
     except InputError as exc:  # malformed JSON, or a value no silence can hold
-        return _am_error(400, exc.message, "" if exc.path == "$" else exc.path)
+        return am_error(400, exc.message, "" if exc.path == "$" else exc.path)
     try:
         new = silence_from_api(body, now)
         current, old = update_silence(app[SILENCES].get(new.id) if new.id else None, new, now)
     except SilenceNotFound as exc:
-        return _am_error(404, exc.message, exc.path)
+        return am_error(404, exc.message, exc.path)
     except SilenceError as exc:
-        return _am_error(400, exc.message, exc.path)
+        return am_error(400, exc.message, exc.path)
     # The new silence and the expired old one commit together (one transaction).
     await app[STORE].upsert_silences([s for s in (current, old) if s is not None])
     for silence in (old, current):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from router.web import alerts, am_v2, deliveries, ingest, ops
+from router.web import alerts, am_groups, am_v2, deliveries, ingest, ops
 from router.web.auth import auth_middleware
 from router.web.errors import Handler, error_middleware
 from router.web.keys import ROUTE_POLICIES, Policy
@@ -27,12 +27,13 @@ ROUTES: tuple[tuple[str, str, Handler, Policy], ...] = (
     ("GET", "/api/v1/alerts/{fingerprint}/trace", alerts.get_trace, READ),
     ("GET", "/api/v1/deliveries", deliveries.get_deliveries, READ),
     ("POST", "/api/v1/deliveries/{id}/retry", deliveries.retry_delivery, WRITE),
-    # Alertmanager API v2 (amtool)
+    # Alertmanager API v2 (amtool, Karma)
     ("GET", "/api/v2/silences", am_v2.get_silences, READ),
     ("POST", "/api/v2/silences", am_v2.post_silence, WRITE),
     ("GET", "/api/v2/silence/{id}", am_v2.get_silence, READ),
     ("DELETE", "/api/v2/silence/{id}", am_v2.delete_silence, WRITE),
     ("GET", "/api/v2/alerts", am_v2.get_alerts, READ),
+    ("GET", "/api/v2/alerts/groups", am_groups.get_alert_groups, READ),  # Karma
     ("GET", "/api/v2/receivers", am_v2.get_receivers, READ),
     ("GET", "/api/v2/status", ops.get_status, READ),
     # operations
