@@ -1,4 +1,5 @@
-"""The embedded SQLite store (aiosqlite, WAL): alerts, notification log, outbox, silences.
+"""The embedded SQLite store (aiosqlite, WAL): alerts, notification log, outbox, silences,
+Web Push subscriptions.
 
 Writes go through one writer task that commits everything queued in one transaction
 (group commit, `sqlite_tx`), because each awaited aiosqlite call costs a thread hop. Writes
@@ -50,6 +51,7 @@ from router.storage.sqlite_tx import (
     probe_commit,
     run_transaction,
 )
+from router.storage.sqlite_webpush import SqliteWebPush
 from router.trace import TraceEvent
 
 log = logging.getLogger(__name__)
@@ -81,7 +83,7 @@ _TRACE_GC_CAP = Stmt(
 BUSY_TIMEOUT_MS = 1000
 
 
-class SqliteStore(SqliteOutbox):
+class SqliteStore(SqliteOutbox, SqliteWebPush):
     """Implements `router.storage.Store` on one aiosqlite connection."""
 
     # Seconds between write probes while unhealthy and no write is queued (real time: this
