@@ -30,7 +30,8 @@ from router.storage.protocols import StoreUnavailable
 
 # Tables share no keys or constraints, so within one transaction only the order of the
 # operations on each table matters; grouping per table lets interleaved writers batch.
-TABLES = ("alerts", "outbox", "nflog", "silences", "trace")
+TABLES = ("alerts", "outbox", "nflog", "silences", "trace", "webpush_subscriptions",
+          "webpush_vapid")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import re
 from collections.abc import Awaitable, Collection
 from typing import Any, Protocol
 
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_ENDPOINT = 2048  # characters; real endpoints are a few hundred
 MAX_RECEIVERS = 50
+_B64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 
 
 class SubscriptionStore(Protocol):
@@ -124,6 +126,8 @@ class WebPushHub:
 def _b64url(value: Any, path: str, size: int) -> str:
     if not isinstance(value, str) or not value:
         raise InputError("expected a base64url string", path)
+    if not _B64URL.fullmatch(value):
+        raise InputError("not base64url", path)
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except (binascii.Error, ValueError):
