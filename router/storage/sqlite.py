@@ -110,6 +110,11 @@ class SqliteStore(SqliteOutbox, SqliteWebPush):
     async def open(self) -> None:
         if self._conn is not None or self._closing:
             raise RuntimeError("SqliteStore.open() called twice")
+        # aiosqlite logs every statement with its parameters at DEBUG: the store holds push
+        # endpoints (capabilities) and the VAPID private key, which no log may show.
+        quiet = logging.getLogger("aiosqlite")
+        if quiet.level < logging.INFO:
+            quiet.setLevel(logging.INFO)
         conn = await self._connect()
         try:
             await migrate(conn)

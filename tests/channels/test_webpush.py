@@ -79,7 +79,8 @@ async def test_the_browser_decrypts_the_notification(env: Env, aiohttp_server: A
     assert push.headers["TTL"] == "14400"
     assert push.headers["Urgency"] == "high"
     assert push.headers["Topic"] == doc["tag"]
-    assert push.claims["aud"] == fake.origin and push.claims["sub"] == SUBJECT
+    assert push.claims["aud"] == fake.origin
+    assert push.claims["sub"] == SUBJECT
     assert push.body_size <= MAX_BODY
 
 
@@ -125,7 +126,8 @@ async def test_a_huge_group_still_fits_one_record(env: Env, aiohttp_server: Aioh
     assert push.body_size <= MAX_BODY
     doc = push.json()
     assert doc["title"] == "[FIRING:300] HighErrorRate"
-    assert doc["alerts"] == 300 and doc["tag"] == payload.tag_of("ops", n.group_key)
+    assert doc["alerts"] == 300
+    assert doc["tag"] == payload.tag_of("ops", n.group_key)
 
 
 @pytest.mark.parametrize(("status", "reason", "retryable", "pruned"), [
@@ -250,7 +252,8 @@ def test_a_good_subscription_keeps_its_fields_and_hides_them_in_repr() -> None:
     sub = parse_subscription(_body(receivers=["ops", "ops"], expirationTime=None),
                              DEFAULT_PUSH_ENDPOINTS, ["ops"], T0)
     assert sub.receivers == ("ops",)
-    assert "CAPABILITY" not in repr(sub) and sub.auth not in repr(sub)
+    assert "CAPABILITY" not in repr(sub)
+    assert sub.auth not in repr(sub)
 
 
 @pytest.mark.parametrize(("endpoint", "allowed"), [
@@ -295,4 +298,5 @@ def test_fit_cuts_fields_in_order_and_keeps_json() -> None:
     data = payload.fit(dict(doc))
     assert len(data) <= payload.MAX_PLAINTEXT
     out = json.loads(data)
-    assert out["title"] == doc["title"] and out["body"].endswith("…")
+    assert out["title"] == doc["title"]
+    assert out["body"].endswith("…")
