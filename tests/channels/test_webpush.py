@@ -300,3 +300,29 @@ def test_fit_cuts_fields_in_order_and_keeps_json() -> None:
     out = json.loads(data)
     assert out["title"] == doc["title"]
     assert out["body"].endswith("…")
+
+
+def test_the_webpush_section_loads_and_shows_back(tmp_path: Any) -> None:
+    from router.config.load import load_config_text
+    from router.config.redact import redacted_yaml
+
+    text = """
+route: {receiver: ops}
+receivers:
+  - name: ops
+    webpush_configs: [{ttl: 30m, send_resolved: false}]
+webpush:
+  subject: https://status.example.com/contact
+  allowed_endpoints: ["*.googleapis.com", "http://127.0.0.1:*"]
+  ttl: {critical: 8h, info: 10m}
+"""
+    config = load_config_text(text, str(tmp_path / "a.yml"))
+    assert config.webpush.ttl_for("critical") == 8 * 3600
+    assert config.webpush.ttl_for("warning") == 3600  # the default kept
+    assert config.webpush.ttl_for("nonsense") == 3600
+    assert config.webpush.allowed_endpoints == ("*.googleapis.com", "http://127.0.0.1:*")
+    (entry,) = config.receivers["ops"].configs(WebPushConfig)
+    assert (entry.ttl, entry.send_resolved) == (1800.0, False)
+    again = load_config_text(redacted_yaml(config), str(tmp_path / "b.yml"))
+    assert again.webpush == config.webpush
+    assert again.receivers["ops"] == config.receivers["ops"]
