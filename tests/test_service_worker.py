@@ -54,7 +54,7 @@ const pushes = JSON.parse(process.argv[3]);
 })();
 """
 
-PAYLOAD = {"v": 1, "title": "[FIRING:2] HighErrorRate", "body": "5xx above 5%",
+PAYLOAD: dict[str, Any] = {"v": 1, "title": "[FIRING:2] HighErrorRate", "body": "5xx above 5%",
            "severity": "critical", "status": "firing", "group_key": '{}:{alertname="X"}',
            "tag": "dDknr8CGWj8REsDy0I4Y9C", "receiver": "ops",
            "url": "https://router.example/#/alerts?filter=x", "alerts": 2, "firing": 2,
