@@ -165,8 +165,8 @@ async def test_each_subscription_has_its_own_row_retries_and_fate(
     assert state.webpush.get(ids["phone"]) is None
     assert state.webpush.get(ids["laptop"]) is not None
     dead = await (await client.get("/api/v1/deliveries?state=dead")).json()
-    assert [(d["channel"], "gone (HTTP 410)" in d["lastError"]) for d in dead] == [
-        ("webpush", True)]
+    assert [(d["channel"], d["recipient"], "gone (HTTP 410)" in d["lastError"])
+            for d in dead] == [("webpush", str(ids["phone"]), True)]
     assert state.metrics.registry.get_sample_value(
         "alert_router_notifications_total", {"receiver": "ops", "channel": "webpush"}) == 2
 

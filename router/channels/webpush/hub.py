@@ -180,6 +180,8 @@ def parse_subscription(body: Any, allowed: tuple[str, ...], receivers: Collectio
         raise InputError("expected the subscription's endpoint URL", "endpoint")
     if len(endpoint) > MAX_ENDPOINT:
         raise InputError(f"longer than {MAX_ENDPOINT} characters", "endpoint")
+    if any(c.isspace() or not c.isprintable() for c in endpoint):
+        raise InputError("not a URL (spaces or control characters)", "endpoint")
     if not endpoint_allowed(endpoint, allowed):
         raise InputError("not on an allowed push service (webpush.allowed_endpoints)",
                          "endpoint")
