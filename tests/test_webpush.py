@@ -117,6 +117,27 @@ async def test_subscriptions_are_validated_with_the_path(make_router: Any,
     assert len(state.webpush) == 0
 
 
+async def test_a_store_fault_answers_503_with_retry_after(
+        make_router: Any, aiohttp_server: AiohttpServer, tmp_path: Path) -> None:
+    client, state = await make_router(config())
+    fake = await start_push(aiohttp_server)
+    blocker = sqlite3.connect(tmp_path / "router.db", isolation_level=None)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        for method, path, body in (
+                ("GET", "/api/v1/webpush/key", None),  # the key pair is made on first use
+                ("POST", "/api/v1/webpush/subscriptions", fake.subscription("a", ["ops"]))):
+            resp = await client.request(method, path, json=body)
+            assert resp.status == 503, await resp.text()
+            assert resp.headers["Retry-After"]
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert len(state.webpush) == 0
+    await subscribe(client, fake, "a", ["ops"])
+    assert (await client.get("/api/v1/webpush/key")).status == 200
+
+
 async def test_subscribe_again_updates_and_unsubscribe_removes(
         make_router: Any, aiohttp_server: AiohttpServer, tmp_path: Path) -> None:
     client, state = await make_router(config())

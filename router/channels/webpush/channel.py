@@ -24,7 +24,7 @@ from router.channels.webpush import payload as push_payload
 from router.channels.webpush.config import WebPushConfig, endpoint_allowed, origin
 from router.channels.webpush.hub import WebPushHub
 from router.config.types import Pacing, WebPushSettings
-from router.errors import DeliveryError, FailureReason
+from router.errors import DeliveryError, FailureReason, StoreUnavailable
 from router.model import Notification, PushSubscription
 
 _URGENT = ("critical", "page")
@@ -93,7 +93,11 @@ class SubscriptionSender:
                                 f"subscription {self.sub_id} is on a push service that "
                                 "webpush.allowed_endpoints no longer allows", retryable=False)
         meta = _meta(payload)
-        key = await hub.key()
+        try:
+            key = await hub.key()
+        except StoreUnavailable:
+            raise DeliveryError(FailureReason.OTHER, "the VAPID key could not be read from "
+                                "the store", retryable=True) from None
         headers = {
             "TTL": str(int(self.cfg.ttl or settings.ttl_for(meta["severity"]))),
             "Urgency": "high" if meta["urgent"] else "normal",

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from router.channels.webpush.config import endpoint_allowed
 from router.channels.webpush.vapid import VapidKey, generate_pem
 from router.clock import Clock
-from router.errors import InputError
+from router.errors import InputError, StoreUnavailable
 from router.metrics import Metrics
 from router.model import PushSubscription
 
@@ -104,7 +104,13 @@ class WebPushHub:
         self._metrics.webpush_pruned.labels(str(status)).inc()
         log.info("web push subscription gone; removed",
                  extra={"subscription": sub_id, "status": status})
-        await self._store.webpush_delete(sub_id)
+        try:
+            await self._store.webpush_delete(sub_id)
+        except StoreUnavailable as exc:
+            # Forgotten here all the same; after a restart it is pruned again on its next
+            # 404/410.
+            log.warning("could not delete a gone web push subscription",
+                        extra={"subscription": sub_id, "error": str(exc)})
 
     def auth_failed(self, status: int, subject: str) -> None:
         """401/403: the push service refused our VAPID token (key or `sub` contact)."""
