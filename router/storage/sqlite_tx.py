@@ -204,7 +204,9 @@ async def migrate(conn: aiosqlite.Connection) -> None:
         applied = {int(r[0]) for r in await conn.execute_fetchall(
             "SELECT version FROM schema_migrations")}
     else:
-        applied = {version for version, _ in migrations if version <= current}
+        # The old runner ran every number up to user_version, known here or not (a
+        # database a build with 005 touched, opened by one without it).
+        applied = set(range(1, current + 1))
     for version, sql in migrations:
         if version in applied:
             continue

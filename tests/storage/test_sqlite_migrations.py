@@ -72,3 +72,21 @@ async def test_a_database_from_before_the_list_is_upgraded(tmp_path: Path) -> No
         cols = [r[1] for r in db.execute("PRAGMA table_info(outbox)")]
     assert cols[-1] == "recipient"
 
+
+
+async def test_a_version_this_build_does_not_know_stays_applied(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database at user_version 5 from a build that had 005 (and no list), opened by this
+    one (001-004, 007): 005 stays counted as applied, so the merged build does not run it
+    again."""
+    path = tmp_path / "router.db"
+    shipped = sqlite_tx.read_migrations()
+    five = (5, "CREATE TABLE late_five (x INTEGER);")
+    with sqlite3.connect(path) as db:
+        for _version, sql in [*(m for m in shipped if m[0] <= 4), five]:
+            db.executescript(sql)
+        db.execute("PRAGMA user_version = 5")
+    await reopen(path)
+    assert applied(path)[1] == [1, 2, 3, 4, 5, 7]
+    monkeypatch.setattr(sqlite_tx, "read_migrations", lambda: sorted([*shipped, five]))
+    await reopen(path)  # 005 is not run again (CREATE TABLE would fail)
