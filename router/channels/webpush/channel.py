@@ -107,9 +107,15 @@ class SubscriptionSender:
         }
         if meta["topic"]:
             headers["Topic"] = meta["topic"]
-        status, resp_headers, text = await parent.http.post(
-            sub.endpoint, _encrypt(sub, payload), headers=headers, timeout=ctx.timeout,
-            endpoint=f"the push service of subscription {self.sub_id}")
+        try:
+            status, resp_headers, text = await parent.http.post(
+                sub.endpoint, _encrypt(sub, payload), headers=headers, timeout=ctx.timeout,
+                endpoint=f"the push service of subscription {self.sub_id}")
+        except (ValueError, TypeError):
+            # An endpoint the URL parser refuses: its message would quote the endpoint.
+            raise DeliveryError(FailureReason.CLIENT_ERROR,
+                                f"subscription {self.sub_id} has an unusable endpoint",
+                                retryable=False) from None
         if 200 <= status < 300:
             hub.delivered()
             return {}
