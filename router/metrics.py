@@ -122,6 +122,22 @@ class Metrics:
             "Group flushes that failed (retried at the next group_interval).",
             registry=registry,
         )
+        self.webpush_subscriptions = Gauge(
+            p + "webpush_subscriptions", "Browser push subscriptions registered.",
+            registry=registry,
+        )
+        self.webpush_pruned = Counter(
+            p + "webpush_pruned_total",
+            "Push subscriptions removed because the push service said they are gone.",
+            ["status"], registry=registry,
+        )
+        self.webpush_auth_failures = Counter(
+            p + "webpush_auth_failures_total",
+            "Pushes refused for the VAPID credentials (401/403: webpush.subject or key).",
+            registry=registry,
+        )
+        for status in ("404", "410"):
+            self.webpush_pruned.labels(status)
         self.config_last_reload_successful.set(1)
         for reason in SUPPRESS_REASONS:
             self.notifications_suppressed.labels(reason)

@@ -25,6 +25,7 @@ from typing import TextIO
 from prometheus_client import CollectorRegistry
 
 from router.channels.http import HttpClient
+from router.channels.webpush import WebPushHub
 from router.clock import Clock, SystemClock
 from router.config.load import load_config
 from router.config.secrets import scrub, secret_values
@@ -76,6 +77,7 @@ class Service:
     trace: TraceRecorder
     silences: SilenceIndex
     http: HttpClient
+    webpush: WebPushHub
     config_path: str | None = None
     overrides: dict[str, str] = field(default_factory=dict)
     log_stream: TextIO | None = None
@@ -120,7 +122,8 @@ class Service:
     async def apply(self, config: RouterConfig) -> None:
         """Compile `config` on the side, then swap it in and regroup under its routes."""
         runtime = compile_runtime(config, self.metrics, self.clock, self.http, self.silences,
-                                  self.ingestor.alerts.values(), log_stream=self.log_stream)
+                                  self.ingestor.alerts.values(), log_stream=self.log_stream,
+                                  push=self.webpush)
         self.ref.swap(runtime)
         self.dispatcher.reset(runtime.router, self.ingestor.alerts.values())
         self.metrics.config_last_reload_successful.set(1)
@@ -153,6 +156,7 @@ class Service:
         # Loads the notification log, takes over the rows of a dead local worker and every
         # unheld pending row: before the dispatcher runs, so a newer state still replaces
         # an unsent row after a crash.
+        await self.webpush.restore()  # before any row of a subscription is sent
         await self.delivery.restore()
         for silence in await self.store.load_silences():
             self.silences.add(silence)
@@ -216,8 +220,9 @@ def build_service(
     metrics = metrics or Metrics(CollectorRegistry())
     silences = SilenceIndex()
     http = HttpClient()
+    push = WebPushHub(store, clock, metrics)
     ref = RuntimeRef(compile_runtime(config, metrics, clock, http, silences,
-                                     log_stream=log_stream))
+                                     log_stream=log_stream, push=push))
     trace = TraceRecorder(store, clock)
     nflog = NotificationLog(store)
     delivery = DeliveryManager(store, clock, metrics, lambda: ref.current.config.delivery,
@@ -242,8 +247,8 @@ def build_service(
     service = Service(
         ref=ref, clock=clock, metrics=metrics, store=store, feed=feed, ingestor=ingestor,
         dispatcher=dispatcher, pipeline=pipeline, delivery=delivery, nflog=nflog, trace=trace,
-        silences=silences, http=http, config_path=config_path, overrides=dict(overrides or {}),
-        log_stream=log_stream, started_at=clock.now(),
+        silences=silences, http=http, webpush=push, config_path=config_path,
+        overrides=dict(overrides or {}), log_stream=log_stream, started_at=clock.now(),
     )
     _export_gauges(service)
     metrics.config_last_reload_success_timestamp.set(clock.now())

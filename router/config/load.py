@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from router.channels.webpush.config import WebPushConfig, parse_settings
 from router.config.fields import FieldReader
 from router.config.inhibit_rules import parse_inhibit_rules
 from router.config.receivers import parse_receivers
@@ -38,6 +39,7 @@ from router.config.types import (
     RouterConfig,
     ServerConfig,
     StorageConfig,
+    WebPushSettings,
 )
 from router.config.yaml_source import Node, Source, suggest
 from router.errors import ConfigError, Problem
@@ -56,6 +58,7 @@ _TOP_KEYS = (
     "inhibit_rules",
     "time_intervals",
     "mute_time_intervals",  # Alertmanager's deprecated name for time_intervals
+    "webpush",
 )
 
 
@@ -105,6 +108,17 @@ def check_files(paths: list[str]) -> list[str]:
     return out
 
 
+def _webpush(root: Node, receivers: dict[str, Receiver]) -> WebPushSettings:
+    """The `webpush` section; a receiver with `webpush_configs` needs its `subject`."""
+    node = root.get_map("webpush")
+    settings = parse_settings(node) if node is not None else WebPushSettings()
+    users = [name for name, r in receivers.items() if r.configs(WebPushConfig)]
+    if users and node is None:
+        root.error(f'receiver "{users[0]}" has webpush_configs: set webpush.subject '
+                   "(a mailto: or https: contact)", path="webpush")
+    return settings
+
+
 def _read(src: Source, base_dir: Path, root: Node) -> RouterConfig | None:
     """One load: reads the node tree into dataclasses, recording problems in `src`."""
     if not root.expect_map():
@@ -128,6 +142,7 @@ def _read(src: Source, base_dir: Path, root: Node) -> RouterConfig | None:
         (root.get_list("time_intervals") or []) + (root.get_list("mute_time_intervals") or []),
     )
     inhibit_rules = parse_inhibit_rules(fields, root.get_list("inhibit_rules") or [])
+    webpush = _webpush(root, receivers)
     route_node = root.require("route")
     routes = RouteReader()
     route = None
@@ -152,5 +167,6 @@ def _read(src: Source, base_dir: Path, root: Node) -> RouterConfig | None:
         delivery=delivery,
         inhibit_rules=tuple(inhibit_rules),
         time_intervals=intervals,
+        webpush=webpush,
         source_file=src.file,
     )

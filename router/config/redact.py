@@ -37,7 +37,7 @@ from router.matchers import Matcher
 # Float fields holding seconds, written back as `30s` / `1h30m`.
 _DURATIONS = frozenset({
     "group_wait", "group_interval", "repeat_interval", "resolve_timeout", "timeout",
-    "max_age", "backoff_base", "backoff_cap", "window", "digest_interval", "quiet",
+    "max_age", "backoff_base", "backoff_cap", "window", "digest_interval", "quiet", "ttl",
 })
 # Compiled or derived fields that are not configuration.
 _SKIP = frozenset({"id", "key", "source_file", "regex"})
@@ -104,6 +104,9 @@ def _put(out: dict[str, Any], name: str, value: Any) -> None:
             out[f"{name}_file"] = files
     elif isinstance(value, float) and name in _DURATIONS:
         out[name] = format_duration(value)
+    elif name in _DURATIONS and isinstance(value, tuple) and all(
+            isinstance(v, tuple) and len(v) == 2 and isinstance(v[1], float) for v in value):
+        out[name] = {k: format_duration(v) for k, v in value}  # e.g. webpush.ttl
     else:
         out[name] = _plain(value)
 

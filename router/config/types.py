@@ -303,6 +303,36 @@ class DeliveryConfig:
     target_concurrency: int = 4
 
 
+# The public push services' hosts (ntfy's list): subscription endpoints elsewhere are
+# refused, so a client cannot make the router POST to an address of its choosing (SSRF).
+DEFAULT_PUSH_ENDPOINTS = (
+    "*.google.com", "*.googleapis.com", "*.mozilla.com", "*.mozaws.net", "*.windows.com",
+    "*.microsoft.com", "*.apple.com",
+)
+# How long a push service keeps an undelivered notification, by the alerts' severity: a
+# laptop that wakes within it still shows the latest state (TTL 0 would drop it).
+DEFAULT_PUSH_TTL = (("critical", 4 * 3600.0), ("page", 4 * 3600.0), ("error", 2 * 3600.0),
+                    ("warning", 3600.0), ("info", 1800.0), ("default", 3600.0))
+
+
+@dataclass(frozen=True, slots=True)
+class WebPushSettings:
+    """The top-level `webpush` section: Web Push is on once `subject` is set."""
+
+    subject: str | None = None  # the VAPID `sub` claim: a mailto: or https: contact
+    # `*.host` / `host` (https on 443) or `scheme://host[:port|:*]` origin patterns.
+    allowed_endpoints: tuple[str, ...] = DEFAULT_PUSH_ENDPOINTS
+    ttl: tuple[tuple[str, float], ...] = DEFAULT_PUSH_TTL  # (severity | "default", seconds)
+
+    @property
+    def enabled(self) -> bool:
+        return self.subject is not None
+
+    def ttl_for(self, severity: str) -> float:
+        table = dict(self.ttl)
+        return table.get(severity, table.get("default", 3600.0))
+
+
 @dataclass(frozen=True, slots=True)
 class GlobalConfig:
     resolve_timeout: float = 300.0
@@ -320,4 +350,5 @@ class RouterConfig:
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     inhibit_rules: tuple[InhibitRule, ...] = ()
     time_intervals: dict[str, TimeInterval] = field(default_factory=dict)
+    webpush: WebPushSettings = field(default_factory=WebPushSettings)
     source_file: str | None = None  # None for the built-in default

@@ -30,7 +30,7 @@ from router.delivery import policy
 from router.delivery.dead import DeadLetters
 from router.delivery.outcomes import Outcomes
 from router.delivery.owners import default_owner, release, release_dead_local
-from router.delivery.scheduler import ChannelLookup, Scheduler, row_key
+from router.delivery.scheduler import ChannelLookup, Scheduler, channel_for, row_key
 from router.errors import DeliveryError
 from router.logs import RepeatLog
 from router.metrics import Metrics
@@ -325,7 +325,7 @@ class DeliveryManager:
             self._sched.finished(row.id, key)
 
     async def _attempt(self, row: OutboxRow, key: str) -> None:
-        channel = self._channels(row.receiver, row.channel, row.index)
+        channel = channel_for(self._channels, row)
         if channel is None:
             self._failed(row, policy.gone(row))
             return

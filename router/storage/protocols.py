@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from router.errors import StoreUnavailable
-from router.model import Alert, NflogEntry
+from router.model import Alert, NflogEntry, PushSubscription
 from router.noise.silences import Silence
 from router.trace import TraceStore
 
@@ -39,6 +39,8 @@ class OutboxRow:
     state: str = "pending"  # "pending" | "dead"
     all_resolved: bool = False
     expires_in: float = 0.0  # nflog entry lifetime to use when delivered (2 × repeat_interval)
+    # A fan-out channel's recipient (a Web Push subscription id); "" for every other row.
+    recipient: str = ""
 
 
 # Writes return an awaitable that resolves once committed, and are queued in call order
@@ -155,7 +157,24 @@ class SilenceStore(Protocol):
     def delete_silences(self, ids: Sequence[str]) -> Awaitable[None]: ...
 
 
-class Store(AlertStore, NflogStore, Outbox, SilenceStore, TraceStore, Protocol):
+class WebPushStore(Protocol):
+    async def webpush_key(self, candidate: str, now: float) -> str:
+        """The VAPID private key kept with the data: `candidate` is stored only if none
+        is yet (first writer wins); resolves to the one kept."""
+
+    async def webpush_subscribe(self, sub: PushSubscription) -> int:
+        """Insert, or update by endpoint (keys, receivers); resolves to its id."""
+
+    async def webpush_unsubscribe(self, endpoint: str) -> list[int]:
+        """Delete the subscription of `endpoint`; the ids deleted ([] if none)."""
+
+    def webpush_delete(self, sub_id: int) -> Awaitable[None]:
+        """Delete a subscription the push service says is gone (404/410)."""
+
+    async def webpush_subscriptions(self) -> list[PushSubscription]: ...
+
+
+class Store(AlertStore, NflogStore, Outbox, SilenceStore, TraceStore, WebPushStore, Protocol):
     async def open(self) -> None: ...
 
     @property
@@ -177,4 +196,5 @@ __all__ = [
     "SilenceStore",
     "Store",
     "StoreUnavailable",
+    "WebPushStore",
 ]

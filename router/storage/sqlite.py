@@ -1,4 +1,5 @@
-"""The embedded SQLite store (aiosqlite, WAL): alerts, notification log, outbox, silences.
+"""The embedded SQLite store (aiosqlite, WAL): alerts, notification log, outbox, silences,
+Web Push subscriptions.
 
 Writes go through one writer task that commits everything queued in one transaction
 (group commit, `sqlite_tx`), because each awaited aiosqlite call costs a thread hop. Writes
@@ -53,6 +54,7 @@ from router.storage.sqlite_tx import (
     probe_commit,
     run_transaction,
 )
+from router.storage.sqlite_webpush import SqliteWebPush
 from router.trace import TraceEvent
 
 log = logging.getLogger(__name__)
@@ -84,7 +86,7 @@ _TRACE_GC_CAP = Stmt(
 BUSY_TIMEOUT_MS = 1000
 
 
-class SqliteStore(SqliteOutbox):
+class SqliteStore(SqliteOutbox, SqliteWebPush):
     """Implements `router.storage.Store` on one aiosqlite connection."""
 
     # Seconds between write probes while unhealthy and no write is queued (real time: this
@@ -112,6 +114,11 @@ class SqliteStore(SqliteOutbox):
     async def open(self) -> None:
         if self._conn is not None or self._closing:
             raise RuntimeError("SqliteStore.open() called twice")
+        # aiosqlite logs every statement with its parameters at DEBUG: the store holds push
+        # endpoints (capabilities) and the VAPID private key, which no log may show.
+        quiet = logging.getLogger("aiosqlite")
+        if quiet.level < logging.INFO:
+            quiet.setLevel(logging.INFO)
         conn = await self._connect()
         try:
             await migrate(conn)

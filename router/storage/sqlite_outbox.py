@@ -42,7 +42,7 @@ NFLOG_UPSERT = Stmt("nflog", f"INSERT OR REPLACE INTO nflog ({NFLOG_COLS}) VALUE
 _HELD = "lease_owner = ?"
 _INSERT = Stmt(
     "outbox",
-    f"INSERT INTO outbox ({OUTBOX_INSERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    f"INSERT INTO outbox ({OUTBOX_INSERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     rowids=True,
 )
 _REPLACE = Stmt(
@@ -226,7 +226,8 @@ class SqliteOutbox:
     async def outbox_dead_latest(self) -> list[OutboxRow]:
         rows = await self._read(
             f"SELECT {OUTBOX_COLS} FROM outbox WHERE id IN (SELECT MAX(id) FROM outbox"
-            " WHERE state = 'dead' GROUP BY receiver, channel, idx, group_key) ORDER BY id")
+            " WHERE state = 'dead' GROUP BY receiver, channel, idx, group_key, recipient)"
+            " ORDER BY id")
         return [outbox_from_row(r) for r in rows]
 
     async def outbox_gc_dead(self, before: float) -> list[tuple[int, str]]:

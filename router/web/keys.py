@@ -17,6 +17,7 @@ from enum import StrEnum
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
+from router.channels.webpush import WebPushHub
 from router.clock import Clock
 from router.delivery.worker import DeliveryManager
 from router.ingest.ingestor import AlertIngestor
@@ -54,6 +55,7 @@ DELIVERY = web.AppKey("delivery", DeliveryManager)
 NFLOG = web.AppKey("nflog", NotificationLog)
 TRACE = web.AppKey("trace", TraceRecorder)
 SILENCES = web.AppKey("silences", SilenceIndex)
+WEBPUSH = web.AppKey("webpush", WebPushHub)
 ROUTE_POLICIES = web.AppKey("route_policies", dict[AbstractRoute, Policy])
 FAILURES = web.AppKey("failures", RepeatLog)
 
@@ -72,3 +74,4 @@ def install(app: web.Application, service: Service) -> None:
     app[TRACE] = service.trace
     app[SILENCES] = service.silences
     app[FAILURES] = RepeatLog(logging.getLogger("router.web"), service.clock.now)
+    app[WEBPUSH] = service.webpush

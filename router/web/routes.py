@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from router.web import alerts, am_groups, am_v2, deliveries, ingest, ops
+from router.web import alerts, am_groups, am_v2, deliveries, ingest, ops, webpush
 from router.web.auth import auth_middleware
 from router.web.errors import Handler, error_middleware
 from router.web.keys import ROUTE_POLICIES, Policy
@@ -27,6 +27,11 @@ ROUTES: tuple[tuple[str, str, Handler, Policy], ...] = (
     ("GET", "/api/v1/alerts/{fingerprint}/trace", alerts.get_trace, READ),
     ("GET", "/api/v1/deliveries", deliveries.get_deliveries, READ),
     ("POST", "/api/v1/deliveries/{id}/retry", deliveries.retry_delivery, WRITE),
+    # Web Push: the public key is public (the page needs it before any login)
+    ("GET", "/api/v1/webpush/key", webpush.get_key, PUBLIC),
+    ("POST", "/api/v1/webpush/subscriptions", webpush.post_subscription, WRITE),
+    ("DELETE", "/api/v1/webpush/subscriptions", webpush.delete_subscription, WRITE),
+    ("GET", "/sw.js", webpush.get_service_worker, PUBLIC),
     # Alertmanager API v2 (amtool, Karma)
     ("GET", "/api/v2/silences", am_v2.get_silences, READ),
     ("POST", "/api/v2/silences", am_v2.post_silence, WRITE),

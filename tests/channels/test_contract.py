@@ -70,6 +70,12 @@ def _notification() -> Notification:
                         "http://am:9093")
 
 
+async def _channel(setup: Setup, url: str, http: HttpClient) -> Any:
+    if setup.make is not None:
+        return await setup.make(url, http)
+    return build_channel(setup.kind, setup.config(url), Renderer([]), http)
+
+
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("setup_name", list(SETUPS))
 async def test_contract(
@@ -81,7 +87,7 @@ async def test_contract(
     fake = await start_fake(aiohttp_server, setup.fake, script, path=setup.path,
                             delay=2.0 if case == "timeout" else 0.0)
     url = closed_port_url(setup.path) if case == "refused" else fake.url
-    channel = build_channel(setup.kind, setup.config(url), Renderer([]), http)
+    channel = await _channel(setup, url, http)
     payload = channel.render(_notification())
     caplog.set_level(logging.DEBUG)
     ctx = SendContext(timeout=0.2, state={}, all_resolved=False)
@@ -111,7 +117,7 @@ async def test_secrets_are_sent_in_headers_not_in_payloads(
 ) -> None:
     setup = SETUPS[setup_name]
     fake = await start_fake(aiohttp_server, setup.fake, path=setup.path)
-    channel = build_channel(setup.kind, setup.config(fake.url), Renderer([]), http)
+    channel = await _channel(setup, fake.url, http)
     payload = channel.render(_notification())
     for secret in SECRETS:
         assert secret.encode() not in payload
