@@ -44,11 +44,12 @@ def is_dead_local_owner(owner: str) -> bool:
 
 
 async def release_dead_local(store: Store, now: float) -> None:
-    """Start-up: release the leases of every dead worker of this host (see above)."""
+    """Start-up: release the leases of every dead worker of this host (see above). Its rows
+    that were due are in doubt: it may have sent them and died before recording it."""
     for owner in await store.outbox_lease_owners(now):
         if is_dead_local_owner(owner):
             log.info("releasing the outbox leases of a dead worker", extra={"owner": owner})
-            await store.outbox_release(owner)
+            await store.outbox_release(owner, in_doubt=True)
 
 
 async def release(store: Store, owner: str) -> None:

@@ -23,7 +23,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TypeVar
 
-from router.channels.base import Channel, SendContext
 from router.clock import Clock
 from router.config.types import DeliveryConfig
 from router.delivery import policy
@@ -334,7 +333,7 @@ class DeliveryManager:
             self._drop(row)
             self._outcomes.already_delivered(row, previous)
             return
-        ctx = self._context(channel, row, previous)
+        ctx = policy.send_context(channel, row, previous, self.settings)
         labels = (row.receiver, row.channel)
         self._metrics.child(self._metrics.notification_requests, *labels).inc()
         started = self._clock.now()
@@ -357,12 +356,6 @@ class DeliveryManager:
         now = self._clock.now()
         self._metrics.child(self._metrics.notification_latency, *labels).observe(now - started)
         self._succeeded(row, key, now, sent_state)
-
-    def _context(self, channel: Channel, row: OutboxRow, previous: NflogEntry | None
-                 ) -> SendContext:
-        state = dict(previous.data) if previous is not None else {}
-        timeout = policy.timeout_for(channel, self.settings)
-        return SendContext(timeout=timeout, state=state, all_resolved=row.all_resolved)
 
     def _succeeded(self, row: OutboxRow, key: str, now: float, state: dict[str, str]) -> None:
         previous = self.nflog.get(key)

@@ -41,6 +41,9 @@ class OutboxRow:
     expires_in: float = 0.0  # nflog entry lifetime to use when delivered (2 × repeat_interval)
     # A fan-out channel's recipient (a Web Push subscription id); "" for every other row.
     recipient: str = ""
+    # Set by the store only: an earlier holder may have sent this row and died before
+    # recording the outcome (see `Outbox.outbox_lease`). Kept until the row is delivered.
+    in_doubt: bool = False
 
 
 # Writes return an awaitable that resolves once committed, and are queued in call order
@@ -85,10 +88,13 @@ class Outbox(Protocol):
         self, owner: str, limit: int, now: float, ttl: float
     ) -> Awaitable[list[OutboxRow]]:
         """Claim up to `limit` due pending rows that nobody holds (or whose lease ran out)
-        for `owner` until `now + ttl`, most urgent first, in one transaction."""
+        for `owner` until `now + ttl`, most urgent first, in one transaction. A row taken
+        from another owner whose lease ran out while the row was due comes back `in_doubt`
+        (that owner may have sent it, then died before recording the outcome)."""
 
     def outbox_adopt(self, owner: str, now: float, ttl: float) -> Awaitable[list[OutboxRow]]:
-        """Start-up: claim every pending row nobody holds, due or not, until `now + ttl`."""
+        """Start-up: claim every pending row nobody holds, due or not, until `now + ttl`
+        (`in_doubt` as for `outbox_lease`)."""
 
     async def outbox_lease_owners(self, now: float) -> list[str]:
         """The owners holding a lease on a pending row at `now`."""
@@ -116,8 +122,10 @@ class Outbox(Protocol):
     ) -> Awaitable[None]:
         """Dead-letter the row and drop its lease."""
 
-    def outbox_release(self, owner: str) -> Awaitable[None]:
-        """Give up every lease `owner` holds (shutdown): other workers may claim at once."""
+    def outbox_release(self, owner: str, in_doubt: bool = False) -> Awaitable[None]:
+        """Give up every lease `owner` holds: other workers may claim at once. A graceful
+        shutdown leaves the rows as they were; `in_doubt=True` (the owner died) marks those
+        that were due while it held them, as a claim after its lease ran out would."""
 
     async def outbox_requeue(
         self, row_id: int, now: float, owner: str, lease_until: float
