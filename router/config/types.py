@@ -107,6 +107,9 @@ class SlackConfig:
     http_config: HttpConfig = field(default_factory=HttpConfig)
     timeout: float | None = None  # per-attempt; None = delivery.timeout
     pacing: Pacing | None = None  # None: Slack's ~1 message/s per channel
+    # Alertmanager's `update_message`: every later notification of a group edits the
+    # group's message (chat.update) instead of posting a new one. Web API only.
+    update_message: bool = False
 
 
 @dataclass(frozen=True, slots=True)
