@@ -12,7 +12,7 @@ from pytest_aiohttp import AiohttpServer
 from router.channels.base import SendContext
 from router.channels.http import HttpClient
 from router.channels.slack import SlackChannel
-from router.channels.slack_history import EVENT_TYPE, group_tag
+from router.channels.slack.history import EVENT_TYPE, group_tag
 from router.config.types import Secret, SlackConfig
 from router.model import NotifyReason
 from router.rendering import Renderer
