@@ -209,6 +209,22 @@ async def test_a_graceful_restart_does_not_trigger_a_history_lookup(
     assert slack.calls("conversations.history") == []
 
 
+async def test_a_send_cut_short_by_a_graceful_stop_is_handed_over_in_doubt(
+    site: Site, slack: SlackFake
+) -> None:
+    slack.gate.clear()
+    a = await site.running("worker-a")
+    await a.enqueue(site.row("x"))
+    async with asyncio.timeout(5):
+        await slack.arrived.wait()  # posted; the answer has not come back
+    await site.stop(a)  # graceful, but the send in flight is cancelled
+    slack.gate.set()
+    await site.running("worker-b")  # no lease to wait for: handed over at once
+    assert len(slack.calls("conversations.history")) == 1
+    assert len(slack.shown()) == 1
+    assert await site.stores["worker-b"].outbox_load_pending() == []
+
+
 # --- PagerDuty ----------------------------------------------------------------------
 
 

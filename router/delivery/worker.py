@@ -218,15 +218,16 @@ class DeliveryManager:
                 self._parked.clear()
         finally:
             self._parked.clear()
+            cut_short = self._sched.sending()  # their vendors may have them: in doubt
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._outcomes.flush()
-            await self._release()
+            await self._release(cut_short)
 
-    async def _release(self) -> None:
+    async def _release(self, cut_short: list[int]) -> None:
         """Shutdown: hand every held row back, so another worker can claim it at once."""
-        await release(self._store, self.owner)
+        await release(self._store, self.owner, cut_short)
         for row in self._sched:
             self._lose(row)
 

@@ -122,10 +122,12 @@ class Outbox(Protocol):
     ) -> Awaitable[None]:
         """Dead-letter the row and drop its lease."""
 
-    def outbox_release(self, owner: str, in_doubt: bool = False) -> Awaitable[None]:
+    def outbox_release(self, owner: str, in_doubt: bool = False,
+                       cut_short: Sequence[int] = ()) -> Awaitable[None]:
         """Give up every lease `owner` holds: other workers may claim at once. A graceful
-        shutdown leaves the rows as they were; `in_doubt=True` (the owner died) marks those
-        that were due while it held them, as a claim after its lease ran out would."""
+        shutdown leaves the rows as they were, but for those whose send it `cut_short`
+        (in doubt); `in_doubt=True` (the owner died) marks every row that was due while it
+        held them, as a claim after its lease ran out would. One transaction."""
 
     async def outbox_requeue(
         self, row_id: int, now: float, owner: str, lease_until: float

@@ -99,6 +99,7 @@ _DEAD = Stmt(
     "UPDATE outbox SET state = 'dead', attempts = ?, last_error = ?, lease_owner = NULL,"
     f" lease_until = NULL WHERE id = ? AND {_HELD}",
 )
+_CUT_SHORT = Stmt("outbox", f"UPDATE outbox SET in_doubt = 1 WHERE id = ? AND {_HELD}")
 # The first parameter: whether the owner died (its due rows become in doubt, see _DOUBT).
 _RELEASE = Stmt(
     "outbox",
@@ -213,8 +214,11 @@ class SqliteOutbox:
     ) -> Awaitable[None]:
         return self._queue_ops([(_DEAD, (attempts, last_error, row_id, owner))])
 
-    def outbox_release(self, owner: str, in_doubt: bool = False) -> Awaitable[None]:
-        return self._queue_ops([(_RELEASE, (int(in_doubt), owner))])
+    def outbox_release(self, owner: str, in_doubt: bool = False,
+                       cut_short: Sequence[int] = ()) -> Awaitable[None]:
+        doubts: Plan = [(_CUT_SHORT, (row_id, owner)) for row_id in cut_short
+                        if _valid_id(row_id)]
+        return self._queue_ops([*doubts, (_RELEASE, (int(in_doubt), owner))])
 
     async def outbox_requeue(
         self, row_id: int, now: float, owner: str, lease_until: float

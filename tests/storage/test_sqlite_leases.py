@@ -166,6 +166,21 @@ async def test_a_graceful_hand_over_is_not_in_doubt_and_keeps_an_earlier_doubt(
     assert got == {clean: False, doubtful: True}  # doubt lasts until the row is delivered
 
 
+async def test_a_graceful_release_marks_only_the_sends_it_cut_short(
+    pair: tuple[SqliteStore, SqliteStore]
+) -> None:
+    a, b = pair
+    cut = await a.outbox_insert(row("cut"), "A", T0 + TTL)
+    await a.outbox_insert(row("queued"), "A", T0 + TTL)
+    theirs = await a.outbox_insert(row("theirs"), "C", T0 + TTL)
+    await a.outbox_release("A", cut_short=[cut, theirs, 0])  # not A's, no such row: ignored
+    got = {r.group_key: r.in_doubt for r in await b.outbox_lease("B", 10, T0, TTL)}
+    assert got == {"cut": True, "queued": False}
+    other = await b.outbox_get(theirs)
+    assert other is not None
+    assert not other.in_doubt
+
+
 async def test_a_dead_owners_release_puts_its_due_rows_in_doubt(
     pair: tuple[SqliteStore, SqliteStore]
 ) -> None:
