@@ -150,7 +150,7 @@ class SlackChannel:
             edited = await self._update(body, channel, ts, ctx)
             if edited is not None:
                 return edited
-        if ctx.in_doubt and meta is not None:
+        if ctx.in_doubt and "metadata" in body:  # without it, no message names a delivery
             found = await self._recall(body, payload, ctx)
             if found is not None:
                 return found
