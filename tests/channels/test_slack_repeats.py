@@ -4,6 +4,7 @@ and `update_message` edits the group's message instead of posting another."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import pytest
 from fakeclock import FakeClock
@@ -14,6 +15,7 @@ from router.channels.http import HttpClient
 from router.channels.slack import SlackChannel
 from router.channels.slack.history import EVENT_TYPE, group_tag
 from router.config.types import Secret, SlackConfig
+from router.errors import DeliveryError, FailureReason
 from router.model import NotifyReason
 from router.rendering import Renderer
 
@@ -127,6 +129,26 @@ async def test_without_a_channel_id_there_is_no_lookup(
     assert not slack.calls("conversations.history")
     assert len(slack.shown()) == 1
     assert "channel ID" in caplog.text
+
+
+async def test_a_post_that_timed_out_is_looked_for_before_it_is_retried(
+    slack: SlackFake, http: HttpClient, clock: FakeClock
+) -> None:
+    ch = SlackChannel(SlackConfig(token=Secret(TOKEN), channel=CHANNEL_ID, app_url=slack.url),
+                      Renderer([]), http)
+    payload = firing(ch)
+    slack.gate.clear()  # Slack posts, but its answer comes too late
+    with pytest.raises(DeliveryError) as info:
+        await ch.send(payload, replace(ctx(clock), timeout=0.2))
+    assert info.value.reason == FailureReason.TIMEOUT
+    slack.gate.set()
+    state = await ch.send(payload, ctx(clock))  # the retry, in the same process
+    [message] = slack.shown()
+    assert state == {"ts": message.ts, "channel": CHANNEL_ID}
+    assert len(slack.calls("chat.postMessage")) == 1
+    # Once delivered, the delivery is no longer unsure: a later send does not look.
+    await ch.send(payload, ctx(clock))
+    assert len(slack.calls("conversations.history")) == 1
 
 
 async def test_a_send_not_in_doubt_never_reads_the_history(

@@ -35,6 +35,9 @@ _AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "tok
                           "token_expired", "no_permission", "missing_scope"})
 # chat.update cannot edit this message any more: post a fresh one instead.
 _UPDATE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
+# A post that failed this way may still have been posted: its retry looks first.
+_UNSURE = frozenset({FailureReason.TIMEOUT, FailureReason.NETWORK, FailureReason.SERVER_ERROR})
+_MAX_UNSURE = 1024  # deliveries remembered as unsure (the oldest forgotten first)
 # Slack refused the metadata itself: post without it (the message matters more).
 _METADATA_REFUSED = frozenset({"invalid_metadata_format", "invalid_metadata_schema",
                                "metadata_too_large", "metadata_must_be_sent_from_app"})
@@ -65,6 +68,7 @@ class SlackChannel:
         self._metadata = True  # until Slack refuses it
         self._channel_id: str | None = None  # learned from Slack's answers
         self._logged: set[str] = set()  # problems already logged at warning level
+        self._unsure: dict[int, None] = {}  # deliveries whose post may have gone through
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.
         self._body_tmpl = renderer.template(cfg.template) if cfg.template else None
         self._title = renderer.compile_string(cfg.title) if cfg.title else None
@@ -150,9 +154,11 @@ class SlackChannel:
             edited = await self._update(body, channel, ts, ctx)
             if edited is not None:
                 return edited
-        if ctx.in_doubt and "metadata" in body:  # without it, no message names a delivery
+        unsure = ctx.in_doubt or ctx.delivery_id in self._unsure
+        if unsure and "metadata" in body:  # without it, no message names a delivery
             found = await self._recall(body, payload, ctx)
             if found is not None:
+                self._unsure.pop(ctx.delivery_id, None)
                 return found
         return await self._post(body, ctx)
 
@@ -168,6 +174,20 @@ class SlackChannel:
         return {"ts": ts, "channel": channel}
 
     async def _post(self, body: dict[str, Any], ctx: SendContext) -> dict[str, str]:
+        """chat.postMessage; a failure that leaves the outcome unknown (a timeout, a dropped
+        connection, a 5xx) makes this delivery's next attempt look for the message first."""
+        try:
+            posted = await self._post_once(body, ctx)
+        except DeliveryError as exc:
+            if exc.reason in _UNSURE and ctx.delivery_id > 0:
+                self._unsure[ctx.delivery_id] = None
+                if len(self._unsure) > _MAX_UNSURE:
+                    del self._unsure[next(iter(self._unsure))]
+            raise
+        self._unsure.pop(ctx.delivery_id, None)
+        return posted
+
+    async def _post_once(self, body: dict[str, Any], ctx: SendContext) -> dict[str, str]:
         try:
             answer = await self._call("chat.postMessage", body, ctx)
         except SlackAPIError as exc:

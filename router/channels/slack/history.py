@@ -1,8 +1,8 @@
 """Finding an earlier send of a delivery in a Slack channel: message metadata and the lookup.
 
 Every Web API message carries metadata naming its delivery (the outbox row id) and group.
-When a delivery is in doubt (an earlier attempt may have been posted by a process that died
-before recording it), the channel reads the recent history (`conversations.history` with
+When a delivery is in doubt (a process that died may have posted it before recording it, or
+a post timed out), the channel reads the recent history (`conversations.history` with
 `include_all_metadata`) for a message of this delivery and adopts it instead of posting a
 second one. The lookup is bounded (a few small pages since the delivery was queued) and
 any failure (missing scope, bot not in the channel, rate limit) means "not found".
