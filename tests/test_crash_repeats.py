@@ -193,7 +193,7 @@ async def test_without_the_history_scope_the_repeat_posts_again_and_nothing_is_l
 
 
 async def test_a_graceful_restart_does_not_trigger_a_history_lookup(
-    site: Site, slack: SlackFake
+    site: Site, slack: SlackFake, http: HttpClient
 ) -> None:
     slack.failures = ["internal_error"]  # the first post fails: the row backs off
     a = await site.running("worker-a")
@@ -202,6 +202,8 @@ async def test_a_graceful_restart_does_not_trigger_a_history_lookup(
     assert slack.shown() == []
     assert len(a.held_rows()) == 1
     await site.stop(a)  # graceful: its outcome recorded, its lease handed back
+    assert isinstance(site.channel, SlackChannel)  # the restarted process builds its own
+    site.use(SlackChannel(site.channel.cfg, Renderer([]), http))
     b = await site.running("worker-b")
     # Time moves in a small step: a claim issued on the way must not outlive its lease.
     await lease_runs_out(site, b, 1.0)  # past the row's backoff (at most 0.5 s)
