@@ -9,11 +9,10 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from router.model import NflogEntry
-from router.storage import OutboxRow, sqlite_tx
+from router.storage import OutboxRow
 from router.storage.sqlite import SqliteStore
 from router.storage.sqlite_tx import read_migrations
 
@@ -217,9 +216,9 @@ async def test_upgrading_a_crashed_database_puts_its_held_due_rows_in_doubt(
     released = await old.outbox_insert(row("released"), "gone", T0 + TTL)
     await old.outbox_release("gone")
     await old.close()
-    with sqlite3.connect(path) as db:  # back to v4: re-run 006 on these rows
+    with sqlite3.connect(path) as db:  # as before 006: run it again on these rows
         db.execute("ALTER TABLE outbox DROP COLUMN in_doubt")
-        db.execute("PRAGMA user_version = 4")
+        db.execute("DELETE FROM schema_migrations WHERE version = 6")
     store = SqliteStore(path)
     await store.open()
     try:
@@ -228,16 +227,3 @@ async def test_upgrading_a_crashed_database_puts_its_held_due_rows_in_doubt(
     finally:
         await store.close()
 
-
-async def test_the_migration_runner_accepts_a_gap_in_the_numbers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """006 may ship before 005 is merged: numbers only order the migrations."""
-    monkeypatch.setattr(sqlite_tx, "read_migrations", lambda: [
-        (1, "CREATE TABLE one (x);"), (3, "CREATE TABLE three (x);")])
-    async with aiosqlite.connect(tmp_path / "gap.db") as conn:
-        await sqlite_tx.migrate(conn)
-        tables = {r[0] for r in await conn.execute_fetchall(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        [(version,)] = await conn.execute_fetchall("PRAGMA user_version")
-    assert (tables, version) == ({"one", "three"}, 3)

@@ -4,9 +4,8 @@
 -- deleted (delivered): a later graceful hand-over does not clear it. Channels that can
 -- (Slack Web API) look for the earlier send before sending again.
 --
--- Numbered 006, after 005 (the event log, merged separately): a database records only the
--- highest migration it ran (PRAGMA user_version), and the runner accepts gaps, so 005 must
--- be merged before any kept database runs 006 (else renumber this one above it).
+-- Numbered 006 on a branch beside 005 (the event log) and 007 (Web Push): the runner runs
+-- each migration a database has not had (schema_migrations), in any order they land.
 
 ALTER TABLE outbox ADD COLUMN in_doubt INTEGER NOT NULL DEFAULT 0;
 
