@@ -86,7 +86,8 @@ def test_without_inline_secrets_the_round_trip_is_exact(tmp_path: Path) -> None:
     # A `_file` secret shows its path (not a secret), never the file's content.
     hook = data["receivers"][0]["webhook_configs"][0]
     assert hook["url_file"] == str(tmp_path / "url")
-    assert hook["http_config"] == {"bearer_token_file": str(tmp_path / "token")}
+    # Shown as Prometheus shows it: bearer_token is read as `authorization` (Bearer).
+    assert hook["http_config"] == {"authorization": {"credentials_file": str(tmp_path / "token")}}
     assert data["server"]["auth"] == {"bearer_tokens_file": [str(tmp_path / "token")],
                                       "public_read": True}
     assert "T0KEN123" not in view

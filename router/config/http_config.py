@@ -42,9 +42,7 @@ def parse_http_config(fields: FieldReader, node: Node) -> HttpConfig:
                    "must be configured")
     if authorization is not None and has_bearer:
         node.error("authorization is not compatible with bearer_token & bearer_token_file")
-    elif authorization is not None and (basic_node or oauth_node):
-        node.error("at most one of basic_auth, oauth2 & authorization must be configured")
-    elif basic_node and oauth_node:
+    elif (authorization is not None and (basic_node or oauth_node)) or (basic_node and oauth_node):
         node.error("at most one of basic_auth, oauth2 & authorization must be configured")
     if authorization is None and bearer is not None:
         authorization = Authorization("Bearer", bearer)

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from router.config.fields import FieldReader
+from router.config.global_config import parse_global
 from router.config.inhibit_rules import parse_inhibit_rules
 from router.config.receivers import parse_receivers
 from router.config.route import (
@@ -21,7 +22,6 @@ from router.config.route import (
     RouteReader,
     assign_ids,
 )
-from router.config.global_config import parse_global
 from router.config.sections import (
     parse_delivery,
     parse_sources,
@@ -43,8 +43,8 @@ from router.config.types import (
 from router.config.yaml_source import Node, Source, suggest
 from router.errors import ConfigError, Problem
 
-__all__ = ["ConfigError", "as_warning", "check_files", "check_report", "default_config", "load_config",
-           "load_config_text"]
+__all__ = ["ConfigError", "as_warning", "check_files", "check_report", "default_config",
+           "load_config", "load_config_text"]
 
 _TOP_KEYS = (
     "global",

@@ -34,6 +34,9 @@ def parse_receivers(fields: FieldReader, items: list[Node]) -> dict[str, Receive
                         integrations.append((kind, parsed))
         if name is None or name_node is None:
             continue
+        if not name:
+            name_node.error("missing name in receiver")
+            continue
         if name in out:
             name_node.error(f'duplicate receiver name "{name}"')
             continue

@@ -40,6 +40,48 @@ class Pacing:
 
 
 @dataclass(frozen=True, slots=True)
+class SlackField:
+    """One Alertmanager attachment field; title and value are Jinja source."""
+
+    title: str
+    value: str
+    short: bool | None = None  # None: the entry's `short_fields`
+
+
+@dataclass(frozen=True, slots=True)
+class SlackAction:
+    """One Alertmanager attachment action: a link button (`url`) or a message action
+    (`name`/`value`, optional `confirm`); strings are Jinja source."""
+
+    type: str
+    text: str
+    url: str = ""
+    style: str = ""
+    name: str = ""
+    value: str = ""
+    confirm: tuple[tuple[str, str], ...] = ()  # text, title, ok_text, dismiss_text
+
+
+@dataclass(frozen=True, slots=True)
+class SlackAttachment:
+    """Alertmanager's Slack attachment keys (`color`, `title_link`, `fields`, ...): when any
+    is set, the message carries one legacy attachment with them beside its blocks."""
+
+    color: str | None = None
+    title_link: str | None = None
+    pretext: str | None = None
+    footer: str | None = None
+    fallback: str | None = None
+    callback_id: str | None = None
+    image_url: str | None = None
+    thumb_url: str | None = None
+    fields: tuple[SlackField, ...] = ()
+    short_fields: bool = False
+    mrkdwn_in: tuple[str, ...] = ()
+    actions: tuple[SlackAction, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class SlackConfig:
     """`api_url` (incoming webhook) or `token` + `channel` (Web API chat.postMessage)."""
 
@@ -59,6 +101,9 @@ class SlackConfig:
     http_config: HttpConfig = field(default_factory=HttpConfig)
     timeout: float | None = None  # per-attempt; None = delivery.timeout
     pacing: Pacing | None = None  # None: Slack's ~1 message/s per channel
+    icon_url: str | None = None
+    link_names: bool = False
+    attachment: SlackAttachment | None = None  # Alertmanager's attachment keys, if any
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,7 +63,8 @@ class EmailConfig:
 CONFIG_KEY = "email_configs"
 KEYS = (
     "to", "from", "smarthost", "hello", "auth_username", "auth_password",
-    "auth_password_file", "auth_secret", "auth_identity", "require_tls", "force_implicit_tls", "tls_config", "headers",
+    "auth_password_file", "auth_secret", "auth_identity", "require_tls",
+    "force_implicit_tls", "tls_config", "headers",
     "html", "text", "send_resolved", "template", "timeout", "pacing",
 )
 TLS_KEYS = ("ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify")
@@ -121,7 +122,7 @@ def _headers(fields: FieldReader, node: Node) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _required(fields: FieldReader, node: Node, key: str, inherited: str) -> Node | None:
+def _required(node: Node, key: str, inherited: str) -> Node | None:
     """The entry's `key`, else the global value (None); an error when neither is set."""
     child = node.get(key)
     if (child is None or child.is_null) and not inherited:
@@ -134,8 +135,8 @@ def parse(fields: FieldReader, node: Node) -> EmailConfig | None:
     before = len(node.src.problems)
     g = fields.global_
     to_node = node.require("to")
-    from_node = _required(fields, node, "from", g.smtp_from)
-    smarthost_node = _required(fields, node, "smarthost", g.smtp_smarthost)
+    from_node = _required(node, "from", g.smtp_from)
+    smarthost_node = _required(node, "smarthost", g.smtp_smarthost)
     mark = len(node.src.problems)
     to = parse_addresses(to_node) if to_node is not None else ()
     if to_node is not None and not to and len(node.src.problems) == mark:

@@ -19,7 +19,8 @@ from typing import Any
 import aiosmtplib
 
 from router.channels.base import excerpt
-from router.channels.email.config import EmailConfig, TlsConfig, split_hostport
+from router.channels.email.config import EmailConfig, TlsConfig
+from router.config.global_config import split_hostport
 from router.errors import DeliveryError, FailureReason
 from router.logs import RepeatLog
 
