@@ -141,3 +141,74 @@ def test_scrub_removes_echoed_urls_headers_and_cut_secrets() -> None:
         "Authorization: Bearer <secret>")
     assert scrub("echo: pa55w…", secrets) == "echo: <secret>…"
     assert scrub("nothing to hide", secrets) == "nothing to hide"
+
+
+ALERTMANAGER_STYLE = """
+global:
+  smtp_smarthost: smtp.example.com:587
+  smtp_from: am@example.com
+  smtp_auth_username: am
+  smtp_auth_password: smtp-pa55-4711
+  smtp_auth_secret: smtp-cram-4711
+  slack_api_url: https://hooks.slack.com/services/T0/B0/slackhook4711
+  opsgenie_api_key: opsgenie-4711
+  victorops_api_key: victorops-4711
+  wechat_api_secret: wechat-4711
+  http_config:
+    oauth2:
+      client_id: router
+      client_secret_file: {key}
+      token_url: https://idp.example.com/token
+      scopes: [alerts]
+      endpoint_params: {{audience: hooks}}
+    proxy_url: http://user:proxy-pa55-4711@proxy.example.com:3128
+    no_proxy: localhost,.internal
+    proxy_connect_header: {{X-Proxy-Key: [connect-4711]}}
+    tls_config: {{ca_file: {key}, cert_file: {key}, key_file: {key}, server_name: hooks,
+                 min_version: TLS12}}
+route:
+  receiver: team
+  routes:
+    - match_re: {{service: 'chk|pay'}}
+      receiver: team
+receivers:
+  - name: team
+    slack_configs:
+      - channel: '#ops'
+        title_link: https://example.com
+        color: '{{{{ "danger" if status == "firing" else "good" }}}}'
+        fields: [{{title: Severity, value: '{{{{ commonLabels.severity }}}}', short: true}}]
+        actions: [{{type: button, text: Runbook, url: https://runbooks.example.com}}]
+    email_configs:
+      - to: team@example.com
+    webhook_configs:
+      - url: https://hooks.example.com/x
+        http_config:
+          authorization: {{type: Token, credentials: authz-4711}}
+          tls_config: {{key: tls-key-4711, cert: not-checked-at-load, ca: pem}}
+    pagerduty_configs:
+      - service_key: pd-v1-4711
+"""
+
+
+def test_alertmanager_style_config_is_redacted_and_loads_back(tmp_path: Path) -> None:
+    (tmp_path / "k").write_text("file-4711\n", encoding="utf-8")
+    config = load_config_text(ALERTMANAGER_STYLE.format(key=tmp_path / "k"),
+                              str(tmp_path / "r.yml"))
+    view = redacted_yaml(config)
+    assert "4711" not in view
+    # Secrets aside: a placeholder URL where `<secret>` stands (Alertmanager checks URLs).
+    again = load_config_text(view.replace("<secret>", "https://secret.example/"),
+                             str(tmp_path / "r.yml"))
+    assert redacted(again) == redacted(config)
+    data = yaml.safe_load(view)
+    http = data["global"]["http_config"]
+    assert http["oauth2"]["client_secret_file"] == str(tmp_path / "k")
+    assert http["tls_config"]["key_file"] == str(tmp_path / "k")
+    assert http["proxy_url"] == "<secret>"
+    assert http["proxy_connect_header"] == {"X-Proxy-Key": ["<secret>"]}
+    assert data["global"]["slack_api_url"] == "<secret>"
+    # What receivers inherited is shown where it applies.
+    email = data["receivers"][0]["email_configs"][0]
+    assert (email["smarthost"], email["auth_password"]) == ("smtp.example.com:587", "<secret>")
+    assert data["receivers"][0]["pagerduty_configs"][0]["service_key"] == "<secret>"

@@ -103,7 +103,8 @@ class SlackConfig:
     pacing: Pacing | None = None  # None: Slack's ~1 message/s per channel
     icon_url: str | None = None
     link_names: bool = False
-    attachment: SlackAttachment | None = None  # Alertmanager's attachment keys, if any
+    # Alertmanager's attachment keys, if any; flat in the YAML (`inline` for redaction).
+    attachment: SlackAttachment | None = field(default=None, metadata={"inline": True})
 
 
 @dataclass(frozen=True, slots=True)
