@@ -101,7 +101,8 @@ receivers:
       - url: {echo}/hook3
         http_config: {{basic_auth: {{username: u, password: {S['webhook_basic']}}}}}
       - url: {echo}/authz
-        http_config: {{authorization: {{type: Token, credentials: {S['authorization_credentials']}}}}}
+        http_config:
+          authorization: {{type: Token, credentials: {S["authorization_credentials"]}}}
       - url: {echo}/behind-oauth2
         http_config:
           oauth2: {{client_id: router, client_secret: {S['oauth2_client_secret']},
