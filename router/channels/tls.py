@@ -22,9 +22,15 @@ _VERSIONS = {
 }
 
 
-def build_context(cfg: TlsConfig) -> ssl.SSLContext:
-    """The context for `cfg`; OSError / ssl.SSLError when a file or PEM is unusable."""
-    context = ssl.create_default_context(cafile=cfg.ca_file, cadata=cfg.ca or None)
+def build_context(cfg: TlsConfig, cls: type[ssl.SSLContext] = ssl.SSLContext
+                  ) -> ssl.SSLContext:
+    """The context for `cfg` (a `cls`, for SMTP's server-name subclass); OSError /
+    ssl.SSLError when a file or PEM is unusable."""
+    context = cls(ssl.PROTOCOL_TLS_CLIENT)  # verifies the peer and its name by default
+    if cfg.ca_file or cfg.ca:
+        context.load_verify_locations(cafile=cfg.ca_file, cadata=cfg.ca or None)
+    else:
+        context.load_default_certs()
     if cfg.insecure_skip_verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE

@@ -1,4 +1,4 @@
-"""The `email_configs` entries: EmailConfig, TlsConfig and their parser.
+"""The `email_configs` entries: EmailConfig and its parser (`tls_config` is the common one).
 
 Addresses, the smarthost, the EHLO name and custom headers are all checked at load, so a
 typo fails there and not on the first alert; the channel and the SMTP sender only read
@@ -13,7 +13,9 @@ from email.utils import formataddr, getaddresses
 
 from router.config.fields import FieldReader
 from router.config.global_config import split_hostport
+from router.config.http_config import parse_tls_config
 from router.config.types import Pacing, Secret
+from router.config.types import TlsConfig as TlsConfig
 from router.config.yaml_source import Node
 
 # Headers the channel writes itself: a template must not replace the MIME structure or
@@ -25,15 +27,6 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _ADDR_SPEC = re.compile(rf"{_LOCAL}@{_LABEL}(?:\.{_LABEL})*")
 _HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*|\[[^\]\s]+\]")  # EHLO domain or [literal]
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 §2.2: printable ASCII except ":"
-
-
-@dataclass(frozen=True, slots=True)
-class TlsConfig:
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    server_name: str | None = None  # the name the certificate must carry, if not the host
-    insecure_skip_verify: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +60,6 @@ KEYS = (
     "force_implicit_tls", "tls_config", "headers",
     "html", "text", "send_resolved", "template", "timeout", "pacing",
 )
-TLS_KEYS = ("ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify")
 
 
 def parse_addresses(node: Node, *, single: bool = False) -> tuple[str, ...]:
@@ -89,16 +81,9 @@ def parse_addresses(node: Node, *, single: bool = False) -> tuple[str, ...]:
 
 
 def _tls(fields: FieldReader, node: Node) -> TlsConfig:
+    """The common `tls_config` (Alertmanager's email `tls_config` is Prometheus' one)."""
     child = node.get_map("tls_config")
-    if child is None:
-        return TlsConfig()
-    child.expect_keys(TLS_KEYS)
-    cert, key = fields.existing_file(child, "cert_file"), fields.existing_file(child, "key_file")
-    if (child.has("cert_file")) != (child.has("key_file")):
-        child.error('"cert_file" and "key_file" go together')
-    return TlsConfig(fields.existing_file(child, "ca_file"), cert, key,
-                     child.get_str("server_name"),
-                     child.get_bool("insecure_skip_verify", False))
+    return parse_tls_config(fields, child) if child is not None else TlsConfig()
 
 
 def _headers(fields: FieldReader, node: Node) -> tuple[tuple[str, str], ...]:
