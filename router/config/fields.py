@@ -91,7 +91,10 @@ class FieldReader:
             return None
         return str(path)
 
-    def secret(self, node: Node, key: str, *, required: bool = False) -> Secret | None:
+    def secret(self, node: Node, key: str, *, required: bool = False,
+               deployable: bool = True) -> Secret | None:
+        """`key` or `key_file`. A missing file is a warning at check-config unless the
+        secret is not `deployable` (server.auth's own credentials: always an error)."""
         file_key = f"{key}_file"
         value = node.get_str(key)
         if value is not None and node.has(file_key):
@@ -102,7 +105,7 @@ class FieldReader:
         if value is not None:
             return Secret(value=value)
         if node.has(file_key):
-            path = self.existing_file(node, file_key, deployable=True)
+            path = self.existing_file(node, file_key, deployable=deployable)
             return None if path is None else Secret(file=path)
         if required:
             node.error(f'one of "{key}" or "{file_key}" is required')
@@ -166,7 +169,8 @@ class FieldReader:
     def basic_auth(self, node: Node) -> BasicAuth | None:
         node.expect_keys(("username", "password", "password_file"))
         username = node.get_str("username") if node.require("username") else None
-        password = self.secret(node, "password", required=True)
+        # server.auth only: the router's own credentials must be readable wherever checked.
+        password = self.secret(node, "password", required=True, deployable=False)
         if username is None or password is None:
             return None
         return BasicAuth(username, password)
