@@ -162,3 +162,18 @@ def test_verdicts_are_amtools(name: str) -> None:
     result = subprocess.run([amtool, "check-config", str(TESTDATA / name)],
                             capture_output=True, text=True, timeout=30, check=False)
     assert (result.returncode == 0) == (name not in BAD), result.stdout + result.stderr
+
+
+def test_check_config_prints_warnings_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    from router.cli import main
+
+    path = TESTDATA / "conf.smtp-password-global-and-local.yml"
+    assert main(["check-config", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "1 file(s) valid"
+    assert [line.split(": ", 2)[2] for line in out[:-1]] == [
+        "warning: file not found: /tmp/globaluserpassword (it must exist where alert-router "
+        "serves)",
+        "warning: file not found: /tmp/localuser1password (it must exist where alert-router "
+        "serves)",
+    ]
