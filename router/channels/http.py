@@ -27,7 +27,7 @@ from router.channels.base import excerpt
 from router.channels.oauth2 import OAuth2Tokens
 from router.channels.proxy import pick_proxy, proxy_environment
 from router.channels.tls import TlsContexts
-from router.config.types import HttpConfig, OAuth2
+from router.config.types import HttpConfig, OAuth2, TlsConfig
 from router.errors import DeliveryError, FailureReason
 
 Response = tuple[int, dict[str, str], str]  # status, headers, text
@@ -97,7 +97,12 @@ class HttpClient:
         the channel sets itself (Slack's Web API token) wins over the config's."""
         http = http_config or _DEFAULT_HTTP
         merged = dict(headers)
-        auth = auth_headers(http)
+        try:
+            auth = auth_headers(http)
+        except (OSError, UnicodeDecodeError):
+            # The message names no path: an operator finds it in the config.
+            raise DeliveryError(FailureReason.OTHER, "cannot read a credentials file of "
+                                f"the http_config for {endpoint}", retryable=True) from None
         if http.oauth2 is not None:
             auth["Authorization"] = await self._tokens.header(
                 http.oauth2, self._token_fetch(timeout))
@@ -123,7 +128,7 @@ class HttpClient:
             options["server_hostname"] = http.tls_config.server_name
         return options
 
-    def _context(self, tls: Any, endpoint: str) -> ssl.SSLContext | None:
+    def _context(self, tls: TlsConfig, endpoint: str) -> ssl.SSLContext | None:
         try:
             return self._tls.get(tls)
         except (OSError, ssl.SSLError, ValueError) as exc:

@@ -58,7 +58,12 @@ class OAuth2Tokens:
         form = {"grant_type": "client_credentials", **dict(cfg.endpoint_params)}
         if cfg.scopes:
             form["scope"] = " ".join(cfg.scopes)
-        pair = f"{quote_plus(cfg.client_id)}:{quote_plus(cfg.client_secret.reveal())}"
+        try:
+            secret = cfg.client_secret.reveal()
+        except (OSError, UnicodeDecodeError):
+            raise DeliveryError(FailureReason.OTHER, "cannot read the oauth2 "
+                                "client_secret_file", retryable=True) from None
+        pair = f"{quote_plus(cfg.client_id)}:{quote_plus(secret)}"
         headers = {"Content-Type": "application/x-www-form-urlencoded",
                    "Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
         asked = self._now()

@@ -335,3 +335,16 @@ async def test_redirects_follow_prometheus_default_and_can_be_refused(
     assert await _post(http, url, HttpConfig()) == 200
     assert receiver.seen[0]["path"] == "/final"
     assert await _post(http, url, HttpConfig(follow_redirects=False)) == 307
+
+
+async def test_an_unreadable_credentials_file_is_a_retryable_failure_naming_no_path(
+    session: aiohttp.ClientSession, tmp_path: Path,
+) -> None:
+    gone = str(tmp_path / "rotated-away")
+    http = _client(session)
+    for cfg in (HttpConfig(authorization=Authorization("Bearer", Secret(file=gone))),
+                HttpConfig(oauth2=OAuth2("id", Secret(file=gone), "http://127.0.0.1:1/t"))):
+        with pytest.raises(DeliveryError) as info:
+            await _post(http, "http://127.0.0.1:1/", cfg)
+        assert info.value.retryable
+        assert gone not in str(info.value)
