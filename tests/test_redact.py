@@ -212,3 +212,16 @@ def test_alertmanager_style_config_is_redacted_and_loads_back(tmp_path: Path) ->
     email = data["receivers"][0]["email_configs"][0]
     assert (email["smarthost"], email["auth_password"]) == ("smtp.example.com:587", "<secret>")
     assert data["receivers"][0]["pagerduty_configs"][0]["service_key"] == "<secret>"
+
+
+def test_scrub_knows_proxy_passwords_and_basic_auth_from_a_username_file(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "user").write_text("file-user\n", encoding="utf-8")
+    cfg = WebhookConfig(url=Secret("https://hooks.example.com/x"), http_config=HttpConfig(
+        proxy_url=Secret("http://u:pr0xy-pa55@proxy:3128"),
+        basic_auth=BasicAuth("", Secret("pw-4711"), str(tmp_path / "user"))))
+    secrets = secret_values(cfg)
+    basic = base64.b64encode(b"file-user:pw-4711").decode()
+    assert scrub(f"proxy said pr0xy-pa55, echoed {basic}", secrets) == (
+        "proxy said <secret>, echoed <secret>")
