@@ -177,3 +177,13 @@ def test_check_config_prints_warnings_and_exits_0(capsys: pytest.CaptureFixture[
         "warning: file not found: /tmp/localuser1password (it must exist where alert-router "
         "serves)",
     ]
+
+
+def test_serve_refuses_a_missing_secret_file(capsys: pytest.CaptureFixture[str]) -> None:
+    from router.cli import main
+
+    path = TESTDATA / "conf.smtp-password-global-and-local.yml"
+    assert main(["serve", "--config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "global.smtp_auth_password_file: file not found: /tmp/globaluserpassword" in err
+    assert "warning" not in err

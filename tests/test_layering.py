@@ -1,7 +1,8 @@
 """The config seam: run-time modules read typed config values and never the YAML reader.
 
 router/config/ parses; every other module (channels excepted: each owns its parser by
-design) imports only the value modules `config.types` and `config.interval_types`, and only
+design) imports only the value modules `config.types`, `config.interval_types`,
+`config.secret_types`, `config.http_types` and `config.secrets`, and only
 the composition roots (app.py, cli.py, service.py) call `config.load`. The value modules import no
 run-time module, so the dependency points one way.
 """
