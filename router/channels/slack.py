@@ -13,6 +13,7 @@ from typing import Any
 
 from router.channels.base import SendContext, excerpt, target_id
 from router.channels.http import HttpClient, classify_http, cut
+from router.channels.slack_attachment import ATTACHMENT_KEYS, AttachmentRenderer, parse_attachment
 from router.config.fields import FieldReader
 from router.config.types import Pacing, SlackConfig
 from router.config.yaml_source import Node
@@ -66,6 +67,8 @@ class SlackChannel:
         self._alert: Callable[..., str] = renderer.macro("slack.j2", "alert_text")
         self._more: Callable[..., str] = renderer.macro("slack.j2", "more")
         self._fallback: Callable[..., str] = renderer.macro("slack.j2", "fallback")
+        self._attachment = AttachmentRenderer(renderer, cfg.attachment, cfg.icon_url,
+                                              cfg.link_names)
 
     @property
     def api_mode(self) -> bool:
@@ -89,7 +92,8 @@ class SlackChannel:
                 raise ValueError("slack template must render a JSON object")
             body.setdefault("text", cut(self._fallback(d).strip(), MAX_TEXT))
             return self._envelope(body)
-        return self._envelope(self._blocks(d))
+        body = self._blocks(d)
+        return self._envelope(self._attachment.apply(body, d, body["blocks"][0]["text"]["text"]))
 
     def _blocks(self, d: dict[str, Any]) -> dict[str, Any]:
         title = self._title.render(d) if self._title else self._header(d)
@@ -151,7 +155,7 @@ class SlackChannel:
         status, headers, text = await self._http.post(
             self.cfg.api_url.reveal(), payload,
             headers={"Content-Type": "application/json"}, timeout=ctx.timeout,
-            endpoint="slack webhook endpoint",
+            endpoint="slack webhook endpoint", http_config=self.cfg.http_config,
         )
         error = classify_http(status, headers, text)
         if error is not None:
@@ -172,6 +176,7 @@ class SlackChannel:
             headers={"Content-Type": "application/json; charset=utf-8",
                      "Authorization": f"Bearer {self.cfg.token.reveal()}"},
             timeout=ctx.timeout, endpoint=f"slack api ({method})",
+            http_config=self.cfg.http_config,
         )
         error = classify_http(status, headers, text)
         if error is not None:
@@ -238,6 +243,7 @@ KEYS = (
     "http_config",
     "timeout",
     "pacing",
+    *ATTACHMENT_KEYS,
 )
 
 
@@ -247,10 +253,13 @@ def parse(fields: FieldReader, node: Node) -> SlackConfig | None:
     channel = node.get_str("channel")
     has_url = node.has("api_url") or node.has("api_url_file")
     has_token = node.has("token") or node.has("token_file")
+    if not has_url and not has_token and fields.global_.slack_api_url is not None:
+        api_url, has_url = fields.global_.slack_api_url, True  # Alertmanager's inheritance
     if has_url and has_token:
         node.error('"api_url" (incoming webhook) and "token" (Web API) are exclusive')
     elif not has_url and not has_token:
-        node.error('one of "api_url", "api_url_file", "token" or "token_file" is required')
+        node.error('one of "api_url", "api_url_file", "token" or "token_file" is required '
+                   "(no global Slack API URL set either inline or in a file)")
     elif has_token and channel is None:
         node.error('"channel" is required with "token"')
     default = SlackConfig()
@@ -269,5 +278,8 @@ def parse(fields: FieldReader, node: Node) -> SlackConfig | None:
         http_config=fields.http_config(node),
         timeout=fields.timeout(node),
         pacing=fields.pacing(node),
+        icon_url=fields.template_string(node.get("icon_url")),
+        link_names=node.get_bool("link_names", False),
+        attachment=parse_attachment(fields, node),
     )
     return config if (api_url is None) != (token is None) else None
