@@ -18,7 +18,9 @@ import asyncio
 import functools
 import gc
 import logging
+import os
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TextIO
 
@@ -214,12 +216,16 @@ def build_service(
     overrides: dict[str, str] | None = None,
     rng: random.Random | None = None,
     log_stream: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Service:
-    """The whole graph for `config` on `store`; nothing runs until `start`."""
+    """The whole graph for `config` on `store`; nothing runs until `start`.
+
+    `environ` (default: the process environment, read here and only here) gives the
+    proxy variables `http_config.proxy_from_environment` uses."""
     clock = clock or SystemClock()
     metrics = metrics or Metrics(CollectorRegistry())
     silences = SilenceIndex()
-    http = HttpClient()
+    http = HttpClient(now=clock.now, environ=os.environ if environ is None else environ)
     push = WebPushHub(store, clock, metrics)
     ref = RuntimeRef(compile_runtime(config, metrics, clock, http, silences,
                                      log_stream=log_stream, push=push))

@@ -176,7 +176,7 @@ def test_match_and_match_re_are_merged_into_matchers() -> None:
     web = find(load(TREE).route, "0.1")
     assert [(m.name, m.op, m.value) for m in web.matchers] == [
         ("team", MatchOp.EQ, "web"),
-        ("service", MatchOp.RE, "web-.*"),
+        ("service", MatchOp.RE, "^(?:web-.*)$"),  # anchored as Alertmanager keys it
     ]
 
 

@@ -20,6 +20,12 @@ receivers:
 
 # Every secret key given the wrong shape, so the problem message would quote its value.
 BAD = """
+global:
+  slack_api_url: ftp://s3cr3t-slack-url
+  smtp_auth_password: true
+  opsgenie_api_key: yes
+  http_config:
+    authorization: {credentials: true}
 route:
   receiver: hook
 server:
@@ -32,6 +38,12 @@ receivers:
   - name: hook
     webhook_configs:
       - url: {at: s3cr3t-url}
+      - url: http://example.com/
+        http_config:
+          oauth2: {client_id: x, client_secret: true, token_url: http://t/}
+          proxy_url: true
+          proxy_connect_header: {X-Key: {k: s3cr3t-header}}
+          tls_config: {key: true}
     slack_configs:
       - token: true
     pagerduty_configs:
@@ -57,8 +69,14 @@ def test_check_config_shows_secret_values_as_secret(
     assert main(["check-config", str(path)]) == 1
     out = capsys.readouterr()
     text = out.out + out.err
-    assert f"{path}:6:20: server.auth.bearer_tokens: expected a list, got <secret>" in text
+    assert f"{path}:12:20: server.auth.bearer_tokens: expected a list, got <secret>" in text
     assert "slack_configs[0].token: expected a string, got <secret>" in text
+    assert "global.slack_api_url: unsupported scheme or missing host in URL <secret>" in text
+    for where in ("global.smtp_auth_password", "global.opsgenie_api_key",
+                  "global.http_config.authorization.credentials",
+                  "http_config.oauth2.client_secret", "http_config.proxy_url",
+                  "http_config.tls_config.key"):
+        assert f"{where}: expected a string, got <secret>" in text, where
     _no_secret(text)
 
 

@@ -12,64 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol, TypeVar
 
+from router.config.http_types import Authorization as Authorization
+from router.config.http_types import BasicAuth as BasicAuth
+from router.config.http_types import HttpConfig as HttpConfig
+from router.config.http_types import OAuth2 as OAuth2
+from router.config.http_types import TlsConfig as TlsConfig
 from router.config.interval_types import TimeInterval
+from router.config.secret_types import Secret as Secret
 from router.matchers import Matcher
-
-
-class Secret:
-    """A secret value or a file holding one. Never printed: repr and str are redacted.
-
-    The `_file` form is read at use time (`reveal`) so a rotated file takes effect
-    without a reload, as Alertmanager does.
-    """
-
-    __slots__ = ("_file", "_value")
-
-    def __init__(self, value: str | None = None, file: str | None = None) -> None:
-        if (value is None) == (file is None):
-            raise ValueError("exactly one of value or file")
-        self._value = value
-        self._file = file
-
-    @property
-    def file(self) -> str | None:
-        return self._file
-
-    def reveal(self) -> str:
-        if self._value is not None:
-            return self._value
-        assert self._file is not None
-        return Path(self._file).read_text(encoding="utf-8").strip()
-
-    def __repr__(self) -> str:
-        return "Secret(<redacted>)"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Secret)
-            and self._value == other._value
-            and self._file == other._file
-        )
-
-    def __hash__(self) -> int:
-        return hash((self._value, self._file))
-
-
-@dataclass(frozen=True, slots=True)
-class BasicAuth:
-    username: str
-    password: Secret
-
-
-@dataclass(frozen=True, slots=True)
-class HttpConfig:
-    bearer_token: Secret | None = None
-    basic_auth: BasicAuth | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +37,48 @@ class Pacing:
     @property
     def interval(self) -> float:
         return 1.0 / self.rate
+
+
+@dataclass(frozen=True, slots=True)
+class SlackField:
+    """One Alertmanager attachment field; title and value are Jinja source."""
+
+    title: str
+    value: str
+    short: bool | None = None  # None: the entry's `short_fields`
+
+
+@dataclass(frozen=True, slots=True)
+class SlackAction:
+    """One Alertmanager attachment action: a link button (`url`) or a message action
+    (`name`/`value`, optional `confirm`); strings are Jinja source."""
+
+    type: str
+    text: str
+    url: str = ""
+    style: str = ""
+    name: str = ""
+    value: str = ""
+    confirm: tuple[tuple[str, str], ...] = ()  # text, title, ok_text, dismiss_text
+
+
+@dataclass(frozen=True, slots=True)
+class SlackAttachment:
+    """Alertmanager's Slack attachment keys (`color`, `title_link`, `fields`, ...): when any
+    is set, the message carries one legacy attachment with them beside its blocks."""
+
+    color: str | None = None
+    title_link: str | None = None
+    pretext: str | None = None
+    footer: str | None = None
+    fallback: str | None = None
+    callback_id: str | None = None
+    image_url: str | None = None
+    thumb_url: str | None = None
+    fields: tuple[SlackField, ...] = ()
+    short_fields: bool = False
+    mrkdwn_in: tuple[str, ...] = ()
+    actions: tuple[SlackAction, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +101,10 @@ class SlackConfig:
     http_config: HttpConfig = field(default_factory=HttpConfig)
     timeout: float | None = None  # per-attempt; None = delivery.timeout
     pacing: Pacing | None = None  # None: Slack's ~1 message/s per channel
+    icon_url: str | None = None
+    link_names: bool = False
+    # Alertmanager's attachment keys, if any; flat in the YAML (`inline` for redaction).
+    attachment: SlackAttachment | None = field(default=None, metadata={"inline": True})
     # Alertmanager's `update_message`: every later notification of a group edits the
     # group's message (chat.update) instead of posting a new one. Web API only.
     update_message: bool = False
@@ -338,7 +336,31 @@ class WebPushSettings:
 
 @dataclass(frozen=True, slots=True)
 class GlobalConfig:
+    """Alertmanager's `global:` block with its defaults; receivers inherit from it at load
+    (an entry's own value wins; `http_config` is replaced whole, never merged)."""
+
     resolve_timeout: float = 300.0
+    http_config: HttpConfig = field(default_factory=HttpConfig)
+    smtp_from: str = ""
+    smtp_hello: str = "localhost"
+    smtp_smarthost: str = ""
+    smtp_auth_username: str = ""
+    smtp_auth_password: Secret | None = None
+    smtp_auth_secret: Secret | None = None
+    smtp_auth_identity: str = ""
+    smtp_require_tls: bool = True
+    slack_api_url: Secret | None = None
+    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    opsgenie_api_url: str = "https://api.opsgenie.com/"
+    opsgenie_api_key: Secret | None = None
+    victorops_api_url: str = (
+        "https://alert.victorops.com/integrations/generic/20131114/alert/")
+    victorops_api_key: Secret | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    webex_api_url: str = "https://webexapis.com/v1/messages"
+    wechat_api_url: str = "https://qyapi.weixin.qq.com/cgi-bin/"
+    wechat_api_secret: Secret | None = None
+    wechat_api_corp_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,14 @@ is still pending in the store and is sent once more after its lease runs out
 What repeats during an outage (a receiver down: every attempt fails, rows die; the store
 down: no outcome can be written) is logged once per cause a minute with its `count`
 (router/logs.py); each occurrence is at debug level.
+
+An outcome that ends the worker's hold on a row (delivered, dead, superseded) and meets a
+store that cannot commit (full, read-only, locked) is written again once the store heals:
+until then the row stays pending in the store under this worker's lease, which the worker
+keeps renewing, so nobody else sends it, and without the retry it would stay there for
+the life of the process (and be sent again after the next restart, its notification-log
+entry lost with the failed commit). A failed reschedule is not retried: the worker's own
+state is right, and only a restart would read the stale attempts and due time.
 """
 
 from __future__ import annotations
@@ -17,10 +25,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from router.delivery.circuit import UNREACHABLE
 from router.delivery.dead import DeadLetters
-from router.errors import DeliveryError, RouterError
+from router.errors import DeliveryError, RouterError, StoreUnavailable
 from router.logs import RepeatLog
 from router.metrics import Metrics
 from router.model import NflogEntry, NotifyReason
@@ -41,6 +50,8 @@ class Outcomes:
         self._metrics = metrics
         self._trace = trace
         self._writes: set[asyncio.Future[None]] = set()
+        self._retrying = True  # False from `close` on: shutting down
+        self._waiting: set[asyncio.Task[Any]] = set()  # outcomes waiting for the store to heal
 
     # --- what happened ------------------------------------------------------------
 
@@ -54,13 +65,13 @@ class Outcomes:
                 max(0.0, now - row.ingested_at))
         if self._dead_letters is not None:
             self._dead_letters.delivered(row)
-        self._record(self._store.outbox_ack(row.id, self._owner, entry))
+        self._final(lambda: self._store.outbox_ack(row.id, self._owner, entry))
 
     def already_delivered(self, row: OutboxRow, previous: NflogEntry) -> None:
         """The same state went out after this row was queued: drop it, send nothing."""
         if self._dead_letters is not None:
             self._dead_letters.delivered(row)
-        self._record(self._store.outbox_ack(row.id, self._owner, previous))
+        self._final(lambda: self._store.outbox_ack(row.id, self._owner, previous))
 
     def attempt_failed(self, row: OutboxRow, err: DeliveryError) -> None:
         self._metrics.notifications_failed.labels(row.receiver, row.channel, err.reason).inc()
@@ -77,7 +88,7 @@ class Outcomes:
 
     def superseded(self, row: OutboxRow) -> None:
         """A newer state of the group was queued while this one failed: it replaces it."""
-        self._record(self._store.outbox_discard(row.id, self._owner))
+        self._final(lambda: self._store.outbox_discard(row.id, self._owner))
 
     def dead(self, row: OutboxRow, attempts: int, err: DeliveryError) -> None:
         error = str(err)
@@ -89,7 +100,7 @@ class Outcomes:
         self._log.failure("delivery is dead", cause=str(err.reason), per=("receiver", "channel"),
                           level=logging.WARNING, receiver=row.receiver, channel=row.channel,
                           error=error, attempts=attempts, row_id=row.id)
-        self._record(self._store.outbox_dead(row.id, self._owner, attempts, error))
+        self._final(lambda: self._store.outbox_dead(row.id, self._owner, attempts, error))
 
     def paced(self, row: OutboxRow, waited: float) -> None:
         """A row that waited for its target's token starts now."""
@@ -121,6 +132,34 @@ class Outcomes:
         self._writes.add(task)
         task.add_done_callback(self._recorded)
 
+    def _final(self, write: Callable[[], Awaitable[None]]) -> None:
+        """An outcome that ends this worker's hold on the row: written again once the
+        store heals if it cannot commit now (see the module docstring). The first write
+        is queued at the call, in order with the worker's other writes."""
+        self._record(self._until_committed(write, write()))
+
+    async def _until_committed(self, write: Callable[[], Awaitable[None]],
+                               first: Awaitable[None]) -> None:
+        attempt = first
+        while True:
+            try:
+                await attempt
+                return
+            except StoreUnavailable:
+                if not self._retrying:
+                    raise
+            task = asyncio.current_task()
+            assert task is not None
+            self._waiting.add(task)
+            try:
+                await self._store.wait_healthy()
+            finally:
+                self._waiting.discard(task)
+            if not self._retrying or not self._store.healthy:
+                # Shutting down, or the store closed: a restart sends the row once more.
+                raise StoreUnavailable("the store closed before the outcome was recorded")
+            attempt = write()
+
     def _recorded(self, task: asyncio.Future[None]) -> None:
         self._writes.discard(task)
         # StoreUnavailable or StoreRejected (a refused value: only this outcome was lost).
@@ -131,6 +170,22 @@ class Outcomes:
         return bool(self._writes)
 
     async def flush(self) -> None:
-        """Wait for outcome writes in progress (shutdown and tests)."""
+        """Wait for outcome writes in progress (tests), those waiting for the store to heal
+        included."""
         while self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
+
+    def open(self) -> None:
+        """The worker runs: outcomes that cannot commit are retried (again)."""
+        self._retrying = True
+
+    async def close(self) -> None:
+        """Shutdown: wait for the writes in progress, but no longer for a store to heal
+        (what it could not take is sent again after the restart, at-least-once)."""
+        self._retrying = False
+        if self._waiting:
+            log.warning("stopping with delivery outcomes the store could not take; their rows"
+                        " are sent again after the restart", extra={"count": len(self._waiting)})
+        for task in list(self._waiting):
+            task.cancel()
+        await self.flush()

@@ -201,6 +201,7 @@ class DeliveryManager:
 
     async def run(self) -> None:
         self._claim_at = self._renew_at = self._clock.now()
+        self._outcomes.open()
         try:
             while True:
                 self._wake.clear()
@@ -222,7 +223,7 @@ class DeliveryManager:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
-            await self._outcomes.flush()
+            await self._outcomes.close()
             await self._release(cut_short)
 
     async def _release(self, cut_short: list[int]) -> None:

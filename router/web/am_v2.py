@@ -33,7 +33,10 @@ def _filters(request: web.Request) -> list[Matcher]:
     out: list[Matcher] = []
     for i, text in enumerate(request.query.getall("filter", [])):
         try:
-            out.extend(parse_matchers(text))
+            found = parse_matchers(text)
+            if not found:  # `{}`, `{`: Alertmanager wants a matcher in every filter
+                raise MatcherError(f"bad matcher format: {text}")
+            out.extend(found)
         except MatcherError as exc:
             raise RequestError(f"bad filter {text!r}: {exc.message}", f"filter[{i}]",
                                400) from None

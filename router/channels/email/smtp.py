@@ -19,7 +19,9 @@ from typing import Any
 import aiosmtplib
 
 from router.channels.base import excerpt
-from router.channels.email.config import EmailConfig, TlsConfig, split_hostport
+from router.channels.email.config import EmailConfig, TlsConfig
+from router.channels.tls import build_context
+from router.config.global_config import split_hostport
 from router.errors import DeliveryError, FailureReason
 from router.logs import RepeatLog
 
@@ -48,18 +50,10 @@ class _NamedContext(ssl.SSLContext):
 
 
 def tls_context(cfg: TlsConfig) -> ssl.SSLContext:
-    """Like `ssl.create_default_context`, with Alertmanager's tls_config options."""
-    context = _NamedContext(ssl.PROTOCOL_TLS_CLIENT)
+    """The common `tls_config` (router/channels/tls.py), verifying `server_name`."""
+    context = build_context(cfg, _NamedContext)
+    assert isinstance(context, _NamedContext)
     context.server_name = cfg.server_name
-    if cfg.ca_file is not None:
-        context.load_verify_locations(cafile=cfg.ca_file)
-    else:
-        context.load_default_certs()
-    if cfg.cert_file is not None:
-        context.load_cert_chain(cfg.cert_file, cfg.key_file)
-    if cfg.insecure_skip_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
     return context
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from router.channels.base import SendContext, excerpt, target_id
 from router.channels.http import HttpClient, classify_http, cut
 from router.channels.slack import history
+from router.channels.slack_attachment import AttachmentRenderer
 from router.config.types import Pacing, SlackConfig
 from router.errors import DeliveryError, FailureReason
 from router.model import Notification
@@ -78,6 +79,8 @@ class SlackChannel:
         self._alert: Callable[..., str] = renderer.macro("slack.j2", "alert_text")
         self._more: Callable[..., str] = renderer.macro("slack.j2", "more")
         self._fallback: Callable[..., str] = renderer.macro("slack.j2", "fallback")
+        self._attachment = AttachmentRenderer(renderer, cfg.attachment, cfg.icon_url,
+                                              cfg.link_names)
 
     @property
     def api_mode(self) -> bool:
@@ -101,7 +104,8 @@ class SlackChannel:
                 raise ValueError("slack template must render a JSON object")
             body.setdefault("text", cut(self._fallback(d).strip(), MAX_TEXT))
             return self._envelope(body)
-        return self._envelope(self._blocks(d))
+        body = self._blocks(d)
+        return self._envelope(self._attachment.apply(body, d, body["blocks"][0]["text"]["text"]))
 
     def _blocks(self, d: dict[str, Any]) -> dict[str, Any]:
         title = self._title.render(d) if self._title else self._header(d)
@@ -239,7 +243,7 @@ class SlackChannel:
         status, headers, text = await self._http.post(
             self.cfg.api_url.reveal(), payload,
             headers={"Content-Type": "application/json"}, timeout=ctx.timeout,
-            endpoint="slack webhook endpoint",
+            endpoint="slack webhook endpoint", http_config=self.cfg.http_config,
         )
         error = classify_http(status, headers, text)
         if error is not None:
@@ -264,6 +268,7 @@ class SlackChannel:
             url, data, headers={"Content-Type": kind,
                                 "Authorization": f"Bearer {self.cfg.token.reveal()}"},
             timeout=ctx.timeout, endpoint=f"slack api ({method})",
+            http_config=self.cfg.http_config,
         )
         error = classify_http(status, headers, text)
         if error is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from router.channels.slack_attachment import ATTACHMENT_KEYS, parse_attachment
 from router.config.fields import FieldReader
 from router.config.types import SlackConfig
 from router.config.yaml_source import Node
@@ -25,6 +26,7 @@ KEYS = (
     "timeout",
     "pacing",
     "update_message",
+    *ATTACHMENT_KEYS,
 )
 
 
@@ -34,10 +36,13 @@ def parse(fields: FieldReader, node: Node) -> SlackConfig | None:
     channel = node.get_str("channel")
     has_url = node.has("api_url") or node.has("api_url_file")
     has_token = node.has("token") or node.has("token_file")
+    if not has_url and not has_token and fields.global_.slack_api_url is not None:
+        api_url, has_url = fields.global_.slack_api_url, True  # Alertmanager's inheritance
     if has_url and has_token:
         node.error('"api_url" (incoming webhook) and "token" (Web API) are exclusive')
     elif not has_url and not has_token:
-        node.error('one of "api_url", "api_url_file", "token" or "token_file" is required')
+        node.error('one of "api_url", "api_url_file", "token" or "token_file" is required '
+                   "(no global Slack API URL set either inline or in a file)")
     elif has_token and channel is None:
         node.error('"channel" is required with "token"')
     update_message = node.get_bool("update_message", False)
@@ -60,6 +65,9 @@ def parse(fields: FieldReader, node: Node) -> SlackConfig | None:
         http_config=fields.http_config(node),
         timeout=fields.timeout(node),
         pacing=fields.pacing(node),
+        icon_url=fields.template_string(node.get("icon_url")),
+        link_names=node.get_bool("link_names", False),
+        attachment=parse_attachment(fields, node),
         update_message=update_message,
     )
     return config if (api_url is None) != (token is None) else None

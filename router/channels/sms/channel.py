@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from router.channels.base import SendContext, target_id
-from router.channels.http import HttpClient, auth_headers, classify_http, user_agent
+from router.channels.http import HttpClient, classify_http, user_agent
 from router.channels.sms import text as sms_text
 from router.channels.sms.config import CONTENT_TYPES, PROVIDERS, SmsConfig
 from router.channels.sms.twilio import TwilioSender
@@ -138,10 +138,10 @@ class SmsChannel:
         assert self.cfg.url is not None
         headers = {"Content-Type": CONTENT_TYPES[self.cfg.content_type],
                    "User-Agent": self._user_agent}
-        headers.update(auth_headers(self.cfg.http_config))
         status, resp_headers, text = await self._http.post(
             self.cfg.url.reveal(), body.encode(), headers=headers,
-            timeout=ctx.timeout, endpoint="sms gateway")
+            timeout=ctx.timeout, endpoint="sms gateway",
+            http_config=self.cfg.http_config)
         error = classify_http(status, resp_headers, text)
         if error is not None:
             # Scrubbed here, before the excerpt is wrapped: a cut inside a secret must go too.
