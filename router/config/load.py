@@ -25,6 +25,7 @@ from router.config.sections import (
     parse_global,
     parse_sources,
     parse_storage,
+    parse_stream,
     parse_templates,
 )
 from router.config.server import parse_server
@@ -38,6 +39,7 @@ from router.config.types import (
     RouterConfig,
     ServerConfig,
     StorageConfig,
+    StreamConfig,
 )
 from router.config.yaml_source import Node, Source, suggest
 from router.errors import ConfigError, Problem
@@ -53,6 +55,7 @@ _TOP_KEYS = (
     "storage",
     "sources",
     "delivery",
+    "stream",
     "inhibit_rules",
     "time_intervals",
     "mute_time_intervals",  # Alertmanager's deprecated name for time_intervals
@@ -123,6 +126,8 @@ def _read(src: Source, base_dir: Path, root: Node) -> RouterConfig | None:
     sources = parse_sources(fields, sources_node) if sources_node else {}
     delivery_node = root.get_map("delivery")
     delivery = parse_delivery(delivery_node) if delivery_node else DeliveryConfig()
+    stream_node = root.get_map("stream")
+    stream = parse_stream(stream_node) if stream_node else StreamConfig()
     intervals = parse_time_intervals(
         fields,
         (root.get_list("time_intervals") or []) + (root.get_list("mute_time_intervals") or []),
@@ -150,6 +155,7 @@ def _read(src: Source, base_dir: Path, root: Node) -> RouterConfig | None:
         storage=storage,
         sources=sources,
         delivery=delivery,
+        stream=stream,
         inhibit_rules=tuple(inhibit_rules),
         time_intervals=intervals,
         source_file=src.file,

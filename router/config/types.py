@@ -302,6 +302,15 @@ class DeliveryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamConfig:
+    """`stream`: the event log and the live stream (router/events, router/web/stream.py)."""
+
+    retention: float = 24 * 3600.0  # stream events older than this are trimmed (GC)
+    keepalive: float = 15.0  # an idle stream sends a keepalive (SSE comment, WS ping)
+    client_queue: int = 1024  # events queued per client before it counts as too slow
+
+
+@dataclass(frozen=True, slots=True)
 class GlobalConfig:
     resolve_timeout: float = 300.0
 
@@ -316,6 +325,7 @@ class RouterConfig:
     storage: StorageConfig = field(default_factory=StorageConfig)
     sources: dict[str, SourceConfig] = field(default_factory=dict)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    stream: StreamConfig = field(default_factory=StreamConfig)
     inhibit_rules: tuple[InhibitRule, ...] = ()
     time_intervals: dict[str, TimeInterval] = field(default_factory=dict)
     source_file: str | None = None  # None for the built-in default

@@ -1,4 +1,5 @@
-"""Recording what became of a delivery attempt: the store write, metrics, trace and logs.
+"""Recording what became of a delivery attempt: the store write (with its event:
+notification.sent | failed | dead), metrics, trace and logs.
 
 Each outcome is written to the outbox with the worker's claim (`owner`), queued at the
 call without holding a send slot: the in-memory state is already updated, and group commit
@@ -16,6 +17,7 @@ from collections.abc import Awaitable
 from router.delivery.circuit import UNREACHABLE
 from router.delivery.dead import DeadLetters
 from router.errors import DeliveryError, RouterError
+from router.events.build import notification_event
 from router.metrics import Metrics
 from router.model import NflogEntry, NotifyReason
 from router.storage import OutboxRow, Store
@@ -46,7 +48,8 @@ class Outcomes:
                 max(0.0, now - row.ingested_at))
         if self._dead_letters is not None:
             self._dead_letters.delivered(row)
-        self._record(self._store.outbox_ack(row.id, self._owner, entry))
+        self._record(self._store.outbox_ack(row.id, self._owner, entry,
+                                            [notification_event("sent", row, now)]))
 
     def already_delivered(self, row: OutboxRow, previous: NflogEntry) -> None:
         """The same state went out after this row was queued: drop it, send nothing."""
@@ -68,13 +71,17 @@ class Outcomes:
                 "attempt": attempts, "retry_in": round(delay, 3),
             },
         )
-        self._record(self._store.outbox_reschedule(row.id, self._owner, at, attempts, str(err)))
+        event = notification_event("failed", row, at - delay, error=str(err),
+                                   failure=str(err.reason), attempt=attempts,
+                                   retryIn=round(delay, 3))
+        self._record(self._store.outbox_reschedule(row.id, self._owner, at, attempts, str(err),
+                                                   [event]))
 
     def superseded(self, row: OutboxRow) -> None:
         """A newer state of the group was queued while this one failed: it replaces it."""
         self._record(self._store.outbox_discard(row.id, self._owner))
 
-    def dead(self, row: OutboxRow, attempts: int, error: str) -> None:
+    def dead(self, row: OutboxRow, attempts: int, error: str, now: float) -> None:
         self._trace_row(row, "dead", error=error, attempts=str(attempts))
         self._metrics.deliveries_dead.labels(row.receiver, row.channel).inc()
         if self._dead_letters is not None:
@@ -84,7 +91,8 @@ class Outcomes:
             extra={"receiver": row.receiver, "channel": row.channel, "error": error,
                    "attempts": attempts, "row_id": row.id},
         )
-        self._record(self._store.outbox_dead(row.id, self._owner, attempts, error))
+        event = notification_event("dead", row, now, error=error, attempts=attempts)
+        self._record(self._store.outbox_dead(row.id, self._owner, attempts, error, [event]))
 
     def paced(self, row: OutboxRow, waited: float) -> None:
         """A row that waited for its target's token starts now."""

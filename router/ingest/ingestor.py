@@ -1,6 +1,8 @@
 """Accepting alerts: merge with what is held, commit what changed, then publish it.
 
 The reply to a producer waits for the commit (group commit in the store makes that cheap).
+An alert that starts firing or resolves appends its event (alert.firing / alert.resolved)
+to the event log in the same store call, so the two commit together.
 An unchanged re-send (the commonest traffic) costs no disk write and no routing. Committed
 changes go to the AlertFeed; the ingestor does not know who routes or inhibits them.
 """
@@ -12,6 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from router.clock import Clock
+from router.events.build import alert_event, alert_transition
 from router.ingest.feed import AlertChange, AlertFeed
 from router.ingest.merge import merge
 from router.metrics import Metrics
@@ -21,6 +24,8 @@ from router.timefmt import MAX_TIME, MIN_TIME
 from router.trace import TraceRecorder
 
 log = logging.getLogger(__name__)
+
+Describe = Callable[[Alert], tuple[tuple[str, ...], tuple[str, ...]]]
 
 # Resolved alerts stay known this long so re-sent resolutions stay no-ops.
 RESOLVED_RETENTION = 15 * 60.0
@@ -36,11 +41,14 @@ class AlertIngestor:
         trace: TraceRecorder | None = None,
         *,
         in_use: Callable[[str], bool] = lambda _fp: False,
+        describe: Describe = lambda _alert: ((), ()),
     ) -> None:
         self._trace = trace
         self._feed = feed
         # Whether some group still holds an alert: a held alert is never forgotten.
         self._in_use = in_use
+        # (receivers, group keys) an alert reaches under the current routes, for its event.
+        self._describe = describe
         self._store = store
         self._clock = clock
         self._metrics = metrics
@@ -83,7 +91,10 @@ class AlertIngestor:
             changed[fp] = merged
         if not changed:
             return 0
-        await self._store.upsert_alerts(list(changed.values()))
+        events = [alert_event(alert, now, *self._describe(alert))
+                  for fp, alert in changed.items()
+                  if alert_transition(self.alerts.get(fp), alert, now)]
+        await self._store.upsert_alerts(list(changed.values()), events)
         for fp, alert in changed.items():
             old = self.alerts.get(fp)
             self.alerts[fp] = alert
