@@ -45,6 +45,8 @@ READS = ("/api/v1/alerts", "/api/v1/alerts/{fp}/trace", "/api/v1/deliveries",
          "/api/v2/silences", "/api/v2/silence/{sid}", "/api/v2/alerts", "/api/v2/receivers",
          "/api/v2/status", "/metrics")
 PROBES = ("/-/healthy", "/-/ready")
+# Public by design: logging in is how a browser gets credentials (it checks them itself).
+SESSION = "/api/v1/session"
 
 
 def writes(sid: str) -> list[tuple[str, str, Any]]:
@@ -93,7 +95,7 @@ def test_every_registered_route_has_a_policy(tmp_path: Path, clock: FakeClock) -
     for route in routes:
         assert route in policies, f"{route.method} {route.resource} has no access policy"
         path = route.resource.canonical if route.resource else ""
-        expected = (Policy.PUBLIC if path in PROBES
+        expected = (Policy.PUBLIC if path in (*PROBES, SESSION)
                     else Policy.READ if route.method in ("GET", "HEAD") else Policy.WRITE)
         assert policies[route] is expected, f"{route.method} {path}"
 

@@ -16,6 +16,7 @@ from aiohttp.web_urldispatcher import AbstractRoute
 
 from router.clock import Clock
 from router.delivery.worker import DeliveryManager
+from router.events.hub import EventHub
 from router.ingest.ingestor import AlertIngestor
 from router.metrics import Metrics
 from router.nflog import NotificationLog
@@ -25,6 +26,7 @@ from router.runtime import RuntimeRef
 from router.service import Service
 from router.storage import Store
 from router.trace import TraceRecorder
+from router.web.tokens import Sessions
 
 
 class Policy(StrEnum):
@@ -49,6 +51,8 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 DELIVERY = web.AppKey("delivery", DeliveryManager)
 NFLOG = web.AppKey("nflog", NotificationLog)
 TRACE = web.AppKey("trace", TraceRecorder)
+EVENTS = web.AppKey("events", EventHub)  # live stream subscribers (router/web/stream.py)
+SESSIONS = web.AppKey("sessions", Sessions)  # session cookies (router/web/session.py)
 SILENCES = web.AppKey("silences", SilenceIndex)
 ROUTE_POLICIES = web.AppKey("route_policies", dict[AbstractRoute, Policy])
 
@@ -65,4 +69,6 @@ def install(app: web.Application, service: Service) -> None:
     app[DELIVERY] = service.delivery
     app[NFLOG] = service.nflog
     app[TRACE] = service.trace
+    app[EVENTS] = service.events
+    app[SESSIONS] = Sessions()
     app[SILENCES] = service.silences

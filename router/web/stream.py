@@ -1,0 +1,176 @@
+"""The event log over HTTP: a page of events, and the live stream as Server-Sent Events
+and as WebSocket, with the same query and the same JSON envelopes.
+
+Every stream registers with the EventHub first, then follows `router.events.follow` (open,
+exact replay or reset, live). Once a stream has answered 200 it never turns into an error
+status: a store fault, a slow client or a shutdown ends it (SSE: a clean end, so an
+EventSource reconnects with `Last-Event-ID`; WebSocket: close 1011, 1013 or 1012). A client
+too slow to drain its queue while the server is blocked writing to it is cut off at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from router.errors import StoreUnavailable
+from router.events.follow import Since, follow
+from router.events.hub import CLIENT, SHUTDOWN, TOO_SLOW, StreamClosed, Subscription
+from router.events.model import SEVERITIES, Event, EventQuery
+from router.web.errors import RequestError
+from router.web.keys import CLOCK, EVENTS, STORE
+from router.web.session import origin_allowed
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE = 1000
+_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no"}
+_WS_CODES = {SHUTDOWN: WSCloseCode.SERVICE_RESTART, TOO_SLOW: WSCloseCode.TRY_AGAIN_LATER}
+
+
+def _query(request: web.Request) -> EventQuery:
+    q = request.query
+    types = tuple(t for value in q.getall("type", []) for t in value.split(",") if t)
+    severity = q.get("severity", "")
+    if severity and severity not in SEVERITIES:
+        raise RequestError(f"severity must be one of {', '.join(SEVERITIES)}", "severity")
+    return EventQuery(types=types, receiver=q.get("receiver", ""), severity=severity)
+
+
+def _since(request: web.Request, default: str) -> Since:
+    # The browser's automatic reconnect sends the header with the original URL, whose
+    # `since` is older: the header wins.
+    text = request.headers.get("Last-Event-ID") or request.query.get("since") or default
+    try:
+        return Since.parse(text.strip())
+    except ValueError as exc:
+        raise RequestError(str(exc), "since") from None
+
+
+async def get_events(request: web.Request) -> web.Response:
+    """GET /api/v1/events: a page of events after `since`, and `head` (the newest id)."""
+    since = _since(request, "0")
+    try:
+        limit = max(1, min(int(request.query.get("limit", "100")), MAX_PAGE))
+    except ValueError:
+        raise RequestError("limit must be an integer", "limit") from None
+    query, store = _query(request), request.app[STORE]
+    trimmed, head = await store.event_bounds()
+    cursor = head if since.cursor is None else since.cursor
+    events = await store.load_events(cursor, query, limit)
+    return web.json_response({"events": [e.envelope() for e in events], "head": head,
+                              "trimmed": trimmed})
+
+
+Send = Callable[[Event, bytes], Awaitable[None]]  # (event, its encoded envelope)
+
+
+async def _pump(request: web.Request, sub: Subscription, since: Since, send: Send,
+                keepalive: Callable[[], Awaitable[None]]) -> str:
+    """Follow the log into `send` until the stream ends; returns why it ended."""
+    try:
+        async for item in follow(request.app[STORE], sub, since, request.app[CLOCK]):
+            if item is None:
+                await keepalive()
+            else:
+                await send(*item)
+    except StreamClosed as exc:
+        return exc.reason
+    except StoreUnavailable:
+        return "store"
+    except ConnectionError:  # the client went away (aiohttp raises ConnectionResetError)
+        return CLIENT
+    return CLIENT
+
+
+def _cut_when_slow(request: web.Request, sub: Subscription, writing: list[bool]) -> None:
+    """A client found too slow while its handler is blocked writing to it cannot be told
+    anything: drop the connection (it reconnects with its cursor)."""
+    def on_close(reason: str) -> None:
+        if reason == TOO_SLOW and writing[0] and request.transport is not None:
+            request.transport.abort()
+    sub.on_close = on_close
+
+
+async def get_stream(request: web.Request) -> web.StreamResponse:
+    """GET /api/v1/stream: Server-Sent Events."""
+    query, since = _query(request), _since(request, "none")
+    if request.method == "HEAD":
+        return web.Response(headers=_SSE_HEADERS)
+    hub = request.app[EVENTS]
+    sub = hub.subscribe(query, "sse")
+    writing = [False]
+    _cut_when_slow(request, sub, writing)
+    resp = web.StreamResponse(headers=_SSE_HEADERS)
+    reason = CLIENT
+    try:
+        await resp.prepare(request)
+
+        async def write(data: bytes) -> None:
+            writing[0] = True
+            await resp.write(data)
+            writing[0] = False
+
+        async def send(event: Event, payload: bytes) -> None:
+            await write(b"id: %d\nevent: %s\ndata: %s\n\n"
+                        % (event.id, event.type.encode(), payload))
+
+        await write(b"retry: 2000\n\n")
+        reason = await _pump(request, sub, since, send, lambda: write(b":ka\n\n"))
+    except ConnectionError:
+        reason = CLIENT
+    finally:
+        hub.unsubscribe(sub, reason)
+    return resp
+
+
+async def get_stream_ws(request: web.Request) -> web.StreamResponse:
+    """GET /api/v1/stream/ws: the same envelopes as WebSocket text frames."""
+    query, since = _query(request), _since(request, "none")
+    if not origin_allowed(request):
+        raise RequestError("cross-origin WebSocket refused", "Origin", 403)
+    ws = web.WebSocketResponse(max_msg_size=64 * 1024, autoping=True)
+    if not ws.can_prepare(request).ok:
+        raise RequestError("expected a WebSocket upgrade", "Upgrade", 400)
+    hub = request.app[EVENTS]
+    sub = hub.subscribe(query, "ws")
+    writing = [False]
+    _cut_when_slow(request, sub, writing)
+    reason = CLIENT
+    reader: asyncio.Task[None] | None = None
+    try:
+        await ws.prepare(request)
+        reader = asyncio.create_task(_read_until_closed(ws, lambda: hub.close(sub, CLIENT)))
+
+        async def send(_event: Event, payload: bytes) -> None:
+            writing[0] = True
+            await ws.send_frame(payload, WSMsgType.TEXT)
+            writing[0] = False
+
+        reason = await _pump(request, sub, since, send, ws.ping)
+        if not ws.closed:
+            code = _WS_CODES.get(reason, WSCloseCode.INTERNAL_ERROR)
+            with contextlib.suppress(ConnectionError, asyncio.TimeoutError):
+                async with asyncio.timeout(2):
+                    await ws.close(code=code, message=reason.encode())
+    except ConnectionError:
+        reason = CLIENT
+    finally:
+        hub.unsubscribe(sub, reason)
+        if reader is not None:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+    return ws
+
+
+async def _read_until_closed(ws: web.WebSocketResponse, closed: Callable[[], None]) -> None:
+    """Reads (and ignores) client frames so pings, pongs and the close handshake are
+    processed; when the client closes, its subscription ends."""
+    async for _msg in ws:
+        pass
+    closed()
