@@ -43,7 +43,7 @@ PUBLIC_READ = CONFIG + "    public_read: true\n"
 # Every read route with a concrete path; {sid}/{fp} are filled in once they exist.
 READS = ("/api/v1/alerts", "/api/v1/alerts/{fp}/trace", "/api/v1/deliveries",
          "/api/v2/silences", "/api/v2/silence/{sid}", "/api/v2/alerts", "/api/v2/receivers",
-         "/api/v2/status", "/metrics")
+         "/api/v2/status", "/metrics", "/api/v1/events")
 PROBES = ("/-/healthy", "/-/ready")
 # Public by design: logging in is how a browser gets credentials (it checks them itself).
 SESSION = "/api/v1/session"
