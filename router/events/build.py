@@ -14,10 +14,16 @@ from router.model import Alert
 from router.noise.silence_api import silence_to_api
 from router.noise.silences import Silence
 from router.storage.protocols import OutboxRow
-from router.timefmt import format_time
+from router.timefmt import MAX_TIME, MIN_TIME, format_time
 
 # Outbox priority (router/notify/enqueue.py) back to the severity it came from.
 _SEVERITY = dict(enumerate(m.SEVERITIES))
+
+
+def _time(ts: float) -> str:
+    # Clamped: an alert held with a time outside the accepted range (an older version's
+    # database) must not fail the ingest its event rides on.
+    return format_time(min(max(ts, MIN_TIME), MAX_TIME))
 
 
 def alert_event(alert: Alert, now: float, receivers: tuple[str, ...],
@@ -31,8 +37,8 @@ def alert_event(alert: Alert, now: float, receivers: tuple[str, ...],
         "annotations": dict(alert.annotations),
         "receivers": list(receivers),
         "groupKeys": list(group_keys),
-        "startsAt": format_time(alert.starts_at),
-        "endsAt": format_time(alert.ends_at),
+        "startsAt": _time(alert.starts_at),
+        "endsAt": None if alert.ends_at is None else _time(alert.ends_at),
         "generatorURL": alert.generator_url,
     }
     return Event(m.ALERT_FIRING if firing else m.ALERT_RESOLVED, now, data, receivers,

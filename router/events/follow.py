@@ -60,11 +60,14 @@ class Since:
         return cls(int(text))
 
 
-Item = tuple[Event, bytes] | None  # None: nothing happened for a while (send a keepalive)
+# A batch of (event, encoded envelope), oldest first; [] when nothing happened for a while
+# (send a keepalive). One batch per wake-up: a client behind by many events gets them in
+# one write.
+Batch = list[tuple[Event, bytes]]
 
 
 async def follow(store: EventStore, sub: Subscription, since: Since, clock: Clock
-                 ) -> AsyncIterator[Item]:
+                 ) -> AsyncIterator[Batch]:
     """`open`, then the replay (or `reset`), then live events, for a registered `sub`.
     Ends by raising StreamClosed when the hub closes the subscription."""
     trimmed, head = await store.event_bounds()
@@ -75,17 +78,17 @@ async def follow(store: EventStore, sub: Subscription, since: Since, clock: Cloc
     else:
         cursor = head
     now = clock.now()
-    yield _control(Event(OPEN, now, {"head": head, "cursor": cursor}, id=cursor))
+    yield [_encoded(Event(OPEN, now, {"head": head, "cursor": cursor}, id=cursor))]
     if cursor < trimmed or cursor > head:
         reason = "expired" if cursor < trimmed else "unknown"
         cursor = head
-        yield _control(Event(RESET, now, {"head": head, "reason": reason}, id=head))
+        yield [_encoded(Event(RESET, now, {"head": head, "reason": reason}, id=head))]
     else:
         while True:
             page = await store.load_events(cursor, sub.query, PAGE)
-            for event in page:
-                yield event, event.encode()
-                cursor = event.id
+            if page:
+                yield [_encoded(event) for event in page]
+                cursor = page[-1].id
             if sub.closed is not None:
                 raise StreamClosed(sub.closed)
             if len(page) < PAGE:
@@ -93,12 +96,13 @@ async def follow(store: EventStore, sub: Subscription, since: Since, clock: Cloc
     while True:
         items = await sub.next()
         if not items:
-            yield None
-        for event, payload in items:
-            if event.id > cursor:
-                yield event, payload
-                cursor = event.id
+            yield []
+            continue
+        fresh = [item for item in items if item[0].id > cursor]
+        if fresh:
+            cursor = fresh[-1][0].id
+            yield fresh
 
 
-def _control(event: Event) -> tuple[Event, bytes]:
+def _encoded(event: Event) -> tuple[Event, bytes]:
     return event, event.encode()

@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from router.errors import StoreUnavailable
-from router.events.follow import Since, follow
+from router.events.follow import Batch, Since, follow
 from router.events.hub import CLIENT, SHUTDOWN, TOO_SLOW, StreamClosed, Subscription
-from router.events.model import SEVERITIES, Event, EventQuery
+from router.events.model import SEVERITIES, EventQuery
 from router.web.errors import RequestError
 from router.web.keys import CLOCK, EVENTS, STORE
 from router.web.session import origin_allowed
@@ -67,18 +67,18 @@ async def get_events(request: web.Request) -> web.Response:
                               "trimmed": trimmed})
 
 
-Send = Callable[[Event, bytes], Awaitable[None]]  # (event, its encoded envelope)
+Send = Callable[[Batch], Awaitable[None]]
 
 
 async def _pump(request: web.Request, sub: Subscription, since: Since, send: Send,
                 keepalive: Callable[[], Awaitable[None]]) -> str:
     """Follow the log into `send` until the stream ends; returns why it ended."""
     try:
-        async for item in follow(request.app[STORE], sub, since, request.app[CLOCK]):
-            if item is None:
-                await keepalive()
+        async for batch in follow(request.app[STORE], sub, since, request.app[CLOCK]):
+            if batch:
+                await send(batch)
             else:
-                await send(*item)
+                await keepalive()
     except StreamClosed as exc:
         return exc.reason
     except StoreUnavailable:
@@ -116,9 +116,10 @@ async def get_stream(request: web.Request) -> web.StreamResponse:
             await resp.write(data)
             writing[0] = False
 
-        async def send(event: Event, payload: bytes) -> None:
-            await write(b"id: %d\nevent: %s\ndata: %s\n\n"
-                        % (event.id, event.type.encode(), payload))
+        async def send(batch: Batch) -> None:
+            await write(b"".join(b"id: %d\nevent: %s\ndata: %s\n\n"
+                                 % (event.id, event.type.encode(), payload)
+                                 for event, payload in batch))
 
         await write(b"retry: 2000\n\n")
         reason = await _pump(request, sub, since, send, lambda: write(b":ka\n\n"))
@@ -147,9 +148,10 @@ async def get_stream_ws(request: web.Request) -> web.StreamResponse:
         await ws.prepare(request)
         reader = asyncio.create_task(_read_until_closed(ws, lambda: hub.close(sub, CLIENT)))
 
-        async def send(_event: Event, payload: bytes) -> None:
+        async def send(batch: Batch) -> None:
             writing[0] = True
-            await ws.send_frame(payload, WSMsgType.TEXT)
+            for _event, payload in batch:
+                await ws.send_frame(payload, WSMsgType.TEXT)
             writing[0] = False
 
         reason = await _pump(request, sub, since, send, ws.ping)
