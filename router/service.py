@@ -30,7 +30,7 @@ from router.config.load import load_config
 from router.config.types import RouterConfig
 from router.delivery.worker import DeliveryManager
 from router.errors import StoreUnavailable
-from router.events.hub import EventHub
+from router.events.hub import EventHub, Limits
 from router.ingest.feed import AlertChange, AlertFeed
 from router.ingest.ingestor import AlertIngestor
 from router.metrics import Metrics
@@ -218,8 +218,11 @@ def build_service(
     pipeline = build_pipeline(ref, nflog, delivery, metrics, trace, delivery.dead_letters)
     dispatcher = Dispatcher(ref.current.router, clock, pipeline, trace, metrics=metrics,
                             policy=NoisePolicy(trace, metrics))
-    events = EventHub(metrics, clock,
-                      queue_size=lambda: ref.current.config.stream.client_queue,
+    def limits() -> Limits:
+        stream = ref.current.config.stream
+        return Limits(stream.client_queue, stream.client_buffer)
+
+    events = EventHub(metrics, clock, limits=limits,
                       keepalive=lambda: ref.current.config.stream.keepalive)
     store.event_sink = events.publish  # committed events go live after each commit
 

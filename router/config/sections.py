@@ -134,10 +134,11 @@ def parse_delivery(node: Node) -> DeliveryConfig:
 
 
 def parse_stream(node: Node) -> StreamConfig:
-    node.expect_keys(("retention", "keepalive", "client_queue"))
+    node.expect_keys(("retention", "keepalive", "client_queue", "client_buffer"))
     d = StreamConfig()
     return StreamConfig(
         retention=node.get_duration("retention", d.retention, allow_zero=False) or d.retention,
         keepalive=node.get_duration("keepalive", d.keepalive, allow_zero=False) or d.keepalive,
         client_queue=node.get_int("client_queue", d.client_queue, minimum=1),
+        client_buffer=node.get_int("client_buffer", d.client_buffer, minimum=1024),
     )

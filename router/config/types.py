@@ -307,7 +307,8 @@ class StreamConfig:
 
     retention: float = 24 * 3600.0  # stream events older than this are trimmed (GC)
     keepalive: float = 15.0  # an idle stream sends a keepalive (SSE comment, WS ping)
-    client_queue: int = 1024  # events queued per client before it counts as too slow
+    client_queue: int = 1024  # events queued per replaying client before it is too slow
+    client_buffer: int = 1 << 20  # unsent bytes per live client before it is too slow
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,12 @@ duplicate, even while events commit during the replay.
 
 The order is the whole trick: (1) the caller registers the subscription (`EventHub.
 subscribe`) before anything is read, so every event committed from then on is queued;
-(2) the replay reads the store in pages, remembering the last id sent; (3) the live part
-drops every queued id at or below it. The store publishes only after commit, and its one
-writer commits in id order, so a live id above the cursor is never followed by a smaller
-one. A cursor older than the stream's retention, or beyond the head (another database),
-gets `reset` instead of a silent replay of everything.
+(2) `catch_up` reads the store in pages, remembering the last id sent; (3) going live
+(`Subscription.go_live`, or `follow`'s queue) drops every queued id at or below it.
+The store publishes only after commit, and its one writer commits in id order, so a
+live id above the cursor is never followed by a smaller one. A cursor older than the
+stream's retention, or beyond the head (another database), gets `reset` instead of a
+silent replay of everything.
 """
 
 from __future__ import annotations
@@ -66,10 +67,11 @@ class Since:
 Batch = list[tuple[Event, bytes]]
 
 
-async def follow(store: EventStore, sub: Subscription, since: Since, clock: Clock
-                 ) -> AsyncIterator[Batch]:
-    """`open`, then the replay (or `reset`), then live events, for a registered `sub`.
-    Ends by raising StreamClosed when the hub closes the subscription."""
+async def catch_up(store: EventStore, sub: Subscription, since: Since, clock: Clock
+                   ) -> AsyncIterator[Batch]:
+    """`open`, then the replay (or `reset`), for a registered `sub`; the last event of the
+    last batch is the cursor to go live from (`Subscription.go_live`). Raises StreamClosed
+    if the hub closes the subscription meanwhile (its queue overflowed)."""
     trimmed, head = await store.event_bounds()
     if since.cursor is not None:
         cursor = since.cursor
@@ -81,18 +83,27 @@ async def follow(store: EventStore, sub: Subscription, since: Since, clock: Cloc
     yield [_encoded(Event(OPEN, now, {"head": head, "cursor": cursor}, id=cursor))]
     if cursor < trimmed or cursor > head:
         reason = "expired" if cursor < trimmed else "unknown"
-        cursor = head
         yield [_encoded(Event(RESET, now, {"head": head, "reason": reason}, id=head))]
-    else:
-        while True:
-            page = await store.load_events(cursor, sub.query, PAGE)
-            if page:
-                yield [_encoded(event) for event in page]
-                cursor = page[-1].id
-            if sub.closed is not None:
-                raise StreamClosed(sub.closed)
-            if len(page) < PAGE:
-                break
+        return
+    while True:
+        page = await store.load_events(cursor, sub.query, PAGE)
+        if page:
+            yield [_encoded(event) for event in page]
+            cursor = page[-1].id
+        if sub.closed is not None:
+            raise StreamClosed(sub.closed)
+        if len(page) < PAGE:
+            return
+
+
+async def follow(store: EventStore, sub: Subscription, since: Since, clock: Clock
+                 ) -> AsyncIterator[Batch]:
+    """For in-process consumers: `catch_up`, then live batches from the subscription's
+    queue ([] when a keepalive is due). Ends by raising StreamClosed."""
+    cursor = 0
+    async for batch in catch_up(store, sub, since, clock):
+        cursor = batch[-1][0].id
+        yield batch
     while True:
         items = await sub.next()
         if not items:

@@ -1,10 +1,17 @@
-"""EventHub: committed events fanned out to live subscribers, each with a bounded queue.
+"""EventHub: committed events fanned out to live subscribers, cheaply and never blocking.
 
-The store calls `publish` after a commit, in id order, on the writer's task: publishing
-never waits. A subscriber whose queue is full is closed (`too_slow`) and its queue dropped,
-so a slow client costs bounded memory and never holds up ingest, grouping or delivery; it
-comes back with its cursor. One ticker (`run_keepalive`, on the injected Clock) wakes every
-subscriber each `keepalive` seconds so idle streams can send a keepalive.
+The store calls `publish` after each commit, on the writer's task. Events published
+within `window` seconds of the previous fan-out are gathered and fanned out together, so
+a client costs one write per window however busy the log is. For each (filter,
+transport) the matching events are selected and framed once; each live stream's bytes
+then go straight to its transport (`Subscription.go_live`), with no task switch per
+client. A subscriber that is not live yet (replaying) or consumes in process
+(`Subscription.next`) gets a bounded queue instead.
+
+A slow client never holds anything up: a queue over `client_queue` events, or a transport
+holding more than `client_buffer` unsent bytes, closes the subscription (`too_slow`); the
+client reconnects with its cursor. One ticker (`run_keepalive`, on the injected Clock)
+sends each live stream a keepalive every `keepalive` seconds (SSE comment, WebSocket ping).
 """
 
 from __future__ import annotations
@@ -13,8 +20,11 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 from router.clock import Clock
+from router.events import frames
 from router.events.model import Event, EventQuery
 from router.metrics import Metrics
 
@@ -25,7 +35,10 @@ TOO_SLOW = "too_slow"
 SHUTDOWN = "shutdown"
 CLIENT = "client"  # the client went away, or its connection failed
 REASONS = (TOO_SLOW, SHUTDOWN, CLIENT)
-TRANSPORTS = ("sse", "ws")
+INTERNAL = "internal"  # an in-process consumer (queue only, no transport)
+# Fan-out at most this often: at most 100 writes a second per client under load, and
+# under light load an event goes out on the next loop iteration.
+WINDOW = 0.01
 
 
 class StreamClosed(Exception):
@@ -36,35 +49,86 @@ class StreamClosed(Exception):
         self.reason = reason
 
 
-class Subscription:
-    """One live client's queue of (event, encoded envelope)."""
+@dataclass(frozen=True, slots=True)
+class Limits:
+    queue: int  # events queued (replaying, or in process)
+    buffer: int  # bytes a live transport may hold unsent
 
-    def __init__(self, hub: EventHub, query: EventQuery, size: int, transport: str) -> None:
+
+class Writer(Protocol):
+    """The sink a live stream writes to: an asyncio transport (or a test double)."""
+
+    def write(self, data: bytes) -> None: ...
+    def get_write_buffer_size(self) -> int: ...
+    def is_closing(self) -> bool: ...
+
+
+class Subscription:
+    """One stream: a bounded queue until `go_live`, then direct writes."""
+
+    def __init__(self, hub: EventHub, query: EventQuery, transport: str, limits: Limits
+                 ) -> None:
         self.query = query
         self.transport = transport
         self._hub = hub
-        self._size = size
+        self._limits = limits
         self._items: deque[tuple[Event, bytes]] = deque()
         self._wake = asyncio.Event()
+        self._writer: Writer | None = None
+        self._cursor = 0
         self.closed: str | None = None
         self.keepalive_due = False
-        # Called once when the hub closes the subscription (e.g. to abort a blocked write).
+        # Called once when the hub closes the subscription (e.g. to end the connection).
         self.on_close: Callable[[str], None] | None = None
 
-    def _put(self, event: Event, payload: bytes) -> None:
-        if len(self._items) >= self._size:
+    def _put(self, batch: Sequence[tuple[Event, bytes]], data: Callable[[], bytes]) -> None:
+        if self._writer is not None:
+            # Events fanned out just after going live may have been replayed already.
+            if batch[-1][0].id <= self._cursor:
+                return
+            if batch[0][0].id <= self._cursor:
+                fresh = [item for item in batch if item[0].id > self._cursor]
+                self._write(frames.frames(self.transport, fresh))
+            else:
+                self._write(data())
+            self._cursor = batch[-1][0].id
+        elif len(self._items) + len(batch) > self._limits.queue:
             self._hub.close(self, TOO_SLOW)
+        else:
+            self._items.extend(batch)
+            self._wake.set()
+
+    def _write(self, data: bytes) -> None:
+        writer = self._writer
+        if writer is None:
             return
-        self._items.append((event, payload))
-        self._wake.set()
+        if writer.is_closing():
+            self._hub.close(self, CLIENT)
+            return
+        writer.write(data)
+        if writer.get_write_buffer_size() > self._limits.buffer:
+            self._hub.close(self, TOO_SLOW)
+
+    def go_live(self, writer: Writer, cursor: int) -> None:
+        """Replay done up to `cursor`: write what was queued after it, then write every
+        new event straight to `writer`, framed for this subscription's transport."""
+        fresh = [item for item in self._items if item[0].id > cursor]
+        self._items.clear()
+        self._cursor = cursor
+        self._writer = writer
+        if fresh and self.closed is None:
+            self._write(frames.frames(self.transport, fresh))
 
     def _tick(self) -> None:
-        self.keepalive_due = True
-        self._wake.set()
+        if self._writer is not None:
+            self._write(frames.keepalive(self.transport))
+        else:
+            self.keepalive_due = True
+            self._wake.set()
 
     async def next(self) -> list[tuple[Event, bytes]]:
-        """The events queued since the last call (waits for one); [] when a keepalive is
-        due. Raises StreamClosed once the hub has closed the subscription."""
+        """Queue mode: the events queued since the last call (waits for one); [] when a
+        keepalive is due. Raises StreamClosed once the hub has closed the subscription."""
         while not self._items and not self.keepalive_due and self.closed is None:
             self._wake.clear()
             await self._wake.wait()
@@ -74,6 +138,13 @@ class Subscription:
         items = list(self._items)
         self._items.clear()
         return items
+
+    async def wait_closed(self) -> str:
+        """Live mode: wait until the hub closes the subscription; returns why."""
+        while self.closed is None:
+            self._wake.clear()
+            await self._wake.wait()
+        return self.closed
 
     def _closed(self, reason: str) -> None:
         self.closed = reason
@@ -87,32 +158,37 @@ class Subscription:
 
 
 class EventHub:
-    def __init__(self, metrics: Metrics, clock: Clock, *, queue_size: Callable[[], int],
+    def __init__(self, metrics: Metrics, clock: Clock, *, limits: Callable[[], Limits],
                  keepalive: Callable[[], float]) -> None:
         self._metrics = metrics
         self._clock = clock
-        self._queue_size = queue_size
+        self._limits = limits
         self._keepalive = keepalive
         self._subs: set[Subscription] = set()
+        self._pending: list[Event] = []
+        self._scheduled: asyncio.Handle | None = None
+        self._last_fanout = 0.0
         self.closing = False
-        self.head = 0  # the newest id published (the store sets it at open)
+        self.head = 0  # the newest id published (the service sets it at start)
 
-    def subscribe(self, query: EventQuery, transport: str) -> Subscription:
+    def subscribe(self, query: EventQuery, transport: str = INTERNAL) -> Subscription:
         """Register before replaying, so nothing committed meanwhile is missed."""
-        sub = Subscription(self, query, self._queue_size(), transport)
+        sub = Subscription(self, query, transport, self._limits())
         if self.closing:
             sub._closed(SHUTDOWN)
             return sub
         self._subs.add(sub)
-        self._metrics.stream_clients.labels(transport).inc()
+        if transport != INTERNAL:
+            self._metrics.stream_clients.labels(transport).inc()
         return sub
 
     def unsubscribe(self, sub: Subscription, reason: str = CLIENT) -> None:
         """The stream ended (idempotent; counts a disconnect once)."""
         if sub in self._subs:
             self._subs.discard(sub)
-            self._metrics.stream_clients.labels(sub.transport).dec()
-            self._metrics.stream_disconnects.labels(sub.closed or reason).inc()
+            if sub.transport != INTERNAL:
+                self._metrics.stream_clients.labels(sub.transport).dec()
+                self._metrics.stream_disconnects.labels(sub.closed or reason).inc()
 
     def close(self, sub: Subscription, reason: str) -> None:
         if sub.closed is None:
@@ -123,12 +199,42 @@ class EventHub:
         for event in events:
             self.head = max(self.head, event.id)
             self._metrics.child(self._metrics.stream_events, event.metric_type).inc()
-            payload: bytes | None = None
-            for sub in list(self._subs):
-                if sub.closed is None and sub.query.matches(event):
-                    if payload is None:
-                        payload = event.encode()  # once, whatever the number of clients
-                    sub._put(event, payload)
+        if not self._subs:
+            return
+        self._pending.extend(events)
+        if self._scheduled is None:
+            loop = asyncio.get_running_loop()
+            delay = self._last_fanout + WINDOW - loop.time()
+            self._scheduled = (loop.call_later(delay, self._fanout) if delay > 0
+                               else loop.call_soon(self._fanout))
+
+    def _fanout(self) -> None:
+        self._scheduled = None
+        events, self._pending = self._pending, []
+        self._last_fanout = asyncio.get_running_loop().time()
+        encoded: dict[int, bytes] = {}
+        selected: dict[EventQuery, list[tuple[Event, bytes]]] = {}
+        framed: dict[tuple[EventQuery, str], bytes] = {}
+        for sub in list(self._subs):
+            if sub.closed is not None:
+                continue
+            batch = selected.get(sub.query)
+            if batch is None:
+                batch = selected[sub.query] = [
+                    (e, encoded.get(e.id) or encoded.setdefault(e.id, e.encode()))
+                    for e in events if sub.query.matches(e)]
+            if not batch:
+                continue
+            key = (sub.query, sub.transport)
+
+            def data(key: tuple[EventQuery, str] = key,
+                     batch: list[tuple[Event, bytes]] = batch) -> bytes:
+                found = framed.get(key)
+                if found is None:
+                    found = framed[key] = frames.frames(key[1], batch)
+                return found
+
+            sub._put(batch, data)
 
     def shutdown(self) -> None:
         """Close every stream (SSE ends, WebSocket closes with 1012); refuse new ones."""
@@ -137,12 +243,13 @@ class EventHub:
             self.close(sub, SHUTDOWN)
 
     def clients(self) -> int:
-        return len(self._subs)
+        return sum(1 for s in self._subs if s.transport != INTERNAL)
 
     async def run_keepalive(self) -> None:
-        """Wake every subscriber once per `keepalive` (a stream that sent nothing since
-        the last tick sends a keepalive)."""
+        """Every `keepalive` seconds: each live stream gets a keepalive frame, each queued
+        subscriber a wake-up with nothing (it sends its own)."""
         while True:
             await self._clock.sleep(self._keepalive())
             for sub in list(self._subs):
-                sub._tick()
+                if sub.closed is None:
+                    sub._tick()

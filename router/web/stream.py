@@ -4,8 +4,9 @@ and as WebSocket, with the same query and the same JSON envelopes.
 Every stream registers with the EventHub first, then follows `router.events.follow` (open,
 exact replay or reset, live). Once a stream has answered 200 it never turns into an error
 status: a store fault, a slow client or a shutdown ends it (SSE: a clean end, so an
-EventSource reconnects with `Last-Event-ID`; WebSocket: close 1011, 1013 or 1012). A client
-too slow to drain its queue while the server is blocked writing to it is cut off at once.
+EventSource reconnects with `Last-Event-ID`; WebSocket: close 1011, 1013 or 1012). Once
+caught up, a stream is written by the EventHub straight to its transport (no task per
+event); a client whose unsent bytes pass `stream.client_buffer` is cut off.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from router.errors import StoreUnavailable
-from router.events.follow import Batch, Since, follow
+from router.events import frames
+from router.events.follow import Batch, Since, catch_up
 from router.events.hub import CLIENT, SHUTDOWN, TOO_SLOW, StreamClosed, Subscription
 from router.events.model import SEVERITIES, EventQuery
 from router.web.errors import RequestError
@@ -68,32 +70,43 @@ async def get_events(request: web.Request) -> web.Response:
 
 
 Send = Callable[[Batch], Awaitable[None]]
+# A connection cut for being too slow is closed gracefully (what it has buffered may still
+# drain) but aborted after this many seconds if it does not.
+SLOW_GRACE = 5.0
 
 
-async def _pump(request: web.Request, sub: Subscription, since: Since, send: Send,
-                keepalive: Callable[[], Awaitable[None]]) -> str:
-    """Follow the log into `send` until the stream ends; returns why it ended."""
+async def _serve(request: web.Request, sub: Subscription, since: Since, send: Send) -> str:
+    """Catch up through `send` (aiohttp's writer), then go live on the transport and wait
+    until the stream ends; returns why it ended."""
     try:
-        async for batch in follow(request.app[STORE], sub, since, request.app[CLOCK]):
-            if batch:
-                await send(batch)
-            else:
-                await keepalive()
+        cursor = 0
+        async for batch in catch_up(request.app[STORE], sub, since, request.app[CLOCK]):
+            await send(batch)
+            cursor = batch[-1][0].id
+        transport = request.transport
+        if transport is None:
+            return CLIENT
+        sub.go_live(transport, cursor)
+        return await sub.wait_closed()
     except StreamClosed as exc:
         return exc.reason
     except StoreUnavailable:
         return "store"
     except ConnectionError:  # the client went away (aiohttp raises ConnectionResetError)
         return CLIENT
-    return CLIENT
 
 
-def _cut_when_slow(request: web.Request, sub: Subscription, writing: list[bool]) -> None:
-    """A client found too slow while its handler is blocked writing to it cannot be told
-    anything: drop the connection (it reconnects with its cursor)."""
+def _cut_when_slow(request: web.Request, sub: Subscription, goodbye: bytes = b"") -> None:
+    """A client too slow to keep up cannot be waited for: say goodbye (WebSocket: close
+    1013) behind what it has buffered, close, and abort if it never drains."""
     def on_close(reason: str) -> None:
-        if reason == TOO_SLOW and writing[0] and request.transport is not None:
-            request.transport.abort()
+        transport = request.transport
+        if reason != TOO_SLOW or transport is None or transport.is_closing():
+            return
+        if goodbye:
+            transport.write(goodbye)
+        transport.close()
+        asyncio.get_running_loop().call_later(SLOW_GRACE, transport.abort)
     sub.on_close = on_close
 
 
@@ -103,26 +116,19 @@ async def get_stream(request: web.Request) -> web.StreamResponse:
     if request.method == "HEAD":
         return web.Response(headers=_SSE_HEADERS)
     hub = request.app[EVENTS]
-    sub = hub.subscribe(query, "sse")
-    writing = [False]
-    _cut_when_slow(request, sub, writing)
+    sub = hub.subscribe(query, frames.SSE)
+    _cut_when_slow(request, sub)
     resp = web.StreamResponse(headers=_SSE_HEADERS)
+    resp.enable_chunked_encoding()  # live writes are framed as chunks (router/events/frames)
     reason = CLIENT
     try:
         await resp.prepare(request)
 
-        async def write(data: bytes) -> None:
-            writing[0] = True
-            await resp.write(data)
-            writing[0] = False
-
         async def send(batch: Batch) -> None:
-            await write(b"".join(b"id: %d\nevent: %s\ndata: %s\n\n"
-                                 % (event.id, event.type.encode(), payload)
-                                 for event, payload in batch))
+            await resp.write(b"".join(frames.sse_event(e, p) for e, p in batch))
 
-        await write(b"retry: 2000\n\n")
-        reason = await _pump(request, sub, since, send, lambda: write(b":ka\n\n"))
+        await resp.write(b"retry: 2000\n\n")
+        reason = await _serve(request, sub, since, send)
     except ConnectionError:
         reason = CLIENT
     finally:
@@ -135,13 +141,13 @@ async def get_stream_ws(request: web.Request) -> web.StreamResponse:
     query, since = _query(request), _since(request, "none")
     if not origin_allowed(request):
         raise RequestError("cross-origin WebSocket refused", "Origin", 403)
-    ws = web.WebSocketResponse(max_msg_size=64 * 1024, autoping=True)
+    # No compression: live frames are built once and shared by every client.
+    ws = web.WebSocketResponse(max_msg_size=64 * 1024, autoping=True, compress=False)
     if not ws.can_prepare(request).ok:
         raise RequestError("expected a WebSocket upgrade", "Upgrade", 400)
     hub = request.app[EVENTS]
-    sub = hub.subscribe(query, "ws")
-    writing = [False]
-    _cut_when_slow(request, sub, writing)
+    sub = hub.subscribe(query, frames.WS)
+    _cut_when_slow(request, sub, frames.ws_close(WSCloseCode.TRY_AGAIN_LATER, TOO_SLOW))
     reason = CLIENT
     reader: asyncio.Task[None] | None = None
     try:
@@ -149,13 +155,11 @@ async def get_stream_ws(request: web.Request) -> web.StreamResponse:
         reader = asyncio.create_task(_read_until_closed(ws, lambda: hub.close(sub, CLIENT)))
 
         async def send(batch: Batch) -> None:
-            writing[0] = True
             for _event, payload in batch:
                 await ws.send_frame(payload, WSMsgType.TEXT)
-            writing[0] = False
 
-        reason = await _pump(request, sub, since, send, ws.ping)
-        if not ws.closed:
+        reason = await _serve(request, sub, since, send)
+        if not ws.closed and reason != TOO_SLOW:
             code = _WS_CODES.get(reason, WSCloseCode.INTERNAL_ERROR)
             with contextlib.suppress(ConnectionError, asyncio.TimeoutError):
                 async with asyncio.timeout(2):
