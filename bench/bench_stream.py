@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import multiprocessing
 import shutil
@@ -159,6 +160,10 @@ class WSClient(asyncio.Protocol):
         self.closed.set_result(None)
 
 
+def _same(proto: asyncio.Protocol) -> asyncio.Protocol:
+    return proto
+
+
 def run_clients(host: str, port: int, n: int, query: str, conn: Connection) -> None:
     """The client process: connect n streams, report when ready, record until told."""
     with contextlib.suppress(ImportError):
@@ -175,8 +180,9 @@ def run_clients(host: str, port: int, n: int, query: str, conn: Connection) -> N
               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").encode()
         protos: list[Any] = []
         for i in range(n):
-            proto = WSClient(ws, seen, ready) if i % 2 else SSEClient(sse, seen, ready)
-            await loop.create_connection(lambda p=proto: p, host, port)
+            proto: asyncio.Protocol = (WSClient(ws, seen, ready) if i % 2
+                                       else SSEClient(sse, seen, ready))
+            await loop.create_connection(functools.partial(_same, proto), host, port)
             protos.append(proto)
             if i % 50 == 49:
                 await asyncio.sleep(0.02)
