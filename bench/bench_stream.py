@@ -18,7 +18,6 @@ import contextlib
 import functools
 import json
 import multiprocessing
-import shutil
 import struct
 import sys
 import tempfile
@@ -261,7 +260,7 @@ def report(out: dict[str, Any]) -> None:
               f"p99 {lat['slowest_client_p99_ms']:.1f} ms")
 
 
-async def run(args: argparse.Namespace, sink: str, base: Path) -> None:
+async def run(args: argparse.Namespace, sink: str, base: Path) -> int:
     print(f"rate {args.rate:.0f}/s, duration {args.duration:.0f}s, batch {args.batch}, "
           f"query {args.query!r}")
     results = []
@@ -275,6 +274,7 @@ async def run(args: argparse.Namespace, sink: str, base: Path) -> None:
         print(f"throughput with clients / without: "
               f"{with_r.delivered_per_s / base_r.delivered_per_s:.2f} (delivered/s), "
               f"router CPU ratio {with_r.router_cpu_s / max(base_r.router_cpu_s, 1e-9):.2f}")
+    return 0
 
 
 def main() -> int:
@@ -289,26 +289,7 @@ def main() -> int:
     p.add_argument("--drain", type=float, default=10)
     p.add_argument("--keep", action="store_true")
     args = p.parse_args()
-    base = bd.REPO_ROOT / "bench" / "results"
-    base.mkdir(parents=True, exist_ok=True)
-    base = Path(tempfile.mkdtemp(prefix="stream-", dir=base))
-    ctx = multiprocessing.get_context("spawn")
-    ready = ctx.Event()
-    port = bd.free_port()
-    sink_proc = ctx.Process(target=bd.run_sink, args=(port, ready), daemon=True)
-    sink_proc.start()
-    try:
-        if not ready.wait(15):
-            raise SystemExit("sink did not start")
-        asyncio.run(run(args, f"http://127.0.0.1:{port}", base))
-    finally:
-        sink_proc.terminate()
-        sink_proc.join(5)
-        if args.keep:
-            print(f"work dir kept: {base}")
-        else:
-            shutil.rmtree(base, ignore_errors=True)
-    return 0
+    return bd.with_sink(args.keep, lambda sink, base: run(args, sink, base))
 
 
 if __name__ == "__main__":
