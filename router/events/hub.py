@@ -205,9 +205,15 @@ class EventHub:
 
     def publish(self, events: Sequence[Event]) -> None:
         """Committed events, in id order (called by the store after the commit)."""
+        if not events:
+            return
+        self.head = max(self.head, events[-1].id)
+        counts: dict[str, int] = {}
         for event in events:
-            self.head = max(self.head, event.id)
-            self._metrics.child(self._metrics.stream_events, event.metric_type).inc()
+            kind = event.metric_type
+            counts[kind] = counts.get(kind, 0) + 1
+        for kind, n in counts.items():  # one (locked) increment per type and commit
+            self._metrics.child(self._metrics.stream_events, kind).inc(n)
         if not self._subs:
             return
         self._pending.extend(events)

@@ -15,6 +15,8 @@ import secrets
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
+import orjson
+
 from router.events.model import TRACE_PREFIX, Event, EventQuery
 from router.storage.records import JsonText
 from router.storage.sqlite_tx import Plan, Stmt
@@ -52,7 +54,7 @@ _COLS = "id, at, type, fingerprint, receivers, severity, data"
 
 
 def event_params(event: Event) -> tuple[Any, ...]:
-    receivers = json.dumps(list(event.receivers)) if event.receivers else "[]"
+    receivers = orjson.dumps(event.receivers).decode() if event.receivers else "[]"
     return (event.at, event.type, event.fingerprint or None, receivers, event.severity,
             JsonText(event.data))
 
