@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry
 from router.events import frames
 from router.events.follow import Since, follow
 from router.events.hub import TOO_SLOW, EventHub, Limits, StreamClosed
-from router.events.model import Event, EventQuery
-from router.metrics import Metrics
+from router.events.model import TYPES, Event, EventQuery
+from router.metrics import STREAM_EVENT_TYPES, Metrics
 from router.storage.sqlite import SqliteStore
 
 
@@ -116,3 +116,7 @@ stream: {retention: 2h, keepalive: 30s, client_queue: 50, client_buffer: 65536}
 """, tmp_path)
     assert (cfg.stream.retention, cfg.stream.keepalive) == (7200.0, 30.0)
     assert (cfg.stream.client_queue, cfg.stream.client_buffer) == (50, 65536)
+
+
+def test_every_event_type_has_its_metric_label() -> None:
+    assert set(STREAM_EVENT_TYPES) == {*TYPES, "trace"}

@@ -205,6 +205,16 @@ async def test_event_pages_and_bad_queries(make_router: Any) -> None:
     for since, ids in (("latest", [5]), ("none", [])):
         page = await (await client.get(f"/api/v1/events?since={since}")).json()
         assert [e["id"] for e in page["events"]] == ids
+    # One alert's events: its own, and its decision trace (a view of the same log).
+    await post_alerts(client, v2_alert("A"), v2_alert("B"))
+    await state.trace.flush()
+    alerts = await (await client.get("/api/v1/alerts")).json()
+    fp = next(a["fingerprint"] for a in alerts if a["labels"]["alertname"] == "A")
+    page = await (await client.get(f"/api/v1/events?since=0&fingerprint={fp}")).json()
+    assert [e["type"] for e in page["events"]] == ["alert.firing"]
+    page = await (await client.get(f"/api/v1/events?since=0&fingerprint={fp}&type=trace.")
+                  ).json()
+    assert [e["type"] for e in page["events"]][:2] == ["trace.received", "trace.routed"]
     for query, path in (("?since=abc", "since"), ("?severity=loud", "severity"),
                         ("?limit=x", "limit")):
         resp = await client.get("/api/v1/events" + query)

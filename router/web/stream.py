@@ -43,7 +43,8 @@ def _query(request: web.Request) -> EventQuery:
     severity = q.get("severity", "")
     if severity and severity not in SEVERITIES:
         raise RequestError(f"severity must be one of {', '.join(SEVERITIES)}", "severity")
-    return EventQuery(types=types, receiver=q.get("receiver", ""), severity=severity)
+    return EventQuery(types=types, receiver=q.get("receiver", ""), severity=severity,
+                      fingerprint=q.get("fingerprint", ""))
 
 
 def _since(request: web.Request, default: str) -> Since:
