@@ -118,6 +118,7 @@ class Subscription:
         self._cursor = cursor
         self._writer = writer
         if fresh and self.closed is None:
+            self._cursor = fresh[-1][0].id
             self._write(frames.frames(self.transport, fresh))
 
     def _tick(self) -> None:
