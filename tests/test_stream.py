@@ -344,3 +344,25 @@ async def test_a_store_fault_ends_the_stream_instead_of_an_error_status(
     assert stream.retry == 2000  # and it retries after 2 s
     store = state.metrics.stream_disconnects.labels("store")
     assert store._value.get() == 1
+
+
+async def test_an_alert_that_resolves_by_time_is_announced_at_the_next_gc(
+        make_router: Any, clock: FakeClock) -> None:
+    client, state = await make_router(CONFIG)
+    await post_alerts(client, v2_alert("Quiet"))  # no endsAt: resolve_timeout (5m) applies
+    stream = await sse(client, "?type=alert.&since=0")
+    await stream.event()
+    firing = await stream.event()
+    assert firing["event"] == "alert.firing"
+    await clock.advance(4 * 60)
+    await state.collect_garbage()  # still firing: nothing
+    await clock.advance(2 * 60)
+    await state.collect_garbage()
+    await state.collect_garbage()  # once only
+    resolved = await stream.event()
+    assert resolved["event"] == "alert.resolved"
+    data = resolved["data"]["data"]
+    assert data["fingerprint"] == firing["data"]["data"]["fingerprint"]
+    assert data["endsAt"] == format_time(clock.now() - 60)
+    await post_alerts(client, v2_alert("Other"))
+    assert (await stream.event())["data"]["data"]["labels"]["alertname"] == "Other"

@@ -14,7 +14,9 @@ import logging
 from collections.abc import Callable, Sequence
 
 from router.clock import Clock
+from router.errors import RouterError
 from router.events.build import alert_event, alert_transition
+from router.events.model import ALERT_FIRING
 from router.ingest.feed import AlertChange, AlertFeed
 from router.ingest.merge import merge
 from router.metrics import Metrics
@@ -53,6 +55,9 @@ class AlertIngestor:
         self._clock = clock
         self._metrics = metrics
         self.alerts: dict[str, Alert] = {}
+        # Alerts whose last event said firing: one that resolves by time (its endsAt
+        # passes without a resolution being sent) gets its alert.resolved at the next GC.
+        self._firing: set[str] = set()
         # Computed at scrape time: counting on every request would be O(alerts).
         # (The service refines "active" into active and suppressed, see router/service.py.)
         metrics.alerts.labels("active").set_function(lambda: self._count(resolved=False))
@@ -69,6 +74,8 @@ class AlertIngestor:
             alert = _clamped(stored)
             clamped += alert is not stored
             self.alerts[alert.fingerprint] = alert
+            if not alert.resolved(self._clock.now()):
+                self._firing.add(alert.fingerprint)
             self._feed.publish(AlertChange(alert.fingerprint, alert, restored=True))
         if clamped:
             log.warning("restored alerts with times outside the accepted range, clamped",
@@ -95,6 +102,11 @@ class AlertIngestor:
                   for fp, alert in changed.items()
                   if alert_transition(self.alerts.get(fp), alert, now)]
         await self._store.upsert_alerts(list(changed.values()), events)
+        for event in events:
+            if event.type == ALERT_FIRING:
+                self._firing.add(event.fingerprint)
+            else:
+                self._firing.discard(event.fingerprint)
         for fp, alert in changed.items():
             old = self.alerts.get(fp)
             self.alerts[fp] = alert
@@ -129,8 +141,27 @@ class AlertIngestor:
     def held(self, fingerprint: str) -> Alert | None:
         return self.alerts.get(fingerprint)
 
+    async def announce_expired(self) -> int:
+        """`alert.resolved` for the alerts that resolved by time since the last call (their
+        endsAt passed, or resolve_timeout, without a resolution being sent): no write marks
+        that moment, so the periodic GC appends the event. Returns how many."""
+        now = self._clock.now()
+        self._firing.intersection_update(self.alerts)  # forgotten alerts need no event
+        expired = [a for fp in self._firing if (a := self.alerts[fp]).resolved(now)]
+        if not expired:
+            return 0
+        try:
+            await self._store.append_events([alert_event(a, now, *self._describe(a))
+                                             for a in expired])
+        except RouterError as exc:  # the store cannot commit: try again at the next GC
+            log.warning("could not append alert.resolved events", extra={"error": str(exc)})
+            return 0
+        self._firing.difference_update(a.fingerprint for a in expired)
+        return len(expired)
+
     async def collect_garbage(self) -> int:
         """Forget resolved alerts that no group holds any more, after a retention period."""
+        await self.announce_expired()
         now = self._clock.now()
         gone = [
             fp for fp, a in self.alerts.items()

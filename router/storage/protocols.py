@@ -55,6 +55,9 @@ class AlertStore(Protocol):
 
     def delete_alerts(self, fingerprints: Sequence[str]) -> Awaitable[None]: ...
 
+    def append_events(self, events: Sequence[Event]) -> Awaitable[None]:
+        """Events that ride on no alert write (an alert that resolved by time)."""
+
     async def load_alerts(self) -> list[Alert]: ...
 
 
