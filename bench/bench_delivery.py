@@ -172,7 +172,8 @@ class Router:
         return self.proc.pid
 
 
-def router_config(sink_url: str, concurrency: int) -> dict[str, Any]:
+def router_config(sink_url: str, concurrency: int,
+                  target_concurrency: int | None = None) -> dict[str, Any]:
     return {
         "route": {
             "receiver": "sink",
@@ -184,7 +185,8 @@ def router_config(sink_url: str, concurrency: int) -> dict[str, Any]:
         "receivers": [
             {"name": "sink", "webhook_configs": [{"url": sink_url, "send_resolved": True}]}
         ],
-        "delivery": {"concurrency": concurrency},
+        "delivery": {"concurrency": concurrency, **(
+            {} if target_concurrency is None else {"target_concurrency": target_concurrency})},
     }
 
 
@@ -196,9 +198,10 @@ def _open_log(path: Path) -> Any:
     return open(path, "wb")
 
 
-async def start_router(workdir: Path, sink_url: str, concurrency: int) -> Router:
+async def start_router(workdir: Path, sink_url: str, concurrency: int,
+                       target_concurrency: int | None = None) -> Router:
     cfg = workdir / "router.yml"
-    _write_config(cfg, router_config(sink_url, concurrency))
+    _write_config(cfg, router_config(sink_url, concurrency, target_concurrency))
     port = free_port()
     db = workdir / "router.db"
     env = dict(os.environ)
@@ -431,7 +434,8 @@ async def run_unique(args: argparse.Namespace, rate: float, sink: str, workdir: 
         timeout=aiohttp.ClientTimeout(total=30),
     ) as session:
         await session.post(f"{sink}/reset")
-        router = await start_router(workdir, f"{sink}/hook", args.concurrency)
+        router = await start_router(workdir, f"{sink}/hook", args.concurrency,
+                                    args.target_concurrency)
         try:
             cpu0, bench0 = cpu_seconds(router.pid), bench_cpu()
             offered = await offer(
@@ -473,7 +477,8 @@ async def run_resend(args: argparse.Namespace, sink: str, workdir: Path) -> Resu
         timeout=aiohttp.ClientTimeout(total=30),
     ) as session:
         await session.post(f"{sink}/reset")
-        router = await start_router(workdir, f"{sink}/hook", args.concurrency)
+        router = await start_router(workdir, f"{sink}/hook", args.concurrency,
+                                    args.target_concurrency)
         try:
             url = f"{router.url}/api/v2/alerts"
             first = await offer(
@@ -572,6 +577,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=1, help="alerts per POST")
     p.add_argument("--count", type=int, default=5000, help="resend mode: distinct alerts")
     p.add_argument("--concurrency", type=int, default=32, help="router delivery.concurrency")
+    p.add_argument("--target-concurrency", type=int, default=None,
+                   help="router delivery.target_concurrency (default: the router's)")
     p.add_argument("--connections", type=int, default=64, help="bench HTTP connections")
     p.add_argument("--drain", type=float, default=5.0, help="give up after s without progress")
     p.add_argument("--find-max", action="store_true", help="step the rate up: 1000..6000/s")

@@ -166,7 +166,7 @@ async def start_router_with(workdir: Path, sink_url: str, bad: str | None,
     import bench_delivery
 
     original = bench_delivery.router_config
-    bench_delivery.router_config = lambda s, c: config(s, bad, c)  # type: ignore[assignment]
+    bench_delivery.router_config = lambda s, c, _t=None: config(s, bad, c)  # type: ignore[assignment]
     try:
         return await start_router(workdir, sink_url, concurrency)
     finally:

@@ -21,9 +21,9 @@ from aiohttp import web
 from router.channels import build_channel
 from router.channels.http import HttpClient
 from router.clock import SystemClock
-from router.config.load import check_files, default_config, load_config
+from router.config.load import as_warning, check_report, default_config, load_config
 from router.config.types import RouterConfig
-from router.errors import InputError
+from router.errors import ConfigError, InputError, Problem
 from router.ingest.formats import from_webhook
 from router.logs import setup_logging
 from router.model import fingerprint, sort_alerts
@@ -73,18 +73,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cmd_serve(args)
 
 
-def _load(path: str) -> RouterConfig | None:
-    problems = check_files([path])
-    if problems:
-        for line in problems:
-            print(line, file=sys.stderr)
+def _load(path: str, *, strict: bool = False) -> RouterConfig | None:
+    """The config at `path`, or None after printing its problems. `strict` (serve): a
+    secret file missing here is an error; otherwise a warning, as in check-config."""
+    warnings: list[Problem] = []
+    try:
+        config = load_config(path, lenient_files=not strict, warnings=warnings)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
         return None
-    return load_config(path)
+    for warning in warnings:
+        print(as_warning(warning), file=sys.stderr)
+    return config
 
 
 def cmd_check(files: list[str]) -> int:
-    problems = check_files(files)
-    for line in problems:
+    problems, warnings = check_report(files)
+    for line in problems + warnings:
         print(line)
     if problems:
         return 1
@@ -195,7 +201,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from router.service import apply_overrides
 
     if args.config:
-        config = _load(args.config)
+        config = _load(args.config, strict=True)
         if config is None:
             return 1
     else:

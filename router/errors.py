@@ -10,7 +10,7 @@
     │   └── SilenceNotFound    an update naming an id that is not stored
     ├── StoreUnavailable   a write that could not be committed: ingest answers 503
     └── DeliveryError      a failed send, classified by FailureReason (never a secret)
-        └── SlackAPIError      (router/channels/slack.py) Slack's `ok: false` answers
+        └── SlackAPIError      (router/channels/slack/) Slack's `ok: false` answers
 
 Errors carry what went wrong and where, never how to answer it: the HTTP edge
 (router/web/) maps each class to a status, the CLI prints ConfigError's problems, and
@@ -52,6 +52,11 @@ class ConfigError(RouterError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class ReloadError(RouterError):
+    """A config that loaded but would not build (a template, a channel); the message holds
+    no secret value."""
 
 
 class MatcherError(RouterError):

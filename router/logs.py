@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 # Attributes every LogRecord has; anything else came from `extra=`.
@@ -60,10 +60,14 @@ def setup_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None 
 
 class RepeatLog:
     """A failure that repeats (every group, every group_interval, during an outage) is
-    logged once per cause per `window` seconds at error level, with `count`: how many
-    times it happened since its last line. Tracebacks go to debug level only.
+    logged once per cause per `window` seconds at `level` (error unless told), with
+    `count`: how many times it happened since its last line, this one included. The
+    occurrences the window holds back, and the traceback of each, go to debug level only.
 
-    The cause is the exception's type and message; `now` is the caller's clock.
+    A cause is the message, the exception's type and text (or the caller's `cause`), and
+    the `per` extra fields named at the call (`per=("receiver",)`: one line per receiver).
+    A caller whose exception may quote a secret passes only a `cause`: no traceback then.
+    `now` is the caller's clock.
     """
 
     _MAX_CAUSES = 1000
@@ -73,25 +77,33 @@ class RepeatLog:
         self._log = logger
         self._now = now
         self._window = window
-        # (message, cause) -> [time of the last line, occurrences since]
-        self._seen: dict[tuple[str, str], list[float]] = {}
+        # cause -> [time of the last line, occurrences held back since]
+        self._seen: dict[tuple[str, ...], list[float]] = {}
 
-    def failure(self, message: str, exc: BaseException, **extra: Any) -> None:
-        cause = f"{type(exc).__name__}: {exc}"[:300]
+    def failure(self, message: str, exc: BaseException | None = None, *,
+                cause: str | None = None, per: Sequence[str] = (),
+                level: int = logging.ERROR, **extra: Any) -> bool:
+        """Note one occurrence; True if it was logged at `level`."""
+        if cause is None:
+            cause = describe(exc) if exc is not None else ""
         now = self._now()
-        key = (message, cause)
+        key = (message, cause, *(str(extra.get(name, "")) for name in per))
+        if cause:
+            extra["cause"] = cause
         entry = self._seen.get(key)
         if entry is not None and now - entry[0] < self._window:
             entry[1] += 1
+            logged = False
         else:
             count = 1 + (int(entry[1]) if entry is not None else 0)
             self._forget_old(now)
             self._seen[key] = [now, 0]
-            self._log.error(message, extra={**extra, "cause": cause, "count": count},
-                            stacklevel=2)
-        if self._log.isEnabledFor(logging.DEBUG):
-            self._log.debug(message, exc_info=exc, extra={**extra, "cause": cause},
-                            stacklevel=2)
+            self._log.log(level, message, extra={**extra, "count": count},
+                          stacklevel=2)
+            logged = True
+        if (exc is not None or not logged) and self._log.isEnabledFor(logging.DEBUG):
+            self._log.debug(message, exc_info=exc, extra=extra, stacklevel=2)
+        return logged
 
     def _forget_old(self, now: float) -> None:
         if len(self._seen) < self._MAX_CAUSES:
@@ -101,3 +113,8 @@ class RepeatLog:
                 del self._seen[key]
         if len(self._seen) >= self._MAX_CAUSES:
             self._seen.clear()
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a log's `cause`: its type and text, bounded."""
+    return f"{type(exc).__name__}: {exc}"[:300]

@@ -1,4 +1,7 @@
-"""Alertmanager label matchers: the `Matcher` value, its string parser and renderers.
+"""Alertmanager label matchers: the `Matcher` value, its string parsers and renderers.
+
+`parse_matchers` reads the list form (config, silences); `parse_classic_matcher` is
+Alertmanager 0.25's one-matcher API parser (`filter` of /api/v2/alerts/groups).
 
 Regex matchers compile with RE2 (router/regex.py): Alertmanager's syntax and semantics.
 
@@ -178,19 +181,79 @@ class _Parser:
 
 
 def parse_matchers(text: str) -> list[Matcher]:
-    """Parse `{a="1", b=~"x|y"}`, `a="1",b=~x` or `severity=critical` into matchers."""
-    start, end = 0, len(text)
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    if start < end and text[start] == "{":
-        if end - start < 2 or text[end - 1] != "}":
-            raise MatcherError('missing closing "}"', end)
-        start, end = start + 1, end - 1
-    elif start < end and text[end - 1] == "}":
-        raise MatcherError('missing opening "{"', start)
-    return _Parser(text, start, end).parse_list()
+    """Alertmanager 0.25's `labels.ParseMatchers`: `{a="1", b=~"x|y"}`, `a=1,b=~x`, ...
+
+    One leading `{` and one trailing `}` are dropped (each on its own, as Go's TrimPrefix
+    and TrimSuffix do), the rest is split at commas outside double quotes, and each part
+    is read by `labels.ParseMatcher` (`foo=` is an empty value, `foo=bar baz` the value
+    `bar baz`, a stray backslash is literal). Beyond 0.25, a quoted UTF-8 label name
+    (`"foo🙂"="bar"`) is read as Alertmanager 0.27+ reads it.
+    """
+    offset = 1 if text.startswith("{") else 0
+    body = text[offset:]
+    body = body.removesuffix("}")
+    out: list[Matcher] = []
+    for token, at in _split_matchers(body, offset):
+        out.append(_parse_go_matcher(token, at))
+    return out
+
+
+def _split_matchers(body: str, offset: int) -> list[tuple[str, int]]:
+    """Go's comma split: (token, offset in the original text); a last empty token (a
+    trailing comma) is dropped, an empty token in the middle is kept (and refused)."""
+    tokens: list[tuple[str, int]] = []
+    inside = escaped = False
+    start = 0
+    for i, ch in enumerate(body):
+        if ch == "," and not inside:
+            tokens.append((body[start:i], offset + start))
+            start = i + 1
+            continue
+        if ch == '"':
+            if not escaped:
+                inside = not inside
+            else:
+                escaped = False
+        elif ch == "\\":
+            escaped = not escaped
+        elif ch != ",":
+            escaped = False
+    last = body[start:]
+    if last.strip(_GO_SPACE):
+        lead = len(last) - len(last.lstrip(_GO_SPACE))
+        tokens.append((last.strip(_GO_SPACE), offset + start + lead))
+    return tokens
+
+
+_GO_MATCHER = re.compile(
+    r"^[\t\n\f\r ]*([a-zA-Z_:][a-zA-Z0-9_:]*)[\t\n\f\r ]*(=~|=|!=|!~)[\t\n\f\r ]*"
+    r"(.*?)[\t\n\f\r ]*$", re.DOTALL)
+
+
+def _parse_go_matcher(token: str, at: int) -> Matcher:
+    """`labels.ParseMatcher` on one token; errors carry Go's texts and the token's offset."""
+    found = _GO_MATCHER.match(token)
+    if found is None:
+        stripped = token.lstrip(_GO_SPACE)
+        if stripped.startswith('"'):  # a quoted UTF-8 name: 0.27+'s syntax
+            lead = len(token) - len(stripped)
+            parser = _Parser(token, lead, len(token.rstrip(_GO_SPACE)))
+            try:
+                matcher = parser._parse_one()
+            except MatcherError as exc:
+                raise MatcherError(exc.message, at + exc.offset) from None
+            if parser.pos == parser.end:
+                return matcher
+        raise MatcherError(f"bad matcher format: {token}", at)
+    name, op, raw = found.groups()
+    try:
+        value = _classic_value(raw)
+    except MatcherError as exc:
+        raise MatcherError(exc.message, at) from None
+    try:
+        return Matcher(name, MatchOp(op), value)
+    except MatcherError as exc:
+        raise MatcherError(exc.message, at + found.start(3)) from None
 
 
 def parse_matcher(text: str) -> Matcher:
@@ -201,10 +264,68 @@ def parse_matcher(text: str) -> Matcher:
     return found[0]
 
 
+# Go's `\s` (RE2): what Alertmanager 0.25's matcher regexp skips around the three tokens.
+_GO_SPACE = "\t\n\f\r "
+_CLASSIC_OPS = ("=~", "=", "!=", "!~")  # Go's alternation order: `=~` before `=`
+
+
+def parse_classic_matcher(text: str) -> Matcher:
+    """One matcher as Alertmanager 0.25's `labels.ParseMatcher` reads it (API `filter`).
+
+    `name op value` with a classic label name, the value optionally in double quotes with
+    OpenMetrics escapes (a stray backslash is literal); no braces, no list. Errors carry
+    Go's texts (`bad matcher format: foo`, ``error parsing regexp: …``).
+    """
+    bad = MatcherError(f"bad matcher format: {text}")
+    start = len(text) - len(text.lstrip(_GO_SPACE))
+    found = _CLASSIC_NAME.match(text, start)
+    if found is None:
+        raise bad
+    pos = found.end()
+    while pos < len(text) and text[pos] in _GO_SPACE:
+        pos += 1
+    op = next((o for o in _CLASSIC_OPS if text.startswith(o, pos)), None)
+    if op is None:
+        raise bad
+    raw = text[pos + len(op):].strip(_GO_SPACE)
+    value = _classic_value(raw)
+    try:
+        return Matcher(found.group(), MatchOp(op), value)
+    except MatcherError as exc:  # the regex: Go prints the anchored form it compiled
+        reason = exc.message.removeprefix(f'invalid regular expression "{value}": ')
+        raise MatcherError(f"error parsing regexp: {reason}") from None
+
+
+def _classic_value(raw: str) -> str:
+    """`labels.ParseMatcher`'s unescaping of the value token `raw`."""
+    quoted = raw.startswith('"')
+    body = raw[1:] if quoted else raw
+    out: list[str] = []
+    escaped = False
+    for i, ch in enumerate(body):
+        if escaped:
+            escaped = False
+            out.append("\n" if ch == "n" else ch if ch in '"\\' else "\\" + ch)
+        elif ch == "\\" and i < len(body) - 1:
+            escaped = True
+        elif ch == '"':
+            if not quoted or i < len(body) - 1:
+                raise MatcherError(f"matcher value contains unescaped double quote: {raw}")
+            quoted = False
+        else:
+            out.append(ch)
+    if quoted:
+        raise MatcherError(f"matcher value contains unescaped double quote: {raw}")
+    return "".join(out)
+
+
 def from_match_maps(match: Mapping[str, str], match_re: Mapping[str, str]) -> list[Matcher]:
     """Matchers for the deprecated `match` (equality) and `match_re` (regex) maps."""
     out = [Matcher(name, MatchOp.EQ, value) for name, value in match.items()]
-    out.extend(Matcher(name, MatchOp.RE, value) for name, value in match_re.items())
+    # Alertmanager compiles a match_re value as `^(?:v)$` and builds the matcher from the
+    # compiled regexp's text, so the anchored form is what its route key (and so the
+    # group key and PagerDuty's dedup_key) shows: `{service=~"^(?:chk|pay)$"}`.
+    out.extend(Matcher(name, MatchOp.RE, f"^(?:{value})$") for name, value in match_re.items())
     return out
 
 

@@ -148,6 +148,22 @@ class Metrics:
             self.stream_disconnects.labels(reason)
         for event_type in STREAM_EVENT_TYPES:
             self.stream_events.labels(event_type)
+        self.webpush_subscriptions = Gauge(
+            p + "webpush_subscriptions", "Browser push subscriptions registered.",
+            registry=registry,
+        )
+        self.webpush_pruned = Counter(
+            p + "webpush_pruned_total",
+            "Push subscriptions removed because the push service said they are gone.",
+            ["status"], registry=registry,
+        )
+        self.webpush_auth_failures = Counter(
+            p + "webpush_auth_failures_total",
+            "Pushes refused for the VAPID credentials (401/403: webpush.subject or key).",
+            registry=registry,
+        )
+        for status in ("404", "410"):
+            self.webpush_pruned.labels(status)
         self.config_last_reload_successful.set(1)
         for reason in SUPPRESS_REASONS:
             self.notifications_suppressed.labels(reason)

@@ -164,9 +164,12 @@ class NflogEntry:
     data: Mapping[str, str] = field(default_factory=dict)
 
 
-def nflog_key(group_key: str, receiver: str, channel: str, index: int) -> str:
-    """Alertmanager keys its log by (group key, receiver, integration name, index)."""
-    return f"{group_key}\x1f{receiver}\x1f{channel}\x1f{index}"
+def nflog_key(group_key: str, receiver: str, channel: str, index: int,
+              recipient: str = "") -> str:
+    """Alertmanager keys its log by (group key, receiver, integration name, index); a
+    fan-out channel's row for one recipient (a Web Push subscription) adds its id."""
+    key = f"{group_key}\x1f{receiver}\x1f{channel}\x1f{index}"
+    return f"{key}\x1f{recipient}" if recipient else key
 
 
 def common_items(maps: Iterable[Mapping[str, str]]) -> dict[str, str]:
@@ -196,10 +199,10 @@ def _compare_alerts(a: Alert, b: Alert) -> int:
             return 1 if av is None else -1
         if av != bv:
             return -1 if av < bv else 1
-    return _compare_label_sets(a.labels, b.labels)
+    return compare_label_sets(a.labels, b.labels)
 
 
-def _compare_label_sets(a: Mapping[str, str], b: Mapping[str, str]) -> int:
+def compare_label_sets(a: Mapping[str, str], b: Mapping[str, str]) -> int:
     """`LabelSet.Before`: fewer labels first; then, over the sorted union of names, the first
     name missing from one set puts that set first, else the first differing value decides."""
     if len(a) != len(b):
@@ -239,3 +242,22 @@ class Notification:
     @property
     def all_resolved(self) -> bool:
         return all(a.resolved(self.now) for a in self.alerts)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class PushSubscription:
+    """A browser's Web Push subscription (RFC 8030/8291) and the receivers it follows.
+
+    `endpoint` is a capability (whoever knows it can push to the browser) and `auth` a
+    shared secret: neither is ever logged or shown, so the repr names only the id.
+    """
+
+    id: int
+    endpoint: str
+    p256dh: str  # the browser's P-256 public key, base64url
+    auth: str  # the 16-byte auth secret, base64url
+    receivers: tuple[str, ...]
+    created_at: float
+
+    def __repr__(self) -> str:
+        return f"PushSubscription(id={self.id}, receivers={list(self.receivers)!r})"

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import logging
 import re
+import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,6 +22,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from router import regex
+from router.logs import RepeatLog
 from router.model import Alert, Notification, common_items
 from router.timefmt import format_time, parse_time
 
@@ -279,6 +281,7 @@ class Renderer:
     ) -> None:
         self._on_failure = on_failure
         self._now = now
+        self._failures = RepeatLog(log, now)  # per notification: a line a minute per cause
         self._files = _FilesLoader(template_files)
         # User files come first so a team can deliberately replace a default template.
         defaults = jinja2.FileSystemLoader(default_templates_dir())
@@ -346,11 +349,12 @@ class Renderer:
 
     def failed(self, kind: str, receiver: str = "", *, fallback: str = "plain text") -> None:
         """Count and log a template that failed at run time (call from an `except`); the
-        channel then sends `fallback` instead, so the notification is never lost."""
-        log.warning(
-            "template rendering failed; sending a fallback",
-            extra={"channel": kind, "receiver": receiver, "fallback": fallback}, exc_info=True,
-        )
+        channel then sends `fallback` instead, so the notification is never lost. Logged
+        once per receiver, channel and error a minute: it fails for every notification."""
+        self._failures.failure("template rendering failed; sending a fallback",
+                               sys.exc_info()[1], per=("receiver", "channel"),
+                               level=logging.WARNING, channel=kind, receiver=receiver,
+                               fallback=fallback)
         if self._on_failure is not None:
             self._on_failure(kind)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
-from router.channels import build_channel
+from router.channels import build_channel, webpush
 from router.channels import log as log_channel
 from router.channels.base import Channel
 from router.channels.http import HttpClient
@@ -57,10 +57,12 @@ def compile_runtime(
     alerts: Iterable[Alert] = (),
     *,
     log_stream: TextIO | None = None,
+    push: webpush.WebPushHub | None = None,
 ) -> Runtime:
     """Compile templates, channels, routes, source mappings and muting; raises on any
     problem. `alerts` seeds the inhibitor's source index (a reload keeps inhibiting); every
-    HTTP channel shares `http`, the one client bound to the session at start-up."""
+    HTTP channel shares `http`, the one client bound to the session at start-up; Web Push
+    channels also get `push` (the subscriptions and key) and the `webpush` section."""
     renderer = Renderer(
         config.templates,
         on_failure=lambda kind: metrics.template_failures.labels(kind).inc(),
@@ -72,6 +74,8 @@ def compile_runtime(
             channel: Channel
             if log_stream is not None and isinstance(cfg, LogConfig):
                 channel = log_channel.build(cfg, renderer, http, stream=log_stream)
+            elif isinstance(cfg, webpush.WebPushConfig):
+                channel = webpush.build(cfg, renderer, http, hub=push, settings=config.webpush)
             else:
                 channel = build_channel(kind, cfg, renderer, http)
             channels[(receiver.name, kind, index)] = channel

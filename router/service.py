@@ -18,21 +18,26 @@ import asyncio
 import functools
 import gc
 import logging
+import os
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 from prometheus_client import CollectorRegistry
 
 from router.channels.http import HttpClient
+from router.channels.webpush import WebPushHub
 from router.clock import Clock, SystemClock
 from router.config.load import load_config
+from router.config.secrets import scrub, secret_values
 from router.config.types import RouterConfig
 from router.delivery.worker import DeliveryManager
-from router.errors import StoreUnavailable
+from router.errors import ConfigError, ReloadError, StoreUnavailable
 from router.events.hub import EventHub, Limits
 from router.ingest.feed import AlertChange, AlertFeed
 from router.ingest.ingestor import AlertIngestor
+from router.logs import RepeatLog
 from router.metrics import Metrics
 from router.model import Alert
 from router.nflog import NotificationLog
@@ -78,6 +83,7 @@ class Service:
     events: EventHub
     silences: SilenceIndex
     http: HttpClient
+    webpush: WebPushHub
     config_path: str | None = None
     overrides: dict[str, str] = field(default_factory=dict)
     log_stream: TextIO | None = None
@@ -85,6 +91,11 @@ class Service:
     ready: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _starting: asyncio.Task[None] | None = None
+    # Failures of the background loops, logged once per cause per minute (router/logs.py).
+    _failures: RepeatLog = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._failures = RepeatLog(log, self.clock.now)
 
     @property
     def runtime(self) -> Runtime:
@@ -96,20 +107,29 @@ class Service:
 
     async def reload(self) -> None:
         """Load the config file again; on any error keep the running config and re-raise."""
+        config: RouterConfig | None = None
         try:
             if self.config_path is None:
                 raise ValueError("running on the built-in default config: nothing to reload")
             config = apply_overrides(load_config(self.config_path), self.overrides)
             await self.apply(config)
-        except Exception:
+        except ConfigError:
             self.metrics.config_last_reload_successful.set(0)
-            raise
+            raise  # its problems already show `<secret>` for every secret field
+        except Exception as exc:
+            # A template or channel that would not build: its message may quote a value of
+            # the new config (a webhook URL in a ValueError): no secret of either config.
+            self.metrics.config_last_reload_successful.set(0)
+            secrets = secret_values(self.ref.current.config) + (
+                secret_values(config) if config is not None else [])
+            raise ReloadError(scrub(str(exc), secrets)) from None
         log.info("configuration reloaded", extra={"config": self.config_path})
 
     async def apply(self, config: RouterConfig) -> None:
         """Compile `config` on the side, then swap it in and regroup under its routes."""
         runtime = compile_runtime(config, self.metrics, self.clock, self.http, self.silences,
-                                  self.ingestor.alerts.values(), log_stream=self.log_stream)
+                                  self.ingestor.alerts.values(), log_stream=self.log_stream,
+                                  push=self.webpush)
         self.ref.swap(runtime)
         self.dispatcher.reset(runtime.router, self.ingestor.alerts.values())
         self.metrics.config_last_reload_successful.set(1)
@@ -132,7 +152,8 @@ class Service:
             try:
                 await self._start()
             except StoreUnavailable as exc:
-                log.warning("start failed; waiting for the store", extra={"error": str(exc)})
+                self._failures.failure("start failed; waiting for the store", exc,
+                                      level=logging.WARNING)
                 continue
             log.info("the store commits again: started")
             return
@@ -141,6 +162,7 @@ class Service:
         # Loads the notification log, takes over the rows of a dead local worker and every
         # unheld pending row: before the dispatcher runs, so a newer state still replaces
         # an unsent row after a crash.
+        await self.webpush.restore()  # before any row of a subscription is sent
         await self.delivery.restore()
         for silence in await self.store.load_silences():
             self.silences.add(silence)
@@ -188,8 +210,8 @@ class Service:
             await self.clock.sleep(GC_INTERVAL)
             try:
                 await self.collect_garbage()
-            except Exception:
-                log.exception("garbage collection failed")
+            except Exception as exc:
+                self._failures.failure("garbage collection failed", exc)
 
 
 def build_service(
@@ -202,14 +224,19 @@ def build_service(
     overrides: dict[str, str] | None = None,
     rng: random.Random | None = None,
     log_stream: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Service:
-    """The whole graph for `config` on `store`; nothing runs until `start`."""
+    """The whole graph for `config` on `store`; nothing runs until `start`.
+
+    `environ` (default: the process environment, read here and only here) gives the
+    proxy variables `http_config.proxy_from_environment` uses."""
     clock = clock or SystemClock()
     metrics = metrics or Metrics(CollectorRegistry())
     silences = SilenceIndex()
-    http = HttpClient()
+    http = HttpClient(now=clock.now, environ=os.environ if environ is None else environ)
+    push = WebPushHub(store, clock, metrics)
     ref = RuntimeRef(compile_runtime(config, metrics, clock, http, silences,
-                                     log_stream=log_stream))
+                                     log_stream=log_stream, push=push))
     trace = TraceRecorder(store, clock)
     nflog = NotificationLog(store)
     delivery = DeliveryManager(store, clock, metrics, lambda: ref.current.config.delivery,
@@ -217,7 +244,7 @@ def build_service(
                                rng=rng, trace=trace, nflog=nflog)
     pipeline = build_pipeline(ref, nflog, delivery, metrics, trace, delivery.dead_letters)
     dispatcher = Dispatcher(ref.current.router, clock, pipeline, trace, metrics=metrics,
-                            policy=NoisePolicy(trace, metrics))
+                            policy=NoisePolicy(trace, metrics, clock.now))
     def limits() -> Limits:
         stream = ref.current.config.stream
         return Limits(stream.client_queue, stream.client_buffer)
@@ -232,7 +259,7 @@ def build_service(
         return (tuple(dict.fromkeys(r.receiver for r in routes)),
                 tuple(group_key(r, group_labels(r, alert.labels)) for r in routes))
 
-    feed = AlertFeed()
+    feed = AlertFeed(clock.now)
     ingestor = AlertIngestor(store, feed, clock, metrics, trace, in_use=dispatcher.holds,
                              describe=describe)
 
@@ -249,7 +276,7 @@ def build_service(
     service = Service(
         ref=ref, clock=clock, metrics=metrics, store=store, feed=feed, ingestor=ingestor,
         dispatcher=dispatcher, pipeline=pipeline, delivery=delivery, nflog=nflog, trace=trace,
-        events=events, silences=silences, http=http, config_path=config_path,
+        events=events, silences=silences, http=http, webpush=push, config_path=config_path,
         overrides=dict(overrides or {}), log_stream=log_stream, started_at=clock.now(),
     )
     _export_gauges(service)

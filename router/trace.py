@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from router.clock import Clock
+from router.logs import RepeatLog
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class TraceRecorder:
         self._memory: OrderedDict[str, deque[TraceEvent]] = OrderedDict()
         self._pending: list[TraceEvent] = []
         self._writes: set[asyncio.Future[None]] = set()
+        self._failures = RepeatLog(log, clock.now)  # a store outage: a line a minute
 
     def record(self, fingerprint: str, kind: str, **detail: str) -> None:
         """Note a decision now; written to the store in the next group commit."""
@@ -107,7 +109,8 @@ class TraceRecorder:
         self._writes.discard(task)
         if not task.cancelled() and task.exception() is not None:
             # A trace is an aid, not a promise: never let it fail the pipeline.
-            log.warning("could not store trace events", extra={"error": str(task.exception())})
+            self._failures.failure("could not store trace events", task.exception(),
+                                   level=logging.WARNING)
 
     async def events(self, fingerprint: str) -> list[TraceEvent]:
         """The alert's trace, oldest first (from memory, else from the store)."""

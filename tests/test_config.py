@@ -176,7 +176,7 @@ def test_match_and_match_re_are_merged_into_matchers() -> None:
     web = find(load(TREE).route, "0.1")
     assert [(m.name, m.op, m.value) for m in web.matchers] == [
         ("team", MatchOp.EQ, "web"),
-        ("service", MatchOp.RE, "web-.*"),
+        ("service", MatchOp.RE, "^(?:web-.*)$"),  # anchored as Alertmanager keys it
     ]
 
 
@@ -188,7 +188,7 @@ def test_root_without_group_by_groups_everything_together() -> None:
 
 def test_delivery_target_concurrency() -> None:
     base = "route: {receiver: r}\nreceivers: [{name: r}]\n"
-    assert load(base).delivery.target_concurrency == 16
+    assert load(base).delivery.target_concurrency == 4
     config = load(base + "delivery: {concurrency: 8, target_concurrency: 3}\n")
     assert (config.delivery.concurrency, config.delivery.target_concurrency) == (8, 3)
     (problem,) = problems(base + "delivery: {target_concurrency: 0}\n")

@@ -339,8 +339,9 @@ def test_rule_without_matchers_matches_everything() -> None:
     [
         (
             "{source_matchers: ['alertname=\"x'], equal: [a]}",
-            "2:35: inhibit_rules[0].source_matchers[0]: "
-            "invalid matcher 'alertname=\"x': unterminated quoted string",
+            "2:25: inhibit_rules[0].source_matchers[0]: "
+            "invalid matcher 'alertname=\"x': matcher value contains unescaped double quote: "
+            '"x',
         ),
         (
             "{target_matchers: ['a=~\"(\"']}",
@@ -381,15 +382,15 @@ inhibit_rules:
   - null
   - source_matchers: ['a="1"']
     target_matchers: ['b="2"']
-  - source_matchers: ['a=']
+  - source_matchers: ['a="']
     target_matcher: ['b="2"']
 """
     )
     assert len(rules) == 2
     assert rules[0].source_matchers == (Matcher("a", MatchOp.EQ, "1"),)
     assert problems == [
-        "6:26: inhibit_rules[2].source_matchers[0]: "
-        'invalid matcher \'a=\': missing value after "a=" (use "" for empty)',
+        "6:24: inhibit_rules[2].source_matchers[0]: "
+        'invalid matcher \'a="\': matcher value contains unescaped double quote: "',
         '7:5: inhibit_rules[2].target_matcher: unknown key "target_matcher"'
         ' (did you mean "target_matchers"?)',
     ]

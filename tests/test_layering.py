@@ -1,7 +1,8 @@
 """The config seam: run-time modules read typed config values and never the YAML reader.
 
 router/config/ parses; every other module (channels excepted: each owns its parser by
-design) imports only the value modules `config.types` and `config.interval_types`, and only
+design) imports only the value modules `config.types`, `config.interval_types`,
+`config.secret_types`, `config.http_types` and `config.secrets`, and only
 the composition roots (app.py, cli.py, service.py) call `config.load`. The value modules import no
 run-time module, so the dependency points one way.
 """
@@ -14,7 +15,8 @@ from pathlib import Path
 import pytest
 
 ROUTER = Path(__file__).resolve().parent.parent / "router"
-VALUES = {"router.config.types", "router.config.interval_types", "router.config.secrets"}
+VALUES = {"router.config.types", "router.config.interval_types", "router.config.secrets",
+          "router.config.secret_types", "router.config.http_types"}
 ROOTS = {
     "router/app.py": {"router.config.load"},
     "router/cli.py": {"router.config.load"},
@@ -91,7 +93,8 @@ def test_config_never_imports_noise(path: Path) -> None:
     assert not any(name.startswith("router.noise") for name in _imports(path))
 
 
-@pytest.mark.parametrize("name", ["types.py", "interval_types.py"])
+@pytest.mark.parametrize(
+    "name", ["types.py", "interval_types.py", "secret_types.py", "http_types.py"])
 def test_config_values_import_no_run_time_module(name: str) -> None:
     assert _imports(ROUTER / "config" / name) <= {"router.matchers", *VALUES}
 

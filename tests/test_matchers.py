@@ -10,6 +10,7 @@ from router.matchers import (
     MatchOp,
     format_label_set,
     from_match_maps,
+    parse_classic_matcher,
     parse_matcher,
     parse_matchers,
     route_key_part,
@@ -88,7 +89,7 @@ def test_string_form_with_braces() -> None:
     [
         '{a="1",b!="2",}',
         'a="1", b!="2",',
-        '  {  a = "1" ,  b != "2"  }  ',
+        '{  a = "1" ,  b != "2"  }',
         "a=1,b!=2",
     ],
 )
@@ -126,22 +127,41 @@ def test_quoted_utf8_label_name() -> None:
 
 def test_empty_input_gives_no_matchers() -> None:
     assert parse_matchers("") == []
-    assert parse_matchers(" {} ") == []
+    assert parse_matchers("{}") == []
+    assert parse_matchers("{ }") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Alertmanager 0.25's labels.ParseMatchers, checked with its amtool check-config.
+        ("foo=", [("foo", "=", "")]),  # an unquoted empty value
+        ("foo=bar baz", [("foo", "=", "bar baz")]),  # inner spaces belong to the value
+        ('{foo="bar"', [("foo", "=", "bar")]),  # each brace is optional on its own
+        ('foo="bar"}', [("foo", "=", "bar")]),
+        ('a=\\x\\"y', [("a", "=", '\\x"y')]),  # a stray backslash is literal, \" a quote
+        ('a="x\\\\y\\n"', [("a", "=", "x\\y\n")]),
+        ('a = "1" , b!~ 2', [("a", "=", "1"), ("b", "!~", "2")]),
+        ('a="1",', [("a", "=", "1")]),
+    ],
+)
+def test_alertmanager_string_form_edge_cases(text: str, expected: list[tuple[str, str, str]]
+                                             ) -> None:
+    assert [(m.name, str(m.op), m.value) for m in parse_matchers(text)] == expected
 
 
 @pytest.mark.parametrize(
     ("text", "message", "offset"),
     [
-        ('foo="bar', "unterminated quoted string", 4),
-        ("foo", 'missing operator after "foo"', 3),
-        ("foo=", 'missing value after "foo="', 4),
-        ('{foo="bar"', 'missing closing "}"', 10),
-        ('foo="bar"}', 'missing opening "{"', 0),
+        ('foo="bar', "matcher value contains unescaped double quote", 0),
+        ("foo", "bad matcher format: foo", 0),
         ('a="1", foo=~"("', 'invalid regular expression "(": ', 12),
-        ('a="1",,', 'expected label name, found ","', 6),
-        ('foo-bar="x"', 'invalid character "-" after label name "foo"', 3),
-        ('a="1" b="2"', 'expected "," or end of input, found "b"', 6),
+        ('a="1",,', "bad matcher format: ", 6),
+        ('foo-bar="x"', 'bad matcher format: foo-bar="x"', 0),
+        ('a="1" b="2"', 'matcher value contains unescaped double quote: "1" b="2"', 0),
+        ('  { a="1" }', 'bad matcher format: { a="1"', 2),
         ('""="x"', "empty label name", 0),
+        ('"a"="x" y', 'bad matcher format: "a"="x" y', 0),
     ],
 )
 def test_errors_carry_message_and_offset(text: str, message: str, offset: int) -> None:
@@ -165,7 +185,9 @@ def test_str_renders_openmetrics_escaped_value_and_raw_regex() -> None:
 
 def test_from_match_maps() -> None:
     got = from_match_maps({"team": "db"}, {"service": "mysql|pg"})
-    assert got == [Matcher.create("team", "=", "db"), Matcher.create("service", "=~", "mysql|pg")]
+    # match_re is anchored as Alertmanager compiles it: its route key shows this form.
+    assert got == [Matcher.create("team", "=", "db"),
+                   Matcher.create("service", "=~", "^(?:mysql|pg)$")]
 
 
 def test_route_key_part_sorts_by_name_value_then_op() -> None:
@@ -268,3 +290,48 @@ def test_public_fullmatch_fallback_gives_the_same_answers() -> None:
         assert _full_matcher(PublicOnly())(data) == _full_matcher(program)(data)
     assert _full_matcher(program)(b"db-12")
     assert not _full_matcher(PublicOnly())(b"x1")
+
+
+# --- Alertmanager 0.25's labels.ParseMatcher (the API's `filter`), cases from its tests ---
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "op", "value"),
+    [
+        ('statuscode=~"5.."', "statuscode", "=~", "5.."),
+        ("tricky=~~~", "tricky", "=~", "~~"),
+        ('trickier==\\\\=\\=\\"', "trickier", "=", '=\\=\\="'),
+        ("job=", "job", "=", ""),
+        (' \tinstance  !=  h1 \n', "instance", "!=", "h1"),
+        ('quote="She said: \\"Hi\\"\\n"', "quote", "=", 'She said: "Hi"\n'),
+        ('a="x,y"', "a", "=", "x,y"),
+        ("x=a\\", "x", "=", "a\\"),  # a trailing backslash is literal
+    ],
+)
+def test_classic_matcher_reads_as_alertmanager_025(text: str, name: str, op: str,
+                                                    value: str) -> None:
+    assert parse_classic_matcher(text) == Matcher.create(name, op, value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('job="value', 'matcher value contains unescaped double quote: "value'),
+        ('job=value"', 'matcher value contains unescaped double quote: value"'),
+        ('trickier==\\\\=\\=\\""', 'matcher value contains unescaped double quote: '
+                                   '=\\\\=\\=\\""'),
+        ('contains_unescaped_quote = foo"bar',
+         'matcher value contains unescaped double quote: foo"bar'),
+        ('invalid-name = "valid label"', 'bad matcher format: invalid-name = "valid label"'),
+        ('{foo="bar"}', 'bad matcher format: {foo="bar"}'),  # one matcher, no braces
+        ('a="x", b="z"', 'matcher value contains unescaped double quote: "x", b="z"'),
+        ('"foo=\\"bar"', 'bad matcher format: "foo=\\"bar"'),
+        ("", "bad matcher format: "),
+        ('foo=~"invalid[regexp"', "error parsing regexp: missing closing ]: `[regexp)$`"),
+        ("dc=~(", "error parsing regexp: missing closing ): `^(?:()$`"),
+    ],
+)
+def test_classic_matcher_errors_are_alertmanagers_words(text: str, message: str) -> None:
+    with pytest.raises(MatcherError) as err:
+        parse_classic_matcher(text)
+    assert err.value.message == message

@@ -86,7 +86,8 @@ def test_without_inline_secrets_the_round_trip_is_exact(tmp_path: Path) -> None:
     # A `_file` secret shows its path (not a secret), never the file's content.
     hook = data["receivers"][0]["webhook_configs"][0]
     assert hook["url_file"] == str(tmp_path / "url")
-    assert hook["http_config"] == {"bearer_token_file": str(tmp_path / "token")}
+    # Shown as Prometheus shows it: bearer_token is read as `authorization` (Bearer).
+    assert hook["http_config"] == {"authorization": {"credentials_file": str(tmp_path / "token")}}
     assert data["server"]["auth"] == {"bearer_tokens_file": [str(tmp_path / "token")],
                                       "public_read": True}
     assert "T0KEN123" not in view
@@ -140,3 +141,87 @@ def test_scrub_removes_echoed_urls_headers_and_cut_secrets() -> None:
         "Authorization: Bearer <secret>")
     assert scrub("echo: pa55w…", secrets) == "echo: <secret>…"
     assert scrub("nothing to hide", secrets) == "nothing to hide"
+
+
+ALERTMANAGER_STYLE = """
+global:
+  smtp_smarthost: smtp.example.com:587
+  smtp_from: am@example.com
+  smtp_auth_username: am
+  smtp_auth_password: smtp-pa55-4711
+  smtp_auth_secret: smtp-cram-4711
+  slack_api_url: https://hooks.slack.com/services/T0/B0/slackhook4711
+  opsgenie_api_key: opsgenie-4711
+  victorops_api_key: victorops-4711
+  wechat_api_secret: wechat-4711
+  http_config:
+    oauth2:
+      client_id: router
+      client_secret_file: {key}
+      token_url: https://idp.example.com/token
+      scopes: [alerts]
+      endpoint_params: {{audience: hooks}}
+    proxy_url: http://user:proxy-pa55-4711@proxy.example.com:3128
+    no_proxy: localhost,.internal
+    proxy_connect_header: {{X-Proxy-Key: [connect-4711]}}
+    tls_config: {{ca_file: {key}, cert_file: {key}, key_file: {key}, server_name: hooks,
+                 min_version: TLS12}}
+route:
+  receiver: team
+  routes:
+    - match_re: {{service: 'chk|pay'}}
+      receiver: team
+receivers:
+  - name: team
+    slack_configs:
+      - channel: '#ops'
+        title_link: https://example.com
+        color: '{{{{ "danger" if status == "firing" else "good" }}}}'
+        fields: [{{title: Severity, value: '{{{{ commonLabels.severity }}}}', short: true}}]
+        actions: [{{type: button, text: Runbook, url: https://runbooks.example.com}}]
+    email_configs:
+      - to: team@example.com
+    webhook_configs:
+      - url: https://hooks.example.com/x
+        http_config:
+          authorization: {{type: Token, credentials: authz-4711}}
+          tls_config: {{key: tls-key-4711, cert: not-checked-at-load, ca: pem}}
+    pagerduty_configs:
+      - service_key: pd-v1-4711
+"""
+
+
+def test_alertmanager_style_config_is_redacted_and_loads_back(tmp_path: Path) -> None:
+    (tmp_path / "k").write_text("file-4711\n", encoding="utf-8")
+    config = load_config_text(ALERTMANAGER_STYLE.format(key=tmp_path / "k"),
+                              str(tmp_path / "r.yml"))
+    view = redacted_yaml(config)
+    assert "4711" not in view
+    # Secrets aside: a placeholder URL where `<secret>` stands (Alertmanager checks URLs).
+    again = load_config_text(view.replace("<secret>", "https://secret.example/"),
+                             str(tmp_path / "r.yml"))
+    assert redacted(again) == redacted(config)
+    data = yaml.safe_load(view)
+    http = data["global"]["http_config"]
+    assert http["oauth2"]["client_secret_file"] == str(tmp_path / "k")
+    assert http["tls_config"]["key_file"] == str(tmp_path / "k")
+    assert http["proxy_url"] == "<secret>"
+    assert http["proxy_connect_header"] == {"X-Proxy-Key": ["<secret>"]}
+    assert data["global"]["slack_api_url"] == "<secret>"
+    # What receivers inherited is shown where it applies.
+    email = data["receivers"][0]["email_configs"][0]
+    assert (email["smarthost"], email["auth_password"]) == ("smtp.example.com:587", "<secret>")
+    assert data["receivers"][0]["pagerduty_configs"][0]["service_key"] == "<secret>"
+
+
+def test_scrub_knows_proxy_passwords_and_basic_auth_from_a_username_file(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "user").write_text("file-user\n", encoding="utf-8")
+    cfg = WebhookConfig(url=Secret("https://hooks.example.com/x"), http_config=HttpConfig(
+        proxy_url=Secret("http://u:pr0xy-pa55@proxy:3128"),
+        basic_auth=BasicAuth("", Secret("pw-4711"), str(tmp_path / "user"))))
+    secrets = secret_values(cfg)
+    basic = base64.b64encode(b"file-user:pw-4711").decode()
+    assert scrub(f"proxy said pr0xy-pa55, echoed {basic}", secrets) == (
+        "proxy said <secret>, echoed <secret>")

@@ -33,8 +33,12 @@ S = {name: f"S3CRET-{name.replace('_', '-')}-{i:04d}" for i, name in enumerate((
     "smtp_password", "twilio_token", "gateway_url", "gateway_bearer", "teams_url",
     "discord_url", "telegram_token", "ingest_inline", "ingest_file", "ingest_single_file",
     "basic_inline", "basic_file",
+    # Alertmanager's global secrets and Prometheus' http_config ones.
+    "global_slack_api_url", "smtp_auth_secret", "opsgenie_api_key", "victorops_api_key",
+    "wechat_api_secret", "authorization_credentials", "oauth2_client_secret",
+    "proxy_connect_header", "tls_key", "service_key", "global_smtp_password",
 ))}
-CHANNELS = 13
+CHANNELS = 19
 READER = {"Authorization": f"Bearer {S['ingest_inline']}"}
 
 
@@ -68,6 +72,13 @@ def config(tmp_path: Path, echo: str, smtp_port: int, ca_file: str) -> str:
         "basic_file")}
     url_file = write(tmp_path, "webhook_url_file", f"{echo}/hook2/{S['webhook_url_file']}")
     return f"""
+global:
+  slack_api_url: {echo}/slack-global/{S['global_slack_api_url']}
+  smtp_auth_password: {S['global_smtp_password']}
+  smtp_auth_secret: {S['smtp_auth_secret']}
+  opsgenie_api_key: {S['opsgenie_api_key']}
+  victorops_api_key: {S['victorops_api_key']}
+  wechat_api_secret: {S['wechat_api_secret']}
 route:
   receiver: everything
   group_by: [alertname]
@@ -79,6 +90,9 @@ receivers:
       - token: {S['slack_token']}
         channel: "#ops"
         app_url: {echo}/slack-api/
+      - channel: "#global"
+        title_link: https://example.com/{{{{ groupKey }}}}
+        color: warning
     webhook_configs:
       - url: {echo}/retry/{S['webhook_url']}
         http_config: {{bearer_token: {S['webhook_bearer']}}}
@@ -86,11 +100,27 @@ receivers:
         http_config: {{basic_auth: {{username: u, password_file: {f['webhook_basic_file']}}}}}
       - url: {echo}/hook3
         http_config: {{basic_auth: {{username: u, password: {S['webhook_basic']}}}}}
+      - url: {echo}/authz
+        http_config:
+          authorization: {{type: Token, credentials: {S["authorization_credentials"]}}}
+      - url: {echo}/behind-oauth2
+        http_config:
+          oauth2: {{client_id: router, client_secret: {S['oauth2_client_secret']},
+                   token_url: {echo}/oauth/token}}
+      - url: {echo}/proxied
+        http_config:
+          proxy_url: {echo}
+          proxy_connect_header: {{X-Proxy-Key: [{S['proxy_connect_header']}]}}
+      - url: {echo}/tls
+        http_config:
+          tls_config: {{cert: not-a-pem, key: {S['tls_key']}}}
     pagerduty_configs:
       - routing_key: {S['pagerduty_key']}
         url: {echo}/pagerduty
       - routing_key_file: {f['pagerduty_key_file']}
         url: {echo}/pagerduty
+      - service_key: {S['service_key']}
+        url: {echo}/pagerduty-v1
     email_configs:
       - to: oncall@example.com
         from: alert-router@example.com
@@ -220,7 +250,8 @@ async def test_no_secret_in_any_answer_log_metric_or_row(
         sid = (await resp.json())["silenceID"]
         await clock.advance(1)
         sent_to = ("/slack/", "/slack-api/", "/retry/", "/hook2/", "/hook3", "/pagerduty",
-                   "/twilio", "/gateway/", "/teams", "/api/webhooks/", "/telegram")
+                   "/twilio", "/gateway/", "/teams", "/api/webhooks/", "/telegram",
+                   "/slack-global/", "/authz", "/oauth/token", "/pagerduty-v1", "/proxied")
         await wait_until(lambda: all(any(f"POST {p}" in s for s in vendor.seen)
                                      for p in sent_to) and bool(smtp.logins),
                          "an attempt on every channel")
@@ -230,7 +261,8 @@ async def test_no_secret_in_any_answer_log_metric_or_row(
         for name in ("slack_api_url", "slack_token", "webhook_url", "webhook_bearer",
                      "webhook_url_file", "pagerduty_key", "pagerduty_key_file",
                      "gateway_url", "gateway_bearer", "teams_url", "discord_url",
-                     "telegram_token"):
+                     "telegram_token", "global_slack_api_url", "authorization_credentials",
+                     "service_key"):  # proxy_connect_header goes on CONNECT only (https)
             assert S[name] in seen, name
 
         dead = await (await client.get("/api/v1/deliveries?state=dead", headers=READER)).json()

@@ -10,33 +10,42 @@ root (CI runs as root); elsewhere those tests are skipped with the reason.
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
+import random
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from channels.fakes import Fake, start_fake
-from conftest import config_from, run_until, wait_until
+from conftest import config_from, flushed, run_until, wait_until
 from fakeclock import FakeClock
 from prometheus_client import CollectorRegistry
+from test_delivery import make_row, webhook
+from tmpfs import fill, mounted, remount
 
 from router.app import create_app
+from router.channels.http import HttpClient
+from router.config.types import DeliveryConfig
+from router.delivery.worker import DeliveryManager, row_key
+from router.metrics import Metrics
 from router.service import Service
+from router.storage import OutboxRow
+from router.storage.sqlite import SqliteStore
 from router.web.keys import SERVICE
 
 
-def config(url: str) -> str:
+def config(url: str, group_interval: str = "2s") -> str:
     return f"""
 route:
   receiver: hook
   group_by: [alertname]
   group_wait: 1s
-  group_interval: 2s
+  group_interval: {group_interval}
   repeat_interval: 1h
 receivers:
   - name: hook
@@ -50,30 +59,12 @@ async def hook(aiohttp_server: Any) -> Fake:
     return await start_fake(aiohttp_server, "webhook")
 
 
-def _mount(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
-
-
-def remount(where: Path, mode: str) -> None:
-    done = _mount("-o", f"remount,{mode}", str(where))
-    assert done.returncode == 0, done.stderr
-
-
 @pytest.fixture
 def mnt(tmp_path: Path) -> Iterator[Path]:
     """A fresh 4 MB tmpfs, unmounted after the test (and after the app has closed: this
     fixture is set up before the app's and so torn down after it)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
-    where = tmp_path / "mnt"
-    where.mkdir()
-    done = _mount("-t", "tmpfs", "-o", "size=4m", "tmpfs", str(where))
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    yield where
-    _mount("-o", "remount,rw", str(where))
-    if subprocess.run(["umount", str(where)], check=False).returncode != 0:
-        subprocess.run(["umount", "-l", str(where)], check=False)
+    with mounted(tmp_path / "mnt", "4m") as where:
+        yield where
 
 
 async def start(aiohttp_client: Any, tmp_path: Path, clock: FakeClock, db: Path,
@@ -141,13 +132,7 @@ async def test_full_disk_heals_once_space_is_freed(
 ) -> None:
     client, state = await start(aiohttp_client, tmp_path, clock, mnt / "router.db", hook.url)
     assert (await post(client, "Before")).status == 202
-    filler = mnt / "filler"
-    with filler.open("wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-        except OSError:
-            pass  # ENOSPC: the disk is full
+    filler = fill(mnt)
     big = {f"note{i}": "y" * 60_000 for i in range(4)}
     await refused(await post(client, "Full", **big))
     await refused(await client.get("/-/ready"))
@@ -173,3 +158,94 @@ async def test_locked_database_answers_503_then_recovers(
     assert (await post(client, "Locked")).status == 202
     assert (await client.get("/-/ready")).status == 200
     await delivered(state, clock, hook, "Locked")
+
+
+
+async def test_a_flush_the_locked_store_refused_is_retried_soon_not_a_group_interval_later(
+    make_router: Any, tmp_path: Path, clock: FakeClock, hook: Fake
+) -> None:
+    """An alert acknowledged just before the lock: its group's flush cannot queue the
+    notification, and is tried again STORE_RETRY (2 s) later, not at the next
+    group_interval (5m here)."""
+    client, state = await make_router(config(hook.url, group_interval="5m"))
+    assert (await post(client, "JustBefore")).status == 202
+    blocker = sqlite3.connect(tmp_path / "router.db", isolation_level=None)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        await clock.advance(1.0)  # group_wait: the flush meets the lock
+        await flushed(state)
+        assert not state.store.healthy
+        assert hook.requests == []
+        blocker.execute("ROLLBACK")
+    finally:
+        blocker.close()
+    await delivered(state, clock, hook, "JustBefore")  # within 2 s of the fake clock
+
+
+@dataclass
+class LockedDelivery:
+    manager: DeliveryManager
+    row: OutboxRow
+    running: asyncio.Task[None]
+    blocker: sqlite3.Connection
+
+
+@contextlib.asynccontextmanager
+async def delivered_while_locked(
+    store: SqliteStore, db: Path, clock: FakeClock, hook: Fake, http: HttpClient
+) -> AsyncIterator[LockedDelivery]:
+    """A worker whose notification is answered 200 while `db` is locked: inside the block
+    the outcome's commit has failed and the lock is still held."""
+    store.probe_interval = 0.05
+    channel = webhook(hook.url, http)
+    manager = DeliveryManager(store, clock, Metrics(CollectorRegistry()), DeliveryConfig(),
+                              lambda r, k, i: channel, rng=random.Random(1))
+    row = make_row(channel, clock.now(), "a")
+    await manager.enqueue(row)
+    hook.delay = 0.3  # the answer comes once the database is locked
+    running = asyncio.create_task(manager.run())
+    blocker = sqlite3.connect(db, isolation_level=None)
+    try:
+        await wait_until(lambda: bool(hook.requests), "the notification")
+        blocker.execute("BEGIN EXCLUSIVE")
+        await wait_until(lambda: manager.nflog.get(row_key(row)) is not None, "the 200")
+        await wait_until(lambda: store.queued_writes() == 0, "the outcome's commit")
+        async with store.writes_held():  # the transaction in flight has failed
+            assert not store.healthy
+        assert len(await store.outbox_load_pending()) == 1
+        yield LockedDelivery(manager, row, running, blocker)
+    finally:
+        if blocker.in_transaction:
+            blocker.execute("ROLLBACK")
+        blocker.close()
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_a_delivery_recorded_while_the_store_is_locked_is_recorded_once_it_heals(
+    store: SqliteStore, tmp_path: Path, clock: FakeClock, hook: Fake, http: HttpClient
+) -> None:
+    """The outcome of a send (row deleted, notification logged) that cannot commit is
+    written once the store heals, without a restart. It used to be dropped, leaving the
+    row pending under the live worker's lease, renewed for good: a leftover that the next
+    restart sent again."""
+    async with delivered_while_locked(store, tmp_path / "router.db", clock, hook, http) as d:
+        d.blocker.execute("ROLLBACK")
+        async with asyncio.timeout(5):
+            # The store heals by its probe; the outcome is written again once it has.
+            while await store.outbox_load_pending():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        [entry] = await store.load_nflog(clock.now())
+        assert entry.firing == d.row.firing
+        assert len(hook.requests) == 1
+
+
+async def test_stopping_does_not_wait_for_the_store_to_heal(
+    store: SqliteStore, tmp_path: Path, clock: FakeClock, hook: Fake, http: HttpClient
+) -> None:
+    async with delivered_while_locked(store, tmp_path / "router.db", clock, hook, http) as d:
+        d.running.cancel()
+        async with asyncio.timeout(5):  # giving the leases back fails after the lock's wait
+            await asyncio.gather(d.running, return_exceptions=True)
+    # Still pending: sent once more after a restart (at-least-once).
+    assert len(await store.outbox_load_pending()) == 1

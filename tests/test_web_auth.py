@@ -42,11 +42,13 @@ PUBLIC_READ = CONFIG + "    public_read: true\n"
 
 # Every read route with a concrete path; {sid}/{fp} are filled in once they exist.
 READS = ("/api/v1/alerts", "/api/v1/alerts/{fp}/trace", "/api/v1/deliveries",
-         "/api/v2/silences", "/api/v2/silence/{sid}", "/api/v2/alerts", "/api/v2/receivers",
-         "/api/v2/status", "/metrics", "/api/v1/events")
+         "/api/v2/silences", "/api/v2/silence/{sid}", "/api/v2/alerts", "/api/v2/alerts/groups",
+         "/api/v2/receivers", "/api/v2/status", "/metrics", "/api/v1/events")
 PROBES = ("/-/healthy", "/-/ready")
-# Public by design: logging in is how a browser gets credentials (it checks them itself).
-SESSION = "/api/v1/session"
+# Public beyond the probes: the VAPID public key (a page needs it to subscribe) and the
+# service worker a page registers; logging in is how a browser gets credentials (the
+# session route checks them itself).
+PUBLIC = (*PROBES, "/api/v1/webpush/key", "/sw.js", "/api/v1/session")
 
 
 def writes(sid: str) -> list[tuple[str, str, Any]]:
@@ -59,6 +61,8 @@ def writes(sid: str) -> list[tuple[str, str, Any]]:
         ("POST", "/api/v2/silences", silence_body([api_matcher("a", "b")], 0, 4e9)),
         ("DELETE", f"/api/v2/silence/{sid}", None),
         ("POST", "/-/reload", None),
+        ("POST", "/api/v1/webpush/subscriptions", {}),
+        ("DELETE", "/api/v1/webpush/subscriptions", {}),
     ]
 
 
@@ -95,7 +99,7 @@ def test_every_registered_route_has_a_policy(tmp_path: Path, clock: FakeClock) -
     for route in routes:
         assert route in policies, f"{route.method} {route.resource} has no access policy"
         path = route.resource.canonical if route.resource else ""
-        expected = (Policy.PUBLIC if path in (*PROBES, SESSION)
+        expected = (Policy.PUBLIC if path in PUBLIC
                     else Policy.READ if route.method in ("GET", "HEAD") else Policy.WRITE)
         assert policies[route] is expected, f"{route.method} {path}"
 

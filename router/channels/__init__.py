@@ -13,7 +13,18 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
-from router.channels import discord, email, log, pagerduty, slack, sms, teams, telegram, webhook
+from router.channels import (
+    discord,
+    email,
+    log,
+    pagerduty,
+    slack,
+    sms,
+    teams,
+    telegram,
+    webhook,
+    webpush,
+)
 from router.channels.base import Channel
 from router.channels.http import HttpClient
 from router.config.fields import FieldReader
@@ -49,6 +60,7 @@ CHANNELS: Final[Mapping[str, ChannelSpec]] = MappingProxyType({
     "teams": _spec(teams),
     "discord": _spec(discord),
     "telegram": _spec(telegram),
+    "webpush": _spec(webpush),
     "log": _spec(log),
 })
 

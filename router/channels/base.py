@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from router.config.types import Pacing
 from router.model import Notification
@@ -27,6 +27,12 @@ class SendContext:
     # Data remembered from the last successful delivery to this group (e.g. Slack ts/channel).
     state: Mapping[str, str]
     all_resolved: bool
+    delivery_id: int = 0  # the outbox row: the same id on every attempt (0: none)
+    created_at: float = 0.0  # when the delivery was first queued (epoch seconds)
+    group_key: str = ""
+    # An earlier attempt's outcome is unknown (its process died mid-send): the vendor may
+    # already show it. A channel that can find that send adopts it instead of repeating it.
+    in_doubt: bool = False
 
 
 class Channel(Protocol):
@@ -48,6 +54,22 @@ class Channel(Protocol):
 
     async def send(self, payload: bytes, ctx: SendContext) -> dict[str, str]:
         """Deliver `payload`; return state to remember (may be {}); raise DeliveryError."""
+        ...
+
+
+@runtime_checkable
+class FanOut(Protocol):
+    """A channel whose notification goes to recipients registered at run time (Web Push
+    subscriptions): the enqueue stage queues one outbox row per recipient, so each has its
+    own pacing target, retries and dead letter, and a retry never re-sends to a recipient
+    that already got it. A recipient id is never a secret (it names no endpoint)."""
+
+    def recipients(self, receiver: str) -> list[str]:
+        """The recipient ids registered for `receiver` now."""
+        ...
+
+    def for_recipient(self, recipient: str) -> Channel:
+        """The channel that sends one recipient's row (its target names that recipient)."""
         ...
 
 

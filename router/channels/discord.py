@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from router.channels.base import SendContext, target_id
-from router.channels.http import HttpClient, auth_headers, classify_http, cut
+from router.channels.http import HttpClient, classify_http, cut
 from router.config.fields import FieldReader
 from router.config.types import HttpConfig, Pacing, Secret
 from router.config.yaml_source import Node
@@ -173,10 +173,11 @@ class DiscordChannel:
     # --- sending ------------------------------------------------------------------
 
     async def send(self, payload: bytes, ctx: SendContext) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", **auth_headers(self.cfg.http_config)}
+        headers = {"Content-Type": "application/json"}
         status, resp_headers, text = await self._http.post(
             self.cfg.webhook_url.reveal(), payload, headers=headers,
             timeout=ctx.timeout, endpoint="discord webhook endpoint",
+            http_config=self.cfg.http_config,
         )
         # 204 No Content (200 with a message body under `?wait=true`).
         error = classify_http(status, resp_headers, text)

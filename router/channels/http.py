@@ -14,14 +14,20 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from router import __version__
 from router.channels.base import excerpt
-from router.config.types import HttpConfig
+from router.channels.oauth2 import OAuth2Tokens
+from router.channels.proxy import pick_proxy, proxy_environment
+from router.channels.tls import TlsContexts
+from router.config.types import HttpConfig, OAuth2, TlsConfig
 from router.errors import DeliveryError, FailureReason
 
 Response = tuple[int, dict[str, str], str]  # status, headers, text
@@ -38,12 +44,25 @@ class HttpClient:
     the session closes; `session` raises HttpClientNotStarted outside that window.
     Rendering never needs it, so a channel built for `alert-router render` gets an
     unstarted client.
+
+    It also applies each channel's `http_config` (authorization, oauth2 tokens cached
+    until expiry on `now`, proxy, TLS, redirects). `environ` holds the proxy variables
+    (`HTTPS_PROXY`, ...) that `proxy_from_environment` reads, captured by the caller.
     """
 
-    __slots__ = ("_session",)
+    __slots__ = ("_environ", "_session", "_tls", "_tokens")
 
-    def __init__(self, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        now: Callable[[], float] = time.time,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self._session = session
+        self._environ = proxy_environment(environ or {})
+        self._tls = TlsContexts()
+        self._tokens = OAuth2Tokens(now)
 
     def start(self, session: aiohttp.ClientSession) -> None:
         self._session = session
@@ -72,10 +91,59 @@ class HttpClient:
         headers: Mapping[str, str],
         timeout: float,  # noqa: ASYNC109 - handed to aiohttp's ClientTimeout, per attempt
         endpoint: str = "endpoint",
+        http_config: HttpConfig | None = None,
     ) -> Response:
-        """`post_json` through the shared session."""
-        return await post_json(self.session, url, body, headers=headers, timeout=timeout,
-                               endpoint=endpoint)
+        """`post_json` through the shared session, with `http_config` applied. A header
+        the channel sets itself (Slack's Web API token) wins over the config's."""
+        http = http_config or _DEFAULT_HTTP
+        merged = dict(headers)
+        try:
+            auth = auth_headers(http)
+        except (OSError, UnicodeDecodeError):
+            # The message names no path: an operator finds it in the config.
+            raise DeliveryError(FailureReason.OTHER, "cannot read a credentials file of "
+                                f"the http_config for {endpoint}", retryable=True) from None
+        if http.oauth2 is not None:
+            auth["Authorization"] = await self._tokens.header(
+                http.oauth2, self._token_fetch(timeout))
+        for name, value in auth.items():
+            if _header(merged, name) is None:
+                merged[name] = value
+        return await post_json(self.session, url, body, headers=merged, timeout=timeout,
+                               endpoint=endpoint, **self._options(http, url, endpoint))
+
+    def _options(self, http: HttpConfig, url: str, endpoint: str) -> dict[str, Any]:
+        """aiohttp's per-request proxy, TLS and redirect arguments for `http`."""
+        options: dict[str, Any] = {"allow_redirects": http.follow_redirects}
+        proxy = pick_proxy(http, url, self._environ)
+        if proxy is not None:
+            options["proxy"] = proxy
+            if http.proxy_connect_header:
+                options["proxy_headers"] = {name: ", ".join(v.reveal() for v in values)
+                                            for name, values in http.proxy_connect_header}
+        context = self._context(http.tls_config, endpoint)
+        if context is not None:
+            options["ssl"] = context
+        if http.tls_config.server_name:
+            options["server_hostname"] = http.tls_config.server_name
+        return options
+
+    def _context(self, tls: TlsConfig, endpoint: str) -> ssl.SSLContext | None:
+        try:
+            return self._tls.get(tls)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            # The file may be deployed late or rotated mid-write: worth another attempt.
+            raise DeliveryError(FailureReason.OTHER, f"cannot use the tls_config for "
+                                f"{endpoint}: {type(exc).__name__}", retryable=True) from None
+
+    def _token_fetch(self, timeout: float) -> Callable[..., Any]:
+        async def fetch(url: str, body: bytes, headers: dict[str, str],
+                        cfg: OAuth2) -> Response:
+            http = HttpConfig(proxy_url=cfg.proxy_url, tls_config=cfg.tls_config)
+            return await post_json(self.session, url, body, headers=headers,
+                                   timeout=timeout, endpoint="oauth2 token endpoint",
+                                   **self._options(http, url, "oauth2 token endpoint"))
+        return fetch
 
     def __repr__(self) -> str:
         return f"HttpClient(started={self.started})"
@@ -89,8 +157,12 @@ async def post_json(
     headers: Mapping[str, str],
     timeout: float,  # noqa: ASYNC109 - handed to aiohttp's ClientTimeout, per attempt
     endpoint: str = "endpoint",
+    **options: Any,
 ) -> Response:
     """POST `body`; return (status, headers, text). Transport failures become DeliveryError.
+
+    `options` are aiohttp request arguments from an `http_config` (proxy, ssl, ...);
+    without them redirects are not followed.
 
     `endpoint` names the target in messages ("slack endpoint"): the URL itself is never
     quoted because it may embed a token, and aiohttp's own messages contain it, so the
@@ -102,7 +174,7 @@ async def post_json(
             data=body,
             headers=dict(headers),
             timeout=aiohttp.ClientTimeout(total=timeout),
-            allow_redirects=False,
+            **{"allow_redirects": False, **options},
         ) as resp:
             text = await resp.text(errors="replace")
             return resp.status, dict(resp.headers), text
@@ -182,12 +254,22 @@ def classify_http(
     return DeliveryError(FailureReason.OTHER, detail, retryable=False)
 
 
+_DEFAULT_HTTP = HttpConfig()
+
+
 def auth_headers(http: HttpConfig) -> dict[str, str]:
-    """Credentials are read at send time so they are never part of a stored payload."""
-    if http.bearer_token is not None:
-        return {"Authorization": f"Bearer {http.bearer_token.reveal()}"}
+    """`authorization` / `bearer_token` / `basic_auth` as headers (oauth2 is fetched by
+    HttpClient). Credentials are read at send time, so they are never part of a stored
+    payload and a rotated file takes effect at once."""
+    auth = http.auth
+    if auth is not None:
+        credentials = auth.credentials.reveal() if auth.credentials is not None else ""
+        return {"Authorization": f"{auth.type} {credentials}".rstrip()}
     if http.basic_auth is not None:
-        pair = f"{http.basic_auth.username}:{http.basic_auth.password.reveal()}"
+        basic = http.basic_auth
+        username = (Path(basic.username_file).read_text(encoding="utf-8").strip()
+                    if basic.username_file else basic.username)
+        pair = f"{username}:{basic.password.reveal()}"
         return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
     return {}
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from router.channels.base import SendContext, target_id
-from router.channels.http import HttpClient, auth_headers, classify_http, cut
+from router.channels.http import HttpClient, classify_http, cut
 from router.config.fields import FieldReader
 from router.config.types import HttpConfig, Pacing, Secret
 from router.config.yaml_source import Node
@@ -170,11 +170,11 @@ class TeamsChannel:
 
     async def send(self, payload: bytes, ctx: SendContext) -> dict[str, str]:
         # Workflows answers 202 Accepted; any 2xx is delivered.
-        headers = {"Content-Type": "application/json", **auth_headers(self.cfg.http_config)}
+        headers = {"Content-Type": "application/json"}
         status, resp_headers, text = await self._http.post(
             self.cfg.webhook_url.reveal(), payload,
             headers=headers, timeout=ctx.timeout,
-            endpoint="teams workflow endpoint",
+            endpoint="teams workflow endpoint", http_config=self.cfg.http_config,
         )
         error = classify_http(status, resp_headers, text)
         if error is not None:

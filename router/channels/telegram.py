@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from router.channels.base import SendContext, excerpt, target_id
-from router.channels.http import HttpClient, auth_headers, classify_http
+from router.channels.http import HttpClient, classify_http
 from router.config.fields import FieldReader
 from router.config.types import HttpConfig, Pacing, Secret
 from router.config.yaml_source import Node
@@ -187,10 +187,10 @@ class TelegramChannel:
     async def send(self, payload: bytes, ctx: SendContext) -> dict[str, str]:
         token = self.cfg.bot_token.reveal()
         url = f"{self.cfg.api_url.rstrip('/')}/bot{token}/sendMessage"
-        headers = {"Content-Type": "application/json", **auth_headers(self.cfg.http_config)}
+        headers = {"Content-Type": "application/json"}
         status, resp_headers, text = await self._http.post(
             url, payload, headers=headers, timeout=ctx.timeout,
-            endpoint="telegram bot api",
+            endpoint="telegram bot api", http_config=self.cfg.http_config,
         )
         # Telegram never echoes the token, but a proxy in front of it might.
         text = text.replace(token, "<redacted>") if token else text
@@ -268,7 +268,9 @@ def parse(fields: FieldReader, node: Node) -> TelegramConfig | None:
     message = fields.template_string(node.get("message"))
     template = fields.template_key(node, "template")
     parse_mode = _parse_mode(node, custom=message is not None or template is not None)
-    api_url = node.get_str("api_url", DEFAULT_API_URL) or DEFAULT_API_URL
+    # Alertmanager: `global.telegram_api_url` unless the entry sets its own.
+    inherited = fields.global_.telegram_api_url or DEFAULT_API_URL
+    api_url = node.get_str("api_url", inherited) or inherited
     if not api_url.startswith(("https://", "http://")):
         child = node.get("api_url")
         assert child is not None

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from router.channels.base import SendContext, target_id
-from router.channels.http import HttpClient, auth_headers, classify_http, user_agent
+from router.channels.http import HttpClient, classify_http, user_agent
 from router.config.fields import FieldReader
 from router.config.types import WebhookConfig
 from router.config.yaml_source import Node
@@ -83,10 +83,10 @@ class WebhookChannel:
 
     async def send(self, payload: bytes, ctx: SendContext) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "User-Agent": self._user_agent}
-        headers.update(auth_headers(self.cfg.http_config))
         status, resp_headers, text = await self._http.post(
             self.cfg.url.reveal(), payload, headers=headers,
             timeout=ctx.timeout, endpoint="webhook endpoint",
+            http_config=self.cfg.http_config,
         )
         error = classify_http(status, resp_headers, text)
         if error is not None:

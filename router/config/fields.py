@@ -12,12 +12,11 @@ from pathlib import Path
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
-from router.config.types import BasicAuth, HttpConfig, Pacing, Secret
+from router.config.http_config import parse_http_config
+from router.config.types import BasicAuth, GlobalConfig, HttpConfig, Pacing, Secret
 from router.config.yaml_source import Node, Source
 from router.errors import MatcherError, Problem
 from router.matchers import Matcher, parse_matchers
-
-HTTP_KEYS = ("bearer_token", "bearer_token_file", "basic_auth")
 
 # `{{ .Foo` (optionally `{{-`): Go template syntax, which Jinja would parse differently.
 _GO_EXPR = re.compile(r"\{\{-?\s*\.[^}]*\}\}")
@@ -67,11 +66,17 @@ class FieldReader:
         self.src = src
         self.base_dir = base_dir
         self.env = SandboxedEnvironment()
+        # What receivers inherit (`global:`); the loader sets it before reading receivers.
+        self.global_ = GlobalConfig()
 
     def path(self, text: str) -> Path:
         return self.base_dir / Path(text).expanduser()
 
-    def existing_file(self, node: Node, key: str) -> str | None:
+    def existing_file(self, node: Node, key: str, *, deployable: bool = False) -> str | None:
+        """The path at `key`, which must be a file. A `deployable` file (a secret, a
+        certificate) may exist only where the router is deployed: when `check-config`
+        runs elsewhere (`src.lenient_files`) its absence is a warning, at `serve` an error.
+        """
         text = node.get_str(key)
         if text is None:
             return None
@@ -79,11 +84,17 @@ class FieldReader:
         if not path.is_file():
             child = node.get(key)
             assert child is not None
+            if deployable and self.src.lenient_files:
+                child.warn(f"file not found: {path} (it must exist where alert-router serves)")
+                return str(path)
             child.error(f"file not found: {path}")
             return None
         return str(path)
 
-    def secret(self, node: Node, key: str, *, required: bool = False) -> Secret | None:
+    def secret(self, node: Node, key: str, *, required: bool = False,
+               deployable: bool = True) -> Secret | None:
+        """`key` or `key_file`. A missing file is a warning at check-config unless the
+        secret is not `deployable` (server.auth's own credentials: always an error)."""
         file_key = f"{key}_file"
         value = node.get_str(key)
         if value is not None and node.has(file_key):
@@ -94,7 +105,7 @@ class FieldReader:
         if value is not None:
             return Secret(value=value)
         if node.has(file_key):
-            path = self.existing_file(node, file_key)
+            path = self.existing_file(node, file_key, deployable=deployable)
             return None if path is None else Secret(file=path)
         if required:
             node.error(f'one of "{key}" or "{file_key}" is required')
@@ -149,19 +160,17 @@ class FieldReader:
         return path
 
     def http_config(self, node: Node) -> HttpConfig:
+        """The entry's `http_config`, else the global one (replaced whole, as Alertmanager)."""
         child = node.get_map("http_config")
         if child is None:
-            return HttpConfig()
-        child.expect_keys(HTTP_KEYS)
-        auth = child.get_map("basic_auth")
-        return HttpConfig(
-            self.secret(child, "bearer_token"), self.basic_auth(auth) if auth else None
-        )
+            return self.global_.http_config
+        return parse_http_config(self, child)
 
     def basic_auth(self, node: Node) -> BasicAuth | None:
         node.expect_keys(("username", "password", "password_file"))
         username = node.get_str("username") if node.require("username") else None
-        password = self.secret(node, "password", required=True)
+        # server.auth only: the router's own credentials must be readable wherever checked.
+        password = self.secret(node, "password", required=True, deployable=False)
         if username is None or password is None:
             return None
         return BasicAuth(username, password)

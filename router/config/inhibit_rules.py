@@ -67,6 +67,9 @@ def _match_maps(node: Node, side: str) -> list[Matcher]:
             if not _LABEL_NAME.fullmatch(name):
                 (child.key_node(name) or value_node).error(f'invalid label name "{name}"')
                 continue
+            if op is MatchOp.RE and value_node.is_null:
+                value_node.error(f'invalid regexp value for "{name}"')
+                continue
             value = value_node.as_str()
             if value is None:
                 continue

@@ -8,9 +8,12 @@ that cross sections (receivers and time intervals named by routes).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+from router.channels.webpush.config import WebPushConfig, parse_settings
 from router.config.fields import FieldReader
+from router.config.global_config import parse_global
 from router.config.inhibit_rules import parse_inhibit_rules
 from router.config.receivers import parse_receivers
 from router.config.route import (
@@ -22,7 +25,6 @@ from router.config.route import (
 )
 from router.config.sections import (
     parse_delivery,
-    parse_global,
     parse_sources,
     parse_storage,
     parse_stream,
@@ -40,11 +42,13 @@ from router.config.types import (
     ServerConfig,
     StorageConfig,
     StreamConfig,
+    WebPushSettings,
 )
 from router.config.yaml_source import Node, Source, suggest
 from router.errors import ConfigError, Problem
 
-__all__ = ["ConfigError", "check_files", "default_config", "load_config", "load_config_text"]
+__all__ = ["ConfigError", "as_warning", "check_files", "check_report", "default_config",
+           "load_config", "load_config_text"]
 
 _TOP_KEYS = (
     "global",
@@ -59,6 +63,7 @@ _TOP_KEYS = (
     "inhibit_rules",
     "time_intervals",
     "mute_time_intervals",  # Alertmanager's deprecated name for time_intervals
+    "webpush",
 )
 
 
@@ -77,21 +82,33 @@ def default_config() -> RouterConfig:
     )
 
 
-def load_config(path: str | Path) -> RouterConfig:
-    """Load and validate a config file; ConfigError lists every problem found."""
+def load_config(
+    path: str | Path, *, lenient_files: bool = False, warnings: list[Problem] | None = None
+) -> RouterConfig:
+    """Load and validate a config file; ConfigError lists every problem found.
+
+    `lenient_files` (check-config, routes test, render): a secret or certificate file
+    that does not exist here is a warning (appended to `warnings`), not an error; `serve`
+    and reload load strictly.
+    """
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else str(exc)
         raise ConfigError([Problem(str(path), 1, 1, "", f"cannot read config: {reason}")]) from None
-    return load_config_text(text, str(path))
+    return load_config_text(text, str(path), lenient_files=lenient_files, warnings=warnings)
 
 
-def load_config_text(text: str, filename: str) -> RouterConfig:
+def load_config_text(
+    text: str, filename: str, *, lenient_files: bool = False,
+    warnings: list[Problem] | None = None,
+) -> RouterConfig:
     """Like `load_config` for text; relative paths resolve against `filename`'s directory."""
-    src = Source(filename)
+    src = Source(filename, lenient_files=lenient_files)
     root = src.compose(text)
     config = None if root is None else _read(src, Path(filename).absolute().parent, root)
+    if warnings is not None:
+        warnings.extend(src.warnings)
     if src.problems or config is None:
         raise ConfigError(src.sorted_problems())
     return config
@@ -99,13 +116,36 @@ def load_config_text(text: str, filename: str) -> RouterConfig:
 
 def check_files(paths: list[str]) -> list[str]:
     """Every problem of every file as `file:line:col: path: message`; [] when all valid."""
+    return check_report(paths)[0]
+
+
+def check_report(paths: list[str]) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of every file, each `file:line:col: path: message`; a warning
+    (a secret file absent on this machine) does not make a file invalid."""
     out: list[str] = []
+    warned: list[Problem] = []
     for path in paths:
         try:
-            load_config(path)
+            load_config(path, lenient_files=True, warnings=warned)
         except ConfigError as exc:
             out.extend(str(p) for p in exc.problems)
-    return out
+    return out, [as_warning(w) for w in warned]
+
+
+def as_warning(problem: Problem) -> str:
+    """`file:line:col: path: warning: message`."""
+    return str(replace(problem, message=f"warning: {problem.message}"))
+
+
+def _webpush(root: Node, receivers: dict[str, Receiver]) -> WebPushSettings:
+    """The `webpush` section; a receiver with `webpush_configs` needs its `subject`."""
+    node = root.get_map("webpush")
+    settings = parse_settings(node) if node is not None else WebPushSettings()
+    users = [name for name, r in receivers.items() if r.configs(WebPushConfig)]
+    if users and node is None:
+        root.error(f'receiver "{users[0]}" has webpush_configs: set webpush.subject '
+                   "(a mailto: or https: contact)", path="webpush")
+    return settings
 
 
 def _read(src: Source, base_dir: Path, root: Node) -> RouterConfig | None:
@@ -115,7 +155,8 @@ def _read(src: Source, base_dir: Path, root: Node) -> RouterConfig | None:
     fields = FieldReader(src, base_dir)
     root.expect_keys(_TOP_KEYS)
     glob_node = root.get_map("global")
-    global_ = parse_global(glob_node) if glob_node else GlobalConfig()
+    global_ = parse_global(fields, glob_node) if glob_node else GlobalConfig()
+    fields.global_ = global_  # receivers inherit from it
     receivers = parse_receivers(fields, root.get_list("receivers") or [])
     templates = parse_templates(fields, root.get_list("templates") or [])
     server_node = root.get_map("server")
@@ -133,6 +174,7 @@ def _read(src: Source, base_dir: Path, root: Node) -> RouterConfig | None:
         (root.get_list("time_intervals") or []) + (root.get_list("mute_time_intervals") or []),
     )
     inhibit_rules = parse_inhibit_rules(fields, root.get_list("inhibit_rules") or [])
+    webpush = _webpush(root, receivers)
     route_node = root.require("route")
     routes = RouteReader()
     route = None
@@ -158,5 +200,6 @@ def _read(src: Source, base_dir: Path, root: Node) -> RouterConfig | None:
         stream=stream,
         inhibit_rules=tuple(inhibit_rules),
         time_intervals=intervals,
+        webpush=webpush,
         source_file=src.file,
     )

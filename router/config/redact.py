@@ -37,10 +37,12 @@ from router.matchers import Matcher
 # Float fields holding seconds, written back as `30s` / `1h30m`.
 _DURATIONS = frozenset({
     "group_wait", "group_interval", "repeat_interval", "resolve_timeout", "timeout",
-    "max_age", "backoff_base", "backoff_cap", "window", "digest_interval", "quiet",
+    "max_age", "backoff_base", "backoff_cap", "window", "digest_interval", "quiet", "ttl",
 })
-# Compiled or derived fields that are not configuration.
-_SKIP = frozenset({"id", "key", "source_file", "regex"})
+# Compiled or derived fields that are not configuration (a route's `key` is derived; a
+# TLS `key` is a secret to show as such).
+_SKIP = frozenset({"id", "source_file", "regex"})
+_ROUTE_SKIP = frozenset({"key"})
 _UNITS = (("d", 86400_000), ("h", 3600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
 
 
@@ -104,6 +106,9 @@ def _put(out: dict[str, Any], name: str, value: Any) -> None:
             out[f"{name}_file"] = files
     elif isinstance(value, float) and name in _DURATIONS:
         out[name] = format_duration(value)
+    elif name in _DURATIONS and isinstance(value, tuple) and all(
+            isinstance(v, tuple) and len(v) == 2 and isinstance(v[1], float) for v in value):
+        out[name] = {k: format_duration(v) for k, v in value}  # e.g. webpush.ttl
     else:
         out[name] = _plain(value)
 
@@ -119,9 +124,16 @@ def _default(f: dataclasses.Field[Any]) -> Any:
 def _fields(obj: Any) -> dict[str, Any]:
     """A dataclass's fields that differ from their defaults (so the text loads back)."""
     out: dict[str, Any] = {}
+    skip = _SKIP | _ROUTE_SKIP if isinstance(obj, Route) else _SKIP
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
-        if f.name in _SKIP or f.name.startswith("_") or value == _default(f):
+        default = _default(f)
+        if f.name in skip or f.name.startswith("_") or value == default:
+            continue
+        if value is None and default is dataclasses.MISSING:
+            continue  # an unset alternative (PagerDuty's routing_key beside service_key)
+        if f.metadata.get("inline") and dataclasses.is_dataclass(value):
+            out.update(_fields(value))  # keys the YAML spells flat (Slack's `color`, ...)
             continue
         if isinstance(value, Route) or (
             isinstance(value, tuple) and value and isinstance(value[0], Route)

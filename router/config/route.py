@@ -8,6 +8,7 @@ collected here: the loader checks them once every section has been read.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from router.config.fields import matcher_list
@@ -48,6 +49,10 @@ _ROUTE_KEYS = (
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 STORM_KEYS = ("threshold", "window", "digest_interval")
 FLAP_KEYS = ("changes", "window", "quiet")
+
+# Alertmanager 0.25's `model.LabelNameRE`, which `match`, `match_re` and `group_by` names
+# must match (`matchers` strings may quote UTF-8 names).
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 DEFAULT_GROUP_WAIT = 30.0
 DEFAULT_GROUP_INTERVAL = 300.0
@@ -156,7 +161,9 @@ class RouteReader:
             return inherited
         seen: set[str] = set()
         for item, name in zip(child.elements(), names, strict=False):
-            if name in seen:
+            if name != GROUP_BY_ALL and not LABEL_NAME.fullmatch(name):
+                item.error(f'invalid label name "{name}" in group_by list')
+            elif name in seen:
                 item.error(f'duplicate label "{name}" in group_by')
             seen.add(name)
         if GROUP_BY_ALL in seen and len(names) > 1:
@@ -168,6 +175,12 @@ class RouteReader:
         for key in ("match", "match_re"):
             child = node.get_map(key)
             for name, value_node in child.entries() if child else []:
+                if not LABEL_NAME.fullmatch(name):
+                    value_node.error(f'invalid label name "{name}"')
+                    continue
+                if key == "match_re" and value_node.is_null:
+                    value_node.error(f'invalid regexp value for "{name}"')
+                    continue
                 value = value_node.as_str()
                 if value is None:
                     continue

@@ -34,6 +34,8 @@ def _variants(value: str) -> set[str]:
     out = {value, quote(value, safe=""), value.replace("/", "\\/")}
     parts = urlsplit(value)
     if parts.scheme and parts.netloc:
+        if parts.password:  # a proxy URL's user:password
+            out.add(parts.password)
         tail = parts.path + (f"?{parts.query}" if parts.query else "")
         out.update(p for p in (tail, parts.path, parts.query) if len(p) > 1)
         out.update(m.group() for m in _TOKENISH.finditer(parts.path + "/" + parts.query))
@@ -51,7 +53,10 @@ def secret_values(obj: Any) -> list[str]:
         elif isinstance(value, BasicAuth):
             password = _reveal(value.password)
             found.update(_variants(password))
-            pair = f"{value.username}:{password}".encode()
+            username = value.username
+            if value.username_file:
+                username = _reveal(Secret(file=value.username_file))
+            pair = f"{username}:{password}".encode()
             found.add(base64.b64encode(pair).decode())
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
             for f in dataclasses.fields(value):

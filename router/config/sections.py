@@ -1,5 +1,5 @@
-"""Reads the small top-level sections: `global`, `templates`, `storage`, `sources`,
-`delivery` and `stream`. Each function takes its section's node and records problems on it.
+"""Reads the small top-level sections: `templates`, `storage`, `sources`, `delivery` and
+`stream`. Each function takes its section's node and records problems on it.
 """
 
 from __future__ import annotations
@@ -8,18 +8,11 @@ import re
 from pathlib import Path
 
 from router.config.fields import FieldReader
-from router.config.types import (
-    DeliveryConfig,
-    GlobalConfig,
-    SourceConfig,
-    StorageConfig,
-    StreamConfig,
-)
+from router.config.types import DeliveryConfig, SourceConfig, StorageConfig, StreamConfig
 from router.config.yaml_source import Node
 
 __all__ = [
     "parse_delivery",
-    "parse_global",
     "parse_sources",
     "parse_storage",
     "parse_stream",
@@ -29,13 +22,6 @@ __all__ = [
 _SOURCE_KEYS = ("labels", "annotations", "status", "starts_at", "ends_at", "generator_url")
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def parse_global(node: Node) -> GlobalConfig:
-    node.expect_keys(("resolve_timeout",))
-    default = GlobalConfig().resolve_timeout
-    timeout = node.get_duration("resolve_timeout", default, allow_zero=False)
-    return GlobalConfig(resolve_timeout=timeout or default)
 
 
 def parse_templates(fields: FieldReader, items: list[Node]) -> tuple[str, ...]:

@@ -60,7 +60,7 @@ def _ingest_auth(fields: FieldReader, node: Node) -> IngestAuth:
         )
     )
     tokens: list[Secret] = []
-    single = fields.secret(node, "bearer_token")
+    single = fields.secret(node, "bearer_token", deployable=False)
     tokens.extend([single] if single else [])
     _require_content(node.get("bearer_token_file"), single)
     for item in node.get_list("bearer_tokens") or []:

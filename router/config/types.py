@@ -12,64 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol, TypeVar
 
+from router.config.http_types import Authorization as Authorization
+from router.config.http_types import BasicAuth as BasicAuth
+from router.config.http_types import HttpConfig as HttpConfig
+from router.config.http_types import OAuth2 as OAuth2
+from router.config.http_types import TlsConfig as TlsConfig
 from router.config.interval_types import TimeInterval
+from router.config.secret_types import Secret as Secret
 from router.matchers import Matcher
-
-
-class Secret:
-    """A secret value or a file holding one. Never printed: repr and str are redacted.
-
-    The `_file` form is read at use time (`reveal`) so a rotated file takes effect
-    without a reload, as Alertmanager does.
-    """
-
-    __slots__ = ("_file", "_value")
-
-    def __init__(self, value: str | None = None, file: str | None = None) -> None:
-        if (value is None) == (file is None):
-            raise ValueError("exactly one of value or file")
-        self._value = value
-        self._file = file
-
-    @property
-    def file(self) -> str | None:
-        return self._file
-
-    def reveal(self) -> str:
-        if self._value is not None:
-            return self._value
-        assert self._file is not None
-        return Path(self._file).read_text(encoding="utf-8").strip()
-
-    def __repr__(self) -> str:
-        return "Secret(<redacted>)"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Secret)
-            and self._value == other._value
-            and self._file == other._file
-        )
-
-    def __hash__(self) -> int:
-        return hash((self._value, self._file))
-
-
-@dataclass(frozen=True, slots=True)
-class BasicAuth:
-    username: str
-    password: Secret
-
-
-@dataclass(frozen=True, slots=True)
-class HttpConfig:
-    bearer_token: Secret | None = None
-    basic_auth: BasicAuth | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +37,48 @@ class Pacing:
     @property
     def interval(self) -> float:
         return 1.0 / self.rate
+
+
+@dataclass(frozen=True, slots=True)
+class SlackField:
+    """One Alertmanager attachment field; title and value are Jinja source."""
+
+    title: str
+    value: str
+    short: bool | None = None  # None: the entry's `short_fields`
+
+
+@dataclass(frozen=True, slots=True)
+class SlackAction:
+    """One Alertmanager attachment action: a link button (`url`) or a message action
+    (`name`/`value`, optional `confirm`); strings are Jinja source."""
+
+    type: str
+    text: str
+    url: str = ""
+    style: str = ""
+    name: str = ""
+    value: str = ""
+    confirm: tuple[tuple[str, str], ...] = ()  # text, title, ok_text, dismiss_text
+
+
+@dataclass(frozen=True, slots=True)
+class SlackAttachment:
+    """Alertmanager's Slack attachment keys (`color`, `title_link`, `fields`, ...): when any
+    is set, the message carries one legacy attachment with them beside its blocks."""
+
+    color: str | None = None
+    title_link: str | None = None
+    pretext: str | None = None
+    footer: str | None = None
+    fallback: str | None = None
+    callback_id: str | None = None
+    image_url: str | None = None
+    thumb_url: str | None = None
+    fields: tuple[SlackField, ...] = ()
+    short_fields: bool = False
+    mrkdwn_in: tuple[str, ...] = ()
+    actions: tuple[SlackAction, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +101,13 @@ class SlackConfig:
     http_config: HttpConfig = field(default_factory=HttpConfig)
     timeout: float | None = None  # per-attempt; None = delivery.timeout
     pacing: Pacing | None = None  # None: Slack's ~1 message/s per channel
+    icon_url: str | None = None
+    link_names: bool = False
+    # Alertmanager's attachment keys, if any; flat in the YAML (`inline` for redaction).
+    attachment: SlackAttachment | None = field(default=None, metadata={"inline": True})
+    # Alertmanager's `update_message`: every later notification of a group edits the
+    # group's message (chat.update) instead of posting a new one. Web API only.
+    update_message: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,8 +298,40 @@ class DeliveryConfig:
     backoff_cap: float = 60.0
     concurrency: int = 32
     dead_retention: float = 7 * 24 * 3600.0  # dead rows are removed this long after creation
-    # Sends in flight to one target (never all of `concurrency`: see Scheduler).
-    target_concurrency: int = 16  # half the default slots: all a stuck target can hold
+    # Sends in flight to one target: all a stuck target can hold, and the widest repeat
+    # window after a crash (sends whose answer was not yet recorded are sent again); never
+    # all of `concurrency` (see Scheduler).
+    target_concurrency: int = 4
+
+
+# The public push services' hosts (ntfy's list): subscription endpoints elsewhere are
+# refused, so a client cannot make the router POST to an address of its choosing (SSRF).
+DEFAULT_PUSH_ENDPOINTS = (
+    "*.google.com", "*.googleapis.com", "*.mozilla.com", "*.mozaws.net", "*.windows.com",
+    "*.microsoft.com", "*.apple.com",
+)
+# How long a push service keeps an undelivered notification, by the alerts' severity: a
+# laptop that wakes within it still shows the latest state (TTL 0 would drop it).
+DEFAULT_PUSH_TTL = (("critical", 4 * 3600.0), ("page", 4 * 3600.0), ("error", 2 * 3600.0),
+                    ("warning", 3600.0), ("info", 1800.0), ("default", 3600.0))
+
+
+@dataclass(frozen=True, slots=True)
+class WebPushSettings:
+    """The top-level `webpush` section: Web Push is on once `subject` is set."""
+
+    subject: str | None = None  # the VAPID `sub` claim: a mailto: or https: contact
+    # `*.host` / `host` (https on 443) or `scheme://host[:port|:*]` origin patterns.
+    allowed_endpoints: tuple[str, ...] = DEFAULT_PUSH_ENDPOINTS
+    ttl: tuple[tuple[str, float], ...] = DEFAULT_PUSH_TTL  # (severity | "default", seconds)
+
+    @property
+    def enabled(self) -> bool:
+        return self.subject is not None
+
+    def ttl_for(self, severity: str) -> float:
+        table = dict(self.ttl)
+        return table.get(severity, table.get("default", 3600.0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +346,31 @@ class StreamConfig:
 
 @dataclass(frozen=True, slots=True)
 class GlobalConfig:
+    """Alertmanager's `global:` block with its defaults; receivers inherit from it at load
+    (an entry's own value wins; `http_config` is replaced whole, never merged)."""
+
     resolve_timeout: float = 300.0
+    http_config: HttpConfig = field(default_factory=HttpConfig)
+    smtp_from: str = ""
+    smtp_hello: str = "localhost"
+    smtp_smarthost: str = ""
+    smtp_auth_username: str = ""
+    smtp_auth_password: Secret | None = None
+    smtp_auth_secret: Secret | None = None
+    smtp_auth_identity: str = ""
+    smtp_require_tls: bool = True
+    slack_api_url: Secret | None = None
+    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    opsgenie_api_url: str = "https://api.opsgenie.com/"
+    opsgenie_api_key: Secret | None = None
+    victorops_api_url: str = (
+        "https://alert.victorops.com/integrations/generic/20131114/alert/")
+    victorops_api_key: Secret | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    webex_api_url: str = "https://webexapis.com/v1/messages"
+    wechat_api_url: str = "https://qyapi.weixin.qq.com/cgi-bin/"
+    wechat_api_secret: Secret | None = None
+    wechat_api_corp_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,4 +386,5 @@ class RouterConfig:
     stream: StreamConfig = field(default_factory=StreamConfig)
     inhibit_rules: tuple[InhibitRule, ...] = ()
     time_intervals: dict[str, TimeInterval] = field(default_factory=dict)
+    webpush: WebPushSettings = field(default_factory=WebPushSettings)
     source_file: str | None = None  # None for the built-in default

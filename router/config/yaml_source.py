@@ -23,8 +23,11 @@ _FLOAT_TAG = "tag:yaml.org,2002:float"
 # value at or under such a key as `<secret>`, never its text. `x_file` keys hold paths,
 # which are not secret. router/config/redact.py hides the same values by type instead.
 SECRET_KEYS = frozenset({
-    "api_url", "auth_password", "auth_token", "bearer_token", "bearer_tokens", "bot_token",
-    "password", "routing_key", "service_key", "token", "url", "webhook_url",
+    "api_key", "api_secret", "api_url", "auth_password", "auth_secret", "auth_token",
+    "bearer_token", "bearer_tokens", "bot_token", "client_secret", "credentials", "key",
+    "opsgenie_api_key", "password", "proxy_connect_header", "proxy_url", "routing_key",
+    "service_key", "slack_api_url", "smtp_auth_password", "smtp_auth_secret", "token",
+    "url", "victorops_api_key", "webhook_url", "wechat_api_secret",
 })
 _PATH_PARTS = re.compile(r"[.\[]")
 
@@ -65,14 +68,22 @@ def suggest(word: str, candidates: Iterable[str]) -> str:
 class Source:
     """One YAML document being read: the file name and the problems collected so far."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, *, lenient_files: bool = False) -> None:
         self.file = file
         self.problems: list[Problem] = []
+        # Warnings do not refuse the file (a secret file absent where check-config runs).
+        self.warnings: list[Problem] = []
+        self.lenient_files = lenient_files
 
     def add(self, line: int, col: int, path: str, message: str) -> None:
         problem = Problem(self.file, line, col, path, message)
         if problem not in self.problems:
             self.problems.append(problem)
+
+    def warn(self, line: int, col: int, path: str, message: str) -> None:
+        problem = Problem(self.file, line, col, path, message)
+        if problem not in self.warnings:
+            self.warnings.append(problem)
 
     def add_problem(self, problem: Problem) -> None:
         if problem not in self.problems:
@@ -144,6 +155,9 @@ class Node:
     def error(self, message: str, *, path: str | None = None, col_offset: int = 0) -> None:
         where = self.path if path is None else path
         self.src.add(self.line, self.col + col_offset, where, message)
+
+    def warn(self, message: str) -> None:
+        self.src.warn(self.line, self.col, self.path, message)
 
     # -- kinds ----------------------------------------------------------------------
     @property

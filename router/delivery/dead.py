@@ -32,7 +32,7 @@ from router.storage import OutboxRow, Store
 
 
 def _key(row: OutboxRow) -> str:
-    return nflog_key(row.group_key, row.receiver, row.channel, row.index)
+    return nflog_key(row.group_key, row.receiver, row.channel, row.index, row.recipient)
 
 
 class DeadLetters:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from router.channels.base import Channel
+from router.channels.base import Channel, SendContext
 from router.config.secrets import scrub, secret_values
 from router.config.types import DeliveryConfig
 from router.errors import DeliveryError, FailureReason
@@ -73,6 +73,17 @@ def timeout_for(channel: Channel, settings: DeliveryConfig) -> float:
     return float(own) if own else settings.timeout
 
 
+def send_context(channel: Channel, row: OutboxRow, previous: NflogEntry | None,
+                 settings: DeliveryConfig) -> SendContext:
+    """What one attempt of `row` tells its channel: the group's remembered state, and who
+    the delivery is (its id, age, group, and whether an earlier attempt may have arrived)."""
+    return SendContext(
+        timeout=timeout_for(channel, settings),
+        state=dict(previous.data) if previous is not None else {},
+        all_resolved=row.all_resolved, delivery_id=row.id, created_at=row.created_at,
+        group_key=row.group_key, in_doubt=row.in_doubt)
+
+
 def already_delivered(previous: NflogEntry | None, row: OutboxRow) -> bool:
     """This exact state was delivered after the row was queued (e.g. a row restored after
     a restart): sending it again would be a duplicate."""
@@ -90,3 +101,9 @@ def scrubbed(err: DeliveryError, channel: Channel) -> DeliveryError:
         return err
     return DeliveryError(err.reason, message, retryable=err.retryable,
                          retry_after=err.retry_after)
+
+
+def channel_bug(exc: Exception, channel: Channel) -> DeliveryError:
+    """A channel's unexpected exception (a bug of ours) as a failure retried like any
+    other, without the channel's secrets (its text may quote a URL that holds one)."""
+    return scrubbed(DeliveryError(FailureReason.OTHER, repr(exc), retryable=True), channel)

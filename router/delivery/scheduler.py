@@ -19,7 +19,7 @@ import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
-from router.channels.base import Channel
+from router.channels.base import Channel, FanOut
 from router.clock import Clock
 from router.config.types import DeliveryConfig, Pacing
 from router.delivery.circuit import PROBING, Circuits
@@ -36,7 +36,16 @@ PacedHook = Callable[[OutboxRow, float], None]
 
 
 def row_key(row: OutboxRow) -> str:
-    return nflog_key(row.group_key, row.receiver, row.channel, row.index)
+    return nflog_key(row.group_key, row.receiver, row.channel, row.index, row.recipient)
+
+
+def channel_for(channels: ChannelLookup, row: OutboxRow) -> Channel | None:
+    """The channel that sends `row`: a fan-out channel's row for one recipient (a Web Push
+    subscription) is sent by the channel bound to that recipient (its own target)."""
+    channel = channels(row.receiver, row.channel, row.index)
+    if channel is None or not row.recipient:
+        return channel
+    return channel.for_recipient(row.recipient) if isinstance(channel, FanOut) else None
 
 
 class Scheduler:
@@ -128,7 +137,7 @@ class Scheduler:
     # --- due and paced ------------------------------------------------------------
 
     def target_of(self, row: OutboxRow) -> tuple[str, Pacing | None]:
-        channel = self._channels(row.receiver, row.channel, row.index)
+        channel = channel_for(self._channels, row)
         if channel is None:
             return "", None  # fails at once when sent: no pacing needed
         return channel.target, channel.pacing
@@ -233,6 +242,10 @@ class Scheduler:
         self._per_target[target] = self._per_target.get(target, 0) + 1
         self.circuits.started(target)
         return row, key
+
+    def sending(self) -> list[int]:
+        """The ids of the rows being sent now."""
+        return list(self._sending)
 
     def finished(self, row_id: int, key: str) -> None:
         """The send of a row is over (whatever its outcome): its group may send again."""

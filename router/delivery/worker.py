@@ -23,16 +23,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TypeVar
 
-from router.channels.base import Channel, SendContext
 from router.clock import Clock
 from router.config.types import DeliveryConfig
 from router.delivery import policy
 from router.delivery.dead import DeadLetters
 from router.delivery.outcomes import Outcomes
-from router.delivery.owners import default_owner, is_dead_local_owner
-from router.delivery.scheduler import ChannelLookup, Scheduler, row_key
-from router.errors import DeliveryError, FailureReason
+from router.delivery.owners import default_owner, release, release_dead_local
+from router.delivery.scheduler import ChannelLookup, Scheduler, channel_for, row_key
+from router.errors import DeliveryError
 from router.events.build import queued
+from router.logs import RepeatLog
 from router.metrics import Metrics
 from router.model import NflogEntry
 from router.nflog import NotificationLog
@@ -75,7 +75,9 @@ class DeliveryManager:
         self.owner = owner or default_owner()
         self.lease_ttl = lease_ttl
         self.dead_letters = DeadLetters(store, metrics, lambda: self.settings)
-        self._outcomes = Outcomes(store, self.owner, metrics, trace, self.dead_letters)
+        self._outcomes = Outcomes(store, self.owner, metrics, trace, self.dead_letters,
+                                  clock.now)
+        self._failures = RepeatLog(log, clock.now)  # an outage: a line per cause a minute
         self._sched = Scheduler(clock, metrics, channels, self._outcomes.paced,
                                 lambda: self.settings)
         self._leases: dict[int, float] = {}  # row id -> until when this worker holds it
@@ -137,10 +139,7 @@ class DeliveryManager:
         now = self._clock.now()
         await self.nflog.restore(now)
         await self.dead_letters.restore()
-        for owner in await self._store.outbox_lease_owners(now):
-            if is_dead_local_owner(owner):
-                log.info("releasing the outbox leases of a dead worker", extra={"owner": owner})
-                await self._store.outbox_release(owner)
+        await release_dead_local(self._store, now)
         until = now + self.lease_ttl
         for row in await self._store.outbox_adopt(self.owner, now, self.lease_ttl):
             self._hold(row, until)
@@ -205,6 +204,7 @@ class DeliveryManager:
 
     async def run(self) -> None:
         self._claim_at = self._renew_at = self._clock.now()
+        self._outcomes.open()
         try:
             while True:
                 self._wake.clear()
@@ -222,18 +222,16 @@ class DeliveryManager:
                 self._parked.clear()
         finally:
             self._parked.clear()
+            cut_short = self._sched.sending()  # their vendors may have them: in doubt
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
-            await self._outcomes.flush()
-            await self._release()
+            await self._outcomes.close()
+            await self._release(cut_short)
 
-    async def _release(self) -> None:
+    async def _release(self, cut_short: list[int]) -> None:
         """Shutdown: hand every held row back, so another worker can claim it at once."""
-        try:
-            await self._store.outbox_release(self.owner)
-        except Exception as exc:  # a closed or failing store: the leases simply run out
-            log.warning("could not release outbox leases", extra={"error": str(exc)})
+        await release(self._store, self.owner, cut_short)
         for row in self._sched:
             self._lose(row)
 
@@ -264,7 +262,8 @@ class DeliveryManager:
         def done(f: asyncio.Future[T]) -> None:
             self._busy -= 1
             if not f.cancelled() and f.exception() is not None:
-                log.warning("outbox lease request failed", extra={"error": str(f.exception())})
+                self._failures.failure("outbox lease request failed", f.exception(),
+                                       level=logging.WARNING)
             on_done(f)
             self._poke()
 
@@ -318,7 +317,7 @@ class DeliveryManager:
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("delivery task crashed", exc_info=task.exception())
+            self._failures.failure("delivery task crashed", task.exception())
         self._poke()
 
     # --- one attempt --------------------------------------------------------------
@@ -330,7 +329,7 @@ class DeliveryManager:
             self._sched.finished(row.id, key)
 
     async def _attempt(self, row: OutboxRow, key: str) -> None:
-        channel = self._channels(row.receiver, row.channel, row.index)
+        channel = channel_for(self._channels, row)
         if channel is None:
             self._failed(row, policy.gone(row))
             return
@@ -339,7 +338,7 @@ class DeliveryManager:
             self._drop(row)
             self._outcomes.already_delivered(row, previous)
             return
-        ctx = self._context(channel, row, previous)
+        ctx = policy.send_context(channel, row, previous, self.settings)
         labels = (row.receiver, row.channel)
         self._metrics.child(self._metrics.notification_requests, *labels).inc()
         started = self._clock.now()
@@ -352,22 +351,16 @@ class DeliveryManager:
             self._failed(row, policy.scrubbed(err, channel))
             return
         except Exception as exc:  # a channel bug must not kill the worker
-            bug = policy.scrubbed(DeliveryError(FailureReason.OTHER, repr(exc), retryable=True),
-                            channel)
+            bug = policy.channel_bug(exc, channel)
             # No traceback: an exception's text may quote a URL that holds a secret.
-            log.error("channel raised unexpectedly",
-                      extra={"channel": row.channel, "error": bug.message})
+            self._failures.failure("channel raised unexpectedly", cause=bug.message,
+                                   per=("receiver", "channel"), receiver=row.receiver,
+                                   channel=row.channel)
             self._failed(row, bug)
             return
         now = self._clock.now()
         self._metrics.child(self._metrics.notification_latency, *labels).observe(now - started)
         self._succeeded(row, key, now, sent_state)
-
-    def _context(self, channel: Channel, row: OutboxRow, previous: NflogEntry | None
-                 ) -> SendContext:
-        state = dict(previous.data) if previous is not None else {}
-        timeout = policy.timeout_for(channel, self.settings)
-        return SendContext(timeout=timeout, state=state, all_resolved=row.all_resolved)
 
     def _succeeded(self, row: OutboxRow, key: str, now: float, state: dict[str, str]) -> None:
         previous = self.nflog.get(key)
@@ -386,7 +379,7 @@ class DeliveryManager:
         verdict = policy.judge(self.settings, self._rng, row, err, now, held)
         if verdict.dead:
             self._drop(row)
-            self._outcomes.dead(row, verdict.attempts, str(err), now)
+            self._outcomes.dead(row, verdict.attempts, err, now)
             return
         delay = (self._sched.pause_target(row, err.retry_after, now) if verdict.pause_target
                  else verdict.delay)

@@ -5,15 +5,17 @@ its deletion; the dispatcher (grouping) and the inhibitor's source index subscri
 consumers (the live stream, a shared PostgreSQL backend) plug in behind the same feed, so
 ingest never knows who listens. Subscribers run synchronously, in subscription order, on
 the publishing task: they must be quick and must not block. One subscriber's exception is
-logged and never stops the others.
+logged (once per subscriber and cause a minute) and never stops the others.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from router.logs import RepeatLog
 from router.model import Alert
 
 log = logging.getLogger(__name__)
@@ -34,8 +36,9 @@ Subscriber = Callable[[AlertChange], None]
 
 
 class AlertFeed:
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
         self._subscribers: list[Subscriber] = []
+        self._failures = RepeatLog(log, now)
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Receive every change published from now on; returns the unsubscribe call."""
@@ -51,6 +54,7 @@ class AlertFeed:
         for subscriber in self._subscribers:
             try:
                 subscriber(change)
-            except Exception:
-                log.exception("alert feed subscriber failed",
-                              extra={"fingerprint": change.fingerprint})
+            except Exception as exc:
+                self._failures.failure("alert feed subscriber failed", exc, per=("subscriber",),
+                                       subscriber=getattr(subscriber, "__qualname__", ""),
+                                       fingerprint=change.fingerprint)

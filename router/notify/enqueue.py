@@ -5,15 +5,30 @@ replaces an unsent older one there); a LOG records the notification log entry wi
 sending. Both are committed before the stage answers, so a group drops its resolved
 alerts only once their notification cannot be lost. A WAIT answers False: the group keeps
 its resolved alerts and decides again at the next flush.
+
+A fan-out channel (Web Push) is queued as one row per recipient registered now, all with
+the same rendered payload, and its notification log entry is written with them: what the
+receiver was notified of is decided once, each recipient's row then lives its own life
+(pacing, retries, dead letter), so a retry never re-sends to a recipient that got it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from dataclasses import replace
 from typing import Any, Protocol
 
-from router.model import Alert, IntentKind, Notification, NotifyReason, sort_alerts
+from router.channels.base import FanOut
+from router.model import (
+    Alert,
+    IntentKind,
+    NflogEntry,
+    Notification,
+    NotifyReason,
+    nflog_key,
+    sort_alerts,
+)
 from router.nflog import NotificationLog
 from router.notify.stage import Action, Decision, Flush
 from router.runtime import RuntimeRef
@@ -97,7 +112,20 @@ class EnqueueStage:
         )
         if self._trace is not None:
             self._trace_queued(flush, d, firing_fps)
+        if isinstance(d.channel, FanOut):
+            return self._fan_out(d, d.channel, row)
         return self._outbox.enqueue(row)
+
+    async def _fan_out(self, d: Decision, channel: FanOut, row: OutboxRow) -> None:
+        """One row per recipient, and the receiver-level log entry, in one commit."""
+        key = nflog_key(row.group_key, row.receiver, row.channel, row.index)
+        data = d.previous.data if d.previous is not None else {}
+        entry = NflogEntry(key, row.firing, row.resolved, row.created_at,
+                           row.created_at + row.expires_in, data)
+        await asyncio.gather(
+            self._nflog.record(entry),
+            *(self._outbox.enqueue(replace(row, recipient=r))
+              for r in channel.recipients(row.receiver)))
 
     def _trace_queued(self, flush: Flush, d: Decision, firing_fps: frozenset[str]) -> None:
         assert self._trace is not None

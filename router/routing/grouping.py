@@ -5,7 +5,9 @@ that, e.g. after a restart), then every `group_interval`. Each flush hands a fro
 to the notifier; resolved alerts leave the group once the notifier has durably queued them.
 Alerts arrive from the AlertFeed (`on_change`). A `FlushPolicy` (routing/policy.py) may
 hold a flush back or hold alerts out of it (the route options `storm` and `flap`), and
-`fast_resolve` flushes a group as soon as all of it resolved.
+`fast_resolve` flushes a group as soon as all of it resolved. A flush that fails is tried
+again at the group's next `group_interval`, or after `STORE_RETRY` when it failed because
+the store could not commit: the store heals by itself, and the alerts were acknowledged.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import heapq
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from router.clock import Clock
+from router.errors import StoreUnavailable
 from router.ingest.feed import AlertChange
 from router.logs import RepeatLog
 from router.metrics import Metrics
@@ -35,6 +39,10 @@ Notify = Callable[[Batch], Awaitable[bool]]
 # In heap entries, a timer the flush policy armed for a route has this in place of a group
 # key (a real group key is never empty: it always holds the route key, ":" and labels).
 _TICK = ""
+# Seconds (at most the group's group_interval) after which a flush that failed because the
+# store could not commit (full, read-only, locked) is tried again: a store fault of a few
+# seconds must not hold a notification back for a whole group_interval (5m by default).
+STORE_RETRY = 2.0
 
 
 class Dispatcher:
@@ -229,18 +237,21 @@ class Dispatcher:
             *(self._flush(g, b) for g, b in flushing), return_exceptions=True
         )
         for (group, batch), ok in zip(flushing, results, strict=True):
+            retry = None
             if isinstance(ok, BaseException):
                 self._failed("group flush failed", ok, group_key=group.key)
+                if isinstance(ok, StoreUnavailable):
+                    retry = min(STORE_RETRY, group.route.group_interval)
                 ok = False
             try:
-                self._after_flush(group, batch, bool(ok))
+                self._after_flush(group, batch, bool(ok), retry)
             except Exception as exc:
                 self._failed("group flush failed", exc, group_key=group.key)
                 group.flushing = False
                 self._schedule(group, now + group.route.group_interval)
         return len(flushing)
 
-    def _failed(self, message: str, exc: BaseException, **extra: str) -> None:
+    def _failed(self, message: str, exc: BaseException, **extra: Any) -> None:
         if self._metrics is not None:
             self._metrics.flush_errors.inc()
         self._failures.failure(message, exc, **extra)
@@ -251,7 +262,8 @@ class Dispatcher:
         await self._policy.flushed(group, batch, self._notify)
         return ok
 
-    def _after_flush(self, group: AggregationGroup, batch: Batch, ok: bool) -> None:
+    def _after_flush(self, group: AggregationGroup, batch: Batch, ok: bool,
+                     retry: float | None = None) -> None:
         now = batch.now
         group.flushing = False
         again, group.flush_again = group.flush_again, False
@@ -276,7 +288,8 @@ class Dispatcher:
         if not group.alerts:
             del self.groups[(group.route.id, group.key)]
             return
-        self._schedule(group, self._clock.now() if again else now + group.route.group_interval)
+        interval = group.route.group_interval if retry is None else retry
+        self._schedule(group, self._clock.now() if again else now + interval)
 
     async def run(self) -> None:
         """The one timer loop: sleep until the earliest due group (or a new earlier one)."""

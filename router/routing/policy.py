@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol
 
 from router.config.types import Route
+from router.logs import RepeatLog
 from router.metrics import Metrics
 from router.model import MARK, Alert, Batch, Intent, IntentKind, NotifyReason
 from router.noise.flap import FlapTracker, flapping_copy
@@ -91,10 +93,11 @@ class PlainPolicy:
 class NoisePolicy(PlainPolicy):
     """The `storm` and `flap` route options."""
 
-    def __init__(self, trace: TraceRecorder | None = None,
-                 metrics: Metrics | None = None) -> None:
+    def __init__(self, trace: TraceRecorder | None = None, metrics: Metrics | None = None,
+                 now: Callable[[], float] = time.monotonic) -> None:
         self._trace = trace
         self._metrics = metrics
+        self._failures = RepeatLog(log, now)  # a failing digest: a line a minute per cause
         self._storms = StormTracker()
         self._flaps = FlapTracker()
         self._arm: Arm = lambda _route_id, _when: None
@@ -203,8 +206,8 @@ class NoisePolicy(PlainPolicy):
                 # The digests covered these groups: log their state, send nothing.
                 await asyncio.gather(*(notify(replace(self.visible(g, now), intent=MARK))
                                        for g in groups))
-        except Exception:
-            log.exception("storm digest failed", extra={"route": route.key})
+        except Exception as exc:
+            self._failures.failure("storm digest failed", exc, route=route.key)
 
     def retain(self, routes: Mapping[str, Route]) -> None:
         self._flaps.retain(routes)

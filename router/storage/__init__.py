@@ -14,6 +14,7 @@ from router.storage.protocols import (
     SilenceStore,
     Store,
     StoreUnavailable,
+    WebPushStore,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "SilenceStore",
     "Store",
     "StoreUnavailable",
+    "WebPushStore",
 ]

@@ -15,7 +15,7 @@ from typing import Protocol
 from router.errors import StoreUnavailable
 from router.events.follow import EventStore
 from router.events.model import Event
-from router.model import Alert, NflogEntry
+from router.model import Alert, NflogEntry, PushSubscription
 from router.noise.silences import Silence
 from router.trace import TraceStore
 
@@ -42,6 +42,11 @@ class OutboxRow:
     state: str = "pending"  # "pending" | "dead"
     all_resolved: bool = False
     expires_in: float = 0.0  # nflog entry lifetime to use when delivered (2 × repeat_interval)
+    # A fan-out channel's recipient (a Web Push subscription id); "" for every other row.
+    recipient: str = ""
+    # Set by the store only: an earlier holder may have sent this row and died before
+    # recording the outcome (see `Outbox.outbox_lease`). Kept until the row is delivered.
+    in_doubt: bool = False
 
 
 # Writes return an awaitable that resolves once committed, and are queued in call order
@@ -92,10 +97,13 @@ class Outbox(Protocol):
         self, owner: str, limit: int, now: float, ttl: float
     ) -> Awaitable[list[OutboxRow]]:
         """Claim up to `limit` due pending rows that nobody holds (or whose lease ran out)
-        for `owner` until `now + ttl`, most urgent first, in one transaction."""
+        for `owner` until `now + ttl`, most urgent first, in one transaction. A row taken
+        from another owner whose lease ran out while the row was due comes back `in_doubt`
+        (that owner may have sent it, then died before recording the outcome)."""
 
     def outbox_adopt(self, owner: str, now: float, ttl: float) -> Awaitable[list[OutboxRow]]:
-        """Start-up: claim every pending row nobody holds, due or not, until `now + ttl`."""
+        """Start-up: claim every pending row nobody holds, due or not, until `now + ttl`
+        (`in_doubt` as for `outbox_lease`)."""
 
     async def outbox_lease_owners(self, now: float) -> list[str]:
         """The owners holding a lease on a pending row at `now`."""
@@ -126,8 +134,12 @@ class Outbox(Protocol):
     ) -> Awaitable[None]:
         """Dead-letter the row and drop its lease."""
 
-    def outbox_release(self, owner: str) -> Awaitable[None]:
-        """Give up every lease `owner` holds (shutdown): other workers may claim at once."""
+    def outbox_release(self, owner: str, in_doubt: bool = False,
+                       cut_short: Sequence[int] = ()) -> Awaitable[None]:
+        """Give up every lease `owner` holds: other workers may claim at once. A graceful
+        shutdown leaves the rows as they were, but for those whose send it `cut_short`
+        (in doubt); `in_doubt=True` (the owner died) marks every row that was due while it
+        held them, as a claim after its lease ran out would. One transaction."""
 
     async def outbox_requeue(
         self, row_id: int, now: float, owner: str, lease_until: float
@@ -168,7 +180,25 @@ class SilenceStore(Protocol):
     def delete_silences(self, ids: Sequence[str]) -> Awaitable[None]: ...
 
 
-class Store(AlertStore, NflogStore, Outbox, SilenceStore, TraceStore, EventStore, Protocol):
+class WebPushStore(Protocol):
+    async def webpush_key(self, candidate: str, now: float) -> str:
+        """The VAPID private key kept with the data: `candidate` is stored only if none
+        is yet (first writer wins); resolves to the one kept."""
+
+    async def webpush_subscribe(self, sub: PushSubscription) -> int:
+        """Insert, or update by endpoint (keys, receivers); resolves to its id."""
+
+    async def webpush_unsubscribe(self, endpoint: str) -> list[int]:
+        """Delete the subscription of `endpoint`; the ids deleted ([] if none)."""
+
+    def webpush_delete(self, sub_id: int) -> Awaitable[None]:
+        """Delete a subscription the push service says is gone (404/410)."""
+
+    async def webpush_subscriptions(self) -> list[PushSubscription]: ...
+
+
+class Store(AlertStore, NflogStore, Outbox, SilenceStore, TraceStore, EventStore, WebPushStore,
+            Protocol):
     # Committed events, in id order, after each transaction (build_service: the EventHub).
     event_sink: Callable[[list[Event]], None] | None
 
@@ -196,4 +226,5 @@ __all__ = [
     "SilenceStore",
     "Store",
     "StoreUnavailable",
+    "WebPushStore",
 ]

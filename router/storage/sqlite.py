@@ -1,4 +1,5 @@
-"""The embedded SQLite store (aiosqlite, WAL): alerts, notification log, outbox, silences.
+"""The embedded SQLite store (aiosqlite, WAL): alerts, notification log, outbox, silences,
+Web Push subscriptions.
 
 Writes go through one writer task that commits everything queued in one transaction
 (group commit, `sqlite_tx`), because each awaited aiosqlite call costs a thread hop. Writes
@@ -11,7 +12,8 @@ full, locked, I/O) marks the store unhealthy (`healthy`, which `/-/ready` reads)
 is, every batch first reopens the connection (a connection SQLite opened read-only stays
 read-only even once the filesystem is writable again), and with no writes queued the
 writer probes with a tiny commit every `probe_interval` seconds. The first commit that
-succeeds makes the store healthy again.
+succeeds makes the store healthy again. Meanwhile its failures are logged once per cause a
+minute, with their count (router/logs.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ import aiosqlite
 
 from router.errors import StoreRejected
 from router.events.model import Event
+from router.logs import RepeatLog
 from router.model import Alert, NflogEntry
 from router.noise.silences import Silence, silence_from_record
 from router.storage.protocols import StoreUnavailable
@@ -51,6 +55,7 @@ from router.storage.sqlite_tx import (
     probe_commit,
     run_transaction,
 )
+from router.storage.sqlite_webpush import SqliteWebPush
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +73,7 @@ _SILENCE_DELETE = Stmt("silences", "DELETE FROM silences WHERE id = ?")
 BUSY_TIMEOUT_MS = 1000
 
 
-class SqliteStore(SqliteOutbox, SqliteEvents):
+class SqliteStore(SqliteOutbox, SqliteEvents, SqliteWebPush):
     """Implements `router.storage.Store` on one aiosqlite connection."""
 
     # Seconds between write probes while unhealthy and no write is queued (real time: this
@@ -85,7 +90,8 @@ class SqliteStore(SqliteOutbox, SqliteEvents):
         # connection never sees a batch that is still uncommitted (and may roll back).
         self._lock = asyncio.Lock()
         self._writer: asyncio.Task[None] | None = None
-        self._last_error: str | None = None
+        self._failures = RepeatLog(log, time.monotonic)
+        self._down_logged = False  # "cannot commit" was logged since it last healed
         self._healed = asyncio.Event()  # set while healthy
         self._healed.set()
         self.transactions = 0  # committed write transactions (for tests and benchmarks)
@@ -97,6 +103,11 @@ class SqliteStore(SqliteOutbox, SqliteEvents):
     async def open(self) -> None:
         if self._conn is not None or self._closing:
             raise RuntimeError("SqliteStore.open() called twice")
+        # aiosqlite logs every statement with its parameters at DEBUG: the store holds push
+        # endpoints (capabilities) and the VAPID private key, which no log may show.
+        quiet = logging.getLogger("aiosqlite")
+        if quiet.level < logging.INFO:
+            quiet.setLevel(logging.INFO)
         conn = await self._connect()
         try:
             await migrate(conn)
@@ -130,13 +141,18 @@ class SqliteStore(SqliteOutbox, SqliteEvents):
         return self._healed.is_set() and self._conn is not None and not self._closing
 
     def _set_healthy(self, healthy: bool, error: str = "") -> None:
-        if healthy != self._healed.is_set():
-            log.warning("store commits again" if healthy else
-                        "store cannot commit; reconnecting until it can", extra={"error": error})
-        if healthy:
-            self._healed.set()
-        else:
+        """Each failed commit or probe says so (a line a minute while it lasts); the first
+        commit after such a line says it healed."""
+        if not healthy:
             self._healed.clear()
+            self._down_logged |= self._failures.failure(
+                "store cannot commit; reconnecting until it can", cause=error,
+                level=logging.WARNING)
+        elif not self._healed.is_set():
+            self._healed.set()
+            if self._down_logged:
+                self._down_logged = False
+                log.warning("store commits again")
 
     async def wait_healthy(self) -> None:
         await self._healed.wait()
@@ -251,13 +267,11 @@ class SqliteStore(SqliteOutbox, SqliteEvents):
             raise
         except Exception as exc:  # task boundary: every caller gets StoreUnavailable
             message = f"{type(exc).__name__}: {exc}"
-            level = logging.DEBUG if message == self._last_error else logging.WARNING
-            log.log(level, "store write failed", extra={"ops": len(ops), "error": message})
-            self._last_error = message
+            self._failures.failure("store write failed", exc, level=logging.WARNING,
+                                   ops=len(ops))
             self._set_healthy(False, message)
             fail(ops, message, cause=exc)
             return
-        self._last_error = None
         self._set_healthy(True)
         self.transactions += 1
         for i, op in enumerate(ops):

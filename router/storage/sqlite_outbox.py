@@ -7,6 +7,8 @@ lease) are claimed with `outbox_lease`, one `UPDATE ... RETURNING` in one transa
 two workers on one database never hold the same row at once. Every owner-scoped write
 changes the row only while that owner still holds it. Ids are assigned by SQLite
 (`INTEGER PRIMARY KEY AUTOINCREMENT`), and inserts are still batched in group commits.
+A row taken over from a holder that died mid-attempt is marked `in_doubt` (it may have been
+sent): the sending channel can then look for that send before sending again.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ NFLOG_UPSERT = Stmt("nflog", f"INSERT OR REPLACE INTO nflog ({NFLOG_COLS}) VALUE
 _HELD = "lease_owner = ?"
 _INSERT = Stmt(
     "outbox",
-    f"INSERT INTO outbox ({OUTBOX_INSERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    f"INSERT INTO outbox ({OUTBOX_INSERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     rowids=True,
 )
 _REPLACE = Stmt(
@@ -52,10 +54,15 @@ _REPLACE = Stmt(
     " ingested_at = ?, all_resolved = ?, expires_in = ?"
     f" WHERE id = ? AND state = 'pending' AND {_HELD}",
 )
+# A row taken from another holder whose lease ran out is in doubt if it was due before
+# that lease ended: the holder may have sent it and died before recording the outcome (it
+# sends nothing after its own lease ends). SET expressions read the row before the update.
+_DOUBT = ("in_doubt = in_doubt OR (lease_owner IS NOT NULL AND lease_owner != ?"
+          " AND next_attempt_at < lease_until)")
 # Due, pending and unheld (or the holder's lease ran out): most urgent first.
 _LEASE = Stmt(
     "outbox",
-    "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id IN ("
+    f"UPDATE outbox SET lease_owner = ?, lease_until = ?, {_DOUBT} WHERE id IN ("
     " SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?"
     " AND (lease_owner IS NULL OR lease_until <= ?)"
     f" ORDER BY priority, next_attempt_at, id LIMIT ?) RETURNING {OUTBOX_COLS}",
@@ -64,7 +71,7 @@ _LEASE = Stmt(
 # Start-up: every pending row nobody holds, due or not (a row keeps its backoff).
 _ADOPT = Stmt(
     "outbox",
-    "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE state = 'pending'"
+    f"UPDATE outbox SET lease_owner = ?, lease_until = ?, {_DOUBT} WHERE state = 'pending'"
     f" AND (lease_owner IS NULL OR lease_until <= ?) RETURNING {OUTBOX_COLS}",
     returns=True,
 )
@@ -93,8 +100,12 @@ _DEAD = Stmt(
     "UPDATE outbox SET state = 'dead', attempts = ?, last_error = ?, lease_owner = NULL,"
     f" lease_until = NULL WHERE id = ? AND {_HELD}",
 )
+_CUT_SHORT = Stmt("outbox", f"UPDATE outbox SET in_doubt = 1 WHERE id = ? AND {_HELD}")
+# The first parameter: whether the owner died (its due rows become in doubt, see _DOUBT).
 _RELEASE = Stmt(
-    "outbox", f"UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE {_HELD}"
+    "outbox",
+    "UPDATE outbox SET lease_owner = NULL, lease_until = NULL,"
+    f" in_doubt = in_doubt OR (? AND next_attempt_at < lease_until) WHERE {_HELD}",
 )
 _REQUEUE = Stmt(
     "outbox",
@@ -166,11 +177,11 @@ class SqliteOutbox:
     def outbox_lease(
         self, owner: str, limit: int, now: float, ttl: float
     ) -> Awaitable[list[OutboxRow]]:
-        fut = self._queue_ops([(_LEASE, (owner, now + ttl, now, now, limit))])
+        fut = self._queue_ops([(_LEASE, (owner, now + ttl, owner, now, now, limit))])
         return _mapped(fut, _rows)
 
     def outbox_adopt(self, owner: str, now: float, ttl: float) -> Awaitable[list[OutboxRow]]:
-        fut = self._queue_ops([(_ADOPT, (owner, now + ttl, now))])
+        fut = self._queue_ops([(_ADOPT, (owner, now + ttl, owner, now))])
         return _mapped(fut, _rows)
 
     async def outbox_lease_owners(self, now: float) -> list[str]:
@@ -210,8 +221,11 @@ class SqliteOutbox:
     ) -> Awaitable[None]:
         return self._queue_ops([(_DEAD, (attempts, last_error, row_id, owner))], events)
 
-    def outbox_release(self, owner: str) -> Awaitable[None]:
-        return self._queue_ops([(_RELEASE, (owner,))])
+    def outbox_release(self, owner: str, in_doubt: bool = False,
+                       cut_short: Sequence[int] = ()) -> Awaitable[None]:
+        doubts: Plan = [(_CUT_SHORT, (row_id, owner)) for row_id in cut_short
+                        if _valid_id(row_id)]
+        return self._queue_ops([*doubts, (_RELEASE, (int(in_doubt), owner))])
 
     async def outbox_requeue(
         self, row_id: int, now: float, owner: str, lease_until: float
@@ -233,7 +247,8 @@ class SqliteOutbox:
     async def outbox_dead_latest(self) -> list[OutboxRow]:
         rows = await self._read(
             f"SELECT {OUTBOX_COLS} FROM outbox WHERE id IN (SELECT MAX(id) FROM outbox"
-            " WHERE state = 'dead' GROUP BY receiver, channel, idx, group_key) ORDER BY id")
+            " WHERE state = 'dead' GROUP BY receiver, channel, idx, group_key, recipient)"
+            " ORDER BY id")
         return [outbox_from_row(r) for r in rows]
 
     async def outbox_gc_dead(self, before: float) -> list[tuple[int, str]]:

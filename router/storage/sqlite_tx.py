@@ -32,7 +32,8 @@ from router.storage.protocols import StoreUnavailable
 # Tables share no keys or constraints, so within one transaction only the order of the
 # operations on each table matters; grouping per table lets interleaved writers batch.
 # Events go last: they describe the other writes, and their ids follow queue order.
-TABLES = ("alerts", "outbox", "nflog", "silences", "meta", "events")
+TABLES = ("alerts", "outbox", "nflog", "silences", "webpush_subscriptions", "webpush_vapid",
+          "meta", "events")
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +185,14 @@ def probe_commit(db: sqlite3.Connection) -> None:
 
 
 async def migrate(conn: aiosqlite.Connection) -> None:
-    """Run the migrations the database has not had yet (at open)."""
+    """Run the migrations the database has not had yet (at open).
+
+    Applied versions are listed in `schema_migrations`, not only implied by
+    `user_version`: migrations are numbered on parallel branches, so a database may have
+    had 007 before 005 and 006 land; each one missing is run, in order, whatever the
+    highest applied. A database from before that table has had every version up to its
+    `user_version`. Nothing is written when nothing is missing (a router on a read-only
+    filesystem still opens)."""
     migrations = await asyncio.to_thread(read_migrations)
     rows = await conn.execute_fetchall("PRAGMA user_version")
     current = int(next(iter(rows))[0])
@@ -193,17 +201,34 @@ async def migrate(conn: aiosqlite.Connection) -> None:
         raise StoreUnavailable(
             f"database schema version {current} is newer than this router's ({latest})"
         )
+    listed = await conn.execute_fetchall(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")
+    if listed:
+        applied = {int(r[0]) for r in await conn.execute_fetchall(
+            "SELECT version FROM schema_migrations")}
+    else:
+        # The old runner ran every number up to user_version, known here or not (a
+        # database a build with 005 touched, opened by one without it).
+        applied = set(range(1, current + 1))
     for version, sql in migrations:
-        if version <= current:
+        if version in applied:
             continue
         # user_version lives in the database header and is transactional, so a
-        # migration and its version number land together or not at all.
-        script = f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
+        # migration, its row and its version number land together or not at all.
+        seed = "".join(f"INSERT OR IGNORE INTO schema_migrations VALUES ({v});\n"
+                       for v in sorted(applied | {version}))
+        script = (f"BEGIN IMMEDIATE;\n{sql}\n{_MIGRATIONS_TABLE}\n{seed}"
+                  f"PRAGMA user_version = {max(current, version)};\nCOMMIT;")
         try:
             await conn.executescript(script)
         except BaseException:
             await conn.rollback()
             raise
+        applied.add(version)
+        current = max(current, version)
+
+
+_MIGRATIONS_TABLE = "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY);"
 
 
 def read_migrations() -> list[tuple[int, str]]:

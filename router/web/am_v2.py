@@ -35,7 +35,10 @@ def _filters(request: web.Request) -> list[Matcher]:
     out: list[Matcher] = []
     for i, text in enumerate(request.query.getall("filter", [])):
         try:
-            out.extend(parse_matchers(text))
+            found = parse_matchers(text)
+            if not found:  # `{}`, `{`: Alertmanager wants a matcher in every filter
+                raise MatcherError(f"bad matcher format: {text}")
+            out.extend(found)
         except MatcherError as exc:
             raise RequestError(f"bad filter {text!r}: {exc.message}", f"filter[{i}]",
                                400) from None
@@ -53,7 +56,7 @@ def _flag(request: web.Request, name: str, default: bool = True) -> bool:
 
 # --- silences ---------------------------------------------------------------------------
 
-def _am_error(status: int, message: str, path: str = "") -> web.Response:
+def am_error(status: int, message: str, path: str = "") -> web.Response:
     """Alertmanager answers silence errors with a JSON string, which is what amtool's client
     decodes and prints (an object would print as a decode error instead)."""
     return web.json_response(f"{path}: {message}" if path else message, status=status)
@@ -73,15 +76,15 @@ async def post_silence(request: web.Request) -> web.Response:
     try:
         body = jsonbody.loads(await request.read())
     except InputError as exc:  # malformed JSON, or a value no silence can hold
-        return _am_error(400, exc.message, "" if exc.path == "$" else exc.path)
+        return am_error(400, exc.message, "" if exc.path == "$" else exc.path)
     try:
         new = silence_from_api(body, now)
         existing = app[SILENCES].get(new.id) if new.id else None
         current, old = update_silence(existing, new, now)
     except SilenceNotFound as exc:
-        return _am_error(404, exc.message, exc.path)
+        return am_error(404, exc.message, exc.path)
     except SilenceError as exc:
-        return _am_error(400, exc.message, exc.path)
+        return am_error(400, exc.message, exc.path)
     # The new silence and the expired old one commit together (one transaction).
     changes = [(SILENCE_UPDATED if existing is not None and old is None else SILENCE_CREATED,
                 current)]

@@ -10,7 +10,7 @@ A browser may instead send the session cookie it got from `POST /api/v1/session`
 (router/web/session.py): accepted for `read` routes, and for `write` routes only with a
 same-origin `Origin` header. Credentials are compared in constant time. A `_file`
 credential is read per request (so rotation needs no reload); an empty or unreadable one
-never matches anything.
+never matches anything, and is logged once per file and error a minute, not per request.
 """
 
 from __future__ import annotations
@@ -19,15 +19,18 @@ import base64
 import binascii
 import hmac
 import logging
+import time
 
 from aiohttp import web
 
 from router.config.types import IngestAuth, Secret
+from router.logs import RepeatLog
 from router.web.errors import Handler, error_response
 from router.web.keys import ROUTE_POLICIES, RUNTIME, Policy
 from router.web.session import cookie_user, origin_allowed
 
 log = logging.getLogger(__name__)
+_unreadable = RepeatLog(log, time.monotonic)
 
 REALM = "alert-router"
 
@@ -37,8 +40,10 @@ def _reveal(secret: Secret) -> str:
     try:
         return secret.reveal()
     except (OSError, UnicodeDecodeError) as exc:
-        log.warning("credentials file unreadable; it matches nothing",
-                    extra={"file": secret.file, "error": type(exc).__name__})
+        # Only the type: a decoding error's text quotes bytes of the credential.
+        _unreadable.failure("credentials file unreadable; it matches nothing",
+                            cause=type(exc).__name__, per=("file",), level=logging.WARNING,
+                            file=secret.file)
         return ""
 
 

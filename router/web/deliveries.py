@@ -19,13 +19,17 @@ _MAX_ID = 2**63
 
 
 def _row_view(row: OutboxRow) -> dict[str, Any]:
-    return {
+    view = {
         "id": row.id, "receiver": row.receiver, "channel": row.channel, "index": row.index,
         "groupKey": row.group_key, "state": row.state, "reason": row.reason,
         "attempts": row.attempts, "lastError": row.last_error,
         "createdAt": format_time(row.created_at),
         "nextAttemptAt": format_time(row.next_attempt_at),
+        "inDoubt": row.in_doubt,  # an earlier attempt may have arrived (a crash mid-send)
     }
+    if row.recipient:  # a fan-out channel's row for one recipient: a subscription id
+        view["recipient"] = row.recipient
+    return view
 
 
 async def get_deliveries(request: web.Request) -> web.Response:

@@ -3,20 +3,18 @@
 Bad input is a specific 4xx; a fault of ours (store unavailable, any unexpected exception)
 is a 503 with Retry-After, never a 500 and never a 4xx: Alertmanager drops on 4xx and
 retries on 5xx. Writes before the router is ready (restored from its store) are a 503 too.
-Error details never carry secrets: they come from our own messages.
+Error details never carry secrets: they come from our own messages. A fault of ours is
+logged once per cause a minute (an outage fails every request), its traceback at debug.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from router.errors import InputError, StoreUnavailable
-from router.web.keys import METRICS, SERVICE
-
-log = logging.getLogger(__name__)
+from router.web.keys import FAILURES, METRICS, SERVICE
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 RETRY_AFTER = "5"
@@ -62,7 +60,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(422, "invalid", exc.message, exc.path)
     except StoreUnavailable as exc:
         request.app[METRICS].store_errors.inc()
-        log.error("store unavailable", extra={"error": str(exc)})
+        request.app[FAILURES].failure("store unavailable", exc, path=request.path)
         return unavailable("the alert store cannot take writes now")
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -70,7 +68,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         headers = {k: v for k, v in exc.headers.items() if k.lower() != "content-type"}
         return error_response(exc.status, exc.reason.lower().replace(" ", "_"),
                               exc.text or exc.reason, headers=headers)
-    except Exception:
-        log.exception("request failed", extra={"path": request.path})
+    except Exception as exc:
+        request.app[FAILURES].failure("request failed", exc, path=request.path)
         return error_response(503, "internal", "internal error; retry later",
                               headers={"Retry-After": RETRY_AFTER})

@@ -19,7 +19,8 @@ from router.web.errors import RequestError
 from router.web.keys import CLOCK, INGESTOR, METRICS, RUNTIME
 
 
-async def _read_json(request: web.Request) -> Any:
+async def read_json(request: web.Request) -> Any:
+    """The body as JSON within server.max_body_bytes (413), declared JSON or untyped (415)."""
     limit = request.app[RUNTIME].current.config.server.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise RequestError(f"body larger than the {limit}-byte limit", status=413)
@@ -45,7 +46,7 @@ async def _accept(request: web.Request, alerts: list[Alert], source: str) -> web
 async def post_alertmanager(request: web.Request) -> web.Response:
     app = request.app
     try:
-        alerts = from_webhook(await _read_json(request), app[CLOCK].now())
+        alerts = from_webhook(await read_json(request), app[CLOCK].now())
     except InputError:
         app[METRICS].alerts_invalid.labels("alertmanager").inc()
         raise
@@ -55,7 +56,7 @@ async def post_alertmanager(request: web.Request) -> web.Response:
 async def post_v2_alerts(request: web.Request) -> web.Response:
     app = request.app
     try:
-        alerts = from_postable(await _read_json(request), app[CLOCK].now(),
+        alerts = from_postable(await read_json(request), app[CLOCK].now(),
                                app[RUNTIME].current.config.global_.resolve_timeout)
     except InputError:
         app[METRICS].alerts_invalid.labels("api").inc()
@@ -70,7 +71,7 @@ async def post_event(request: web.Request) -> web.Response:
     if mapper is None:
         raise RequestError(f"no source named {name!r} in the configuration", status=404)
     try:
-        alerts = mapper.map(await _read_json(request), app[CLOCK].now(),
+        alerts = mapper.map(await read_json(request), app[CLOCK].now(),
                             app[RUNTIME].current.config.global_.resolve_timeout)
     except InputError:
         app[METRICS].alerts_invalid.labels("events").inc()

@@ -5,19 +5,24 @@ so a handler names exactly what it reads (`request.app[INGESTOR]`), and mypy kno
 type. The config is read through `RUNTIME` (`request.app[RUNTIME].current`), never kept:
 a reload swaps it under every handler at once. `ROUTE_POLICIES` maps every registered
 route to its access policy (router/web/auth.py reads it, router/web/routes.py fills it).
+`FAILURES` logs the web edge's repeating failures (a store outage fails every request) once
+per cause a minute, on the service's clock.
 """
 
 from __future__ import annotations
 
+import logging
 from enum import StrEnum
 
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
+from router.channels.webpush import WebPushHub
 from router.clock import Clock
 from router.delivery.worker import DeliveryManager
 from router.events.hub import EventHub
 from router.ingest.ingestor import AlertIngestor
+from router.logs import RepeatLog
 from router.metrics import Metrics
 from router.nflog import NotificationLog
 from router.noise.silences import SilenceIndex
@@ -54,7 +59,9 @@ TRACE = web.AppKey("trace", TraceRecorder)
 EVENTS = web.AppKey("events", EventHub)  # live stream subscribers (router/web/stream.py)
 SESSIONS = web.AppKey("sessions", Sessions)  # session cookies (router/web/session.py)
 SILENCES = web.AppKey("silences", SilenceIndex)
+WEBPUSH = web.AppKey("webpush", WebPushHub)
 ROUTE_POLICIES = web.AppKey("route_policies", dict[AbstractRoute, Policy])
+FAILURES = web.AppKey("failures", RepeatLog)
 
 
 def install(app: web.Application, service: Service) -> None:
@@ -72,3 +79,5 @@ def install(app: web.Application, service: Service) -> None:
     app[EVENTS] = service.events
     app[SESSIONS] = Sessions()
     app[SILENCES] = service.silences
+    app[FAILURES] = RepeatLog(logging.getLogger("router.web"), service.clock.now)
+    app[WEBPUSH] = service.webpush

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from router.web import alerts, am_v2, deliveries, ingest, ops, session, stream
+from router.web import alerts, am_groups, am_v2, deliveries, ingest, ops, session, stream, webpush
 from router.web.auth import auth_middleware
 from router.web.errors import Handler, error_middleware
 from router.web.keys import ROUTE_POLICIES, Policy
@@ -34,12 +34,18 @@ ROUTES: tuple[tuple[str, str, Handler, Policy], ...] = (
     # Login checks the credentials itself: it is how a browser gets them.
     ("POST", "/api/v1/session", session.login, PUBLIC),
     ("DELETE", "/api/v1/session", session.logout, PUBLIC),
-    # Alertmanager API v2 (amtool)
+    # Web Push: the public key is public (the page needs it before any login)
+    ("GET", "/api/v1/webpush/key", webpush.get_key, PUBLIC),
+    ("POST", "/api/v1/webpush/subscriptions", webpush.post_subscription, WRITE),
+    ("DELETE", "/api/v1/webpush/subscriptions", webpush.delete_subscription, WRITE),
+    ("GET", "/sw.js", webpush.get_service_worker, PUBLIC),
+    # Alertmanager API v2 (amtool, Karma)
     ("GET", "/api/v2/silences", am_v2.get_silences, READ),
     ("POST", "/api/v2/silences", am_v2.post_silence, WRITE),
     ("GET", "/api/v2/silence/{id}", am_v2.get_silence, READ),
     ("DELETE", "/api/v2/silence/{id}", am_v2.delete_silence, WRITE),
     ("GET", "/api/v2/alerts", am_v2.get_alerts, READ),
+    ("GET", "/api/v2/alerts/groups", am_groups.get_alert_groups, READ),  # Karma
     ("GET", "/api/v2/receivers", am_v2.get_receivers, READ),
     ("GET", "/api/v2/status", ops.get_status, READ),
     # operations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,3 +23,6 @@ class Setup:
     check_request: Callable[[Recorded], None] = field(default=_no_check)
     # The state a successful send returns (e.g. Slack's ts).
     check_state: Callable[[Mapping[str, str]], None] = field(default=_no_check)
+    # Builds the channel that sends (fake URL, HTTP client) when `build_channel` cannot: a
+    # fan-out channel's sender bound to one recipient (Web Push).
+    make: Callable[[str, Any], Awaitable[Any]] | None = None

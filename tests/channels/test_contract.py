@@ -56,7 +56,10 @@ def test_registry_lists_the_channels() -> None:
     here = Path(router.channels.__file__).parent
     modules = {p.stem for p in here.glob("*.py")}
     modules |= {p.parent.name for p in here.glob("*/__init__.py")}
-    assert set(CHANNELS) == modules - {"__init__", "base", "http"}
+    # Shared helpers, not channels: transport (http, proxy, tls, oauth2) and Slack's
+    # Alertmanager attachment keys.
+    helpers = {"__init__", "base", "http", "proxy", "tls", "oauth2", "slack_attachment"}
+    assert set(CHANNELS) == modules - helpers
     # Every HTTP channel takes part in the contract below (log has no vendor).
     assert {setup.kind for setup in SETUPS.values()} >= set(CHANNELS) - {"log", "email"}
     with pytest.raises(ValueError, match="unknown channel type 'pager'"):
@@ -70,6 +73,12 @@ def _notification() -> Notification:
                         "http://am:9093")
 
 
+async def _channel(setup: Setup, url: str, http: HttpClient) -> Any:
+    if setup.make is not None:
+        return await setup.make(url, http)
+    return build_channel(setup.kind, setup.config(url), Renderer([]), http)
+
+
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("setup_name", list(SETUPS))
 async def test_contract(
@@ -81,7 +90,7 @@ async def test_contract(
     fake = await start_fake(aiohttp_server, setup.fake, script, path=setup.path,
                             delay=2.0 if case == "timeout" else 0.0)
     url = closed_port_url(setup.path) if case == "refused" else fake.url
-    channel = build_channel(setup.kind, setup.config(url), Renderer([]), http)
+    channel = await _channel(setup, url, http)
     payload = channel.render(_notification())
     caplog.set_level(logging.DEBUG)
     ctx = SendContext(timeout=0.2, state={}, all_resolved=False)
@@ -111,7 +120,7 @@ async def test_secrets_are_sent_in_headers_not_in_payloads(
 ) -> None:
     setup = SETUPS[setup_name]
     fake = await start_fake(aiohttp_server, setup.fake, path=setup.path)
-    channel = build_channel(setup.kind, setup.config(fake.url), Renderer([]), http)
+    channel = await _channel(setup, fake.url, http)
     payload = channel.render(_notification())
     for secret in SECRETS:
         assert secret.encode() not in payload

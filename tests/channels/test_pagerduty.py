@@ -421,7 +421,7 @@ def test_config_fields() -> None:
     ("extra", "message"),
     [("        severity: P1", '"P1" is not a PagerDuty severity'),
      ("        url: events.pagerduty.com", "must be an http:// or https:// URL"),
-     ("        service_key: abc", "Events API v1 is not supported"),
+     ("        service_key: abc", '"routing_key" (Events API v2) and "service_key" (v1)'),
      ("        details: {x: '{{ .Foo }}'}", "looks like a Go template"),
      ("        images: [{href: 'https://x'}]", 'missing required key "src"')],
 )

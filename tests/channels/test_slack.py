@@ -233,3 +233,72 @@ async def test_golden_request(http: HttpClient, aiohttp_server: AiohttpServer, n
     await channel.send(channel.render(n), _ctx())
     (req,) = fake.requests
     check_golden(name.replace(".json", ".slack.json"), req.body)
+
+
+def test_alertmanager_attachment_keys_are_sent() -> None:
+    from router.config.load import load_config_text
+
+    config = load_config_text("""
+route: {receiver: r}
+receivers:
+  - name: r
+    slack_configs:
+      - api_url: http://127.0.0.1:1/services/x
+        title_link: "https://grafana.example.com/d/{{ commonLabels.service }}"
+        pretext: "{{ status | upper }}"
+        footer: alert-router
+        image_url: https://img.example.com/graph.png
+        thumb_url: https://img.example.com/thumb.png
+        callback_id: cb-1
+        icon_url: https://img.example.com/icon.png
+        link_names: true
+        mrkdwn_in: [pretext, text]
+        short_fields: true
+        fields:
+          - {title: Severity, value: "{{ commonLabels.severity }}"}
+          - {title: Service, value: "{{ commonLabels.service }}", short: false}
+        actions:
+          - {type: button, text: Runbook, url: "https://runbooks.example.com/x"}
+          - {type: button, text: Ack, name: ack, value: "{{ groupKey }}",
+             confirm: {text: "Sure?", ok_text: "OK"}}
+""", "c.yml")
+    (cfg,) = config.receivers["r"].configs(SlackConfig)
+    body = _render(cfg, _notification(_alerts(2)))
+    assert body["blocks"]  # Block Kit stays: the attachment comes beside it
+    assert (body["icon_url"], body["link_names"]) == ("https://img.example.com/icon.png", True)
+    (att,) = body["attachments"]
+    assert att["title"] == "🔥 FIRING: HighErrorRate (2)"
+    assert att["title_link"] == "https://grafana.example.com/d/checkout"
+    assert att["color"] == "danger"  # Alertmanager's default while firing
+    assert (att["pretext"], att["footer"], att["callback_id"]) == (
+        "FIRING", "alert-router", "cb-1")
+    assert (att["image_url"], att["thumb_url"]) == ("https://img.example.com/graph.png",
+                                                    "https://img.example.com/thumb.png")
+    assert att["mrkdwn_in"] == ["pretext", "text"]
+    assert att["fields"] == [{"title": "Severity", "value": "critical", "short": True},
+                             {"title": "Service", "value": "checkout", "short": False}]
+    link, ack = att["actions"]
+    assert link == {"type": "button", "text": "Runbook", "url": "https://runbooks.example.com/x"}
+    assert ack["name"] == "ack"
+    assert ack["value"] == '{}:{alertname="HighErrorRate"}'
+    assert ack["confirm"] == {"text": "Sure?", "ok_text": "OK"}
+
+
+def test_slack_attachment_keys_are_checked_as_alertmanager() -> None:
+    from router.config.load import load_config_text
+    from router.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        load_config_text("""
+route: {receiver: r}
+receivers:
+  - name: r
+    slack_configs:
+      - api_url: http://127.0.0.1:1/services/x
+        fields: [{title: t}]
+        actions: [{type: button, text: x}, {text: y, url: "http://u"}]
+""", "c.yml")
+    messages = [p.message for p in info.value.problems]
+    assert messages == ["missing value in Slack field configuration",
+                        "missing name or url in Slack action configuration",
+                        "missing type in Slack action configuration"]

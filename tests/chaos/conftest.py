@@ -2,15 +2,17 @@
 webhook sink that is slow and sometimes fails, and an alert-router process that the test
 kills with SIGKILL and restarts on the same database.
 
-Short mode (CI) by default; `ALERT_ROUTER_CHAOS=long` runs the full 20-kill, 10,000-alert
-version. `ALERT_ROUTER_CHAOS_KILLS`, `ALERT_ROUTER_CHAOS_ALERTS` and
-`ALERT_ROUTER_CHAOS_SEED` override the figures and the random seed.
+Short mode (CI) by default; `ALERT_ROUTER_CHAOS=long` runs the full version (10,000
+alerts, 20 kills, 3 episodes of each storage fault). `ALERT_ROUTER_CHAOS_ALERTS`,
+`ALERT_ROUTER_CHAOS_KILLS`, `ALERT_ROUTER_CHAOS_FAULTS` and `ALERT_ROUTER_CHAOS_SEED`
+override the figures and the random seed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import sys
@@ -36,16 +38,18 @@ class ChaosMode:
     name: str
     alerts: int
     kills: int
+    faults: int  # episodes of each storage fault in a run
     seed: int
 
 
 def chaos_mode() -> ChaosMode:
     long = os.environ.get("ALERT_ROUTER_CHAOS", "").strip().lower() == "long"
-    alerts, kills = (10_000, 20) if long else (1_000, 3)
+    alerts, kills, faults = (10_000, 20, 3) if long else (1_000, 3, 1)
     alerts = int(os.environ.get("ALERT_ROUTER_CHAOS_ALERTS", alerts))
     kills = int(os.environ.get("ALERT_ROUTER_CHAOS_KILLS", kills))
+    faults = int(os.environ.get("ALERT_ROUTER_CHAOS_FAULTS", faults))
     seed = int(os.environ.get("ALERT_ROUTER_CHAOS_SEED", random.randrange(1 << 30)))
-    return ChaosMode("long" if long else "short", alerts, kills, seed)
+    return ChaosMode("long" if long else "short", alerts, kills, faults, seed)
 
 
 # ---------------------------------------------------------------- the webhook sink
@@ -171,17 +175,18 @@ def router_config(sink: ChaosSink) -> dict[str, Any]:
 
 
 class RouterUnderTest:
-    """`python -m router serve` on one database, killed and restarted by the test.
+    """`python -m router serve` on one database (`db`, by default in `workdir`, where its
+    config and output go), killed and restarted by the test.
 
     The port stays the same across restarts when it can, so senders keep one URL (as
     Alertmanager's senders do); `url` is read by the senders at every attempt.
     """
 
-    def __init__(self, workdir: Path, config: dict[str, Any]) -> None:
+    def __init__(self, workdir: Path, config: dict[str, Any], db: Path | None = None) -> None:
         self.workdir = workdir
         self.cfg_path = workdir / "router.yml"
         self.cfg_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-        self.db = workdir / "chaos.db"
+        self.db = db or workdir / "chaos.db"
         self.port = free_port()
         self.proc: ServiceProcess | None = None
         self.starts = 0
@@ -189,6 +194,10 @@ class RouterUnderTest:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.proc.returncode is None
 
     def logs(self) -> str:
         return self.proc.logs() if self.proc is not None else "<router never started>"
@@ -242,20 +251,42 @@ class RouterUnderTest:
 # ---------------------------------------------------------------- the sender
 
 
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One POST of a batch: when it was sent, how long its answer took, the answer."""
+
+    at: float  # monotonic
+    seconds: float
+    status: int  # 0: no answer (connection refused or reset, client timeout)
+    error: str = ""  # the `error` field of a JSON error body
+    retry_after: bool = False
+
+
+def error_field(text: str) -> str:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return "<not JSON>"
+    return str(body.get("error", "")) if isinstance(body, dict) else "<not an object>"
+
+
 @dataclass
 class Sender:
     """Posts batches of unique alerts and keeps each batch until it gets a 2xx.
 
     Like Alertmanager's and Prometheus's notifiers: a connection error, a timeout or a 5xx
     is retried with capped exponential backoff and jitter; a 4xx is a permanent refusal
-    (recorded; the test fails on any).
+    (recorded; the test fails on any). Each worker waits about `pause` seconds between
+    batches (0: as fast as it can), so that posting can span a whole run.
     """
 
     router: RouterUnderTest
     rng: random.Random
+    pause: float = 0.0
     acked: dict[str, float] = field(default_factory=dict)  # id -> monotonic time of the 2xx
     refused: list[tuple[int, str]] = field(default_factory=list)
     posted: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    posts: list[Post] = field(default_factory=list)
     attempts: int = 0
     retries: int = 0
 
@@ -273,7 +304,7 @@ class Sender:
         while not queue.empty():
             batch = queue.get_nowait()
             await self._send(session, batch)
-            await asyncio.sleep(self.rng.uniform(0, 0.01))
+            await asyncio.sleep(self.rng.uniform(0, 0.01) + self.pause * self.rng.uniform(0.5, 1.5))
 
     async def _send(self, session: aiohttp.ClientSession, batch: list[dict[str, Any]]) -> None:
         failures = 0
@@ -282,12 +313,14 @@ class Sender:
             sent_at = time.monotonic()
             for alert in batch:
                 self.posted[alert["labels"][ID_LABEL]].append(sent_at)
-            status = 0
-            text = ""
+            status, text, retry_after = 0, "", False
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                 async with session.post(f"{self.router.url}/api/v2/alerts", json=batch) as resp:
                     status = resp.status
                     text = await resp.text()
+                    retry_after = "Retry-After" in resp.headers
+            error = error_field(text) if status >= 400 else ""
+            self.posts.append(Post(sent_at, time.monotonic() - sent_at, status, error, retry_after))
             if 200 <= status < 300:
                 now = time.monotonic()
                 for alert in batch:
@@ -300,6 +333,28 @@ class Sender:
             self.retries += 1
             backoff = min(2.0, 0.05 * 2 ** min(failures, 6))
             await asyncio.sleep(self.rng.uniform(backoff / 2, backoff))
+
+
+def drain_within(mode: ChaosMode) -> float:
+    """How long the router gets to deliver what it acknowledged once the senders are done."""
+    return 90.0 + mode.alerts * 0.03
+
+
+async def wait_delivered(sender: Sender, sink: ChaosSink, within: float) -> float | None:
+    """Until every acknowledged alert was delivered, at most `within` seconds: when that was
+    (monotonic), or None."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if set(sender.acked) <= set(sink.delivered):
+            return time.monotonic()
+        await asyncio.sleep(0.1)
+    return None
+
+
+def duplicates(sink: ChaosSink) -> tuple[int, int]:
+    """(200s written beyond the first of each alert, alerts that got more than one)."""
+    extra = [n - 1 for n in sink.delivered.values() if n > 1]
+    return sum(extra), len(extra)
 
 
 def make_alerts(n: int, rng: random.Random) -> list[dict[str, Any]]:
@@ -320,12 +375,14 @@ def make_alerts(n: int, rng: random.Random) -> list[dict[str, Any]]:
     ]
 
 
-def batched(alerts: list[dict[str, Any]], rng: random.Random) -> list[list[dict[str, Any]]]:
-    """Batches of 1 to 64 alerts, as Prometheus sends them."""
+def batched(
+    alerts: list[dict[str, Any]], rng: random.Random, largest: int = 64
+) -> list[list[dict[str, Any]]]:
+    """Batches of 1 to `largest` alerts (Prometheus sends up to 64)."""
     out: list[list[dict[str, Any]]] = []
     i = 0
     while i < len(alerts):
-        size = rng.randint(1, 64)
+        size = rng.randint(1, largest)
         out.append(alerts[i : i + size])
         i += size
     return out

@@ -23,8 +23,11 @@ from .conftest import (
     Sender,
     batched,
     chaos_mode,
+    drain_within,
+    duplicates,
     make_alerts,
     router_config,
+    wait_delivered,
 )
 
 MODE = chaos_mode()
@@ -39,10 +42,6 @@ pytestmark = pytest.mark.timeout(3600 if MODE.name == "long" else 600)
 class Kill:
     at: float  # monotonic, just before the SIGKILL
     restarted_at: float  # the next router process was started after this
-
-
-def drain_within(mode: ChaosMode) -> float:
-    return 90.0 + mode.alerts * 0.03
 
 
 async def kill_at_random_moments(
@@ -99,11 +98,7 @@ async def test_sigkill_during_heavy_delivery_loses_no_acknowledged_alert(tmp_pat
         assert not sender.refused, f"the router refused valid alerts: {sender.refused[:5]}"
         assert set(sender.acked) == ids, "every batch is retried until acknowledged"
 
-        deadline = time.monotonic() + drain_within(mode)
-        while time.monotonic() < deadline:
-            if set(sender.acked) <= set(sink.delivered):
-                break
-            await asyncio.sleep(0.1)
+        await wait_delivered(sender, sink, drain_within(mode))
         await asyncio.sleep(SETTLE)
         wall = time.monotonic() - started
     finally:
@@ -112,17 +107,16 @@ async def test_sigkill_during_heavy_delivery_loses_no_acknowledged_alert(tmp_pat
 
     lost = sorted(set(sender.acked) - set(sink.delivered))
     delivered = sum(sink.delivered.values())
-    duplicates = sum(n - 1 for n in sink.delivered.values() if n > 1)
-    repeated_alerts = sum(1 for n in sink.delivered.values() if n > 1)
+    extra, repeated_alerts = duplicates(sink)
     refused_by_sink = sum(1 for r in sink.notifications if r.status == 503)
     dropped = sum(1 for r in sink.notifications if r.status == 0)
-    pct = 100.0 * duplicates / max(1, len(sink.delivered))
+    pct = 100.0 * extra / max(1, len(sink.delivered))
     gaps, unexplained = repeat_gaps(sink, kills)
     print(
         f"chaos {mode.name} report: {len(ids)} alerts, {len(sender.acked)} acknowledged, "
         f"{len(kills)} kills at {[round(k.at - started, 1) for k in kills]} s, wall {wall:.1f} s\n"
         f"  lost: {len(lost)}\n"
-        f"  delivered notifications (200 written): {delivered}; duplicates: {duplicates} "
+        f"  delivered notifications (200 written): {delivered}; duplicates: {extra} "
         f"({pct:.2f}% of alerts) on {repeated_alerts} alerts\n"
         f"  sink requests: {len(sink.notifications)} ({refused_by_sink} answered 503, "
         f"{dropped} dropped or cut by a kill)\n"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -289,3 +290,50 @@ async def start_router(tmp_path: Path) -> AsyncIterator[RouterFactory]:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
         yield session
+
+
+# --- the real Alertmanager (Debian's prometheus-alertmanager 0.25) -----------------------
+
+
+def need(*names: str) -> str:
+    """Path of the first program found; skip without it, or fail when CI requires it."""
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    reason = f"{' / '.join(names)} not on PATH (apt-get install prometheus-alertmanager)"
+    if os.environ.get("ALERT_ROUTER_REQUIRE_ALERTMANAGER"):
+        pytest.fail(f"{reason}; ALERT_ROUTER_REQUIRE_ALERTMANAGER is set")
+    pytest.skip(reason)
+
+
+AlertmanagerFactory = Callable[[dict[str, Any]], Awaitable[str]]
+
+
+@pytest.fixture
+async def start_alertmanager(tmp_path: Path) -> AsyncIterator[AlertmanagerFactory]:
+    binary = need("alertmanager", "prometheus-alertmanager")
+    procs: list[ServiceProcess] = []
+
+    async def start(config: dict[str, Any]) -> str:
+        cfg = tmp_path / "am.yml"
+        cfg.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        data = tmp_path / "am-data"
+        data.mkdir()
+        port = free_port()
+        argv = [
+            binary,
+            f"--config.file={cfg}",
+            f"--storage.path={data}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",  # empty: no gossip, no settle wait
+        ]
+        proc, out, err, files = await spawn(argv, name="alertmanager", workdir=tmp_path)
+        am = ServiceProcess(proc, f"http://127.0.0.1:{port}", out, err, files)
+        procs.append(am)
+        await wait_ready(f"{am.url}/-/ready", proc, am.logs)
+        return am.url
+
+    yield start
+    for proc in procs:
+        await proc.stop()

@@ -6,26 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 
 from .conftest import (
+    AlertmanagerFactory,
     FakeFactory,
     FakeReceiver,
     RouterFactory,
-    ServiceProcess,
-    free_port,
+    need,
     rfc3339,
-    spawn,
-    wait_ready,
     wait_until,
 )
 
@@ -37,18 +31,6 @@ POST, UPDATE = "/api/chat.postMessage", "/api/chat.update"
 ALERTNAME = "E2EDiskFull"
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def need(*names: str) -> str:
-    """Path of the first program found; skip without it, or fail when CI requires it."""
-    for name in names:
-        found = shutil.which(name)
-        if found:
-            return found
-    reason = f"{' / '.join(names)} not on PATH (apt-get install prometheus-alertmanager)"
-    if os.environ.get("ALERT_ROUTER_REQUIRE_ALERTMANAGER"):
-        pytest.fail(f"{reason}; ALERT_ROUTER_REQUIRE_ALERTMANAGER is set")
-    pytest.skip(reason)
 
 
 def test_contrib_alertmanager_config_passes_amtool() -> None:
@@ -113,38 +95,6 @@ def alertmanager_config(router_url: str) -> dict[str, Any]:
             }
         ],
     }
-
-
-AlertmanagerFactory = Callable[[dict[str, Any]], Awaitable[str]]
-
-
-@pytest.fixture
-async def start_alertmanager(tmp_path: Path) -> AsyncIterator[AlertmanagerFactory]:
-    binary = need("alertmanager", "prometheus-alertmanager")
-    procs: list[ServiceProcess] = []
-
-    async def start(config: dict[str, Any]) -> str:
-        cfg = tmp_path / "am.yml"
-        cfg.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-        data = tmp_path / "am-data"
-        data.mkdir()
-        port = free_port()
-        argv = [
-            binary,
-            f"--config.file={cfg}",
-            f"--storage.path={data}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",  # empty: no gossip, no settle wait
-        ]
-        proc, out, err, files = await spawn(argv, name="alertmanager", workdir=tmp_path)
-        am = ServiceProcess(proc, f"http://127.0.0.1:{port}", out, err, files)
-        procs.append(am)
-        await wait_ready(f"{am.url}/-/ready", proc, am.logs)
-        return am.url
-
-    yield start
-    for proc in procs:
-        await proc.stop()
 
 
 def am_alert(instance: str, *, ends_at: str | None = None) -> dict[str, Any]:

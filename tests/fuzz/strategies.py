@@ -472,6 +472,48 @@ def silence_requests() -> st.SearchStrategy[Req]:
                      get_query(), id_path())
 
 
+# A real browser's keys (65-byte P-256 point, 16-byte auth secret), base64url.
+GOOD_P256DH = ("BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I9"
+               "9e8QcYP7DkM")
+GOOD_AUTH = "tBHItJI5svbpez7KI4CCXg"
+ENDPOINT = st.one_of(
+    st.sampled_from(["https://fcm.googleapis.com/fcm/send/x", "http://127.0.0.1:1/push/x",
+                     "https://fcm.googleapis.com.evil.example/x", "https://a@fcm.googleapis.com/",
+                     "file:///etc/passwd", "https://fcm.googleapis.com/\u0000", "", "https://",
+                     "https://[::1]:99999/x", "https://fcm.googleapis.com:0/x"]),
+    TEXT, LONG)
+
+
+@st.composite
+def push_subscription(d: st.DrawFn) -> Any:
+    """A body for POST /api/v1/webpush/subscriptions: mostly well formed, each field fuzzed."""
+    keys = {"p256dh": d(sometimes(st.just(GOOD_P256DH))), "auth": d(sometimes(st.just(GOOD_AUTH)))}
+    obj: dict[str, Any] = {"endpoint": d(ENDPOINT), "keys": d(sometimes(st.just(keys)))}
+    optional(d, obj, "receivers", sometimes(st.sampled_from([["quiet"], ["hook", "quiet"]])))
+    optional(d, obj, "expirationTime", st.one_of(st.none(), JSON_ANY))
+    if rare(d, 10):
+        obj[d(TEXT)] = d(JSON_ANY)  # an unknown field
+    return obj
+
+
+@st.composite
+def push_unsubscribe(d: st.DrawFn) -> Req:
+    body = d(st.one_of(st.builds(lambda e: {"endpoint": e}, ENDPOINT), JSON_ANY).map(
+        lambda v: json.dumps(v).encode()))
+    return Req("DELETE /api/v1/webpush/subscriptions", "DELETE",
+               "/api/v1/webpush/subscriptions", body, _headers("application/json"))
+
+
+def webpush_requests() -> st.SearchStrategy[Req]:
+    path = "/api/v1/webpush/subscriptions"
+    return st.one_of(
+        post("POST /api/v1/webpush/subscriptions", path,
+             st.one_of(push_subscription(), push_subscription(), JSON_ANY)),
+        push_unsubscribe(),
+        st.just(Req("GET /api/v1/webpush/key", "GET", "/api/v1/webpush/key")),
+    )
+
+
 def query_requests() -> st.SearchStrategy[Req]:
     return st.one_of(get_query(), id_path())
 
@@ -482,6 +524,7 @@ ANY_POST = st.sampled_from([
     ("POST /api/v1/events/{source}", f"/api/v1/events/{SOURCE}"),
     ("POST /api/v2/silences", "/api/v2/silences"),
     ("POST /-/reload", "/-/reload"),
+    ("POST /api/v1/webpush/subscriptions", "/api/v1/webpush/subscriptions"),
 ])
 
 

@@ -37,6 +37,9 @@ receivers:
       - url: HOOK_URL
         send_resolved: true
   - name: quiet
+    webpush_configs: [{}]
+webpush:
+  subject: mailto:oncall@example.com
 inhibit_rules:
   - source_matchers: ['severity="critical"']
     target_matchers: ['severity="warning"']
@@ -94,6 +97,13 @@ def test_fuzz_silences_and_queries(tmp_path: Path) -> None:
 def test_fuzz_raw_bodies(tmp_path: Path) -> None:
     """Raw bytes (invalid UTF-8, deep nesting, huge numbers) with any content type."""
     fuzz(tmp_path, "raw", st.one_of(S.raw_request(), S.query_requests()))
+
+
+@pytest.mark.timeout(TIMEOUT)
+def test_fuzz_webpush(tmp_path: Path) -> None:
+    """Browser subscriptions (endpoints outside the allowlist, bad keys, unknown receivers),
+    unsubscribes and the key, with alerts ingested alongside."""
+    fuzz(tmp_path, "webpush", st.one_of(S.webpush_requests(), S.ingest_requests()))
 
 
 @pytest.mark.timeout(TIMEOUT)

@@ -1,4 +1,4 @@
-"""The `email_configs` entries: EmailConfig, TlsConfig and their parser.
+"""The `email_configs` entries: EmailConfig and its parser (`tls_config` is the common one).
 
 Addresses, the smarthost, the EHLO name and custom headers are all checked at load, so a
 typo fails there and not on the first alert; the channel and the SMTP sender only read
@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from email.utils import formataddr, getaddresses
 
 from router.config.fields import FieldReader
+from router.config.global_config import split_hostport
+from router.config.http_config import parse_tls_config
 from router.config.types import Pacing, Secret
+from router.config.types import TlsConfig as TlsConfig
 from router.config.yaml_source import Node
 
 # Headers the channel writes itself: a template must not replace the MIME structure or
@@ -27,15 +30,6 @@ _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 §2.2: printable ASCII excep
 
 
 @dataclass(frozen=True, slots=True)
-class TlsConfig:
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    server_name: str | None = None  # the name the certificate must carry, if not the host
-    insecure_skip_verify: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class EmailConfig:
     """One `email_configs` entry; `to`/`from_` hold validated, formatted addresses."""
 
@@ -45,6 +39,8 @@ class EmailConfig:
     hello: str = "localhost"
     auth_username: str | None = None
     auth_password: Secret | None = None
+    auth_secret: Secret | None = None  # CRAM-MD5 (accepted as in Alertmanager)
+    auth_identity: str | None = None  # PLAIN identity (accepted as in Alertmanager)
     require_tls: bool = True  # STARTTLS is mandatory unless the connection is implicit TLS
     force_implicit_tls: bool | None = None  # None: implicit TLS exactly when the port is 465
     tls_config: TlsConfig = field(default_factory=TlsConfig)
@@ -57,23 +53,13 @@ class EmailConfig:
     pacing: Pacing | None = None  # None: unpaced (relays rarely publish a rate)
 
 
-def split_hostport(text: str) -> tuple[str, int]:
-    """`host:port` or `[v6]:port` → (host, port); ValueError when malformed."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f'smarthost "{text}" must be host:port')
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, int(port)
-
-
 CONFIG_KEY = "email_configs"
 KEYS = (
     "to", "from", "smarthost", "hello", "auth_username", "auth_password",
-    "auth_password_file", "require_tls", "force_implicit_tls", "tls_config", "headers",
+    "auth_password_file", "auth_secret", "auth_identity", "require_tls",
+    "force_implicit_tls", "tls_config", "headers",
     "html", "text", "send_resolved", "template", "timeout", "pacing",
 )
-TLS_KEYS = ("ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify")
 
 
 def parse_addresses(node: Node, *, single: bool = False) -> tuple[str, ...]:
@@ -95,16 +81,9 @@ def parse_addresses(node: Node, *, single: bool = False) -> tuple[str, ...]:
 
 
 def _tls(fields: FieldReader, node: Node) -> TlsConfig:
+    """The common `tls_config` (Alertmanager's email `tls_config` is Prometheus' one)."""
     child = node.get_map("tls_config")
-    if child is None:
-        return TlsConfig()
-    child.expect_keys(TLS_KEYS)
-    cert, key = fields.existing_file(child, "cert_file"), fields.existing_file(child, "key_file")
-    if (child.has("cert_file")) != (child.has("key_file")):
-        child.error('"cert_file" and "key_file" go together')
-    return TlsConfig(fields.existing_file(child, "ca_file"), cert, key,
-                     child.get_str("server_name"),
-                     child.get_bool("insecure_skip_verify", False))
+    return parse_tls_config(fields, child) if child is not None else TlsConfig()
 
 
 def _headers(fields: FieldReader, node: Node) -> tuple[tuple[str, str], ...]:
@@ -128,34 +107,51 @@ def _headers(fields: FieldReader, node: Node) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def _required(node: Node, key: str, inherited: str) -> Node | None:
+    """The entry's `key`, else the global value (None); an error when neither is set."""
+    child = node.get(key)
+    if (child is None or child.is_null) and not inherited:
+        node.error(f'missing required key "{key}" (and no global smtp_{key} set)',
+                   path=f"{node.path}.{key}")
+    return child if child is not None and not child.is_null else None
+
+
 def parse(fields: FieldReader, node: Node) -> EmailConfig | None:
     before = len(node.src.problems)
-    to_node, from_node = node.require("to"), node.require("from")
-    smarthost_node = node.require("smarthost")
+    g = fields.global_
+    to_node = node.require("to")
+    from_node = _required(node, "from", g.smtp_from)
+    smarthost_node = _required(node, "smarthost", g.smtp_smarthost)
     mark = len(node.src.problems)
     to = parse_addresses(to_node) if to_node is not None else ()
     if to_node is not None and not to and len(node.src.problems) == mark:
         to_node.error("at least one address is required")
     from_ = parse_addresses(from_node, single=True) if from_node is not None else ()
-    smarthost = smarthost_node.as_str() if smarthost_node is not None else None
+    if from_node is None and g.smtp_from:
+        from_ = _global_from(node, g.smtp_from)
+    smarthost = smarthost_node.as_str() if smarthost_node is not None else g.smtp_smarthost
     if smarthost is not None and smarthost_node is not None:
         try:
             split_hostport(smarthost)
         except ValueError as exc:
             smarthost_node.error(str(exc))
-    hello = node.get_str("hello", "localhost") or "localhost"
+    # Alertmanager: an empty hello takes the global one (whose own default is localhost).
+    hello = node.get_str("hello") or g.smtp_hello or "localhost"
     if not _HOSTNAME.fullmatch(hello):
-        hello_node = node.get("hello")
-        assert hello_node is not None
-        hello_node.error(f'"{hello}" is not a host name to greet with')
+        (node.get("hello") or node).error(f'"{hello}" is not a host name to greet with')
     if node.has("html") and node.has("template"):
         node.error('"html" and "template" both set the HTML part: keep one')
+    has_password = node.has("auth_password") or node.has("auth_password_file")
+    auth_secret = node.get_str("auth_secret")
     config = EmailConfig(
         to=to, from_=from_[0] if from_ else "", smarthost=smarthost or "",
         hello=hello,
-        auth_username=node.get_str("auth_username"),
-        auth_password=fields.secret(node, "auth_password"),
-        require_tls=node.get_bool("require_tls", True),
+        auth_username=node.get_str("auth_username") or g.smtp_auth_username or None,
+        auth_password=(fields.secret(node, "auth_password") if has_password
+                       else g.smtp_auth_password),
+        auth_secret=Secret(value=auth_secret) if auth_secret else g.smtp_auth_secret,
+        auth_identity=node.get_str("auth_identity") or g.smtp_auth_identity or None,
+        require_tls=node.get_bool("require_tls", g.smtp_require_tls),
         force_implicit_tls=(node.get_bool("force_implicit_tls", False)
                             if node.has("force_implicit_tls") else None),
         tls_config=_tls(fields, node), headers=_headers(fields, node),
@@ -166,3 +162,12 @@ def parse(fields: FieldReader, node: Node) -> EmailConfig | None:
         timeout=fields.timeout(node), pacing=fields.pacing(node),
     )
     return config if len(node.src.problems) == before else None
+
+
+def _global_from(node: Node, text: str) -> tuple[str, ...]:
+    """`global.smtp_from`, checked where an entry uses it (Alertmanager checks it at send)."""
+    pairs = getaddresses([text])
+    if len(pairs) != 1 or not _ADDR_SPEC.fullmatch(pairs[0][1]):
+        node.error(f'invalid email address "{text}" in global.smtp_from')
+        return ()
+    return (formataddr(pairs[0]),)

@@ -12,14 +12,18 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import time
 from email.utils import parseaddr
 from typing import Any
 
 import aiosmtplib
 
 from router.channels.base import excerpt
-from router.channels.email.config import EmailConfig, TlsConfig, split_hostport
+from router.channels.email.config import EmailConfig, TlsConfig
+from router.channels.tls import build_context
+from router.config.global_config import split_hostport
 from router.errors import DeliveryError, FailureReason
+from router.logs import RepeatLog
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +50,10 @@ class _NamedContext(ssl.SSLContext):
 
 
 def tls_context(cfg: TlsConfig) -> ssl.SSLContext:
-    """Like `ssl.create_default_context`, with Alertmanager's tls_config options."""
-    context = _NamedContext(ssl.PROTOCOL_TLS_CLIENT)
+    """The common `tls_config` (router/channels/tls.py), verifying `server_name`."""
+    context = build_context(cfg, _NamedContext)
+    assert isinstance(context, _NamedContext)
     context.server_name = cfg.server_name
-    if cfg.ca_file is not None:
-        context.load_verify_locations(cafile=cfg.ca_file)
-    else:
-        context.load_default_certs()
-    if cfg.cert_file is not None:
-        context.load_cert_chain(cfg.cert_file, cfg.key_file)
-    if cfg.insecure_skip_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
     return context
 
 
@@ -70,6 +66,7 @@ class SmtpSender:
         implicit = cfg.force_implicit_tls
         self.implicit_tls = self.port == 465 if implicit is None else implicit
         self._tls = tls_context(cfg.tls_config)
+        self._refusals = RepeatLog(log, time.monotonic)  # every message: a line a minute
 
     async def send(self, message: bytes, timeout: float) -> None:  # noqa: ASYNC109
         cfg = self.cfg
@@ -98,8 +95,9 @@ class SmtpSender:
             smtp.close()
         if refused:
             # Retrying would mail the accepted recipients twice: report and move on.
-            log.warning("smtp server refused some recipients",
-                        extra={"channel": "email", "refused": sorted(refused)})
+            self._refusals.failure("smtp server refused some recipients",
+                                   cause=", ".join(sorted(refused)), level=logging.WARNING,
+                                   channel="email", refused=sorted(refused))
 
 
 async def _quit(smtp: aiosmtplib.SMTP) -> None:

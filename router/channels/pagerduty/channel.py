@@ -25,6 +25,7 @@ from router.channels.pagerduty.events import (
     pagerduty_severity,
     severity_of,
     structured,
+    v1_event,
 )
 from router.config.types import Pacing
 from router.errors import DeliveryError, FailureReason
@@ -50,7 +51,7 @@ class PagerdutyChannel:
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
         self.pacing = cfg.pacing or PAGERDUTY_PACING
-        key = cfg.routing_key
+        key = cfg.key
         self.target = target_id("pagerduty", key.file or key.reveal(), cfg.url)
         self._renderer = renderer
         self._http = http
@@ -94,6 +95,8 @@ class PagerdutyChannel:
         except Exception:
             self._renderer.failed(self.kind, n.receiver, fallback="a plain event")
             events = [self._plain_event(key, unit) for key, unit in units]
+        if self.cfg.service_key is not None:  # Events API v1 (Alertmanager's service_key)
+            events = [v1_event(e) for e in events]
         return json.dumps(events, ensure_ascii=False).encode()
 
     def _event(self, key: str, n: Notification) -> dict[str, Any]:
@@ -186,22 +189,28 @@ class PagerdutyChannel:
 
     def _routing_key(self) -> str:
         try:
-            return self.cfg.routing_key.reveal()
+            return self.cfg.key.reveal()
         except OSError:
             # The message names no path: an operator finds it in the config.
-            raise DeliveryError(FailureReason.OTHER, "cannot read pagerduty routing_key_file",
+            name = "service_key_file" if self.cfg.service_key else "routing_key_file"
+            raise DeliveryError(FailureReason.OTHER, f"cannot read pagerduty {name}",
                                 retryable=True) from None
 
     async def _post(self, key: str, event: dict[str, Any], ctx: SendContext) -> str | None:
         """POST one event; return the dedup_key PagerDuty answered, if any."""
-        body = json.dumps({"routing_key": key, **event}, ensure_ascii=False).encode()
+        v1 = self.cfg.service_key is not None
+        field = "service_key" if v1 else "routing_key"
+        body = json.dumps({field: key, **event}, ensure_ascii=False).encode()
         status, headers, text = await self._http.post(
             self.cfg.url, body,
             headers={"Content-Type": "application/json", "User-Agent": user_agent()},
             timeout=ctx.timeout, endpoint="pagerduty events endpoint",
+            http_config=self.cfg.http_config,
         )
         if key:
             text = text.replace(key, "<redacted>")  # in case an error body echoes it
+        if v1 and status == 403:  # v1 answers 403 when rate limited: Alertmanager retries
+            status = 429
         error = classify_http(status, headers, text)
         if error is not None:
             if error.reason is FailureReason.CLIENT_ERROR:
@@ -213,7 +222,8 @@ class PagerdutyChannel:
             answer = json.loads(text)
         except ValueError:
             return None
-        found = answer.get("dedup_key") if isinstance(answer, dict) else None
+        found = (answer.get("incident_key" if v1 else "dedup_key")
+                 if isinstance(answer, dict) else None)
         return found if isinstance(found, str) and found else None
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from router.channels.pagerduty.events import DEFAULT_CLIENT, is_severity
+from router.channels.pagerduty.events import DEFAULT_CLIENT, V1_URL, is_severity
 from router.config.fields import FieldReader
-from router.config.types import Pacing, Secret
+from router.config.types import HttpConfig, Pacing, Secret
 from router.config.yaml_source import Node
 
 DEFAULT_URL = "https://events.pagerduty.com/v2/enqueue"
@@ -33,7 +33,9 @@ class PagerdutyImage:
 
 @dataclass(frozen=True, slots=True)
 class PagerdutyConfig:
-    routing_key: Secret
+    """One entry: Events API v2 with `routing_key`, or v1 with `service_key`."""
+
+    routing_key: Secret | None
     url: str = DEFAULT_URL
     client: str = DEFAULT_CLIENT  # Jinja source, like every string below
     client_url: str | None = None  # None: the Alertmanager view of the receiver
@@ -53,6 +55,15 @@ class PagerdutyConfig:
     template: str | None = None
     timeout: float | None = None
     pacing: Pacing | None = None  # None: PAGERDUTY_PACING
+    service_key: Secret | None = None  # Events API v1 (Alertmanager's service_key)
+    http_config: HttpConfig = field(default_factory=HttpConfig)
+
+    @property
+    def key(self) -> Secret:
+        """The integration key sent with each event, v1 or v2."""
+        key = self.service_key or self.routing_key
+        assert key is not None
+        return key
 
 
 CONFIG_KEY = "pagerduty_configs"
@@ -61,22 +72,25 @@ _TEMPLATE_KEYS = ("client", "client_url", "description", "severity", "source", "
 KEYS = (
     "routing_key", "routing_key_file", "url", *_TEMPLATE_KEYS, "details", "links", "images",
     "incident_per_alert", "send_resolved", "template", "timeout", "pacing",
-    # Events API v1: recognised only to say that it is not supported.
-    "service_key", "service_key_file",
+    "service_key", "service_key_file", "http_config",
 )
 
 
 def parse(fields: FieldReader, node: Node) -> PagerdutyConfig | None:
-    legacy = [child for name in ("service_key", "service_key_file")
-              if (child := node.key_node(name)) is not None]
-    for child in legacy:
-        child.error('Events API v1 is not supported: use "routing_key" '
-                    "(an Events API v2 integration key)")
-    # One problem is enough for a v1 entry: no "routing_key is required" on top.
-    routing_key = fields.secret(node, "routing_key", required=not legacy)
+    has_v1 = node.has("service_key") or node.has("service_key_file")
+    has_v2 = node.has("routing_key") or node.has("routing_key_file")
+    if has_v1 and has_v2:
+        node.error('"routing_key" (Events API v2) and "service_key" (v1) are exclusive')
+    elif not has_v1 and not has_v2:
+        node.error('one of "routing_key" or "routing_key_file" is required (or the '
+                   'Events API v1 "service_key" / "service_key_file")')
+    routing_key = fields.secret(node, "routing_key")
+    service_key = fields.secret(node, "service_key")
     text = {key: fields.template_string(node.get(key)) for key in _TEMPLATE_KEYS}
     _check_severity(node)
-    url = _url(node)
+    # v1 posts to its own endpoint (Alertmanager hard-codes it); `url` still overrides.
+    url = _url(node, V1_URL if has_v1 else fields.global_.pagerduty_url)
+    http_config = fields.http_config(node)
     details = _details(fields, node)
     links = tuple(PagerdutyLink(h, t) for h, t in
                   _items(fields, node, "links", ("href", "text")))
@@ -86,18 +100,18 @@ def parse(fields: FieldReader, node: Node) -> PagerdutyConfig | None:
     send_resolved = node.get_bool("send_resolved", True)
     template = fields.template_key(node, "template")
     timeout, pacing = fields.timeout(node), fields.pacing(node)
-    if routing_key is None:
+    if (routing_key is None) == (service_key is None):
         return None
     return PagerdutyConfig(
         routing_key, url, text["client"] or DEFAULT_CLIENT, text["client_url"],
         text["description"], text["severity"], details, links, images, text["source"],
         text["component"], text["group"], text["class"], per_alert, send_resolved,
-        template, timeout, pacing,
+        template, timeout, pacing, service_key, http_config,
     )
 
 
-def _url(node: Node) -> str:
-    url = node.get_str("url", DEFAULT_URL) or DEFAULT_URL
+def _url(node: Node, default: str) -> str:
+    url = node.get_str("url", default) or default
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         child = node.get("url")

@@ -114,3 +114,22 @@ def finish(event: dict[str, Any]) -> dict[str, Any]:
         payload["custom_details"] = {
             "error": "custom_details removed: the event exceeded PagerDuty's 512 KB limit"}
     return event
+
+
+V1_URL = "https://events.pagerduty.com/generic/2010-04-15/create_event.json"
+
+
+def v1_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The Events API v1 form of a finished v2 event, as Alertmanager sends a
+    `service_key` entry: `incident_key` is the same dedup key, client fields on trigger."""
+    payload = event.get("payload") or {}
+    out: dict[str, Any] = {
+        "event_type": event["event_action"],
+        "incident_key": event["dedup_key"],
+        "description": cut(str(payload.get("summary") or "alert"), MAX_SUMMARY),
+        "details": payload.get("custom_details") or {},
+    }
+    if event["event_action"] == "trigger":
+        out["client"] = event.get("client", DEFAULT_CLIENT)
+        out["client_url"] = event.get("client_url", "")
+    return out

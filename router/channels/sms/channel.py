@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from router.channels.base import SendContext, target_id
-from router.channels.http import HttpClient, auth_headers, classify_http, user_agent
+from router.channels.http import HttpClient, classify_http, user_agent
 from router.channels.sms import text as sms_text
 from router.channels.sms.config import CONTENT_TYPES, PROVIDERS, SmsConfig
 from router.channels.sms.twilio import TwilioSender
@@ -22,10 +23,12 @@ from router.config.secrets import scrub as scrub_secrets
 from router.config.secrets import secret_values
 from router.config.types import Pacing
 from router.errors import DeliveryError, FailureReason
+from router.logs import RepeatLog
 from router.model import Notification
 from router.rendering import Renderer, template_data
 
 log = logging.getLogger(__name__)
+_rejections = RepeatLog(log, time.monotonic)  # every notification: a line a minute
 
 
 def _with_message(err: DeliveryError, message: str) -> DeliveryError:
@@ -135,10 +138,10 @@ class SmsChannel:
         assert self.cfg.url is not None
         headers = {"Content-Type": CONTENT_TYPES[self.cfg.content_type],
                    "User-Agent": self._user_agent}
-        headers.update(auth_headers(self.cfg.http_config))
         status, resp_headers, text = await self._http.post(
             self.cfg.url.reveal(), body.encode(), headers=headers,
-            timeout=ctx.timeout, endpoint="sms gateway")
+            timeout=ctx.timeout, endpoint="sms gateway",
+            http_config=self.cfg.http_config)
         error = classify_http(status, resp_headers, text)
         if error is not None:
             # Scrubbed here, before the excerpt is wrapped: a cut inside a secret must go too.
@@ -172,8 +175,9 @@ async def _each(count: int, post: Callable[[int], Awaitable[str]]) -> list[str]:
             if err.retryable or err.reason is FailureReason.AUTH:
                 note = f" ({i} already sent: a retry sends to them again)" if i else ""
                 raise _with_message(err, f"{where}: {err.message}{note}") from None
-            log.warning("sms recipient rejected",
-                        extra={"channel": "sms", "recipient": i + 1, "error": err.message})
+            _rejections.failure("sms recipient rejected", cause=err.message,
+                                per=("recipient",), level=logging.WARNING, channel="sms",
+                                recipient=i + 1)
             rejected.append(f"{where}: {err.message}")
     if rejected:
         delivered = count - len(rejected)
