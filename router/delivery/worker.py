@@ -31,6 +31,7 @@ from router.delivery.outcomes import Outcomes
 from router.delivery.owners import default_owner, release, release_dead_local
 from router.delivery.scheduler import ChannelLookup, Scheduler, channel_for, row_key
 from router.errors import DeliveryError
+from router.events.build import queued
 from router.logs import RepeatLog
 from router.metrics import Metrics
 from router.model import NflogEntry
@@ -176,12 +177,14 @@ class DeliveryManager:
                     ingested_at=row.ingested_at, all_resolved=row.all_resolved,
                     expires_in=row.expires_in,
                 )
-                await self._store.outbox_replace(updated, self.owner)
+                await self._store.outbox_replace(updated, self.owner,
+                                                 queued(updated, self._clock.now()))
                 if self._sched.replace_content(updated):
                     return
             until = self._clock.now() + self.lease_ttl
-            held = await self.dead_letters.revive(row, self.owner, until) or replace(
-                row, id=await self._store.outbox_insert(row, self.owner, until))
+            events = queued(row, self._clock.now())
+            held = await self.dead_letters.revive(row, self.owner, until, events) or replace(
+                row, id=await self._store.outbox_insert(row, self.owner, until, events))
             self._leases[held.id] = until
             self._sched.track(held)
         finally:
@@ -376,7 +379,7 @@ class DeliveryManager:
         verdict = policy.judge(self.settings, self._rng, row, err, now, held)
         if verdict.dead:
             self._drop(row)
-            self._outcomes.dead(row, verdict.attempts, err)
+            self._outcomes.dead(row, verdict.attempts, err, now)
             return
         delay = (self._sched.pause_target(row, err.retry_after, now) if verdict.pause_target
                  else verdict.delay)

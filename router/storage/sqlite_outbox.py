@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+from router.events.model import Event
 from router.model import NflogEntry
 from router.storage.protocols import OutboxRow
 from router.storage.records import (
@@ -156,20 +157,22 @@ def _rows(result: Sequence[Any] | None) -> list[OutboxRow]:
 class SqliteOutbox:
     """Implements `router.storage.Outbox` on the store's group-commit writer."""
 
-    def _queue_ops(self, ops: Plan) -> asyncio.Future[Any]:
+    def _queue_ops(self, ops: Plan, events: Sequence[Event] = ()) -> asyncio.Future[Any]:
         raise NotImplementedError
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         raise NotImplementedError
 
-    def outbox_insert(self, row: OutboxRow, owner: str, lease_until: float) -> Awaitable[int]:
+    def outbox_insert(self, row: OutboxRow, owner: str, lease_until: float,
+                      events: Sequence[Event] = ()) -> Awaitable[int]:
         # Resolves to the row's id (see `Stmt.rowids`): no extra future on the hot path.
         fut: asyncio.Future[int] = self._queue_ops(
-            [(_INSERT, outbox_insert_params(row, owner, lease_until))])
+            [(_INSERT, outbox_insert_params(row, owner, lease_until))], events)
         return fut
 
-    def outbox_replace(self, row: OutboxRow, owner: str) -> Awaitable[None]:
-        return self._queue_ops([(_REPLACE, (*outbox_content_params(row), owner))])
+    def outbox_replace(self, row: OutboxRow, owner: str, events: Sequence[Event] = ()
+                       ) -> Awaitable[None]:
+        return self._queue_ops([(_REPLACE, (*outbox_content_params(row), owner))], events)
 
     def outbox_lease(
         self, owner: str, limit: int, now: float, ttl: float
@@ -195,24 +198,28 @@ class SqliteOutbox:
         fut = self._queue_ops([(_NEXT_CLAIMABLE, (owner, now))])
         return _mapped(fut, lambda result: None if not result else result[0][0])
 
-    def outbox_ack(self, row_id: int, owner: str, entry: NflogEntry) -> Awaitable[None]:
+    def outbox_ack(self, row_id: int, owner: str, entry: NflogEntry,
+                   events: Sequence[Event] = ()) -> Awaitable[None]:
         # One submission lands in one transaction: "delivered" and "logged" never disagree.
         # A worker that lost its lease changes nothing: the row's holder sends it and logs.
         return self._queue_ops(
-            [(_ACK_DELETE, (row_id, owner)), (_ACK_NFLOG, nflog_params(entry))])
+            [(_ACK_DELETE, (row_id, owner)), (_ACK_NFLOG, nflog_params(entry))], events)
 
     def outbox_discard(self, row_id: int, owner: str) -> Awaitable[None]:
         return self._queue_ops([(_DELETE, (row_id, owner))])
 
     def outbox_reschedule(
-        self, row_id: int, owner: str, at: float, attempts: int, last_error: str | None
+        self, row_id: int, owner: str, at: float, attempts: int, last_error: str | None,
+        events: Sequence[Event] = (),
     ) -> Awaitable[None]:
-        return self._queue_ops([(_RESCHEDULE, (attempts, at, last_error, row_id, owner))])
+        return self._queue_ops(
+            [(_RESCHEDULE, (attempts, at, last_error, row_id, owner))], events)
 
     def outbox_dead(
-        self, row_id: int, owner: str, attempts: int, last_error: str | None
+        self, row_id: int, owner: str, attempts: int, last_error: str | None,
+        events: Sequence[Event] = (),
     ) -> Awaitable[None]:
-        return self._queue_ops([(_DEAD, (attempts, last_error, row_id, owner))])
+        return self._queue_ops([(_DEAD, (attempts, last_error, row_id, owner))], events)
 
     def outbox_release(self, owner: str, in_doubt: bool = False,
                        cut_short: Sequence[int] = ()) -> Awaitable[None]:
@@ -228,13 +235,13 @@ class SqliteOutbox:
         rows = await self._queue_ops([(_REQUEUE, (now, owner, lease_until, row_id))])
         return outbox_from_row(rows[0]) if rows else None
 
-    async def outbox_revive(self, row: OutboxRow, owner: str, lease_until: float
-                            ) -> OutboxRow | None:
+    async def outbox_revive(self, row: OutboxRow, owner: str, lease_until: float,
+                            events: Sequence[Event] = ()) -> OutboxRow | None:
         if not _valid_id(row.id):
             return None
         rows = await self._queue_ops([(_REVIVE, (
             row.attempts, row.created_at, row.next_attempt_at, owner, lease_until,
-            *outbox_content_params(row)))])
+            *outbox_content_params(row)))], events)
         return outbox_from_row(rows[0]) if rows else None
 
     async def outbox_dead_latest(self) -> list[OutboxRow]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from router.web import alerts, am_groups, am_v2, deliveries, ingest, ops, webpush
+from router.web import alerts, am_groups, am_v2, deliveries, ingest, ops, session, stream, webpush
 from router.web.auth import auth_middleware
 from router.web.errors import Handler, error_middleware
 from router.web.keys import ROUTE_POLICIES, Policy
@@ -27,6 +27,13 @@ ROUTES: tuple[tuple[str, str, Handler, Policy], ...] = (
     ("GET", "/api/v1/alerts/{fingerprint}/trace", alerts.get_trace, READ),
     ("GET", "/api/v1/deliveries", deliveries.get_deliveries, READ),
     ("POST", "/api/v1/deliveries/{id}/retry", deliveries.retry_delivery, WRITE),
+    # the event log and the live stream (router/web/stream.py); browser sessions
+    ("GET", "/api/v1/events", stream.get_events, READ),
+    ("GET", "/api/v1/stream", stream.get_stream, READ),
+    ("GET", "/api/v1/stream/ws", stream.get_stream_ws, READ),
+    # Login checks the credentials itself: it is how a browser gets them.
+    ("POST", "/api/v1/session", session.login, PUBLIC),
+    ("DELETE", "/api/v1/session", session.logout, PUBLIC),
     # Web Push: the public key is public (the page needs it before any login)
     ("GET", "/api/v1/webpush/key", webpush.get_key, PUBLIC),
     ("POST", "/api/v1/webpush/subscriptions", webpush.post_subscription, WRITE),
