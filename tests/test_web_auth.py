@@ -47,6 +47,7 @@ READS = ("/api/v1/alerts", "/api/v1/alerts/{fp}/trace", "/api/v1/deliveries",
 PROBES = ("/-/healthy", "/-/ready")
 # Public by design: logging in is how a browser gets credentials (it checks them itself).
 SESSION = "/api/v1/session"
+PAGE = ("/", "/static/{name}")  # the web UI's shell: its data comes from the API
 
 
 def writes(sid: str) -> list[tuple[str, str, Any]]:
@@ -95,7 +96,7 @@ def test_every_registered_route_has_a_policy(tmp_path: Path, clock: FakeClock) -
     for route in routes:
         assert route in policies, f"{route.method} {route.resource} has no access policy"
         path = route.resource.canonical if route.resource else ""
-        expected = (Policy.PUBLIC if path in (*PROBES, SESSION)
+        expected = (Policy.PUBLIC if path in (*PROBES, SESSION, *PAGE)
                     else Policy.READ if route.method in ("GET", "HEAD") else Policy.WRITE)
         assert policies[route] is expected, f"{route.method} {path}"
 
