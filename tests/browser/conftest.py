@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ PHONE = {"width": 390, "height": 844}
 
 
 def _missing() -> str | None:
-    if not CHROMIUM.exists() and shutil.which(CHROMIUM.name) is None:
+    if not CHROMIUM.is_file():
         return f"{CHROMIUM} not found (apt-get install chromium)"
     if importlib.util.find_spec("playwright") is None:
         return "playwright is not installed (pip install -e '.[test]')"

@@ -189,6 +189,7 @@ async def test_reload_and_reconnect_resume_without_duplicates(
     for name in ("A1", "A2", "A3", "A4"):
         assert await page.locator(f"li.ev-alert-firing:has-text('{name}')").count() == 1, name
     await page.click("nav >> text=Alerts")
+    await page.wait_for_selector(card("A4"))
     for name in ("A1", "A2", "A3", "A4"):
         assert await page.locator(card(name)).count() == 1, name
     assert console.errors == []
@@ -232,4 +233,48 @@ async def test_with_auth_the_page_asks_for_a_login_then_shows_and_writes(
     await page.wait_for_selector("article.silence.state-active")
     await page.click("#logout")
     await page.wait_for_selector("#login-form")
+    assert console.errors == []
+
+
+async def test_the_filter_takes_alertmanagers_matchers(make_router: Any, context: Any) -> None:
+    router: Router = await make_router()
+    await router.post(alert("CheckoutErrors", "critical", cluster="eu-1"), alert("DiskFilling"))
+    page, console = await open_page(context, router.url)
+    await page.fill("input.filter", '{severity="critical", cluster=~"eu-.*"}')
+    await page.press("input.filter", "Enter")
+    await page.wait_for_selector(card("DiskFilling"), state="detached")
+    assert await page.locator("article.alert").count() == 1
+    assert "filter=" in page.url  # bookmarkable, as in Alertmanager's UI
+    await router.post(alert("CheckoutLatency", "critical", cluster="eu-2"),
+                      alert("CheckoutLatency", "critical", cluster="us-1"))
+    await page.wait_for_selector(card("CheckoutLatency"), timeout=SECOND)
+    assert await page.locator(card("CheckoutLatency")).count() == 1
+    # a bad matcher: the router's (Alertmanager's) error text
+    await page.fill("input.filter", '{severity=~"crit("}')
+    await page.press("input.filter", "Enter")
+    await page.wait_for_selector("main .error:has-text('missing closing )')")
+    assert await page.locator("article.alert").count() == 0
+    assert console.errors == []
+
+
+async def test_a_dead_letter_is_retried_from_the_page(
+        make_router: Any, context: Any, shots: Path) -> None:
+    router: Router = await make_router()
+    router.fake.script[:] = [400]  # permanent: dead at once; the retry gets a 200
+    await router.post(alert("DiskFilling", summary="Disk /var will fill in 4h"))
+    page, console = await open_page(context, router.url, "#/deliveries")
+    await router.clock.advance(31)
+    await page.wait_for_selector("article.delivery.state-dead", timeout=3 * SECOND)
+    assert await page.inner_text("#count-dead") == "1"
+    await page.set_viewport_size(PHONE)
+    await page.screenshot(path=shots / "deliveries-phone.png", full_page=True)
+    await page.click("article.delivery.state-dead >> text=Retry")
+    await page.wait_for_selector("article.delivery.state-dead", state="detached",
+                                 timeout=3 * SECOND)
+    await page.wait_for_selector("text=No dead letters")
+    assert len(router.fake.requests) == 2
+    # the alert's detail shows the notification that got through
+    await page.click("nav >> text=Alerts")
+    await page.click(f'{card("DiskFilling")} >> text=Details')
+    await page.wait_for_selector("td .badge:text-is('FIRING')")
     assert console.errors == []

@@ -5,8 +5,8 @@
  */
 
 import {
-  SEVERITY_ORDER, ago, clear, groupLabels, h, labelChips, link, pair, parsePairs,
-  severityBadge, severityOf,
+  SEVERITY_ORDER, clear, groupLabels, h, labelChips, link, pair, parsePairs,
+  severityBadge, severityOf, since,
 } from './dom.js';
 
 const SHOWN_ANNOTATIONS = ['summary', 'description', 'runbook_url'];
@@ -59,8 +59,7 @@ export function alertCard(alert, status, {actions = true} = {}) {
     severityBadge(alert.labels), ...mutedBadges(status),
     h('h3', {class: 'alert-name'}, title),
     alert.status === 'resolved' ? h('span', {class: 'badge resolved'}, 'RESOLVED') : null,
-    h('span', {class: 'age', title: alert.startsAt}, `firing for ${ago(alert.startsAt)
-      .replace(' ago', '')}`)),
+    h('span', {class: 'age', title: alert.startsAt}, `firing for ${since(alert.startsAt)}`)),
   a.summary ? h('p', {class: 'summary'}, a.summary) : null,
   a.description ? h('p', {class: 'description'}, a.description) : null,
   h('div', {class: 'chips'}, labelChips(alert.labels, ['alertname', 'severity'])),

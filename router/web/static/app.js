@@ -79,7 +79,8 @@ function render() {
     $('count-alerts').textContent = state.loaded ? String(firing) : '';
     $('count-silences').textContent = silences.length ? String(silences.length) : '';
     const dead = state.deliveries.dead.length;
-    $('count-dead').textContent = dead ? `${dead} dead` : '';
+    $('count-dead').textContent = dead ? String(dead) : '';
+    $('count-dead').title = dead ? `${dead} dead letter${dead === 1 ? '' : 's'}` : '';
     $('count-dead').classList.toggle('alarm', dead > 0);
     document.title = firing ? `(${firing}) alert-router` : 'alert-router';
   });
@@ -93,6 +94,8 @@ function showError(err) {
 }
 
 function showLogin(show) {
+  document.body.classList.toggle('signed-out', show);
+  if (show) Object.assign($('live'), {textContent: 'signed out'}).dataset.state = 'offline';
   $('login').hidden = !show;
   $('main').hidden = show;
   $('logout').hidden = show || !state.username;

@@ -61,11 +61,29 @@ export function span(seconds) {
   return out.join(' ');
 }
 
-export function ago(iso, now = Date.now()) {
+function seconds(iso, now) {
   const t = Date.parse(iso);
-  if (Number.isNaN(t)) return '';
-  const d = (now - t) / 1000;
-  return d >= 0 ? `${span(d)} ago` : `in ${span(-d)}`;
+  return Number.isNaN(t) ? null : (now - t) / 1000;
+}
+
+/** How long since `iso` (`5m`); a time slightly ahead of this browser's clock (skew)
+ * counts as now. */
+export function since(iso, now = Date.now()) {
+  const d = seconds(iso, now);
+  return d === null ? '' : span(Math.max(0, d));
+}
+
+export function ago(iso, now = Date.now()) {
+  const d = seconds(iso, now);
+  if (d === null) return '';
+  return d < 1 ? 'just now' : `${span(d)} ago`;
+}
+
+/** How long until `iso` (`in 1h 59m`), or `now` once it has passed. */
+export function until(iso, now = Date.now()) {
+  const d = seconds(iso, now);
+  if (d === null) return '';
+  return d < 0 ? `in ${span(-d)}` : 'now';
 }
 
 /** A local date and time, to the second, with the UTC instant in its tooltip. */

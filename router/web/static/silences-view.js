@@ -5,7 +5,7 @@
  */
 
 import {api, filterQuery} from './api.js';
-import {ago, clear, h, pair, when} from './dom.js';
+import {ago, clear, h, pair, until, when} from './dom.js';
 
 const OPS = [['=', false, true], ['!=', false, false], ['=~', true, true], ['!~', true, false]];
 const UNITS = {y: 31536000, w: 604800, d: 86400, h: 3600, m: 60, s: 1, ms: 0.001};
@@ -43,7 +43,7 @@ function silenceCard(s, expire) {
     h('p', {class: 'meta'}, `by ${s.createdBy} · `,
       state === 'expired' ? `ended ${ago(s.endsAt)}` : state === 'pending'
         ? ['starts ', when(s.startsAt), ', ends ', when(s.endsAt)]
-        : ['ends ', when(s.endsAt), ` (${ago(s.endsAt).replace('in ', 'in ')})`]),
+        : ['ends ', when(s.endsAt), ` (${until(s.endsAt)})`]),
     state !== 'expired' ? h('footer', {class: 'alert-links'},
       h('button', {type: 'button', onclick: () => expire(s)}, 'Expire')) : null);
 }
