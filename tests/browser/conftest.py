@@ -26,6 +26,7 @@ from pytest_aiohttp import AiohttpServer
 
 from router.app import create_app
 from router.service import Service
+from router.timefmt import format_time
 from router.web.keys import SERVICE
 
 CHROMIUM = Path(os.environ.get("ALERT_ROUTER_CHROMIUM", "/usr/bin/chromium"))
@@ -129,6 +130,14 @@ class Router:
         async with self.http.get(f"{self.url}{path.lstrip('/')}", **kw) as resp:
             assert resp.status == 200, await resp.text()
             return await resp.json()
+
+    async def silence(self, alertname: str, comment: str) -> None:
+        now = self.clock.now()
+        body = {"matchers": [{"name": "alertname", "value": alertname, "isRegex": False}],
+                "startsAt": format_time(now), "endsAt": format_time(now + 7200),
+                "createdBy": "alice", "comment": comment}
+        async with self.http.post(f"{self.url}api/v2/silences", json=body) as resp:
+            assert resp.status == 200, await resp.text()
 
     def stream_clients(self) -> int:
         return self.service.events.clients()

@@ -51,12 +51,17 @@ async def test_an_alert_posted_after_load_shows_within_a_second(
     await router.post(alert("DiskFilling", "warning", summary="Disk /var will fill in 4h"),
                       alert("BackupLate", "info", instance="backup-1",
                             summary="Nightly backup is 2h late"))
+    await router.silence("BackupLate", "backup window moved, see OPS-1234")
     page, console = await open_page(context, router.url)
-    await page.wait_for_selector(card("BackupLate"))
+    await page.wait_for_selector(f'{card("BackupLate")} >> .badge:text-is("SILENCED")')
 
     started = time.monotonic()
-    await router.post(alert("CheckoutErrors", "critical", cluster="eu-1",
-                            summary="Checkout 5xx rate above 5% for 10 minutes"))
+    checkout = alert("CheckoutErrors", "critical", cluster="eu-1",
+                     summary="Checkout 5xx rate above 5% for 10 minutes")
+    checkout["annotations"].update(
+        description="Payments fail for about 1 in 20 customers in eu-1.",
+        runbook_url="https://runbooks.example/checkout-errors")
+    await router.post(checkout)
     await page.wait_for_selector(card("CheckoutErrors"), timeout=SECOND)
     assert time.monotonic() - started < 1.0
     text = await page.inner_text(card("CheckoutErrors"))
