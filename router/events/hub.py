@@ -38,7 +38,7 @@ REASONS = (TOO_SLOW, SHUTDOWN, CLIENT)
 INTERNAL = "internal"  # an in-process consumer (queue only, no transport)
 # Fan-out at most this often: at most 100 writes a second per client under load, and
 # under light load an event goes out on the next loop iteration.
-WINDOW = 0.01
+WINDOW = 0.025
 
 
 class StreamClosed(Exception):
@@ -81,17 +81,17 @@ class Subscription:
         # Called once when the hub closes the subscription (e.g. to end the connection).
         self.on_close: Callable[[str], None] | None = None
 
-    def _put(self, batch: Sequence[tuple[Event, bytes]], data: Callable[[], bytes]) -> None:
+    def _put(self, batch: Sequence[tuple[Event, bytes]], data: bytes) -> None:
+        """`batch` (already matched to this subscription's query) and its frames."""
         if self._writer is not None:
             # Events fanned out just after going live may have been replayed already.
             if batch[-1][0].id <= self._cursor:
                 return
             if batch[0][0].id <= self._cursor:
                 fresh = [item for item in batch if item[0].id > self._cursor]
-                self._write(frames.frames(self.transport, fresh))
-            else:
-                self._write(data())
+                data = frames.frames(self.transport, fresh)
             self._cursor = batch[-1][0].id
+            self._write(data)
         elif len(self._items) + len(batch) > self._limits.queue:
             self._hub.close(self, TOO_SLOW)
         else:
@@ -165,6 +165,8 @@ class EventHub:
         self._limits = limits
         self._keepalive = keepalive
         self._subs: set[Subscription] = set()
+        # Subscriptions by (query, transport): matched and framed once per group.
+        self._groups: dict[tuple[EventQuery, str], dict[Subscription, None]] = {}
         self._pending: list[Event] = []
         self._scheduled: asyncio.Handle | None = None
         self._last_fanout = 0.0
@@ -178,6 +180,7 @@ class EventHub:
             sub._closed(SHUTDOWN)
             return sub
         self._subs.add(sub)
+        self._groups.setdefault((query, transport), {})[sub] = None
         if transport != INTERNAL:
             self._metrics.stream_clients.labels(transport).inc()
         return sub
@@ -186,6 +189,11 @@ class EventHub:
         """The stream ended (idempotent; counts a disconnect once)."""
         if sub in self._subs:
             self._subs.discard(sub)
+            group = self._groups.get((sub.query, sub.transport))
+            if group is not None:
+                group.pop(sub, None)
+                if not group:
+                    del self._groups[(sub.query, sub.transport)]
             if sub.transport != INTERNAL:
                 self._metrics.stream_clients.labels(sub.transport).dec()
                 self._metrics.stream_disconnects.labels(sub.closed or reason).inc()
@@ -214,27 +222,18 @@ class EventHub:
         self._last_fanout = asyncio.get_running_loop().time()
         encoded: dict[int, bytes] = {}
         selected: dict[EventQuery, list[tuple[Event, bytes]]] = {}
-        framed: dict[tuple[EventQuery, str], bytes] = {}
-        for sub in list(self._subs):
-            if sub.closed is not None:
-                continue
-            batch = selected.get(sub.query)
+        for (query, transport), subs in list(self._groups.items()):
+            batch = selected.get(query)
             if batch is None:
-                batch = selected[sub.query] = [
+                batch = selected[query] = [
                     (e, encoded.get(e.id) or encoded.setdefault(e.id, e.encode()))
-                    for e in events if sub.query.matches(e)]
+                    for e in events if query.matches(e)]
             if not batch:
                 continue
-            key = (sub.query, sub.transport)
-
-            def data(key: tuple[EventQuery, str] = key,
-                     batch: list[tuple[Event, bytes]] = batch) -> bytes:
-                found = framed.get(key)
-                if found is None:
-                    found = framed[key] = frames.frames(key[1], batch)
-                return found
-
-            sub._put(batch, data)
+            data = frames.frames(transport, batch) if transport != INTERNAL else b""
+            for sub in list(subs):
+                if sub.closed is None:
+                    sub._put(batch, data)
 
     def shutdown(self) -> None:
         """Close every stream (SSE ends, WebSocket closes with 1012); refuse new ones."""

@@ -21,7 +21,6 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -280,8 +279,9 @@ class SqliteStore(SqliteOutbox, SqliteEvents):
         caller's events were rolled back with its writes: they have no result."""
         if self.event_sink is None:
             return
-        committed = [replace(op.event, id=results[i]) for i, op in enumerate(ops)
-                     if op.event is not None and results.get(i) is not None]
+        committed = [Event(e.type, e.at, e.data, e.receivers, e.severity, e.fingerprint, rid)
+                     for i, op in enumerate(ops)
+                     if (e := op.event) is not None and (rid := results.get(i)) is not None]
         if committed:
             try:
                 self.event_sink(committed)
