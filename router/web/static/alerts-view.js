@@ -110,7 +110,9 @@ export function mountAlerts(root, state, params, navigate) {
   h('label', {class: 'check'}, hide, 'Hide silenced and inhibited'));
   hide.addEventListener('change', () => form.requestSubmit());
   clear(root, h('h1', {class: 'sr-only'}, 'Alerts'), form, error, summary, list);
-  if ((params.get('filter') || '') !== state.filter) state.setFilter(params.get('filter') || '');
+  if ((params.get('filter') || '') !== state.filter) {
+    state.setFilter(params.get('filter') || '').catch(() => {}); // a 401 shows the login
+  }
 
   function update() {
     error.textContent = state.filterError;

@@ -19,6 +19,9 @@ const state = new State();
 state.username = localStorage.getItem(USER) || '';
 let view = null;
 let started = false;
+// Signing in or out in one tab does it for every tab (they share the cookie).
+const session = 'BroadcastChannel' in window ? new BroadcastChannel('alert-router-session')
+  : null;
 
 const live = new Live({
   receive: (event) => state.receive(event),
@@ -129,6 +132,7 @@ $('login-form').addEventListener('submit', async (e) => {
     if (state.username) localStorage.setItem(USER, state.username);
     form.reset();
     $('login-error').textContent = '';
+    if (session) session.postMessage('in');
     await start();
   } catch (err) {
     $('login-error').textContent = err.message;
@@ -139,8 +143,17 @@ $('logout').addEventListener('click', async () => {
   await logout().catch(() => {});
   localStorage.removeItem(USER);
   state.username = '';
+  if (session) session.postMessage('out');
   showLogin(true);
 });
+
+if (session) {
+  session.onmessage = (m) => {
+    state.username = localStorage.getItem(USER) || '';
+    if (m.data === 'in') start();
+    else showLogin(true);
+  };
+}
 
 window.addEventListener('ar-unauthorized', () => showLogin(true));
 window.addEventListener('hashchange', route);

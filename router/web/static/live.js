@@ -14,12 +14,13 @@ const NAME = 'alert-router-live';
 const BACKOFF = [0.5, 1, 2, 5, 10, 20]; // seconds, with jitter
 
 export class Live {
-  /** hooks: receive(event) → bool (applied), reset() → Promise, cursor() → id,
+  /** hooks: receive(event), reset() → Promise, cursor() → id,
    * status(state, text), unauthorized() → Promise<bool> (true: the session is gone). */
   constructor(hooks) {
     this.hooks = hooks;
     this.leader = false;
     this.ws = null;
+    this.timer = null;
     this.failures = 0;
     this.state = 'connecting';
     this.channel = 'BroadcastChannel' in window ? new BroadcastChannel(NAME) : null;
@@ -58,7 +59,10 @@ export class Live {
       } else if (event.type === 'reset') {
         this._post({kind: 'reset'});
         this.hooks.reset();
-      } else if (this.hooks.receive(event)) {
+      } else {
+        // Relayed even when this tab holds it back (a snapshot is loading here): the
+        // other tabs apply each id once, whatever they were sent.
+        this.hooks.receive(event);
         this._post({kind: 'event', event});
       }
     };
@@ -80,12 +84,18 @@ export class Live {
     const base = code === 1012 ? 0.5 : BACKOFF[Math.min(this.failures, BACKOFF.length - 1)];
     const delay = base * (0.75 + Math.random() / 2);
     this._status('reconnecting', `reconnecting in ${Math.ceil(delay)}s`);
-    setTimeout(() => this._connect(), delay * 1000);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this._connect();
+    }, delay * 1000);
   }
 
   /** After signing in again: connect now. */
   reconnect() {
-    if (this.leader && !this.ws) this._connect();
+    if (!this.leader || this.ws) return;
+    clearTimeout(this.timer);
+    this.timer = null;
+    this._connect();
   }
 
   _status(state, text = state) {
