@@ -41,6 +41,13 @@ async def open_page(context: Any, url: str, hash_: str = "") -> tuple[Any, Conso
     return page, console
 
 
+async def fits(page: Any, width: int) -> None:
+    """Nothing sticks out sideways at `width` CSS pixels (the narrowest phones)."""
+    await page.set_viewport_size({"width": width, "height": 740})
+    # reading scrollWidth lays the page out at the new size first
+    assert await page.evaluate("() => document.documentElement.scrollWidth") <= width
+
+
 def card(name: str) -> str:
     return f'article.alert:has(h3:text-is("{name}"))'
 
@@ -74,6 +81,7 @@ async def test_an_alert_posted_after_load_shows_within_a_second(
     await page.screenshot(path=shots / "alerts-laptop.png", full_page=True)
     await page.set_viewport_size(PHONE)
     await page.screenshot(path=shots / "alerts-phone.png", full_page=True)
+    await fits(page, 360)
     assert console.errors == []
 
 
@@ -104,6 +112,7 @@ async def test_a_silence_made_in_the_page_mutes_the_alert(
     await page.wait_for_selector("text=Affects 1 firing alert now.")
     await page.set_viewport_size(PHONE)
     await page.screenshot(path=shots / "silence-form-phone.png", full_page=True)
+    await fits(page, 360)
     await page.set_viewport_size(LAPTOP)
     await page.click("text=Create silence")
 
@@ -241,7 +250,8 @@ async def test_with_auth_the_page_asks_for_a_login_then_shows_and_writes(
     assert console.errors == []
 
 
-async def test_the_filter_takes_alertmanagers_matchers(make_router: Any, context: Any) -> None:
+async def test_the_filter_takes_alertmanagers_matchers(
+        make_router: Any, context: Any, shots: Path) -> None:
     router: Router = await make_router()
     await router.post(alert("CheckoutErrors", "critical", cluster="eu-1"), alert("DiskFilling"))
     page, console = await open_page(context, router.url)
@@ -250,10 +260,16 @@ async def test_the_filter_takes_alertmanagers_matchers(make_router: Any, context
     await page.wait_for_selector(card("DiskFilling"), state="detached")
     assert await page.locator("article.alert").count() == 1
     assert "filter=" in page.url  # bookmarkable, as in Alertmanager's UI
+    assert await page.input_value("input.filter") == '{severity="critical", cluster=~"eu-.*"}'
     await router.post(alert("CheckoutLatency", "critical", cluster="eu-2"),
                       alert("CheckoutLatency", "critical", cluster="us-1"))
     await page.wait_for_selector(card("CheckoutLatency"), timeout=SECOND)
     assert await page.locator(card("CheckoutLatency")).count() == 1
+    # the light theme, when the system asks for it, at the narrowest phone width
+    await page.emulate_media(color_scheme="light")
+    await fits(page, 360)
+    await page.screenshot(path=shots / "alerts-light-360.png", full_page=True)
+    await page.emulate_media(color_scheme="dark")
     # a bad matcher: the router's (Alertmanager's) error text
     await page.fill("input.filter", '{severity=~"crit("}')
     await page.press("input.filter", "Enter")

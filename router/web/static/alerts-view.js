@@ -91,7 +91,7 @@ function isMuted(state, alert) {
 
 export function mountAlerts(root, state, params, navigate) {
   const input = h('input', {
-    type: 'search', name: 'filter', class: 'filter', value: state.filter,
+    type: 'search', name: 'filter', class: 'filter', value: params.get('filter') || '',
     placeholder: '{severity="critical", team=~"db.*"}', 'aria-label': 'Filter alerts',
     spellcheck: 'false', autocapitalize: 'off', autocomplete: 'off',
   });
