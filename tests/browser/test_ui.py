@@ -209,6 +209,30 @@ async def test_reload_and_reconnect_resume_without_duplicates(
     assert console.errors == []
 
 
+async def test_a_cursor_older_than_the_stream_keeps_gets_a_fresh_snapshot(
+        make_router: Any, context: Any) -> None:
+    router: Router = await make_router()
+    sockets: list[str] = []
+    context.on("page", lambda p: p.on("websocket", lambda ws: sockets.append(ws.url)))
+    page, console = await open_page(context, router.url)
+    await router.post(alert("A1"))
+    await page.wait_for_selector(card("A1"), timeout=SECOND)
+    cursor = (await router.get("/api/v1/events?since=0&limit=1000"))["events"][-1]["id"]
+    # disconnected (it reconnects after half a second), and meanwhile an alert arrives and
+    # the stream forgets every event the page has not seen
+    hub = router.service.events
+    for sub in list(hub._subs):
+        hub.close(sub, TOO_SLOW)
+    await router.post(alert("A2"))
+    await router.service.store.gc_events(router.clock.now() + 1)
+    await page.wait_for_selector(card("A2"), timeout=3 * SECOND)  # from the new snapshot
+    assert sockets[-1].endswith(f"since={cursor}")
+    await router.post(alert("A3"))  # and live again after it
+    await page.wait_for_selector(card("A3"), timeout=SECOND)
+    for name in ("A1", "A2", "A3"):
+        assert await page.locator(card(name)).count() == 1, name
+    assert console.errors == []
+
 AUTH = """
 route:
   receiver: team

@@ -57,8 +57,15 @@ export class State extends EventTarget {
     this.dispatchEvent(new CustomEvent('change', {detail: what}));
   }
 
-  /** Snapshot + head. Resolves once the state is complete up to `cursor`. */
-  async load() {
+  /** Snapshot + head. Resolves once the state is complete up to `cursor`. Loads run
+   * one after another: each holds back the events that arrive while it runs. */
+  load() {
+    const run = () => this._load();
+    this._loading = (this._loading || Promise.resolve()).then(run, run);
+    return this._loading;
+  }
+
+  async _load() {
     this._held = [];
     try {
       const head = await eventHead();
