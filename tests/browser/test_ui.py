@@ -173,6 +173,16 @@ async def test_two_tabs_stay_in_sync_over_one_connection(make_router: Any, conte
     assert console1.errors == console2.errors == []
 
 
+async def test_eight_tabs_all_load_over_one_connection(make_router: Any, context: Any) -> None:
+    """HTTP/1.1 allows six connections per origin: a seventh tab holding its own stream
+    would hang. Here every tab loads and is live, and the router sees one stream."""
+    router: Router = await make_router()
+    pages = [(await open_page(context, router.url))[0] for _ in range(8)]
+    assert router.stream_clients() == 1
+    await router.post(alert("DiskFilling"))
+    for page in pages:
+        await page.wait_for_selector(card("DiskFilling"), timeout=SECOND)
+
 async def test_reload_and_reconnect_resume_without_duplicates(
         make_router: Any, context: Any) -> None:
     router: Router = await make_router()
