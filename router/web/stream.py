@@ -16,7 +16,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import HttpVersion11, WSCloseCode, WSMsgType, web
 
 from router.errors import StoreUnavailable
 from router.events import frames
@@ -115,6 +115,8 @@ async def get_stream(request: web.Request) -> web.StreamResponse:
     query, since = _query(request), _since(request, "none")
     if request.method == "HEAD":
         return web.Response(headers=_SSE_HEADERS)
+    if request.version < HttpVersion11:  # live writes are HTTP/1.1 chunks
+        raise RequestError("the event stream needs HTTP/1.1", "", 400)
     hub = request.app[EVENTS]
     sub = hub.subscribe(query, frames.SSE)
     _cut_when_slow(request, sub)
