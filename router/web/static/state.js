@@ -87,7 +87,10 @@ export class State extends EventTarget {
       for (const e of held) this.receive(e);
       this.changed('all');
     } catch (err) {
+      // The old state stays: it takes what arrived meanwhile, in order, as if no load ran.
+      const held = this._held;
       this._held = null;
+      for (const e of held) this.receive(e);
       throw err;
     }
   }
@@ -136,7 +139,18 @@ export class State extends EventTarget {
       this._loadRoutes(d.fingerprint);
     }
     this.alerts.set(d.fingerprint, alert);
+    this._prune();
     this.refreshMuted();
+  }
+
+  /** Resolved alerts leave the page an hour after they ended (at most once a minute:
+   * the router forgets them too, without an event). */
+  _prune(now = Date.now()) {
+    if (now - (this._pruned || 0) < 60000) return;
+    this._pruned = now;
+    for (const [fp, a] of this.alerts) {
+      if (a.status === 'resolved' && now - Date.parse(a.endsAt) > 3600000) this.alerts.delete(fp);
+    }
   }
 
   _applySent(event) {
