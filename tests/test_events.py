@@ -47,6 +47,19 @@ async def test_follow_catches_up_then_goes_live_with_its_filter(
     h.unsubscribe(sub)
 
 
+async def test_since_latest_starts_at_the_newest_matching_event(
+        store: SqliteStore, clock: FakeClock) -> None:
+    h = hub(clock)
+    await store.append_events([ev("alert.firing", 1), ev("alert.resolved", 2),
+                               ev("notification.sent", 3)])
+    sub = h.subscribe(EventQuery(types=("alert.",)))
+    stream = follow(store, sub, Since.parse("latest"), clock)
+    [(opened, _)] = await anext(stream)
+    assert opened.data == {"head": 3, "cursor": 1}
+    assert [e.data["n"] for e, _ in await anext(stream)] == [2]
+    h.unsubscribe(sub)
+
+
 async def test_an_in_process_subscriber_that_falls_behind_is_closed(clock: FakeClock) -> None:
     h = hub(clock, queue=3)
     slow = h.subscribe(EventQuery())

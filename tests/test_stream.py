@@ -201,6 +201,9 @@ async def test_event_pages_and_bad_queries(make_router: Any) -> None:
     page = await (await client.get("/api/v1/events?since=1&limit=2")).json()
     assert [e["id"] for e in page["events"]] == [2, 3]
     assert (page["head"], page["trimmed"]) == (5, 0)
+    for since, ids in (("latest", [5]), ("none", [])):
+        page = await (await client.get(f"/api/v1/events?since={since}")).json()
+        assert [e["id"] for e in page["events"]] == ids
     for query, path in (("?since=abc", "since"), ("?severity=loud", "severity"),
                         ("?limit=x", "limit")):
         resp = await client.get("/api/v1/events" + query)
