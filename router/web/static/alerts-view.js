@@ -5,7 +5,7 @@
  */
 
 import {
-  SEVERITY_ORDER, clear, groupLabels, h, labelChips, link, pair, parsePairs,
+  SEVERITY_ORDER, ago, clear, groupLabels, h, labelChips, link, pair, parsePairs,
   severityBadge, severityOf, since,
 } from './dom.js';
 
@@ -59,7 +59,9 @@ export function alertCard(alert, status, {actions = true} = {}) {
     severityBadge(alert.labels), ...mutedBadges(status),
     h('h3', {class: 'alert-name'}, title),
     alert.status === 'resolved' ? h('span', {class: 'badge resolved'}, 'RESOLVED') : null,
-    h('span', {class: 'age', title: alert.startsAt}, `firing for ${since(alert.startsAt)}`)),
+    alert.status === 'resolved'
+      ? h('span', {class: 'age', title: alert.endsAt}, `resolved ${ago(alert.endsAt)}`)
+      : h('span', {class: 'age', title: alert.startsAt}, `firing for ${since(alert.startsAt)}`)),
   a.summary ? h('p', {class: 'summary'}, a.summary) : null,
   a.description ? h('p', {class: 'description'}, a.description) : null,
   h('div', {class: 'chips'}, labelChips(alert.labels, ['alertname', 'severity'])),
