@@ -332,4 +332,7 @@ async def test_a_dead_letter_is_retried_from_the_page(
     await page.click("nav >> text=Alerts")
     await page.click(f'{card("DiskFilling")} >> text=Details')
     await page.wait_for_selector("td .badge:text-is('FIRING')")
+    await page.wait_for_selector(".trace-notified")
+    await page.screenshot(path=shots / "detail-phone.png", full_page=True)
+    await fits(page, 360)
     assert console.errors == []
