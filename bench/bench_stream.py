@@ -61,6 +61,8 @@ class Arrivals:
         self.hist[min(60_000, int((now - t0) * 1000))] += 1
 
     def report(self) -> dict[str, Any]:
+        if not self.last:
+            return {"events": 0}
         slowest = sorted(self.last[i] - self.times[i] for i in self.last)
         total, acc, p50, p99 = sum(self.hist), 0, None, None
         for ms, n in enumerate(self.hist):
@@ -80,6 +82,8 @@ class Arrivals:
 class SSEClient(asyncio.Protocol):
     """A raw-socket SSE reader: finds `id:` and `data:` lines, nothing more."""
 
+    discard = False  # read and drop (measuring the router's cost, not latency)
+
     def __init__(self, request: bytes, seen: Arrivals, ready: list[int]) -> None:
         self.request, self.seen, self.ready = request, seen, ready
         self.buf = b""
@@ -90,6 +94,8 @@ class SSEClient(asyncio.Protocol):
         self.ready[0] += 1
 
     def data_received(self, data: bytes) -> None:
+        if self.discard:
+            return
         now = time.time()
         buf = self.buf + data
         end = buf.rfind(b"\n\n")
@@ -114,6 +120,8 @@ class SSEClient(asyncio.Protocol):
 class WSClient(asyncio.Protocol):
     """A raw-socket WebSocket reader (text frames only; the handshake is not checked)."""
 
+    discard = False
+
     def __init__(self, request: bytes, seen: Arrivals, ready: list[int]) -> None:
         self.request, self.seen, self.ready = request, seen, ready
         self.buf = b""
@@ -133,6 +141,8 @@ class WSClient(asyncio.Protocol):
                 return
             buf, self.upgraded = buf[head + 4:], True
             self.ready[0] += 1
+        if self.discard:
+            return
         pos = 0
         while len(buf) - pos >= 2:
             opcode, n = buf[pos] & 0x0F, buf[pos + 1] & 0x7F
@@ -163,12 +173,15 @@ def _same(proto: asyncio.Protocol) -> asyncio.Protocol:
     return proto
 
 
-def run_clients(host: str, port: int, n: int, query: str, conn: Connection) -> None:
+def run_clients(host: str, port: int, n: int, query: str, discard: bool,
+                conn: Connection) -> None:
     """The client process: connect n streams, report when ready, record until told."""
     with contextlib.suppress(ImportError):
         import uvloop
 
         uvloop.install()
+
+    SSEClient.discard = WSClient.discard = discard
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -212,7 +225,8 @@ async def one_run(args: argparse.Namespace, clients: int, sink: str, workdir: Pa
                 parent, child = ctx.Pipe()
                 port = int(router.url.rsplit(":", 1)[1])
                 proc = ctx.Process(target=run_clients,
-                                   args=("127.0.0.1", port, clients, args.query, child),
+                                   args=("127.0.0.1", port, clients, args.query,
+                                         args.discard, child),
                                    daemon=True)
                 proc.start()
                 await asyncio.get_running_loop().run_in_executor(None, parent.recv)
@@ -249,7 +263,11 @@ def report(out: dict[str, Any]) -> None:
     print(f"  alerts           offered {r.offered.alerts}, delivered {r.delivered} "
           f"({r.delivered_per_s:.0f}/s), delivery p50 {r.p50_ms:.1f} ms p99 {r.p99_ms:.1f} ms")
     print(f"  router           cpu {r.router_cpu_s:.2f}s, peak RSS {bd.mb(r.router_peak_rss)}")
-    if out["clients"]:
+    if out["clients"] and out["latency"].get("p50_ms") is None:
+        print(f"  memory           {out['rss_per_client_kb']:.1f} KB RSS per idle client")
+        print(f"  stream           disconnects {out['disconnects']:.0f}, streams ended early "
+              f"{out['ended']} (clients discarded what they read)")
+    elif out["clients"]:
         lat = out["latency"]
         print(f"  memory           {out['rss_per_client_kb']:.1f} KB RSS per idle client")
         print(f"  stream           {lat['events']} alert.firing events, {lat['complete']} "
@@ -284,6 +302,8 @@ def main() -> int:
     p.add_argument("--duration", type=float, default=10)
     p.add_argument("--batch", type=int, default=10)
     p.add_argument("--query", default="", help="stream query, e.g. '?type=alert.'")
+    p.add_argument("--discard", action="store_true",
+                   help="clients read and drop (the router's cost at high rates; no latency)")
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--drain", type=float, default=10)

@@ -23,7 +23,7 @@ FAILURE_REASONS = (
 SOURCES = ("alertmanager", "api", "events")
 # The live stream's label values (router/events/hub.py and model.py name the same).
 STREAM_TRANSPORTS = ("sse", "ws")
-STREAM_DISCONNECTS = ("too_slow", "shutdown", "client")
+STREAM_DISCONNECTS = ("too_slow", "shutdown", "client", "store")
 STREAM_EVENT_TYPES = (
     "alert.firing", "alert.resolved", "notification.queued", "notification.sent",
     "notification.failed", "notification.dead", "silence.created", "silence.updated",

@@ -15,6 +15,7 @@ from conftest import post_alerts, v2_alert, wait_until
 from fakeclock import FakeClock
 from streamclient import SSE
 
+from router.errors import StoreUnavailable
 from router.events import follow as follow_module
 from router.events.model import Event
 from router.service import Service
@@ -318,3 +319,18 @@ async def test_notification_and_silence_events(make_router: Any, clock: FakeCloc
     created, expired = await stream.events(2)
     assert (created["event"], expired["event"]) == ("silence.created", "silence.expired")
     assert created["data"]["data"]["id"] == sid
+
+
+async def test_a_store_fault_ends_the_stream_instead_of_an_error_status(
+        make_router: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, state = await make_router(CONFIG)
+
+    async def unavailable() -> tuple[int, int]:
+        raise StoreUnavailable("disk I/O error")
+
+    monkeypatch.setattr(state.store, "event_bounds", unavailable)
+    stream = await sse(client)  # 200: an EventSource would never retry after a 503
+    assert await stream.next() is None
+    assert stream.retry == 2000  # and it retries after 2 s
+    store = state.metrics.stream_disconnects.labels("store")
+    assert store._value.get() == 1

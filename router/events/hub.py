@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 TOO_SLOW = "too_slow"
 SHUTDOWN = "shutdown"
 CLIENT = "client"  # the client went away, or its connection failed
-REASONS = (TOO_SLOW, SHUTDOWN, CLIENT)
+STORE = "store"  # the replay could not read the store (the client comes back later)
+REASONS = (TOO_SLOW, SHUTDOWN, CLIENT, STORE)
 INTERNAL = "internal"  # an in-process consumer (queue only, no transport)
 # Fan-out at most this often: at most 100 writes a second per client under load, and
 # under light load an event goes out on the next loop iteration.

@@ -22,6 +22,7 @@ from router.errors import StoreUnavailable
 from router.events import frames
 from router.events.follow import LATEST, Batch, Since, catch_up
 from router.events.hub import CLIENT, SHUTDOWN, TOO_SLOW, StreamClosed, Subscription
+from router.events.hub import STORE as STORE_DOWN
 from router.events.model import SEVERITIES, EventQuery
 from router.web.errors import RequestError
 from router.web.keys import CLOCK, EVENTS, STORE
@@ -96,7 +97,7 @@ async def _serve(request: web.Request, sub: Subscription, since: Since, send: Se
     except StreamClosed as exc:
         return exc.reason
     except StoreUnavailable:
-        return "store"
+        return STORE_DOWN
     except ConnectionError:  # the client went away (aiohttp raises ConnectionResetError)
         return CLIENT
 
