@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 
 from aiohttp import HttpVersion11, WSCloseCode, WSMsgType, web
@@ -79,6 +80,7 @@ Send = Callable[[Batch], Awaitable[None]]
 # A connection cut for being too slow is closed gracefully (what it has buffered may still
 # drain) but aborted after this many seconds if it does not.
 SLOW_GRACE = 5.0
+USER_TIMEOUT = 120.0  # seconds unacknowledged data may wait (aiohttp-sse's choice)
 
 
 async def _serve(request: web.Request, sub: Subscription, since: Since, send: Send) -> str:
@@ -92,6 +94,7 @@ async def _serve(request: web.Request, sub: Subscription, since: Since, send: Se
         transport = request.transport
         if transport is None:
             return CLIENT
+        _give_up_on_silent_peers(transport)
         sub.go_live(transport, cursor)
         return await sub.wait_closed()
     except StreamClosed as exc:
@@ -100,6 +103,17 @@ async def _serve(request: web.Request, sub: Subscription, since: Since, send: Se
         return STORE_DOWN
     except ConnectionError:  # the client went away (aiohttp raises ConnectionResetError)
         return CLIENT
+
+
+def _give_up_on_silent_peers(transport: asyncio.BaseTransport) -> None:
+    """A peer that vanished without a FIN or RST (a laptop closed) acknowledges nothing: let
+    the kernel drop the connection after USER_TIMEOUT instead of retrying for ~15 minutes
+    (the next keepalive then finds it closed and the stream ends)."""
+    sock = transport.get_extra_info("socket")
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if sock is not None and option is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, option, int(USER_TIMEOUT * 1000))
 
 
 def _cut_when_slow(request: web.Request, sub: Subscription, goodbye: bytes = b"") -> None:
