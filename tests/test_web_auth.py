@@ -47,8 +47,9 @@ READS = ("/api/v1/alerts", "/api/v1/alerts/{fp}/trace", "/api/v1/deliveries",
 PROBES = ("/-/healthy", "/-/ready")
 # Public beyond the probes: the VAPID public key (a page needs it to subscribe) and the
 # service worker a page registers; logging in is how a browser gets credentials (the
-# session route checks them itself).
-PUBLIC = (*PROBES, "/api/v1/webpush/key", "/sw.js", "/api/v1/session")
+# session route checks them itself); the web UI's shell (its data comes from the API).
+PAGE = ("/", "/static/{name}")
+PUBLIC = (*PROBES, "/api/v1/webpush/key", "/sw.js", "/api/v1/session", *PAGE)
 
 
 def writes(sid: str) -> list[tuple[str, str, Any]]:

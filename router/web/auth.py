@@ -70,8 +70,15 @@ def authenticated(auth: IngestAuth, header: str) -> bool:
     return False
 
 
-def _challenge(auth: IngestAuth) -> str:
-    schemes = (["Bearer"] if auth.bearer_tokens else []) + (["Basic"] if auth.basic_auth else [])
+# The web UI marks its own calls with this header: a `Basic` challenge would make the
+# browser stop the page's fetch behind its built-in password dialog (the page shows its
+# own login form instead), so such a call is challenged with `Session`, the cookie.
+PAGE_HEADER = "X-Alert-Router-UI"
+
+
+def _challenge(auth: IngestAuth, request: web.Request) -> str:
+    basic = "Session" if PAGE_HEADER in request.headers else "Basic"
+    schemes = (["Bearer"] if auth.bearer_tokens else []) + ([basic] if auth.basic_auth else [])
     return ", ".join(f'{s} realm="{REALM}"' for s in schemes)
 
 
@@ -96,7 +103,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                                                                               "")) \
             and not _session(request, policy, auth):
         return error_response(401, "unauthorized", "missing or wrong credentials",
-                              headers={"WWW-Authenticate": _challenge(auth)})
+                              headers={"WWW-Authenticate": _challenge(auth, request)})
     return await handler(request)
 
 

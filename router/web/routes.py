@@ -10,7 +10,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from router.web import alerts, am_groups, am_v2, deliveries, ingest, ops, session, stream, webpush
+from router.web import (
+    alerts,
+    am_groups,
+    am_v2,
+    deliveries,
+    ingest,
+    ops,
+    session,
+    stream,
+    ui,
+    webpush,
+)
 from router.web.auth import auth_middleware
 from router.web.errors import Handler, error_middleware
 from router.web.keys import ROUTE_POLICIES, Policy
@@ -48,6 +59,10 @@ ROUTES: tuple[tuple[str, str, Handler, Policy], ...] = (
     ("GET", "/api/v2/alerts/groups", am_groups.get_alert_groups, READ),  # Karma
     ("GET", "/api/v2/receivers", am_v2.get_receivers, READ),
     ("GET", "/api/v2/status", ops.get_status, READ),
+    # the web UI (router/web/ui.py): the page shell is public, its data comes from the
+    # read and write routes above (a browser without a session gets the login form)
+    ("GET", "/", ui.index, PUBLIC),
+    ("GET", "/static/{name}", ui.static, PUBLIC),
     # operations
     ("GET", "/metrics", ops.metrics, READ),
     ("GET", "/-/healthy", ops.healthy, PUBLIC),
@@ -69,5 +84,6 @@ def setup_routes(app: web.Application) -> None:
     app.middlewares.append(error_middleware)
     app.middlewares.append(auth_middleware)
     app[ROUTE_POLICIES] = {}
+    ui.install(app)
     for method, path, handler, policy in ROUTES:
         add_route(app, method, path, handler, policy)
