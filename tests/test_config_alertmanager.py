@@ -57,7 +57,7 @@ BAD = {
 }
 # The known exception set: Alertmanager integrations these fixtures use that have no
 # channel here yet. Remove a name when its channel lands; the test below fails until then.
-KNOWN_MISSING = {"opsgenie", "pushover", "sns", "victorops"}
+KNOWN_MISSING = {"sns"}
 _MISSING = re.compile(r"Alertmanager's (\w+) integration is not supported yet")
 
 
