@@ -93,9 +93,6 @@ def parse(fields: FieldReader, node: Node) -> MattermostConfig | None:
     url = fields.secret(node, "webhook_url") if own else fields.global_.mattermost_webhook_url
     if url is None and not own:
         node.error("missing webhook_url or webhook_url_file on mattermost_config")
-    if url is not None and url.file is None and not url.reveal().startswith(
-            ("https://", "http://")):
-        (node.get("webhook_url") or node).error("must be an http:// or https:// URL")
     text = {key: fields.template_string(node.get(key))
             for key in ("channel", "username", "icon_url", "icon_emoji", "type")}
     props = None
