@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
-from .vendor_fake import Script, VendorFake, respond, serve
+from .vendor_fake import Steps, VendorFake, respond, serve
 
 HOOK = "xr1fquq1sjgqbxbc5y5kbmuzwy"  # the webhook's secret id
 
@@ -82,8 +82,8 @@ class MattermostFake(VendorFake):
         return None
 
 
-async def start_mattermost(aiohttp_server: AiohttpServer, script: Script | None = None
+async def start_mattermost(aiohttp_server: AiohttpServer, script: Steps = ()
                            ) -> MattermostFake:
-    fake = MattermostFake(script=list(script or []))
+    fake = MattermostFake(script=list(script))
     await serve(aiohttp_server, fake)
     return fake

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
-from .vendor_fake import Answer, Script, VendorFake, respond, serve
+from .vendor_fake import Answer, Steps, VendorFake, respond, serve
 
 API_KEY = "eb243592-faa2-4ba2-a551q-1afdf565c889"
 LIMITS = {"message": 130, "alias": 512, "description": 15000, "source": 100, "entity": 512,
@@ -150,8 +150,8 @@ class OpsgenieFake(VendorFake):
         return self._accepted()
 
 
-async def start_opsgenie(aiohttp_server: AiohttpServer, script: Script | None = None
+async def start_opsgenie(aiohttp_server: AiohttpServer, script: Steps = ()
                          ) -> OpsgenieFake:
-    fake = OpsgenieFake(script=list(script or []))
+    fake = OpsgenieFake(script=list(script))
     await serve(aiohttp_server, fake)
     return fake

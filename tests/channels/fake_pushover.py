@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
-from .vendor_fake import Answer, Script, VendorFake, respond, serve
+from .vendor_fake import Answer, Steps, VendorFake, respond, serve
 
 TOKEN = "azGDORePK8gMaC0QOYAMyEEuzJnyUi"  # 30 characters, like Pushover's
 USER = "uQiRzpo4DXghDmr9QzzfQu27cmVRsG"
@@ -110,8 +110,8 @@ class PushoverFake(VendorFake):
         return respond((200, {"status": 1, "request": self.next_id("req-")}))
 
 
-async def start_pushover(aiohttp_server: AiohttpServer, script: Script | None = None
+async def start_pushover(aiohttp_server: AiohttpServer, script: Steps = ()
                          ) -> PushoverFake:
-    fake = PushoverFake(script=list(script or []))
+    fake = PushoverFake(script=list(script))
     await serve(aiohttp_server, fake)
     return fake

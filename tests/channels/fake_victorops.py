@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
-from .vendor_fake import Script, VendorFake, respond, serve
+from .vendor_fake import Steps, VendorFake, respond, serve
 
 API_KEY = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 PATH = "/integrations/generic/20131114/alert"
@@ -71,8 +71,8 @@ class VictoropsFake(VendorFake):
         return respond((200, {"result": "success", "entity_id": entity}))
 
 
-async def start_victorops(aiohttp_server: AiohttpServer, script: Script | None = None
+async def start_victorops(aiohttp_server: AiohttpServer, script: Steps = ()
                           ) -> VictoropsFake:
-    fake = VictoropsFake(script=list(script or []))
+    fake = VictoropsFake(script=list(script))
     await serve(aiohttp_server, fake)
     return fake

@@ -37,8 +37,8 @@ async def _send(channel: OpsgenieChannel, n: Notification) -> dict[str, str]:
     return await channel.send(channel.render(n), SendContext(5.0, {}, n.all_resolved))
 
 
-def _firing(count: int = 2, **annotations: str) -> Notification:
-    return sample_notification(sample_alerts(count, **annotations))
+def _firing(count: int = 2) -> Notification:
+    return sample_notification(sample_alerts(count))
 
 
 def _resolved() -> Notification:

@@ -9,6 +9,7 @@ a `(status, body)` pair. After the script, the fake validates and answers as the
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from pytest_aiohttp import AiohttpServer
 from .fakes import Recorded
 
 Script = list[int | tuple[int, Any]]
+Steps = Sequence[int | tuple[int, Any]]  # what a test passes to start a fake
 Answer = tuple[int, Any]  # status, a JSON-able body (a str is sent as text)
 
 
