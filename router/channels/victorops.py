@@ -195,11 +195,8 @@ KEYS = ("api_key", "api_key_file", "api_url", "routing_key", "message_type", *_T
 
 
 def parse(fields: FieldReader, node: Node) -> VictoropsConfig | None:
-    # The entry's own key (either form) wins; else the global one, as in Alertmanager.
-    own = bool(node.get_str("api_key")) or node.has("api_key_file")
-    api_key = fields.secret(node, "api_key") if own else fields.global_.victorops_api_key
-    if api_key is None and not own:
-        node.error("no global VictorOps API Key set")
+    api_key = fields.inherited_secret(node, "api_key", fields.global_.victorops_api_key,
+                                      "no global VictorOps API Key set")
     routing_key = fields.template_string(node.get("routing_key"))
     if not routing_key:
         node.error("missing Routing key in VictorOps config")
@@ -210,7 +207,9 @@ def parse(fields: FieldReader, node: Node) -> VictoropsConfig | None:
             "(RECOVERY is sent when the group resolves)")
     text = {key: fields.template_string(node.get(key)) for key in _TEMPLATE_KEYS}
     custom = _custom_fields(fields, node)
-    api_url = _api_url(node, fields.global_.victorops_api_url or DEFAULT_API_URL)
+    # Alertmanager appends "<api_key>/<routing_key>" to the URL's path.
+    api_url = fields.base_url(node, "api_url",
+                              fields.global_.victorops_api_url or DEFAULT_API_URL)
     send_resolved = node.get_bool("send_resolved", True)
     template = fields.template_key(node, "template")
     http_config = fields.http_config(node)
@@ -238,12 +237,3 @@ def _custom_fields(fields: FieldReader, node: Node) -> tuple[tuple[str, str], ..
         if text is not None:
             out.append((key, text))
     return tuple(out)
-
-
-def _api_url(node: Node, default: str) -> str:
-    url = node.get_str("api_url", default) or default
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        (node.get("api_url") or node).error("must be an http:// or https:// URL")
-    # Alertmanager appends "<api_key>/<routing_key>" to the URL's path.
-    return url if url.endswith("/") else url + "/"

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from router.channels.slack_attachment import parse_field
 from router.config.fields import FieldReader
-from router.config.types import HttpConfig, Pacing, Secret
+from router.config.types import HttpConfig, Pacing, Secret, SlackField
 from router.config.yaml_source import Node
 
 PRIORITIES = ("urgent", "important", "standard")
@@ -20,11 +21,8 @@ TEXT_KEYS = ("fallback", "color", "pretext", "text", "author_name", "author_link
              "image_url")
 
 
-@dataclass(frozen=True, slots=True)
-class MattermostField:
-    title: str  # Jinja, like every string of an attachment
-    value: str
-    short: bool | None = None
+# Alertmanager's Mattermost fields are Slack's: title and value (Jinja), short.
+MattermostField = SlackField
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +87,8 @@ KEYS = ("webhook_url", "webhook_url_file", "channel", "username", "icon_url", "i
 
 
 def parse(fields: FieldReader, node: Node) -> MattermostConfig | None:
-    own = node.has("webhook_url") or node.has("webhook_url_file")
-    url = fields.secret(node, "webhook_url") if own else fields.global_.mattermost_webhook_url
-    if url is None and not own:
-        node.error("missing webhook_url or webhook_url_file on mattermost_config")
+    url = fields.inherited_secret(node, "webhook_url", fields.global_.mattermost_webhook_url,
+                                  "missing webhook_url or webhook_url_file on mattermost_config")
     text = {key: fields.template_string(node.get(key))
             for key in ("channel", "username", "icon_url", "icon_emoji", "type")}
     props = None
@@ -122,21 +118,8 @@ def _attachment(fields: FieldReader, node: Node, listed: bool = False) -> Matter
         node.expect_keys((*TEXT_KEYS, "fields"))
     text = {key: fields.template_string(node.get(key)) for key in TEXT_KEYS}
     return MattermostAttachment(**text, fields=tuple(
-        f for item in node.get_list("fields") or [] if (f := _field(fields, item))))
-
-
-def _field(fields: FieldReader, node: Node) -> MattermostField | None:
-    if not node.expect_map():
-        return None
-    node.expect_keys(("title", "value", "short"))
-    title = fields.template_string(node.get("title"))
-    value = fields.template_string(node.get("value"))
-    if not title:
-        node.error("missing title in Mattermost field configuration")
-    elif not value:
-        node.error("missing value in Mattermost field configuration")
-    short = node.get_bool("short", False) if node.has("short") else None
-    return MattermostField(title, value, short) if title and value else None
+        f for item in node.get_list("fields") or []
+        if (f := parse_field(fields, item, "Mattermost"))))
 
 
 def _priority(fields: FieldReader, node: Node) -> MattermostPriority | None:

@@ -8,7 +8,6 @@ typo fails there instead of when the first alert should page.
 from __future__ import annotations
 
 import re
-import urllib.parse
 from dataclasses import dataclass, field
 
 from router.config.fields import FieldReader
@@ -64,11 +63,9 @@ KEYS = ("api_key", "api_key_file", "api_url", *TEXT_KEYS, "details", "responders
 
 
 def parse(fields: FieldReader, node: Node) -> OpsgenieConfig | None:
-    # The entry's own key (either form) wins; else the global one, as in Alertmanager.
-    own = bool(node.get_str("api_key")) or node.has("api_key_file")
-    api_key = fields.secret(node, "api_key") if own else fields.global_.opsgenie_api_key
-    if api_key is None and not own:
-        node.error("no global OpsGenie API Key set either inline or in a file")
+    api_key = fields.inherited_secret(
+        node, "api_key", fields.global_.opsgenie_api_key,
+        "no global OpsGenie API Key set either inline or in a file")
     text = {key: fields.template_string(node.get(key)) for key in TEXT_KEYS}
     priority = text["priority"]
     if priority is not None and "{" not in priority and priority.strip() not in PRIORITIES:
@@ -77,7 +74,8 @@ def parse(fields: FieldReader, node: Node) -> OpsgenieConfig | None:
     details = _details(fields, node)
     responders = tuple(r for item in node.get_list("responders") or []
                        if (r := _responder(fields, item)) is not None)
-    api_url = _api_url(node, fields.global_.opsgenie_api_url or DEFAULT_API_URL)
+    # Alertmanager appends "v2/alerts" to the URL's path.
+    api_url = fields.base_url(node, "api_url", fields.global_.opsgenie_api_url or DEFAULT_API_URL)
     update_alerts = node.get_bool("update_alerts", False)
     send_resolved = node.get_bool("send_resolved", True)
     template = fields.template_key(node, "template")
@@ -119,12 +117,3 @@ def _responder(fields: FieldReader, node: Node) -> OpsgenieResponder | None:
                 f"{RESPONDER_TYPES.pattern}")
             return None
     return OpsgenieResponder(values["id"], values["name"], values["username"], kind)
-
-
-def _api_url(node: Node, default: str) -> str:
-    url = node.get_str("api_url", default) or default
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        (node.get("api_url") or node).error("must be an http:// or https:// URL")
-    # Alertmanager appends "v2/alerts" to the URL's path.
-    return url if url.endswith("/") else url + "/"
