@@ -3,7 +3,8 @@
 Firing groups go out at emergency priority (2) by default, which Pushover repeats every
 `retry` until someone acknowledges it or `expire` passes. When the group resolves, the
 receipt of that emergency message is cancelled, so phones stop ringing for an alert that
-is over (Alertmanager leaves them ringing until `expire`). The application token and the
+is over (Alertmanager leaves them ringing until `expire`); a newer emergency message of the
+same group cancels the older one too. The application token and the
 user key are form fields added at send time: the stored payload holds neither.
 """
 
@@ -146,15 +147,14 @@ class PushoverChannel:
         token, user = self._credentials()
         answer = await self._post(self.cfg.api_url, {"token": token, "user": user, **params},
                                   ctx, "pushover messages api", (token, user))
-        state: dict[str, str] = {}
         receipt = answer.get("receipt")
-        if isinstance(receipt, str) and receipt:
-            state["receipt"] = receipt
-        previous = ctx.state.get("receipt")
-        if ctx.all_resolved and previous:
+        receipt = receipt if isinstance(receipt, str) else ""
+        previous = ctx.state.get("receipt", "")
+        if previous and previous != receipt:
+            # Resolved, or superseded by this newer message of the same group: the older
+            # emergency must not keep repeating on the phones.
             await self._cancel(previous, token, ctx)
-            state.setdefault("receipt", "")  # cancelled: nothing left to cancel
-        return state
+        return {"receipt": receipt} if receipt or previous else {}
 
     async def _cancel(self, receipt: str, token: str, ctx: SendContext) -> None:
         """Stop the emergency retries of the firing message: the alert is over."""

@@ -66,6 +66,18 @@ async def test_emergency_while_firing_cancelled_once_resolved(
     assert len(fake.requests) == before + 1
 
 
+async def test_a_newer_emergency_of_the_group_cancels_the_older_one(
+    http: HttpClient, aiohttp_server: AiohttpServer
+) -> None:
+    fake = await start_pushover(aiohttp_server)
+    channel = _channel(fake, http)
+    first = await _send(channel, sample_notification(sample_alerts(1)))
+    second = await _send(channel, sample_notification(sample_alerts(2)), first)
+    assert second["receipt"] != first["receipt"]
+    assert fake.receipts[first["receipt"]]["cancelled"] is True
+    assert fake.receipts[second["receipt"]]["cancelled"] is False
+
+
 async def test_an_expired_receipt_does_not_fail_the_resolution(
     http: HttpClient, aiohttp_server: AiohttpServer
 ) -> None:
