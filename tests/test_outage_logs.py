@@ -161,7 +161,7 @@ async def test_a_store_outage_logs_each_cause_once_a_minute_with_its_count(
 
     # A different cause gets its own line at once, though "store unavailable" was logged
     # less than a minute ago: the disk is full now.
-    assert await post(client, "Healed") == 202
+    assert await post(client, "Healed") == 200
     await state.store.set_max_page_count(await state.store.page_count())
     big = {f"note{i}": "y" * 60_000 for i in range(4)}
     since = len(caplog.records)

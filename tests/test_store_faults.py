@@ -99,7 +99,7 @@ async def test_read_only_filesystem_heals_without_restart(
 ) -> None:
     db = mnt / "router.db"
     client, state = await start(aiohttp_client, tmp_path, clock, db, hook.url)
-    assert (await post(client, "Before")).status == 202
+    assert (await post(client, "Before")).status == 200
     await client.close()  # the app closes its store: nothing holds the mount for writing
     # A router killed while running leaves its -wal and -shm files behind.
     script = ("import os, sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
@@ -121,7 +121,7 @@ async def test_read_only_filesystem_heals_without_restart(
     # The store probes on its own (no write needed), then the router restores and starts.
     await wait_until(lambda: state.ready, "the store to heal and the router to start",
                      seconds=15)
-    assert (await post(client, "Healed")).status == 202
+    assert (await post(client, "Healed")).status == 200
     assert (await client.get("/-/ready")).status == 200
     await delivered(state, clock, hook, "Healed")
     assert "Healed" in {a.labels["alertname"] for a in await state.store.load_alerts()}
@@ -131,14 +131,14 @@ async def test_full_disk_heals_once_space_is_freed(
     mnt: Path, aiohttp_client: Any, tmp_path: Path, clock: FakeClock, hook: Fake
 ) -> None:
     client, state = await start(aiohttp_client, tmp_path, clock, mnt / "router.db", hook.url)
-    assert (await post(client, "Before")).status == 202
+    assert (await post(client, "Before")).status == 200
     filler = fill(mnt)
     big = {f"note{i}": "y" * 60_000 for i in range(4)}
     await refused(await post(client, "Full", **big))
     await refused(await client.get("/-/ready"))
 
     filler.unlink()
-    assert (await post(client, "Full", **big)).status == 202
+    assert (await post(client, "Full", **big)).status == 200
     assert (await client.get("/-/ready")).status == 200
     await delivered(state, clock, hook, "Full")
 
@@ -155,7 +155,7 @@ async def test_locked_database_answers_503_then_recovers(
         blocker.execute("ROLLBACK")
     finally:
         blocker.close()
-    assert (await post(client, "Locked")).status == 202
+    assert (await post(client, "Locked")).status == 200
     assert (await client.get("/-/ready")).status == 200
     await delivered(state, clock, hook, "Locked")
 
@@ -168,7 +168,7 @@ async def test_a_flush_the_locked_store_refused_is_retried_soon_not_a_group_inte
     notification, and is tried again STORE_RETRY (2 s) later, not at the next
     group_interval (5m here)."""
     client, state = await make_router(config(hook.url, group_interval="5m"))
-    assert (await post(client, "JustBefore")).status == 202
+    assert (await post(client, "JustBefore")).status == 200
     blocker = sqlite3.connect(tmp_path / "router.db", isolation_level=None)
     try:
         blocker.execute("BEGIN EXCLUSIVE")

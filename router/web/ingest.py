@@ -1,7 +1,8 @@
 """Ingest endpoints: Alertmanager webhooks, API v2 postable alerts and mapped JSON events.
 
-Each handler parses → validates → hands the alerts to the ingestor, and answers 202 only
-once they are durably committed. Credentials are checked by the auth middleware (policy
+Each handler parses → validates → hands the alerts to the ingestor, and answers only once
+they are durably committed: 202 for webhooks and events, 200 for `POST /api/v2/alerts`
+(Alertmanager's code there: amtool's client treats any other 2xx as an error). Credentials are checked by the auth middleware (policy
 `write`) before any of this runs, so an unauthenticated body is never read.
 """
 
@@ -37,10 +38,11 @@ async def read_json(request: web.Request) -> Any:
     return jsonbody.loads(raw)
 
 
-async def _accept(request: web.Request, alerts: list[Alert], source: str) -> web.Response:
+async def _accept(request: web.Request, alerts: list[Alert], source: str,
+                  status: int = 202) -> web.Response:
     accepted = await request.app[INGESTOR].accept(alerts, source)
     return web.json_response({"status": "accepted", "alerts": len(alerts), "changed": accepted},
-                             status=202)
+                             status=status)
 
 
 async def post_alertmanager(request: web.Request) -> web.Response:
@@ -61,7 +63,7 @@ async def post_v2_alerts(request: web.Request) -> web.Response:
     except InputError:
         app[METRICS].alerts_invalid.labels("api").inc()
         raise
-    return await _accept(request, alerts, "api")
+    return await _accept(request, alerts, "api", status=200)
 
 
 async def post_event(request: web.Request) -> web.Response:

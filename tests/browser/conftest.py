@@ -124,7 +124,7 @@ class Router:
 
     async def post(self, *alerts: dict[str, Any]) -> None:
         async with self.http.post(f"{self.url}api/v2/alerts", json=list(alerts)) as resp:
-            assert resp.status == 202, await resp.text()
+            assert resp.status == 200, await resp.text()
 
     async def get(self, path: str, **kw: Any) -> Any:
         async with self.http.get(f"{self.url}{path.lstrip('/')}", **kw) as resp:

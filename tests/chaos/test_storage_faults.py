@@ -4,7 +4,7 @@ failing receivers; in the middle of the run the tmpfs fills up (ENOSPC), turns r
 or another connection holds the database's write lock (`BEGIN IMMEDIATE`), for a few
 seconds each time.
 
-During a fault the router must answer every valid POST with 202 or 503 + Retry-After
+During a fault the router must answer every valid POST with 200 or 503 + Retry-After
 (never a 4xx, never another 5xx, never no answer), `/-/ready` (sampled every 0.1 s) must
 say 503, and the process must stay up; with the database locked, a POST must be answered
 within 3 s. Once the fault clears, without a restart, every acknowledged alert must reach
@@ -222,9 +222,9 @@ async def test_storage_fault_heals_without_restart_and_loses_nothing(
     lost = sorted(set(sender.acked) - set(sink.delivered))
     print(report(fault, sender, sink, episodes, ready, all_delivered, counters, wall, started))
     print(f"  outbox rows left pending after the last delivery: {left}")
-    bad = [p for p in sender.posts if p.status not in (202, 503) or p.error == "internal"]
+    bad = [p for p in sender.posts if p.status not in (200, 503) or p.error == "internal"]
     assert not sender.refused, f"the router refused valid alerts: {sender.refused[:5]}"
-    assert not bad, f"answers other than 202 and 503 unavailable: {bad[:5]}\n{router.logs()}"
+    assert not bad, f"answers other than 200 and 503 unavailable: {bad[:5]}\n{router.logs()}"
     assert all(p.retry_after for p in sender.posts if p.status == 503), "503 without Retry-After"
     assert {s for _, s in ready} <= {200, 503}, f"/-/ready: {Counter(s for _, s in ready)}"
     assert alive, f"the router died\n{router.logs()}"
@@ -239,7 +239,7 @@ async def test_storage_fault_heals_without_restart_and_loses_nothing(
             slowest = max(p.seconds for p in posts)
             assert slowest <= LOCKED_ANSWER_WITHIN, f"a POST took {slowest:.2f} s while locked"
             # Nothing commits while another connection holds the lock.
-            assert all(p.at + p.seconds >= e.cleared for p in posts if p.status == 202)
+            assert all(p.at + p.seconds >= e.cleared for p in posts if p.status == 200)
     assert ready[-1][1] == 200, "ready is 200 again once the store commits"
     assert left == 0, f"{left} outbox rows still pending after every alert was delivered"
     assert not lost, (
