@@ -7,6 +7,7 @@
     │   ├── RequestError       (router/web/errors.py) with its HTTP status: 400/404/413/415
     │   └── StoreRejected      the store refused one caller's values (the others commit)
     ├── SilenceError       a rejected silence (path of the bad field)
+    │   ├── SilenceSchemaError a field the OpenAPI schema requires is missing (422)
     │   └── SilenceNotFound    an update naming an id that is not stored
     ├── StoreUnavailable   a write that could not be committed: ingest answers 503
     └── DeliveryError      a failed send, classified by FailureReason (never a secret)
@@ -87,6 +88,18 @@ class SilenceError(RouterError):
         super().__init__(f"{path}: {message}" if path else message)
         self.message = message
         self.path = path
+
+
+class SilenceSchemaError(SilenceError):
+    """A silence missing a field Alertmanager's OpenAPI schema requires: its API answers 422
+    with go-swagger's `{"code", "message"}` (602 required, 612 too few items), not a 400."""
+
+    def __init__(self, message: str, path: str, code: int) -> None:
+        super().__init__(message, path)
+        self.code = code
+        # go-swagger's path: `matchers.0.isRegex`, not this project's `matchers[0].isRegex`.
+        swagger_path = path.replace("[", ".").replace("]", "")
+        self.am_message = f"{swagger_path} in body {message}"
 
 
 class SilenceNotFound(SilenceError):

@@ -103,7 +103,7 @@ def test_matcher_flags_map_to_operators(is_regex: bool, is_equal: bool | None, o
     ("changes", "path", "message"),
     [
         ({"matchers": None}, "matchers", "is required"),
-        ({"matchers": []}, "matchers", "at least one matcher required"),
+        ({"matchers": []}, "matchers", "should have at least 1 items"),
         ({"matchers": "a=b"}, "matchers", "must be of type array"),
         ({"matchers": [{"name": "a", "isRegex": False}]}, "matchers[0].value", "is required"),
         ({"matchers": [{"name": "a", "value": "b"}]}, "matchers[0].isRegex", "is required"),

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from router.errors import MatcherError, SilenceError
+from router.errors import MatcherError, SilenceError, SilenceSchemaError
 from router.matchers import Matcher, MatchOp
 from router.noise.silences import Silence, SilenceState, to_api_precision
 from router.timefmt import format_time_ms, parse_time
@@ -88,18 +88,39 @@ def _matcher_from_api(raw: Any, path: str) -> Matcher:
 
 
 def _matchers_from_api(raw: Any) -> tuple[Matcher, ...]:
-    if raw is None:
-        raise SilenceError("is required", "matchers")
-    if not isinstance(raw, list):
+    if not isinstance(raw, list):  # absent or empty: refused by _check_schema already
         raise SilenceError("must be of type array", "matchers")
-    if not raw:
-        raise SilenceError("at least one matcher required", "matchers")
     if len(raw) > MAX_MATCHERS:
         raise SilenceError(f"more than {MAX_MATCHERS} matchers", "matchers")
     matchers = tuple(_matcher_from_api(m, f"matchers[{i}]") for i, m in enumerate(raw))
     if all(m.matches_empty for m in matchers):
         raise SilenceError("at least one matcher must not match the empty string", "matchers")
     return matchers
+
+
+# go-swagger validates PostableSilence before Alertmanager's handler runs and reports only
+# the first missing field, in the generated code's order (fields alphabetical).
+_REQUIRED_TOP = ("comment", "createdBy", "endsAt", "matchers", "startsAt")
+_REQUIRED_MATCHER = ("isRegex", "name", "value")
+
+
+def _missing(body: Mapping[str, Any], key: str) -> bool:
+    return body.get(key) is None
+
+
+def _check_schema(body: Mapping[str, Any]) -> None:
+    """Raise SilenceSchemaError (Alertmanager's 422) for the first required field missing."""
+    for key in _REQUIRED_TOP:
+        if _missing(body, key):
+            raise SilenceSchemaError("is required", key, 602)
+        if key != "matchers" or not isinstance(body[key], list):
+            continue
+        if not body[key]:
+            raise SilenceSchemaError("should have at least 1 items", key, 612)
+        for i, raw in enumerate(body[key]):
+            for field in _REQUIRED_MATCHER:
+                if isinstance(raw, dict) and _missing(raw, field):
+                    raise SilenceSchemaError("is required", f"matchers[{i}].{field}", 602)
 
 
 def _time_from_api(body: Mapping[str, Any], key: str) -> float:
@@ -129,7 +150,8 @@ def _annotations_from_api(raw: Any) -> dict[str, str]:
 
 
 def silence_from_api(body: Any, now: float) -> Silence:
-    """Validate a `postableSilence`; raises SilenceError like Alertmanager's 400s.
+    """Validate a `postableSilence`; raises SilenceError like Alertmanager's 400s, and
+    SilenceSchemaError for what its OpenAPI schema refuses first (422).
 
     A body without `id` gives `id=""` (update_silence assigns one) and a startsAt in the past
     is clamped to `now`; with an `id` the times are kept, since an in-place update must
@@ -137,6 +159,7 @@ def silence_from_api(body: Any, now: float) -> Silence:
     """
     if not isinstance(body, dict):
         raise SilenceError("body must be a JSON object")
+    _check_schema(body)
     sid = body.get("id") or ""
     if not isinstance(sid, str):
         raise SilenceError("must be of type string", "id")

@@ -16,6 +16,7 @@ from router.errors import (
     MatcherError,
     SilenceError,
     SilenceNotFound,
+    SilenceSchemaError,
 )
 from router.events.build import silence_events
 from router.events.model import SILENCE_CREATED, SILENCE_EXPIRED, SILENCE_UPDATED
@@ -83,6 +84,8 @@ async def post_silence(request: web.Request) -> web.Response:
         current, old = update_silence(existing, new, now)
     except SilenceNotFound as exc:
         return am_error(404, exc.message, exc.path)
+    except SilenceSchemaError as exc:  # go-swagger's own answer, before Alertmanager's code
+        return web.json_response({"code": exc.code, "message": exc.am_message}, status=422)
     except SilenceError as exc:
         return am_error(400, exc.message, exc.path)
     # The new silence and the expired old one commit together (one transaction).

@@ -14,6 +14,7 @@ export class ApiError extends Error {
 function errorText(status, data) {
   if (typeof data === 'string' && data) return data;
   if (data && typeof data.detail === 'string') return data.detail;
+  if (data && typeof data.message === 'string') return data.message; // Alertmanager's 422
   return `HTTP ${status}`;
 }
 
