@@ -1,4 +1,8 @@
-"""Command line: serve | check-config | routes test | render | explain; exit 0 or 1."""
+"""Command line: serve | check-config | routes test/show | render | explain; exit 0 or 1.
+
+`routes` takes amtool's flags (`--config.file`, `--tree`, `--verify.receivers`) and reads
+label arguments as amtool does, so scripts written for `amtool config routes` carry over.
+"""
 
 from __future__ import annotations
 
@@ -23,11 +27,13 @@ from router.channels.http import HttpClient
 from router.clock import SystemClock
 from router.config.load import as_warning, check_report, default_config, load_config
 from router.config.types import RouterConfig
-from router.errors import ConfigError, InputError, Problem
+from router.errors import ConfigError, InputError, MatcherError, Problem
 from router.ingest.formats import from_webhook
 from router.logs import setup_logging
+from router.matchers import MatchOp, parse_classic_matcher
 from router.model import fingerprint, sort_alerts
 from router.routing import tree as routing
+from router.routing.show import format_matching_tree, format_tree
 
 log = logging.getLogger("router")
 
@@ -46,8 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     routes = sub.add_parser("routes", help="routing tools")
     rsub = routes.add_subparsers(dest="routes_command", required=True)
     rtest = rsub.add_parser("test", help="which receivers would labels reach")
-    rtest.add_argument("--config", required=True)
-    rtest.add_argument("labels", nargs="+", help="label=value ...")
+    rtest.add_argument("--config", "--config.file", dest="config", required=True)
+    rtest.add_argument("--tree", action="store_true", help="print the matching routes tree")
+    rtest.add_argument("--verify.receivers", dest="verify", default="",
+                       help="fail (exit 1) unless the labels reach exactly these, e.g. a,b")
+    rtest.add_argument("labels", nargs="*", help="label=value ...")
+    rshow = rsub.add_parser("show", help="print the routing tree")
+    rshow.add_argument("--config", "--config.file", dest="config", required=True)
     explain = sub.add_parser(
         "explain", help="print the decision trace of an alert from a running router")
     explain.add_argument("--config", required=True)
@@ -64,8 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
         return cmd_check(args.files)
+    if args.command == "routes" and args.routes_command == "show":
+        return cmd_routes_show(args.config)
     if args.command == "routes":
-        return cmd_routes_test(args.config, args.labels)
+        return cmd_routes_test(args.config, args.labels, tree=args.tree, verify=args.verify)
     if args.command == "explain":
         return cmd_explain(args.config, args.labels, args.url)
     if args.command == "render":
@@ -109,12 +122,45 @@ def _labels(pairs: list[str]) -> dict[str, str] | None:
     return labels
 
 
-def cmd_routes_test(config_path: str, pairs: list[str]) -> int:
+def _amtool_labels(args: list[str]) -> dict[str, str] | None:
+    """amtool's parseLabels: each argument one `labels.ParseMatcher` matcher, `=` only; a
+    later argument for the same name wins. `{a="b"}` and `a!=b` are refused, not misread."""
+    labels: dict[str, str] = {}
+    for arg in args:
+        try:
+            matcher = parse_classic_matcher(arg)
+        except MatcherError as exc:
+            print(f"Failed to parse labels: {exc.message}", file=sys.stderr)
+            return None
+        if matcher.op is not MatchOp.EQ:
+            print("Failed to parse labels: labels must be specified as key=value pairs",
+                  file=sys.stderr)
+            return None
+        labels[matcher.name] = matcher.value
+    return labels
+
+
+def cmd_routes_test(config_path: str, args: list[str], *, tree: bool = False,
+                    verify: str = "") -> int:
     config = _load(config_path)
-    labels = _labels(pairs)
+    labels = _amtool_labels(args)
     if config is None or labels is None:
         return 1
-    print(routing.format_routes_test(config.route, labels))
+    if tree:
+        sys.stdout.write(format_matching_tree(config.route, labels))
+    report = routing.format_routes_test(config.route, labels)
+    print(report)
+    if verify and verify != report.partition("\n")[0]:
+        print("WARNING: Expected receivers did not match resolved receivers.")
+        return 1
+    return 0
+
+
+def cmd_routes_show(config_path: str) -> int:
+    config = _load(config_path)
+    if config is None:
+        return 1
+    sys.stdout.write(format_tree(config.route))
     return 0
 
 

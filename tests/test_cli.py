@@ -97,7 +97,12 @@ def test_routes_test_rejects_a_bad_pair(
     am_config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["routes", "test", "--config", str(am_config), "severity"]) == 1
-    assert "label=value" in capsys.readouterr().err
+    assert capsys.readouterr().err == "Failed to parse labels: bad matcher format: severity\n"
+    # amtool's refusals: a braced list or another operator is never read as a label value
+    assert main(["routes", "test", "--config", str(am_config), '{severity="x"}']) == 1
+    assert "bad matcher format" in capsys.readouterr().err
+    assert main(["routes", "test", "--config", str(am_config), "severity!=x"]) == 1
+    assert "labels must be specified as key=value pairs" in capsys.readouterr().err
 
 
 def test_render_prints_each_channel_body_without_network(
