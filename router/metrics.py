@@ -20,7 +20,7 @@ SEND_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 
 FAILURE_REASONS = (
     "client_error", "server_error", "rate_limited", "auth", "timeout", "network", "other",
 )
-SOURCES = ("alertmanager", "api", "events")
+SOURCES = ("alertmanager", "api", "events", "reconcile")
 # The live stream's label values (router/events/hub.py and model.py name the same).
 STREAM_TRANSPORTS = ("sse", "ws")
 STREAM_DISCONNECTS = ("too_slow", "shutdown", "client", "store")
@@ -114,6 +114,22 @@ class Metrics:
         self.config_last_reload_success_timestamp = Gauge(
             p + "config_last_reload_success_timestamp_seconds",
             "Time of the last successful config load.", registry=registry,
+        )
+        # sources.alertmanager.reconcile (router/ingest/reconcile.py)
+        self.reconcile_last_success = Gauge(
+            p + "reconcile_last_success_timestamp_seconds",
+            "Time of the last successful poll of the upstream Alertmanager's alerts.",
+            registry=registry,
+        )
+        self.reconcile_failures = Counter(
+            p + "reconcile_failures_total",
+            "Polls of the upstream Alertmanager that failed (nothing changed).",
+            registry=registry,
+        )
+        self.reconcile_resolved = Counter(
+            p + "reconcile_resolved_total",
+            "Relayed alerts resolved here because the upstream Alertmanager no longer has "
+            "them active.", registry=registry,
         )
         self.store_errors = Counter(
             p + "store_errors_total", "Writes the store could not commit (answered 503).",

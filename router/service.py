@@ -1,8 +1,9 @@
 """The object graph, built in one place: production (`create_app`) and tests use it alike.
 
 `build_service` wires store → feed → dispatcher → notify chain → delivery around one
-RuntimeRef; `Service.start` restores state from the store and starts the three background
-loops (dispatcher timers, delivery, garbage collection), or, on a store that cannot commit
+RuntimeRef; `Service.start` restores state from the store and starts the background
+loops (dispatcher timers, delivery, garbage collection, stream keepalive, reconcile with
+an upstream Alertmanager), or, on a store that cannot commit
 yet (opened on a read-only filesystem), waits in the background until it heals, not ready
 meanwhile; `Service.reload` compiles a new
 Runtime on the side and swaps it in (a bad config leaves the old one running).
@@ -37,6 +38,7 @@ from router.errors import ConfigError, ReloadError, StoreUnavailable
 from router.events.hub import EventHub, Limits
 from router.ingest.feed import AlertChange, AlertFeed
 from router.ingest.ingestor import AlertIngestor
+from router.ingest.reconcile import Reconciler
 from router.logs import RepeatLog
 from router.metrics import Metrics
 from router.model import Alert
@@ -176,8 +178,13 @@ class Service:
             asyncio.create_task(self.delivery.run(), name="delivery"),
             asyncio.create_task(self._gc_loop(), name="gc"),
             asyncio.create_task(self.events.run_keepalive(), name="stream-keepalive"),
+            asyncio.create_task(self._reconciler().run(), name="reconcile"),
         ]
         self.ready = True
+
+    def _reconciler(self) -> Reconciler:
+        return Reconciler(self.ingestor, self.http, self.clock, self.metrics,
+                          lambda: self.config.alertmanager_source.reconcile)
 
     async def stop(self) -> None:
         self.ready = False

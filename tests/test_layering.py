@@ -16,7 +16,8 @@ import pytest
 
 ROUTER = Path(__file__).resolve().parent.parent / "router"
 VALUES = {"router.config.types", "router.config.interval_types", "router.config.secrets",
-          "router.config.secret_types", "router.config.http_types"}
+          "router.config.secret_types", "router.config.http_types",
+          "router.config.source_types"}
 ROOTS = {
     "router/app.py": {"router.config.load"},
     "router/cli.py": {"router.config.load"},
@@ -94,7 +95,8 @@ def test_config_never_imports_noise(path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["types.py", "interval_types.py", "secret_types.py", "http_types.py"])
+    "name", ["types.py", "interval_types.py", "secret_types.py", "http_types.py",
+             "source_types.py"])
 def test_config_values_import_no_run_time_module(name: str) -> None:
     assert _imports(ROUTER / "config" / name) <= {"router.matchers", *VALUES}
 

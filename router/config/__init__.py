@@ -5,6 +5,7 @@ Values (imported by run-time modules; they import no run-time module):
   secret_types.py    Secret (inline or `_file`, never printed)
   http_types.py      HttpConfig and its parts (authorization, oauth2, TLS, proxy)
   interval_types.py  TimeInterval and its specs, with Alertmanager's calendar semantics
+  source_types.py    sources.alertmanager: reconcile and webhook_alert_timeout
 Reading (only `load.load_config` / `check_files` are called from outside, by app and cli):
   yaml_source.py     YAML -> nodes with file:line:col; Problem, ConfigError
   fields.py          FieldReader: secrets, files, templates, http_config, pacing, matchers
@@ -15,7 +16,7 @@ Reading (only `load.load_config` / `check_files` are called from outside, by app
   route.py           the route tree, with the `storm` / `flap` / `fast_resolve` route keys
   receivers.py       receivers (each channel module in router/channels/ parses its entry)
   server.py          server: listen, external_url, max_body_bytes, auth
-  sections.py        templates, storage, sources, delivery
+  sections.py        templates, storage, sources (sources.alertmanager too), delivery
   inhibit_rules.py   inhibit_rules
   time_intervals.py  time_intervals (and the deprecated mute_time_intervals)
 

@@ -24,6 +24,8 @@ from router.config.route import (
     assign_ids,
 )
 from router.config.sections import (
+    ALERTMANAGER,
+    parse_alertmanager_source,
     parse_delivery,
     parse_sources,
     parse_storage,
@@ -33,6 +35,7 @@ from router.config.sections import (
 from router.config.server import parse_server
 from router.config.time_intervals import parse_time_intervals
 from router.config.types import (
+    AlertmanagerSourceConfig,
     DeliveryConfig,
     GlobalConfig,
     LogConfig,
@@ -165,6 +168,9 @@ def _read(src: Source, base_dir: Path, root: Node) -> RouterConfig | None:
     storage = parse_storage(storage_node) if storage_node else StorageConfig()
     sources_node = root.get_map("sources")
     sources = parse_sources(fields, sources_node) if sources_node else {}
+    am_node = sources_node.get_map(ALERTMANAGER) if sources_node else None
+    am_source = (parse_alertmanager_source(fields, am_node) if am_node
+                 else AlertmanagerSourceConfig())
     delivery_node = root.get_map("delivery")
     delivery = parse_delivery(delivery_node) if delivery_node else DeliveryConfig()
     stream_node = root.get_map("stream")
@@ -196,6 +202,7 @@ def _read(src: Source, base_dir: Path, root: Node) -> RouterConfig | None:
         server=server,
         storage=storage,
         sources=sources,
+        alertmanager_source=am_source,
         delivery=delivery,
         stream=stream,
         inhibit_rules=tuple(inhibit_rules),

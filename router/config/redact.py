@@ -38,11 +38,11 @@ from router.matchers import Matcher
 _DURATIONS = frozenset({
     "group_wait", "group_interval", "repeat_interval", "resolve_timeout", "timeout",
     "max_age", "backoff_base", "backoff_cap", "window", "digest_interval", "quiet", "ttl",
-    "retry", "expire",
+    "retry", "expire", "interval", "startup_grace", "webhook_alert_timeout",
 })
 # Compiled or derived fields that are not configuration (a route's `key` is derived; a
 # TLS `key` is a secret to show as such).
-_SKIP = frozenset({"id", "source_file", "regex"})
+_SKIP = frozenset({"id", "source_file", "regex", "alertmanager_source"})
 _ROUTE_SKIP = frozenset({"key"})
 _UNITS = (("d", 86400_000), ("h", 3600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
 
@@ -185,6 +185,9 @@ def redacted(config: RouterConfig) -> dict[str, Any]:
     if config.sources:
         out["sources"] = {name: {k: v for k, v in _fields(src).items() if k != "name"}
                           for name, src in config.sources.items()}
+    am_source = _fields(config.alertmanager_source)
+    if am_source:
+        out.setdefault("sources", {})["alertmanager"] = am_source
     if config.time_intervals:
         out["time_intervals"] = [_plain(t) for t in config.time_intervals.values()]
     return {k: v for k, v in out.items() if v != {}}

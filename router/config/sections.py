@@ -8,10 +8,19 @@ import re
 from pathlib import Path
 
 from router.config.fields import FieldReader
-from router.config.types import DeliveryConfig, SourceConfig, StorageConfig, StreamConfig
+from router.config.http_config import parse_http_config
+from router.config.types import (
+    AlertmanagerSourceConfig,
+    DeliveryConfig,
+    ReconcileConfig,
+    SourceConfig,
+    StorageConfig,
+    StreamConfig,
+)
 from router.config.yaml_source import Node
 
 __all__ = [
+    "parse_alertmanager_source",
     "parse_delivery",
     "parse_sources",
     "parse_storage",
@@ -57,9 +66,43 @@ def parse_storage(node: Node) -> StorageConfig:
     return storage
 
 
+# `sources.alertmanager` is not an event mapping: it configures the webhook input.
+ALERTMANAGER = "alertmanager"
+_AM_KEYS = ("reconcile", "webhook_alert_timeout")
+_RECONCILE_KEYS = ("url", "interval", "timeout", "startup_grace", "http_config")
+
+
+def parse_alertmanager_source(fields: FieldReader, node: Node) -> AlertmanagerSourceConfig:
+    """`sources.alertmanager: {reconcile: {url, interval, ...}, webhook_alert_timeout}`."""
+    node.expect_keys(_AM_KEYS)
+    reconcile = None
+    rec = node.get_map("reconcile")
+    if rec is not None:
+        rec.expect_keys(_RECONCILE_KEYS)
+        url = rec.get_str("url") if rec.require("url") is not None else None
+        if url is not None and not url.startswith(("http://", "https://")):
+            (rec.get("url") or rec).error("must be an http:// or https:// URL")
+        d = ReconcileConfig(url="")
+        http_node = rec.get_map("http_config")
+        reconcile = ReconcileConfig(
+            url=(url or "").rstrip("/"),
+            interval=rec.get_duration("interval", d.interval, allow_zero=False) or d.interval,
+            timeout=rec.get_duration("timeout", d.timeout, allow_zero=False) or d.timeout,
+            startup_grace=rec.get_duration("startup_grace", d.startup_grace) or 0.0,
+            http_config=parse_http_config(fields, http_node) if http_node else d.http_config,
+        )
+    return AlertmanagerSourceConfig(
+        reconcile=reconcile,
+        webhook_alert_timeout=node.get_duration("webhook_alert_timeout", None,
+                                                allow_zero=False),
+    )
+
+
 def parse_sources(fields: FieldReader, node: Node) -> dict[str, SourceConfig]:
     out: dict[str, SourceConfig] = {}
     for name, item in node.entries():
+        if name == ALERTMANAGER:
+            continue  # parse_alertmanager_source reads it
         if not _SOURCE_NAME.fullmatch(name):
             (node.key_node(name) or item).error(
                 f'invalid source name "{name}": use letters, digits, "_", "." and "-"'

@@ -21,6 +21,8 @@ from router.config.http_types import OAuth2 as OAuth2
 from router.config.http_types import TlsConfig as TlsConfig
 from router.config.interval_types import TimeInterval
 from router.config.secret_types import Secret as Secret
+from router.config.source_types import AlertmanagerSourceConfig as AlertmanagerSourceConfig
+from router.config.source_types import ReconcileConfig as ReconcileConfig
 from router.matchers import Matcher
 
 
@@ -383,6 +385,8 @@ class RouterConfig:
     server: ServerConfig = field(default_factory=ServerConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     sources: dict[str, SourceConfig] = field(default_factory=dict)
+    alertmanager_source: AlertmanagerSourceConfig = field(
+        default_factory=AlertmanagerSourceConfig)  # `sources.alertmanager`
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
     inhibit_rules: tuple[InhibitRule, ...] = ()

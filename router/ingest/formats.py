@@ -142,9 +142,11 @@ def from_postable(
     return out
 
 
-def from_webhook(body: Any, now: float) -> list[Alert]:
+def from_webhook(body: Any, now: float, timeout: float | None = None) -> list[Alert]:
     """Alertmanager's webhook v4. Firing alerts carry Go's zero endsAt: they stay firing
-    until Alertmanager sends the resolution (it does, with send_resolved: true)."""
+    until Alertmanager sends the resolution (it does, with send_resolved: true), or, with
+    `timeout` (sources.alertmanager.webhook_alert_timeout), until `timeout` passes without
+    a re-send (an end derived like resolve_timeout's, moved on by each re-send)."""
     obj = _obj(body, "$")
     version = obj.get("version")
     if version is not None and version != "4":
@@ -162,11 +164,13 @@ def from_webhook(body: Any, now: float) -> list[Alert]:
         starts = now if starts is None else starts
         ends = _time(a.get("endsAt"), f"{path}.endsAt")
         gen = _opt_str(a.get("generatorURL"), f"{path}.generatorURL")
+        derived = False
         if status == "firing":
-            ends = None
+            ends, derived = (None, False) if timeout is None else (now + timeout, True)
         elif ends is None or ends > now:
             ends = min(now if ends is None else ends, now)
-        out.append(make_alert(labels, annotations, starts, ends, gen, now, source="alertmanager"))
+        out.append(make_alert(labels, annotations, starts, ends, gen, now, timeout_end=derived,
+                              source="alertmanager"))
     return out
 
 

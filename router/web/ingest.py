@@ -2,8 +2,9 @@
 
 Each handler parses → validates → hands the alerts to the ingestor, and answers only once
 they are durably committed: 202 for webhooks and events, 200 for `POST /api/v2/alerts`
-(Alertmanager's code there: amtool's client treats any other 2xx as an error). Credentials are checked by the auth middleware (policy
-`write`) before any of this runs, so an unauthenticated body is never read.
+(Alertmanager's code there: amtool's client treats any other 2xx as an error).
+Credentials are checked by the auth middleware (policy `write`) before any of this runs,
+so an unauthenticated body is never read.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ async def _accept(request: web.Request, alerts: list[Alert], source: str,
 async def post_alertmanager(request: web.Request) -> web.Response:
     app = request.app
     try:
-        alerts = from_webhook(await read_json(request), app[CLOCK].now())
+        alerts = from_webhook(await read_json(request), app[CLOCK].now(),
+                              app[RUNTIME].current.config.alertmanager_source.webhook_alert_timeout)
     except InputError:
         app[METRICS].alerts_invalid.labels("alertmanager").inc()
         raise
