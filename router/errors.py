@@ -82,12 +82,15 @@ class InputError(RouterError):
 
 
 class SilenceError(RouterError):
-    """A rejected silence; `path` names the offending field, e.g. `matchers[0].value`."""
+    """A rejected silence; `path` names the offending field, e.g. `matchers[0].value`.
+    `alertmanager`: Alertmanager's own answer text for it, where it has one (amtool prints
+    it, and scripts match on it)."""
 
-    def __init__(self, message: str, path: str = "") -> None:
+    def __init__(self, message: str, path: str = "", *, alertmanager: str = "") -> None:
         super().__init__(f"{path}: {message}" if path else message)
         self.message = message
         self.path = path
+        self.alertmanager = alertmanager
 
 
 class SilenceSchemaError(SilenceError):

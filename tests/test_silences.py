@@ -99,6 +99,15 @@ def test_matcher_flags_map_to_operators(is_regex: bool, is_equal: bool | None, o
     assert s.matchers[0].op == op
 
 
+def test_negative_matchers_never_count_as_matching_the_empty_string() -> None:
+    # Alertmanager's matchesEmpty: only `=` and `=~` count (checked with a real 0.25 in
+    # tests/e2e/test_relay_vs_alertmanager.py), so `foo=""` with `bar!="x"` is accepted.
+    s = silence_from_api(body(matchers=[
+        {"name": "foo", "value": "", "isRegex": False},
+        {"name": "bar", "value": "x", "isRegex": False, "isEqual": False}]), NOW)
+    assert [m.op for m in s.matchers] == [MatchOp.EQ, MatchOp.NE]
+
+
 @pytest.mark.parametrize(
     ("changes", "path", "message"),
     [
@@ -119,7 +128,7 @@ def test_matcher_flags_map_to_operators(is_regex: bool, is_equal: bool | None, o
         ({"matchers": [{"name": "foo", "value": ".*", "isRegex": True}]},
          "matchers", "at least one matcher must not match the empty string"),
         ({"matchers": [{"name": "foo", "value": "", "isRegex": False},
-                       {"name": "bar", "value": "x", "isRegex": False, "isEqual": False}]},
+                       {"name": "bar", "value": "x*", "isRegex": True}]},
          "matchers", "at least one matcher must not match the empty string"),
         ({"startsAt": None}, "startsAt", "is required"),
         ({"startsAt": "yesterday"}, "startsAt", "not an RFC 3339 timestamp"),

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from router.errors import MatcherError, SilenceError, SilenceSchemaError
-from router.matchers import Matcher, MatchOp
+from router.matchers import Matcher, MatchOp, go_quote
 from router.noise.silences import Silence, SilenceState, to_api_precision
 from router.timefmt import format_time_ms, parse_time
 
@@ -65,7 +65,8 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
-def _matcher_from_api(raw: Any, path: str) -> Matcher:
+def _matcher_from_api(raw: Any, index: int) -> Matcher:
+    path = f"matchers[{index}]"
     if not isinstance(raw, dict):
         raise SilenceError("must be of type object", path)
     name = _require(raw, "name", str, path)
@@ -77,7 +78,9 @@ def _matcher_from_api(raw: Any, path: str) -> Matcher:
     if not isinstance(is_equal, bool):
         raise SilenceError("must be of type boolean", f"{path}.isEqual")
     if not _LABEL_NAME.fullmatch(name):
-        raise SilenceError(f"invalid label name {name!r}", f"{path}.name")
+        raise SilenceError(f"invalid label name {name!r}", f"{path}.name", alertmanager=(
+            f"silence invalid: invalid label matcher {index}: invalid label name "
+            f"{go_quote(name)}"))
     if not _is_utf8(value):
         raise SilenceError("invalid label value (not valid UTF-8)", f"{path}.value")
     _bounded(value, f"{path}.value", MAX_VALUE_BYTES)
@@ -92,9 +95,13 @@ def _matchers_from_api(raw: Any) -> tuple[Matcher, ...]:
         raise SilenceError("must be of type array", "matchers")
     if len(raw) > MAX_MATCHERS:
         raise SilenceError(f"more than {MAX_MATCHERS} matchers", "matchers")
-    matchers = tuple(_matcher_from_api(m, f"matchers[{i}]") for i, m in enumerate(raw))
-    if all(m.matches_empty for m in matchers):
-        raise SilenceError("at least one matcher must not match the empty string", "matchers")
+    matchers = tuple(_matcher_from_api(m, i) for i, m in enumerate(raw))
+    # Alertmanager's matchesEmpty counts only `=` and `=~`: a negative matcher never
+    # counts, even one that matches the empty string (`bar!="x"`), so that silence is taken.
+    if all(m.op in (MatchOp.EQ, MatchOp.RE) and m.matches_empty for m in matchers):
+        raise SilenceError("at least one matcher must not match the empty string", "matchers",
+                           alertmanager="silence invalid: at least one matcher must not "
+                           "match the empty string")
     return matchers
 
 
@@ -171,9 +178,11 @@ def silence_from_api(body: Any, now: float) -> Silence:
     annotations = _annotations_from_api(body.get("annotations"))
     # The API handler is stricter than the silence store: equal times are rejected too.
     if ends_at <= starts_at:
-        raise SilenceError("start time must be before end time", "endsAt")
+        raise SilenceError("start time must be before end time", "endsAt", alertmanager=(
+            "Failed to create silence: start time must be before end time"))
     if ends_at < now:
-        raise SilenceError("end time can't be in the past", "endsAt")
+        raise SilenceError("end time can't be in the past", "endsAt", alertmanager=(
+            "Failed to create silence: end time can't be in the past"))
     stamp = to_api_precision(now)
     if not sid:
         starts_at = max(starts_at, stamp)

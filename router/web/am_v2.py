@@ -87,6 +87,8 @@ async def post_silence(request: web.Request) -> web.Response:
     except SilenceSchemaError as exc:  # go-swagger's own answer, before Alertmanager's code
         return web.json_response({"code": exc.code, "message": exc.am_message}, status=422)
     except SilenceError as exc:
+        if exc.alertmanager:  # Alertmanager's exact words, which amtool prints
+            return web.json_response(exc.alertmanager, status=400)
         return am_error(400, exc.message, exc.path)
     # The new silence and the expired old one commit together (one transaction).
     changes = [(SILENCE_UPDATED if existing is not None and old is None else SILENCE_CREATED,

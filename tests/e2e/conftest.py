@@ -250,20 +250,21 @@ RouterFactory = Callable[..., Awaitable[ServiceProcess]]
 
 @pytest.fixture
 async def start_router(tmp_path: Path) -> AsyncIterator[RouterFactory]:
-    """`await start_router(config_dict, storage=path)` → a ready ServiceProcess.
+    """`await start_router(config_dict, storage=path, port=n)` → a ready ServiceProcess.
 
     Every process started here is stopped (SIGTERM, then SIGKILL) at teardown.
     """
     started: list[ServiceProcess] = []
 
     async def start(
-        config: Mapping[str, Any], *, storage: Path | None = None, name: str = "router"
+        config: Mapping[str, Any], *, storage: Path | None = None, name: str = "router",
+        port: int | None = None,
     ) -> ServiceProcess:
         index = len(started)
         cfg_path = tmp_path / f"{name}-{index}.yml"
         cfg_path.write_text(yaml.safe_dump(dict(config), sort_keys=False), encoding="utf-8")
         db = storage or tmp_path / "router.db"
-        port = free_port()
+        port = port or free_port()  # given: a peer (Alertmanager) already points at it
         env = dict(os.environ)
         # Importable even when the project is not installed (running from the checkout).
         env["PYTHONPATH"] = os.pathsep.join(
