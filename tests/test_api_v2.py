@@ -4,7 +4,6 @@ list, filter, survive a restart, the state gauge), alert listing filters and sta
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -382,8 +381,12 @@ async def test_alert_list_filters(make_router: Any, tmp_path: Path, clock: FakeC
                                         params={"receiver": "payments"})).json())[0]
     assert payments["receivers"] == [{"name": "payments"}]
     assert payments["startsAt"] == format_time_ms(T0)
-    for bad in ({"filter": "alertname=~("}, {"receiver": "("}, {"active": "maybe"}):
-        assert (await client.get("/api/v2/alerts", params=bad)).status == 400, bad
+    for bad in ({"filter": "alertname=~("}, {"receiver": "("}, {"filter": '{alertname="x"}'}):
+        resp = await client.get("/api/v2/alerts", params=bad)
+        assert resp.status == 400, bad
+        assert isinstance(await resp.json(), str)  # Alertmanager's JSON string
+    # go-swagger booleans: a word that is not true-ish is false, never a 400.
+    assert await alert_names(client, active="maybe") == ["HostDown/h1", "PaymentsSlow/p1"]
 
 
 async def test_client_regexes_are_re2_linear_and_alertmanagers_syntax(
@@ -405,13 +408,12 @@ async def test_client_regexes_are_re2_linear_and_alertmanagers_syntax(
     assert await alert_names(client, filter='bomb=~"\\pL{29}a"') == ["Bomb/i1"]
     assert await alert_names(client, filter='bomb=~"a{,2}"') == []
 
-    bad = (({"filter": 'bomb=~"a++"'}, "filter[0]"), ({"receiver": "a++"}, "receiver"))
-    for query, path in bad:
+    for query in ({"filter": 'bomb=~"a++"'}, {"receiver": "a++"}):
         resp = await client.get("/api/v2/alerts", params=query)
         assert resp.status == 400
-        answer = await resp.json()
-        assert answer["path"] == path
-        assert "invalid nested repetition operator: `++`" in json.dumps(answer), answer
+        answer = await resp.json()  # Alertmanager's JSON string, naming what it parsed
+        assert answer.endswith("error parsing regexp: invalid nested repetition operator: "
+                               "`++`"), answer
     status, answer = await post_silence(
         client, silence_body([api_matcher("bomb", "(a)\\1", regex=True)], T0, T0 + HOUR))
     assert status == 400

@@ -378,6 +378,7 @@ async def test_get_alerts_shows_receivers_and_last_notification(
             "channels": [{"channel": "slack", "index": 0, "lastNotification": {
                 "at": "2026-11-24T22:42:53Z", "status": "firing"}}],
         }],
+        "mutedBy": [],
     }]
 
 

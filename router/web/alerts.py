@@ -41,7 +41,8 @@ def each_shown(items: Iterable[T], view: Callable[[T], Any]) -> list[Any]:
 def _alert_view(app: web.Application, alert: Alert) -> dict[str, Any]:
     now = app[CLOCK].now()
     receivers = []
-    for route in app[DISPATCHER].router.match(alert.labels):
+    routes = app[DISPATCHER].router.match(alert.labels)
+    for route in routes:
         receiver = app[RUNTIME].current.receivers.get(route.receiver)
         groups = [g for g in app[DISPATCHER].routes_of(alert.fingerprint) if g.route is route]
         channels = []
@@ -67,6 +68,9 @@ def _alert_view(app: web.Application, alert: Alert) -> dict[str, Any]:
         "updatedAt": format_time(alert.updated_at),
         "generatorURL": alert.generator_url,
         "receivers": receivers,
+        # Time intervals muting its routes now (Alertmanager 0.25's /api/v2/alerts, which
+        # the UI reads for silences and inhibition, does not show these).
+        "mutedBy": list(app[RUNTIME].current.muter.alert(alert, now, routes).muted_by),
     }
 
 

@@ -111,6 +111,17 @@ def gettable_alert(alert: Alert, mute: AlertMute, receivers: Sequence[str],
     return view
 
 
+def passes(query: GroupQuery, alert: Alert, mute: AlertMute) -> bool:
+    """0.25's `alertFilter` past the resolved check: the state switches, then the labels.
+    (`active=false` hides what is neither silenced nor inhibited.)"""
+    if not query.active and not (mute.silenced_by or mute.inhibited_by):
+        return False
+    if (not query.silenced and mute.silenced_by) or (
+            not query.inhibited and mute.inhibited_by):
+        return False
+    return all(m.matches(alert.labels) for m in query.matchers)
+
+
 def alert_groups(groups: Sequence[AggregationGroup], query: GroupQuery, now: float,
                  status: Callable[[Alert], AlertMute]) -> list[dict[str, Any]]:
     """`Dispatcher.Groups` and the handler's shaping, over `groups` in route order.
@@ -125,12 +136,7 @@ def alert_groups(groups: Sequence[AggregationGroup], query: GroupQuery, now: flo
         mute = mutes.get(alert.fingerprint)
         if mute is None:
             mute = mutes[alert.fingerprint] = status(alert)
-        if not query.active and not (mute.silenced_by or mute.inhibited_by):
-            return False
-        if (not query.silenced and mute.silenced_by) or (
-                not query.inhibited and mute.inhibited_by):
-            return False
-        return all(m.matches(alert.labels) for m in query.matchers)
+        return passes(query, alert, mute)
 
     shown: list[Shown] = []
     receivers: dict[str, list[str]] = {}

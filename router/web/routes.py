@@ -12,6 +12,7 @@ from aiohttp import web
 
 from router.web import (
     alerts,
+    am_alerts,
     am_groups,
     am_v2,
     deliveries,
@@ -55,7 +56,7 @@ ROUTES: tuple[tuple[str, str, Handler, Policy], ...] = (
     ("POST", "/api/v2/silences", am_v2.post_silence, WRITE),
     ("GET", "/api/v2/silence/{id}", am_v2.get_silence, READ),
     ("DELETE", "/api/v2/silence/{id}", am_v2.delete_silence, WRITE),
-    ("GET", "/api/v2/alerts", am_v2.get_alerts, READ),
+    ("GET", "/api/v2/alerts", am_alerts.get_alerts, READ),
     ("GET", "/api/v2/alerts/groups", am_groups.get_alert_groups, READ),  # Karma
     ("GET", "/api/v2/receivers", am_v2.get_receivers, READ),
     ("GET", "/api/v2/status", ops.get_status, READ),

@@ -35,12 +35,15 @@ function grouped(alerts) {
     || a.groupKey.localeCompare(b.groupKey));
 }
 
-export function mutedBadges(status) {
-  if (!status || status.state !== 'suppressed') return [];
+/** `status` from /api/v2/alerts (silences, inhibition); `mutedBy` (time intervals) from
+ * /api/v1/alerts, since Alertmanager's API does not show that muting. */
+export function mutedBadges(status, mutedBy = []) {
   const out = [];
-  if (status.silencedBy.length) out.push(h('span', {class: 'badge muted'}, 'SILENCED'));
-  if (status.inhibitedBy.length) out.push(h('span', {class: 'badge muted'}, 'INHIBITED'));
-  if ((status.mutedBy || []).length) out.push(h('span', {class: 'badge muted'}, 'MUTED'));
+  if (status && status.silencedBy.length) out.push(h('span', {class: 'badge muted'}, 'SILENCED'));
+  if (status && status.inhibitedBy.length) {
+    out.push(h('span', {class: 'badge muted'}, 'INHIBITED'));
+  }
+  if (mutedBy.length) out.push(h('span', {class: 'badge muted'}, 'MUTED'));
   return out;
 }
 
@@ -56,7 +59,7 @@ export function alertCard(alert, status, {actions = true} = {}) {
     'data-fingerprint': alert.fingerprint,
   },
   h('header', {class: 'alert-head'},
-    severityBadge(alert.labels), ...mutedBadges(status),
+    severityBadge(alert.labels), ...mutedBadges(status, alert.mutedBy),
     h('h3', {class: 'alert-name'}, title),
     alert.status === 'resolved' ? h('span', {class: 'badge resolved'}, 'RESOLVED') : null,
     alert.status === 'resolved'
@@ -88,7 +91,7 @@ function groupSection(group, state, hideMuted) {
 
 function isMuted(state, alert) {
   const status = state.muted.get(alert.fingerprint);
-  return Boolean(status && status.state === 'suppressed');
+  return Boolean((status && status.state === 'suppressed') || (alert.mutedBy || []).length);
 }
 
 export function mountAlerts(root, state, params, navigate) {

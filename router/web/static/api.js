@@ -54,8 +54,35 @@ export async function eventHead() {
   return (await api('/api/v1/events?since=none&limit=1')).head;
 }
 
+/** The filter box's text (`{a="1", b=~"x,y"}` or `a=1, b=2`) as one `filter` parameter per
+ * matcher: Alertmanager's API takes exactly one matcher in each. */
 export function filterQuery(filter) {
-  return filter ? `filter=${encodeURIComponent(filter)}` : '';
+  return splitMatchers(filter || '').map((m) => `filter=${encodeURIComponent(m)}`).join('&');
+}
+
+function splitMatchers(text) {
+  let body = text.trim();
+  if (body.startsWith('{') && body.endsWith('}')) body = body.slice(1, -1);
+  const out = [];
+  let current = '';
+  let quoted = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (quoted && c === '\\') { // an escape inside quotes: keep it and the next character
+      current += c + (body[i + 1] || '');
+      i++;
+      continue;
+    }
+    if (c === '"') quoted = !quoted;
+    if (c === ',' && !quoted) {
+      if (current.trim()) out.push(current.trim());
+      current = '';
+      continue;
+    }
+    current += c;
+  }
+  if (current.trim()) out.push(current.trim());
+  return out;
 }
 
 export function login(username, password) {

@@ -32,7 +32,7 @@ function routesOf(view) {
       groups.push({receiver: r.name, groupKey: key});
     }
   }
-  return {groups, channels};
+  return {groups, channels, mutedBy: view.mutedBy || []};
 }
 
 export class State extends EventTarget {
