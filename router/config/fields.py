@@ -6,40 +6,42 @@ secrets (`x` / `x_file`), template checks and `http_config` behave the same ever
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
+from router.config.go_templates import translate
 from router.config.http_config import parse_http_config
 from router.config.types import BasicAuth, GlobalConfig, HttpConfig, Pacing, Secret
 from router.config.yaml_source import Node, Source
 from router.errors import MatcherError, Problem
 from router.matchers import Matcher, parse_matchers
 
-# `{{ .Foo` (optionally `{{-`): Go template syntax, which Jinja would parse differently.
-_GO_EXPR = re.compile(r"\{\{-?\s*\.[^}]*\}\}")
-_GO_FIELD = re.compile(r"(?<=[\s{(|])\.([A-Za-z_]\w*)")
-_GO_NAMES = {"ExternalURL": "externalURL", "GroupKey": "groupKey"}
-
 
 def go_template_hint(text: str) -> str | None:
-    """A message suggesting the Jinja spelling when `text` looks like a Go template."""
-    found = _GO_EXPR.search(text)
-    if found is None:
+    """A message giving the Jinja spelling when `text` holds Go template actions."""
+    found = translate(text)
+    if not found.actions:
         return None
-    go = found.group()
+    notes = "".join(f"; {note}" for note in dict.fromkeys(found.notes))
+    return (f"looks like a Go template ({found.actions[0][0].text}); templates are Jinja "
+            f"here: write {found.text}{notes}")
 
-    def jinja_name(m: re.Match[str]) -> str:
-        name = m.group(1)
-        return _GO_NAMES.get(name, name[:1].lower() + name[1:])
 
-    return (
-        f"looks like a Go template ({go}); templates are Jinja here: "
-        f"write {_GO_FIELD.sub(jinja_name, go)}"
-    )
+def go_file_hint(text: str) -> tuple[int, str] | None:
+    """(line, message) for a template file in Go syntax (Alertmanager's `.tmpl` files)."""
+    found = translate(text)
+    if not found.actions:
+        return None
+    action, jinja = found.actions[0]
+    line = text.count("\n", 0, action.offset) + 1
+    more = len(found.actions) - 1
+    notes = "".join(f"; {note}" for note in dict.fromkeys(found.notes))
+    return line, (f"a Go template ({action.text}); templates are Jinja here: write "
+                  f"{jinja}" + (f" ({more} more Go actions in this file)" if more else "")
+                  + notes)
 
 
 def matcher_list(node: Node, key: str) -> list[Matcher]:
@@ -142,6 +144,10 @@ class FieldReader:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             node.error(f"cannot read template {path}: {exc}")
+            return
+        hint = go_file_hint(text)
+        if hint is not None:
+            self.src.add_problem(Problem(str(path), hint[0], 1, node.path, hint[1]))
             return
         try:
             self.env.parse(text, name=path.name, filename=str(path))
