@@ -145,7 +145,12 @@ class _Translator:
                 while j < len(tokens) and depth:
                     depth += (tokens[j] == "(") - (tokens[j] == ")")
                     j += 1
-                out.append(f"({self.expr(tokens[i + 1:j - 1])})")
+                inner = f"({self.expr(tokens[i + 1:j - 1])})"
+                if j < len(tokens) and tokens[j].startswith(".") and len(tokens[j]) > 1:
+                    # `(index .Alerts 0).Labels`: a field of the parenthesised value
+                    inner = self._fields(inner, [p for p in tokens[j].split(".") if p])
+                    j += 1
+                out.append(inner)
                 i = j
                 continue
             out.append(self.atom(tok))
@@ -202,7 +207,7 @@ class _Translator:
     def action(self, body: str, left: str, right: str) -> str:
         body = body.strip()
         if body.startswith("/*"):
-            return "{#" + body[2:].removesuffix("*/") + "#}"
+            return "{#" + left + body[2:].removesuffix("*/") + right + "#}"
         tokens = [m.group(1) for m in _TOKEN.finditer(body)]
         word = tokens[0] if tokens else ""
 
