@@ -231,6 +231,7 @@ def cmd_render(config_path: str, receiver_name: str, payload_path: str) -> int:
         reason=NotifyReason.FIRST,
         now=now,
         external_url=config.server.external_url,
+        silence_url=config.server.silence_url,
     )
     for kind, index, cfg in receiver.channels():
         channel = build_channel(kind, cfg, renderer, HttpClient())  # renders only: never started

@@ -238,6 +238,9 @@ class Notification:
     external_url: str
     # A storm digest's summary (route `storm`, see router/noise/storm.py); None otherwise.
     digest: Mapping[str, Any] | None = None
+    # The UI whose silence page each alert's `silenceURL` opens (`server.silence_url`);
+    # empty: this router's own UI at external_url.
+    silence_url: str = ""
 
     @property
     def all_resolved(self) -> bool:

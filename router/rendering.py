@@ -85,9 +85,11 @@ def alert_v4(alert: Alert, now: float) -> dict[str, Any]:
 
 def _alert_data(n: Notification, alert: Alert) -> dict[str, Any]:
     data = alert_v4(alert, n.now)
-    silence = n.external_url.rstrip("/") + "/#/silences/new?filter=" + urllib.parse.quote(
-        label_matchers(alert.labels), safe=""
-    )
+    # Alertmanager's silence-form address, which alert-router's UI reads too: the link
+    # silences where the alert is muted (this router, or `server.silence_url`'s UI).
+    base = (n.silence_url or n.external_url).rstrip("/")
+    silence = base + "/#/silences/new?filter=" + urllib.parse.quote(
+        label_matchers(alert.labels), safe="")
     data["starts_at"] = alert.starts_at
     data["ends_at"] = alert.ends_at if data["status"] == "resolved" else None
     data["silenceURL"] = silence

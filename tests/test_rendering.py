@@ -213,3 +213,16 @@ def test_template_regexes_are_re2() -> None:
     assert re_replace_all("x-α-y", "\\p{Greek}", "?") == "x-?-y"
     with pytest.raises(ValueError, match="invalid nested repetition operator"):
         match("a", "a++")
+
+
+def test_silence_links_open_the_configured_ui_else_this_routers_own() -> None:
+    alert = _alert("HighErrorRate", "a:1")
+    filt = "%7Balertname%3D%22HighErrorRate%22%2C%20instance%3D%22a%3A1%22%2C%20job%3D%22api%22" \
+        "%2C%20severity%3D%22critical%22%7D"
+    own = template_data(_notification(alert))["alerts"][0]["silenceURL"]
+    assert own == f"http://am:9093/#/silences/new?filter={filt}"
+    from dataclasses import replace
+
+    upstream = replace(_notification(alert), silence_url="http://alertmanager:9093/")
+    assert template_data(upstream)["alerts"][0]["silenceURL"] == (
+        f"http://alertmanager:9093/#/silences/new?filter={filt}")

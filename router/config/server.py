@@ -16,7 +16,7 @@ __all__ = ["parse_server"]
 
 
 def parse_server(fields: FieldReader, node: Node) -> ServerConfig:
-    node.expect_keys(("listen", "external_url", "max_body_bytes", "auth"))
+    node.expect_keys(("listen", "external_url", "silence_url", "max_body_bytes", "auth"))
     default = ServerConfig()
     listen = node.get_str("listen", default.listen) or default.listen
     port = _listen_port(listen)
@@ -38,13 +38,23 @@ def parse_server(fields: FieldReader, node: Node) -> ServerConfig:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         bad = node.get("external_url") or node
         bad.error(f'invalid external_url "{external_url}": expected http(s)://host[:port]')
+    silence_url = node.get_str("silence_url", "") or ""
+    if silence_url and not _is_http(silence_url):
+        bad = node.get("silence_url") or node
+        bad.error(f'invalid silence_url "{silence_url}": expected http(s)://host[:port][/path]')
     auth = node.get_map("auth")
     return ServerConfig(
         listen=listen,
         external_url=external_url.rstrip("/"),
+        silence_url=silence_url.rstrip("/"),
         auth=_ingest_auth(fields, auth) if auth else IngestAuth(),
         max_body_bytes=node.get_int("max_body_bytes", default.max_body_bytes, minimum=1),
     )
+
+def _is_http(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
 
 def _ingest_auth(fields: FieldReader, node: Node) -> IngestAuth:
     """`server.auth`. An empty or missing credentials file is an error, never "auth off"."""

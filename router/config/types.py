@@ -282,6 +282,7 @@ class IngestAuth:
 class ServerConfig:
     listen: str = "127.0.0.1:9095"
     external_url: str = "http://127.0.0.1:9095"
+    silence_url: str = ""  # the UI the templates' silence links open ("": external_url)
     auth: IngestAuth = field(default_factory=IngestAuth)
     max_body_bytes: int = 5 * 1024 * 1024
 

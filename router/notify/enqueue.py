@@ -92,6 +92,7 @@ class EnqueueStage:
             now=batch.now,
             external_url=external_url,
             digest=digest,
+            silence_url=self._ref.current.config.server.silence_url,
         )
         row = OutboxRow(
             id=0,

@@ -284,6 +284,22 @@ async def test_with_auth_the_page_asks_for_a_login_then_shows_and_writes(
     assert console.errors == []
 
 
+async def test_a_notifications_silence_link_opens_the_form_prefilled(
+        make_router: Any, context: Any) -> None:
+    # The default templates link to `#/silences/new?filter={...}` (Alertmanager's address):
+    # the form takes its matchers, even for an alert this page does not hold.
+    router: Router = await make_router()
+    page, console = await open_page(context, router.url)
+    await page.goto(router.url + '#/silences/new?filter=%7Balertname%3D%22Gone%22%2C%20'
+                    'path%3D~%22%2Fa%2C%5C%22b%22%7D')
+    await page.wait_for_selector("form.silence-form")
+    rows = await page.eval_on_selector_all(".matcher", """rows => rows.map(r => [
+        r.querySelector('[name=name]').value, r.querySelector('select').value,
+        r.querySelector('[name=value]').value])""")
+    assert rows == [["alertname", "=", "Gone"], ["path", "=~", '/a,"b']]
+    assert console.errors == []
+
+
 async def test_the_filter_takes_alertmanagers_matchers(
         make_router: Any, context: Any, shots: Path) -> None:
     router: Router = await make_router()

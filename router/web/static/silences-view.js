@@ -4,7 +4,7 @@
  * (the duration) use amtool's messages; everything else is the API's own error text.
  */
 
-import {api, filterQuery} from './api.js';
+import {api, filterQuery, splitMatchers} from './api.js';
 import {ago, clear, h, pair, until, when} from './dom.js';
 
 const OPS = [['=', false, true], ['!=', false, false], ['=~', true, true], ['!~', true, false]];
@@ -78,6 +78,22 @@ export function mountSilences(root, state) {
   return {update};
 }
 
+/** Matchers from Alertmanager's silence-form address (`#/silences/new?filter={a="b"}`), which
+ * the notification templates' silence links use. */
+function filterRows(text) {
+  const rows = [];
+  for (const part of splitMatchers(text || '')) {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$/.exec(part);
+    if (!m) continue;
+    let value = m[3];
+    if (value.startsWith('"') && value.endsWith('"') && value.length > 1) {
+      try { value = JSON.parse(value); } catch { value = value.slice(1, -1); }
+    }
+    rows.push({name: m[1], op: m[2], value});
+  }
+  return rows;
+}
+
 function matcherRow(m, onchange) {
   const op = h('select', {name: 'op', 'aria-label': 'operator'},
     OPS.map(([text]) => h('option', {value: text}, text)));
@@ -107,7 +123,8 @@ export function mountSilenceForm(root, state, params, navigate) {
   const box = h('div', {class: 'matchers'});
   const preview = h('p', {class: 'hint', 'aria-live': 'polite'});
   const error = h('p', {class: 'error', role: 'alert'});
-  const rows = Object.keys(labels).sort().map((name) => ({name, value: labels[name]}));
+  const rows = alert ? Object.keys(labels).sort().map((name) => ({name, value: labels[name]}))
+    : filterRows(params.get('filter'));
   for (const m of rows.length ? rows : [{}]) box.append(matcherRow(m, () => showPreview()));
   const field = (label, attrs) => h('label', {}, label, h('input', attrs));
   const form = h('form', {class: 'card silence-form', onsubmit: submit},
