@@ -71,6 +71,9 @@ class FieldReader:
         self.env = SandboxedEnvironment()
         # What receivers inherit (`global:`); the loader sets it before reading receivers.
         self.global_ = GlobalConfig()
+        # Every Jinja template read, for the render check after loading (template_check).
+        self.templates: list[tuple[Node, str]] = []
+        self.template_files: list[tuple[Node, str]] = []
 
     def path(self, text: str) -> Path:
         return self.base_dir / Path(text).expanduser()
@@ -127,6 +130,7 @@ class FieldReader:
             return text
         try:
             self.env.parse(text)
+            self.templates.append((node, text))
         except TemplateSyntaxError as exc:
             if exc.lineno <= 1:
                 node.error(f"template syntax error: {exc.message}")
@@ -151,6 +155,7 @@ class FieldReader:
             return
         try:
             self.env.parse(text, name=path.name, filename=str(path))
+            self.template_files.append((node, str(path)))
         except TemplateSyntaxError as exc:
             self.src.add_problem(
                 Problem(

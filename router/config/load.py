@@ -33,6 +33,7 @@ from router.config.sections import (
     parse_templates,
 )
 from router.config.server import parse_server
+from router.config.template_check import check_templates
 from router.config.time_intervals import parse_time_intervals
 from router.config.types import (
     AlertmanagerSourceConfig,
@@ -194,6 +195,9 @@ def _read(src: Source, base_dir: Path, root: Node) -> RouterConfig | None:
             node.error(f'time interval "{name}" does not exist{suggest(name, intervals)}')
     if route is None:
         return None
+    if not src.problems:  # rendering is worth it only on an otherwise good config
+        check_templates([t for t in fields.templates if not t[0].path.startswith("sources.")],
+                        fields.template_files)
     return RouterConfig(
         route=assign_ids(route),
         receivers=receivers,
