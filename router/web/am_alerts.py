@@ -16,11 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
-from router.errors import MatcherError
 from router.model import Alert
 from router.web.alerts import each_shown
-from router.web.am_groups import GroupQuery, gettable_alert, parse_query, passes
-from router.web.am_v2 import am_error
+from router.web.am_groups import GroupQuery, gettable_alert, passes, query_or_error
 from router.web.keys import CLOCK, DISPATCHER, INGESTOR, RUNTIME
 
 
@@ -37,10 +35,9 @@ def _view(app: web.Application, query: GroupQuery, alert: Alert, now: float
 
 
 async def get_alerts(request: web.Request) -> web.Response:
-    try:
-        query = parse_query(request)
-    except MatcherError as exc:
-        return am_error(400, exc.message)  # a JSON string, as Alertmanager answers
+    query = query_or_error(request)
+    if isinstance(query, web.Response):
+        return query
     app = request.app
     now = app[CLOCK].now()
     # Alertmanager: an alert whose endsAt is before now is resolved and not listed.

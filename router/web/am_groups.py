@@ -160,11 +160,18 @@ def alert_groups(groups: Sequence[AggregationGroup], query: GroupQuery, now: flo
     return out
 
 
-async def get_alert_groups(request: web.Request) -> web.Response:
+def query_or_error(request: web.Request) -> GroupQuery | web.Response:
+    """The parsed query, or the 400 answer: Alertmanager's JSON string."""
     try:
-        query = parse_query(request)
+        return parse_query(request)
     except MatcherError as exc:
-        return am_error(400, exc.message)  # a JSON string, as Alertmanager answers
+        return am_error(400, exc.message)
+
+
+async def get_alert_groups(request: web.Request) -> web.Response:
+    query = query_or_error(request)
+    if isinstance(query, web.Response):
+        return query
     app = request.app
     now = app[CLOCK].now()
     muter = app[RUNTIME].current.muter

@@ -12,6 +12,7 @@ import asyncio
 import difflib
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -154,10 +155,22 @@ def assert_same(theirs: Any, ours: Any, query: list[tuple[str, str]]) -> None:
         pytest.fail(f"query {query}:\n" + "\n".join(diff))
 
 
-async def answer(http: aiohttp.ClientSession, url: str, query: list[tuple[str, str]]
-                 ) -> tuple[int, str, Any]:
-    async with http.get(f"{url}/api/v2/alerts/groups", params=query) as resp:
+async def answer(http: aiohttp.ClientSession, url: str, query: list[tuple[str, str]],
+                 path: str = "/api/v2/alerts/groups") -> tuple[int, str, Any]:
+    async with http.get(f"{url}{path}", params=query) as resp:
         return resp.status, resp.content_type, json.loads(await resp.text())
+
+
+async def assert_answers_same(http: aiohttp.ClientSession, urls: list[str], path: str,
+                              normalised: Callable[[Any, dict[str, str]], Any],
+                              names: dict[str, str]) -> None:
+    """Every query of QUERIES to `path` of both (Alertmanager first): same answers."""
+    am_url, router_url = urls
+    for query in QUERIES:
+        am_status, am_type, am_body = await answer(http, am_url, query, path)
+        status, content_type, body = await answer(http, router_url, query, path)
+        assert (status, content_type) == (am_status, am_type), query
+        assert_same(normalised(am_body, names), normalised(body, names), query)
 
 
 async def grouped(http: aiohttp.ClientSession, url: str, expected: int) -> None:
@@ -182,13 +195,10 @@ async def post_to_both(http: aiohttp.ClientSession, urls: list[str], path: str,
     return out
 
 
-async def test_alert_groups_answer_as_alertmanager_does(
-    start_alertmanager: AlertmanagerFactory, start_router: RouterFactory,
-    http: aiohttp.ClientSession,
-) -> None:
-    am_url = await start_alertmanager(CONFIG)
-    router_url = (await start_router(CONFIG)).url
-    urls = [am_url, router_url]
+async def seed_both(http: aiohttp.ClientSession, urls: list[str]) -> dict[str, str]:
+    """The alerts and silences posted to both, once every unresolved alert is grouped
+    (processed: its state settled); returns silence id → `silence-<n>` on either side.
+    Also used by test_alerts_vs_alertmanager.py."""
     posted = alerts()
     await post_to_both(http, urls, "/api/v2/alerts", posted)
     names: dict[str, str] = {}
@@ -199,15 +209,20 @@ async def test_alert_groups_answer_as_alertmanager_does(
                 "createdBy": "e2e", "comment": "groups"}
         for created in await post_to_both(http, urls, "/api/v2/silences", body):
             names[created["silenceID"]] = f"silence-{i}"
-
     for url in urls:
         await grouped(http, url, len(posted) - 1)  # all but the resolved one
+    return names
 
-    for query in QUERIES:
-        am_status, am_type, am_body = await answer(http, am_url, query)
-        status, content_type, body = await answer(http, router_url, query)
-        assert (status, content_type) == (am_status, am_type), query
-        assert_same(normalise(am_body, names), normalise(body, names), query)
+
+async def test_alert_groups_answer_as_alertmanager_does(
+    start_alertmanager: AlertmanagerFactory, start_router: RouterFactory,
+    http: aiohttp.ClientSession,
+) -> None:
+    am_url = await start_alertmanager(CONFIG)
+    router_url = (await start_router(CONFIG)).url
+    names = await seed_both(http, [am_url, router_url])
+    await assert_answers_same(http, [am_url, router_url], "/api/v2/alerts/groups", normalise,
+                              names)
 
     # Not vacuous: the groups, in Alertmanager's order, and what they hold.
     _, _, groups = await answer(http, router_url, [])
