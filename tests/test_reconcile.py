@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from channels.fake_alertmanager import FakeAlertmanager, start_fake_alertmanager
 from channels.fakes import Fake, start_fake
-from conftest import run_until, v2_alert, wait_until
+from conftest import api_matcher, create_silence, run_until, v2_alert, wait_until
 from fakeclock import FakeClock, settle
 from pytest_aiohttp import AiohttpServer
 
@@ -90,7 +90,9 @@ async def tick(state: Service, clock: FakeClock, until: float, *, polls: int,
     await run_until(state, clock, until)
     await wait_until(lambda: len(am.requests) >= 2 * polls, "the reconcile poll")
     await settle()
-    await run_until(state, clock, clock.now())
+    # A millisecond on: an alert resolved at `now` is still listed at `now` (Alertmanager
+    # hides an alert only once its endsAt is before now).
+    await run_until(state, clock, clock.now() + 0.001)
 
 
 async def test_an_alert_silenced_then_resolved_upstream_resolves_here_within_one_interval(
@@ -117,6 +119,24 @@ async def test_an_alert_silenced_then_resolved_upstream_resolves_here_within_one
     assert ("GET", "/api/v2/alerts") in am.requests
 
 
+async def test_an_expired_silence_here_never_notifies_an_alert_resolved_upstream(
+    make_router: Any, aiohttp_server: AiohttpServer, clock: FakeClock,
+) -> None:
+    # The report: silenced here and upstream, resolved upstream (never announced),
+    # and when this router's silence expired, a FIRING for an alert an hour gone.
+    client, state, am, hook = await setup(make_router, aiohttp_server, clock)
+    t0 = clock.now()
+    await create_silence(client, [api_matcher("alertname", "Ghost")], t0, t0 + 3600)
+    am.fire("Ghost")
+    await relay(client, "firing", "Ghost", at=t0)
+    await run_until(state, clock, t0 + 30)
+    am.resolve("Ghost")
+    await tick(state, clock, t0 + INTERVAL, polls=1, am=am)
+    assert await firing_here(client) == []
+    await run_until(state, clock, t0 + 3600 + 5 * INTERVAL)  # the silence has expired
+    assert notified(hook) == []
+
+
 @pytest.mark.parametrize("failure", [503, 401, "garbage"])
 async def test_a_failed_poll_changes_nothing(
     make_router: Any, aiohttp_server: AiohttpServer, clock: FakeClock,
@@ -138,6 +158,7 @@ async def test_a_failed_poll_changes_nothing(
     # The next good poll does what the failed one could not.
     await run_until(state, clock, t0 + 2 * INTERVAL)
     await wait_until(lambda: gauge(state, "reconcile_resolved") == 1, "the resolution")
+    await run_until(state, clock, clock.now() + 0.001)
     assert await firing_here(client) == []
 
 
