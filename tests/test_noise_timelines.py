@@ -87,6 +87,12 @@ async def api_alerts(client: TestClient[Any, Any], **query: str) -> dict[str, di
     return {a["labels"]["alertname"]: a for a in await resp.json()}
 
 
+async def own_alerts(client: TestClient[Any, Any]) -> dict[str, dict[str, Any]]:
+    resp = await client.get("/api/v1/alerts")
+    assert resp.status == 200
+    return {a["labels"]["alertname"]: a for a in await resp.json()}
+
+
 # --- silences ---------------------------------------------------------------------------
 
 
@@ -245,9 +251,11 @@ async def test_mute_interval_holds_the_alert_until_the_first_tick_after_it_ends(
     await post_alerts(client, v2_alert("Backup"))
     await run_until(state, clock, start_at + 31)
     assert hook.new() == []
+    # Alertmanager 0.25's API does not show time-interval muting; this router's own does.
     listed = await api_alerts(client)
-    assert listed["Backup"]["status"] == {"state": "suppressed", "silencedBy": [],
-                                          "inhibitedBy": [], "mutedBy": ["night"]}
+    assert listed["Backup"]["status"] == {"state": "active", "silencedBy": [],
+                                          "inhibitedBy": []}
+    assert (await own_alerts(client))["Backup"]["mutedBy"] == ["night"]
 
     await run_until(state, clock, start_at + 30 + 299)
     assert hook.new() == []
@@ -312,9 +320,7 @@ async def test_active_interval_sends_only_inside_it(
 
     await run_until(state, clock, start_at + 30 + 16 * 3600 - 1)  # 08:50:29 Wednesday
     assert hook.new() == []  # the 20:50:30 repeat fell outside office hours
-    listed = await api_alerts(client)
-    assert listed["Queue"]["status"]["state"] == "suppressed"
-    assert listed["Queue"]["status"]["mutedBy"]
+    assert (await own_alerts(client))["Queue"]["mutedBy"] == ["inactive"]
     await run_until(state, clock, start_at + 30 + 17 * 3600)  # 09:50:30 Wednesday
     assert hook.new() == [{"Queue:firing"}]
 
@@ -391,23 +397,22 @@ inhibit_rules:
     await post_alerts(client, v2_alert("Target"))
     await run_until(state, clock, T0 + 5)
     status = (await api_alerts(client))["Target"]["status"]
-    assert status == {"state": "active", "silencedBy": [], "inhibitedBy": [], "mutedBy": []}
+    assert status == {"state": "active", "silencedBy": [], "inhibitedBy": []}
 
     sid = await create_silence(client, [api_matcher("alertname", "Target")], T0, T0 + 3600)
     status = (await api_alerts(client))["Target"]["status"]
-    assert status == {"state": "suppressed", "silencedBy": [sid], "inhibitedBy": [],
-                      "mutedBy": []}
+    assert status == {"state": "suppressed", "silencedBy": [sid], "inhibitedBy": []}
 
     await post_alerts(client, v2_alert("Source"))
     listed = await api_alerts(client)
     source_fp = listed["Source"]["fingerprint"]
     assert listed["Target"]["status"] == {"state": "suppressed", "silencedBy": [sid],
-                                          "inhibitedBy": [source_fp], "mutedBy": []}
+                                          "inhibitedBy": [source_fp]}
 
     assert (await client.delete(f"/api/v2/silence/{sid}")).status == 200
     clock_now = clock.now()
     await run_until(state, clock, clock_now + 0.001)  # past the silence's inclusive end
     listed = await api_alerts(client)
     assert listed["Target"]["status"] == {"state": "suppressed", "silencedBy": [],
-                                          "inhibitedBy": [source_fp], "mutedBy": []}
+                                          "inhibitedBy": [source_fp]}
     assert listed["Source"]["status"]["state"] == "active"
