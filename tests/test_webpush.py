@@ -255,3 +255,22 @@ def test_a_service_uses_one_hub_for_api_and_channels(tmp_path: Path) -> None:
     channel = state.runtime.channel("ops", "webpush", 0)
     assert channel is not None
     assert getattr(channel, "hub", None) is state.webpush
+
+
+async def test_without_receivers_a_subscription_follows_every_pushing_receiver(
+        make_router: Any, aiohttp_server: AiohttpServer) -> None:
+    # What the page posts: PushSubscription.toJSON(), no receivers.
+    client, _ = await make_router(config())
+    fake = await start_push(aiohttp_server)
+    body = fake.subscription("a", [])
+    del body["receivers"]
+    resp = await client.post("/api/v1/webpush/subscriptions", json=body)
+    assert resp.status == 201, await resp.text()
+    assert (await resp.json())["receivers"] == ["ops", "other"]
+    client, _ = await make_router(
+        "route: {receiver: d}\nreceivers: [{name: d}]\n"
+        f"webpush: {{subject: 'mailto:a@example.com', allowed_endpoints: ['{ALLOW_LOOPBACK}']}}\n")
+    resp = await client.post("/api/v1/webpush/subscriptions", json=body)
+    answer = await resp.json()
+    assert (resp.status, answer["path"]) == (422, "receivers")
+    assert "no receiver has webpush_configs" in answer["detail"]

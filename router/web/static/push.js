@@ -39,8 +39,11 @@ export async function setupPush(button, say) {
       await navigator.serviceWorker.ready;
       const sub = await registration.pushManager.subscribe({
         userVisibleOnly: true, applicationServerKey: keyBytes(key)});
-      await api('/api/v1/webpush/subscriptions', {method: 'POST', body: sub.toJSON()});
+      // Without `receivers` the router follows every receiver that pushes to browsers.
+      const answer = await api('/api/v1/webpush/subscriptions',
+        {method: 'POST', body: sub.toJSON()});
       button.textContent = 'Notifications on';
+      button.title = `Notifications for ${answer.receivers.join(', ')}`;
       button.disabled = true;
     } catch (err) {
       say(`Could not enable notifications: ${err.message}`);
