@@ -57,7 +57,7 @@ const pushes = JSON.parse(process.argv[3]);
 PAYLOAD: dict[str, Any] = {"v": 1, "title": "[FIRING:2] HighErrorRate", "body": "5xx above 5%",
            "severity": "critical", "status": "firing", "group_key": '{}:{alertname="X"}',
            "tag": "dDknr8CGWj8REsDy0I4Y9C", "receiver": "ops",
-           "url": "https://router.example/#/alerts?filter=x", "alerts": 2, "firing": 2,
+           "url": "https://router.example/#/alert/4f1c2a9d0b3e7a61", "alerts": 2, "firing": 2,
            "sent_at": "2026-11-24T22:43:51Z"}
 
 

@@ -140,4 +140,19 @@ async def test_a_push_reaches_the_service_worker_and_shows_under_its_tag(
     assert n["title"] == "[FIRING:2] CheckoutErrors"
     assert n["tag"] == doc["tag"]
     assert fake.refused == []
+
+    # the notification's link (what a click opens) is the alert's page in this UI; the
+    # silence link of other channels' templates prefills the form from its filter
+    (fp,) = [a["fingerprint"] for a in await router.get("/api/v1/alerts")
+             if a["labels"]["instance"] == "db-1"]
+    assert doc["url"].endswith(f"/#/alert/{fp}")
+    await page.goto(router.url + doc["url"].split("/", 3)[3])
+    await page.wait_for_selector(".detail h3:text-is('CheckoutErrors')")
+    await page.wait_for_selector(".detail .trace-notified")
+    await page.goto(router.url + "#/silences/new?filter=%7Balertname%3D%22CheckoutErrors%22"
+                    "%2C%20instance%3D~%22db-%5C%5Cd%22%7D")
+    rows = await page.eval_on_selector_all(".matcher", """rows => rows.map((r) =>
+        [...r.querySelectorAll('input, select')].map((e) => e.value).join(' '))""")
+    assert rows == ["alertname = CheckoutErrors", "instance =~ db-\\d"]
+    await page.wait_for_selector("text=Affects 2 firing alerts now.")
     assert console.errors == []

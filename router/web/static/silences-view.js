@@ -101,13 +101,43 @@ function readMatchers(box) {
   });
 }
 
+/** `{a="x", b=~"y.*"}` (a notification's silence link, as Alertmanager's UI writes it;
+ * values are JSON strings) → matcher rows; [] when the text is not of that form. */
+export function parseFilter(text) {
+  const out = [];
+  const re = /\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*")\s*(,|$)/y;
+  const body = (text || '').trim().replace(/^\{/, '').replace(/\}$/, '');
+  re.lastIndex = 0;
+  while (re.lastIndex < body.length) {
+    const m = re.exec(body);
+    if (!m) return [];
+    try {
+      out.push({name: m[1], op: m[2], value: JSON.parse(m[3])});
+    } catch {
+      return [];
+    }
+  }
+  return out;
+}
+
 export function mountSilenceForm(root, state, params, navigate) {
-  const alert = state.alerts.get(params.get('fingerprint') || '');
+  const fingerprint = params.get('fingerprint') || '';
+  const alert = state.alerts.get(fingerprint);
+  if (fingerprint && !alert && !state.loaded) {
+    // Opened from a link before the snapshot arrived: build the form once it has.
+    let view = null;
+    clear(root, h('p', {}, 'Loading…'));
+    return {update() {
+      if (!view && state.loaded) view = mountSilenceForm(root, state, params, navigate);
+      if (view) view.update();
+    }};
+  }
   const labels = alert ? alert.labels : {};
   const box = h('div', {class: 'matchers'});
   const preview = h('p', {class: 'hint', 'aria-live': 'polite'});
   const error = h('p', {class: 'error', role: 'alert'});
-  const rows = Object.keys(labels).sort().map((name) => ({name, value: labels[name]}));
+  let rows = Object.keys(labels).sort().map((name) => ({name, value: labels[name]}));
+  if (!rows.length) rows = parseFilter(params.get('filter'));
   for (const m of rows.length ? rows : [{}]) box.append(matcherRow(m, () => showPreview()));
   const field = (label, attrs) => h('label', {}, label, h('input', attrs));
   const form = h('form', {class: 'card silence-form', onsubmit: submit},
