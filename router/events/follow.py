@@ -32,6 +32,9 @@ class EventStore(Protocol):
     async def load_events(self, after: int, query: EventQuery, limit: int) -> list[Event]:
         """Events with `id > after` matching `query`, oldest first, at most `limit`."""
 
+    async def last_notifications(self, fingerprint: str) -> list[Event]:
+        """The newest notification event of each (receiver, channel) covering the alert."""
+
     async def latest_event(self, query: EventQuery) -> int:
         """The id of the newest event matching `query` (0: none)."""
 
