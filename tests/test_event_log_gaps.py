@@ -13,6 +13,7 @@ from fakeclock import FakeClock
 
 from router.events.model import Event, EventQuery
 from router.service import GC_INTERVAL
+from router.timefmt import format_time
 
 CONFIG = """
 route:
@@ -118,3 +119,26 @@ def test_a_live_stream_filtered_by_alert_gets_the_notifications_covering_it() ->
     assert query.matches(Event("alert.firing", 0.0, {}, fingerprint="a"))
     assert not query.matches(Event("notification.sent", 0.0, {"firing": ["b"]}))
     assert not query.matches(Event("silence.created", 0.0, {"firing": ["a"]}))
+
+
+async def test_since_takes_a_duration_or_a_time(make_router: Any, clock: FakeClock) -> None:
+    client, _ = await make_router(CONFIG.replace("1s", "1h"))
+    await post_alerts(client, v2_alert("Old"))
+    await clock.advance(600)
+    start = clock.now()
+    await post_alerts(client, v2_alert("Recent"))
+    await clock.advance(60)
+
+    async def names(since: str) -> list[str]:
+        resp = await client.get("/api/v1/events", params={"since": since, "type": "alert.firing"})
+        assert resp.status == 200, await resp.text()
+        return [e["data"]["labels"]["alertname"] for e in (await resp.json())["events"]]
+
+    assert await names("5m") == ["Recent"]
+    assert await names("1h") == await names("0") == ["Old", "Recent"]
+    assert await names("30s") == []
+    assert await names(format_time(start)) == ["Recent"]
+    resp = await client.get("/api/v1/events?since=yesterday")
+    answer = await resp.json()
+    assert (resp.status, answer["path"]) == (400, "since")
+    assert "duration (10m, 1h30m)" in answer["detail"]

@@ -135,6 +135,11 @@ class SqliteEvents:
         rows = await self._read(f"SELECT MAX(id) FROM events WHERE {where}", params)
         return int(rows[0][0] or 0)
 
+    async def first_event_since(self, at: float) -> int:
+        rows = await self._read(f"SELECT MIN(id) FROM events WHERE at >= ? AND {_NOT_TRACE}",
+                                (at,))
+        return int(rows[0][0] or 0)
+
     async def event_bounds(self) -> tuple[int, int]:
         rows = await self._read(
             "SELECT (SELECT value FROM meta WHERE key = 'events_trimmed'),"
