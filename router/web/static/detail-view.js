@@ -23,7 +23,8 @@ function lastCell(event, logged) {
     const retry = event.event === 'failed' ? ` · attempt ${event.attempt || 1}, retrying` : '';
     return [h('span', {class: `badge ev-${event.event}`}, EVENT_WORD[event.event] || event.event),
       ' ', h('span', {class: 'dim'}, `${event.status}${retry} · `), ago(event.at),
-      event.error ? h('div', {class: 'error-text'}, event.error) : null];
+      event.error ? h('div', {class: 'error-text'}, event.error) : null,
+      event.event === 'dead' ? h('a', {href: '#/deliveries'}, 'Retry it in Deliveries') : null];
   }
   if (logged) {
     return [h('span', {class: `badge ${logged.status}`}, logged.status.toUpperCase()),

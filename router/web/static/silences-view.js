@@ -42,7 +42,7 @@ function silenceCard(s, expire) {
     h('p', {class: 'summary'}, s.comment || h('span', {class: 'dim'}, '(no comment)')),
     h('p', {class: 'meta'}, `by ${s.createdBy} · `,
       state === 'expired' ? `ended ${ago(s.endsAt)}` : state === 'pending'
-        ? ['starts ', when(s.startsAt), ', ends ', when(s.endsAt)]
+        ? ['starts ', when(s.startsAt), ` (${until(s.startsAt)}), ends `, when(s.endsAt)]
         : ['ends ', when(s.endsAt), ` (${until(s.endsAt)})`]),
     state !== 'expired' ? h('footer', {class: 'alert-links'},
       h('button', {type: 'button', onclick: () => expire(s)}, 'Expire')) : null);
