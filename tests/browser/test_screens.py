@@ -2,7 +2,8 @@
 every severity (one silenced), an active, a pending and an expired silence, a receiver
 whose notifications die (dead letters, the alert's failed channel). Each screen must show
 its content in words, fit 360 px and raise no script error; the screenshots are what
-docs/screenshots/ is made from (ALERT_ROUTER_SCREENSHOTS=dir keeps them)."""
+docs/screenshots/ is made from (ALERT_ROUTER_SCREENSHOTS=dir keeps them in dir/screens;
+then `pngquant --quality=50-80`)."""
 
 from __future__ import annotations
 
@@ -66,6 +67,8 @@ async def night(router: Router) -> None:
 
 
 async def both(page: Any, shots: Path, name: str) -> None:
+    shots = shots / "screens"  # apart from the other tests' shots of the same screens
+    shots.mkdir(exist_ok=True)
     await page.set_viewport_size(LAPTOP)
     await page.screenshot(path=shots / f"{name}-laptop.png", full_page=True)
     await page.set_viewport_size(PHONE)
