@@ -15,24 +15,14 @@ from pytest_aiohttp import AiohttpServer
 
 from router.timefmt import format_time
 
+from .conftest import CONFIG as BASE
 from .conftest import LAPTOP, PHONE, SECOND, Router, alert
 from .test_ui import card, fits, open_page
 
-CONFIG = """
-route:
-  receiver: team
-  group_by: [alertname]
-  group_wait: 30s
-  routes:
-    - matchers: [severity="critical"]
-      receiver: oncall
-      group_by: [alertname, cluster]
-receivers:
-  - name: team
-    webhook_configs: [{url: URL}]
-  - name: oncall
-    webhook_configs: [{url: PAGER}]
-"""
+# The shared config, the pager's notifications going to a receiver that refuses them.
+CONFIG = BASE.replace("  - name: oncall\n    webhook_configs: [{url: URL}]",
+                      "  - name: oncall\n    webhook_configs: [{url: PAGER}]")
+assert "PAGER" in CONFIG
 
 
 async def night(router: Router) -> None:
