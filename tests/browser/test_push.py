@@ -149,6 +149,13 @@ async def test_a_push_reaches_the_service_worker_and_shows_under_its_tag(
     await page.goto(router.url + doc["url"].split("/", 3)[3])
     await page.wait_for_selector(".detail h3:text-is('CheckoutErrors')")
     await page.wait_for_selector(".detail .trace-notified")
+    # a group of several: its alerts, filtered by the group's labels
+    several = second.json()["url"]
+    assert several.endswith("/#/alerts?filter=%7Balertname%3D%22CheckoutErrors%22%7D")
+    await page.goto(router.url + several.split("/", 3)[3])
+    await page.wait_for_selector("article.alert >> nth=1")
+    assert await page.locator("article.alert").count() == 2
+    assert await page.input_value("input.filter") == '{alertname="CheckoutErrors"}'
     await page.goto(router.url + "#/silences/new?filter=%7Balertname%3D%22CheckoutErrors%22"
                     "%2C%20instance%3D~%22db-%5C%5Cd%22%7D")
     rows = await page.eval_on_selector_all(".matcher", """rows => rows.map((r) =>
