@@ -96,3 +96,12 @@ def test_something_is_shown_for_any_push(raw: str | None) -> None:
     (shown,) = result["shown"]
     assert shown["title"] == "alert-router"
     assert result["opened"] == ["https://router.example/"]
+
+
+def test_a_link_to_another_origin_opens_the_same_page_of_this_workers_ui() -> None:
+    # server.external_url left at its default while the browser uses the router's name
+    elsewhere = {**PAYLOAD, "url": "http://127.0.0.1:9095/#/alert/4f1c2a9d0b3e7a61"}
+    result = run([json.dumps(elsewhere)])
+    assert result["opened"] == ["https://router.example/#/alert/4f1c2a9d0b3e7a61"]
+    external = {**PAYLOAD, "url": "https://runbooks.example/page"}  # no UI route: as is
+    assert run([json.dumps(external)])["opened"] == ["https://runbooks.example/page"]
