@@ -194,9 +194,10 @@ class Metrics:
         channels: set[str] = set()
         for receiver, channel in targets:
             channels.add(channel)
-            for family in (self.notifications, self.notification_requests, self.notification_latency,
-                           self.e2e_latency, self.send_latency, self.outbox_depth,
-                           self.outbox_oldest_age, self.notifications_paced):
+            for family in (self.notifications, self.notification_requests,
+                           self.notification_latency, self.e2e_latency, self.send_latency,
+                           self.outbox_depth, self.outbox_oldest_age,
+                           self.notifications_paced):
                 family.labels(receiver, channel)
             for reason in FAILURE_REASONS:
                 self.notifications_failed.labels(receiver, channel, reason)

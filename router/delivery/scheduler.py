@@ -248,7 +248,7 @@ class Scheduler:
             self._throttled_at[target] = now
             self._throttled_until[target] = now + wait
             heapq.heappush(self._target_wake, (now + wait, target))
-            for _, _, held_id in queue:
+            for _, _, held_id in queue or ():
                 if (held := self.rows.get(held_id)) is not None and held_id in self._queued_at:
                     self._held(held)
             return None
