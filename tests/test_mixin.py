@@ -134,7 +134,8 @@ def test_the_dashboard_is_a_grafana_dashboard_on_a_chosen_data_source() -> None:
     assert len(ids) == len(set(ids))
     for p in dash["panels"]:
         pos = p["gridPos"]
-        assert 0 <= pos["x"] and pos["x"] + pos["w"] <= 24, p["title"]
+        assert pos["x"] >= 0, p["title"]
+        assert pos["x"] + pos["w"] <= 24, p["title"]
         if p["type"] != "row":
             assert p["datasource"]["uid"] == "${datasource}", p["title"]
             assert p["targets"], p["title"]
