@@ -45,9 +45,9 @@ READS = ("/api/v1/alerts", "/api/v1/alerts/{fp}/trace", "/api/v1/deliveries",
          "/api/v2/silences", "/api/v2/silence/{sid}", "/api/v2/alerts", "/api/v2/alerts/groups",
          "/api/v2/receivers", "/api/v2/status", "/metrics")
 PROBES = ("/-/healthy", "/-/ready")
-# Public beyond the probes: the VAPID public key (a page needs it to subscribe) and the
-# service worker a page registers.
-PUBLIC = (*PROBES, "/api/v1/webpush/key", "/sw.js")
+# Public beyond the probes: the VAPID public key (a page needs it to subscribe), the
+# service worker a page registers and the API's OpenAPI description (no data).
+PUBLIC = (*PROBES, "/api/v1/webpush/key", "/sw.js", "/api/v1/openapi.json")
 
 
 def writes(sid: str) -> list[tuple[str, str, Any]]:

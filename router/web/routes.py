@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from router.web import alerts, am_groups, am_v2, deliveries, ingest, ops, webpush
+from router.web import alerts, am_groups, am_v2, deliveries, ingest, openapi, ops, webpush
 from router.web.auth import auth_middleware
 from router.web.errors import Handler, error_middleware
 from router.web.keys import ROUTE_POLICIES, Policy
@@ -46,6 +46,7 @@ ROUTES: tuple[tuple[str, str, Handler, Policy], ...] = (
     ("GET", "/-/healthy", ops.healthy, PUBLIC),
     ("GET", "/-/ready", ops.ready, PUBLIC),
     ("POST", "/-/reload", ops.reload, WRITE),
+    ("GET", "/api/v1/openapi.json", openapi.get_openapi, PUBLIC),
 )
 
 
