@@ -188,8 +188,12 @@ async def test_each_subscription_has_its_own_row_retries_and_fate(
     dead = await (await client.get("/api/v1/deliveries?state=dead")).json()
     assert [(d["channel"], d["recipient"], "gone (HTTP 410)" in d["lastError"])
             for d in dead] == [("webpush", str(ids["phone"]), True)]
+    # Three notifications ended: two delivered, the phone's dead (gone).
     assert state.metrics.registry.get_sample_value(
-        "alert_router_notifications_total", {"receiver": "ops", "channel": "webpush"}) == 2
+        "alert_router_notifications_total", {"receiver": "ops", "channel": "webpush"}) == 3
+    assert state.metrics.registry.get_sample_value(
+        "alert_router_notifications_failed_total",
+        {"receiver": "ops", "channel": "webpush", "reason": "client_error"}) == 1
 
     # The resolution replaces the firing state under the same topic.
     await post_alerts(client, v2_alert("Down", severity="critical", summary="db is down",

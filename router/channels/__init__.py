@@ -17,11 +17,15 @@ from router.channels import (
     discord,
     email,
     log,
+    mattermost,
+    opsgenie,
     pagerduty,
+    pushover,
     slack,
     sms,
     teams,
     telegram,
+    victorops,
     webhook,
     webpush,
 )
@@ -61,6 +65,10 @@ CHANNELS: Final[Mapping[str, ChannelSpec]] = MappingProxyType({
     "discord": _spec(discord),
     "telegram": _spec(telegram),
     "webpush": _spec(webpush),
+    "opsgenie": _spec(opsgenie),
+    "victorops": _spec(victorops),
+    "pushover": _spec(pushover),
+    "mattermost": _spec(mattermost),
     "log": _spec(log),
 })
 

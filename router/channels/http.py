@@ -92,9 +92,11 @@ class HttpClient:
         timeout: float,  # noqa: ASYNC109 - handed to aiohttp's ClientTimeout, per attempt
         endpoint: str = "endpoint",
         http_config: HttpConfig | None = None,
+        method: str = "POST",
     ) -> Response:
         """`post_json` through the shared session, with `http_config` applied. A header
-        the channel sets itself (Slack's Web API token) wins over the config's."""
+        the channel sets itself (Slack's Web API token) wins over the config's. `method`
+        is for the rare vendor call that is not a POST (OpsGenie's PUT updates)."""
         http = http_config or _DEFAULT_HTTP
         merged = dict(headers)
         try:
@@ -110,7 +112,8 @@ class HttpClient:
             if _header(merged, name) is None:
                 merged[name] = value
         return await post_json(self.session, url, body, headers=merged, timeout=timeout,
-                               endpoint=endpoint, **self._options(http, url, endpoint))
+                               endpoint=endpoint, method=method,
+                               **self._options(http, url, endpoint))
 
     def _options(self, http: HttpConfig, url: str, endpoint: str) -> dict[str, Any]:
         """aiohttp's per-request proxy, TLS and redirect arguments for `http`."""
@@ -157,6 +160,7 @@ async def post_json(
     headers: Mapping[str, str],
     timeout: float,  # noqa: ASYNC109 - handed to aiohttp's ClientTimeout, per attempt
     endpoint: str = "endpoint",
+    method: str = "POST",
     **options: Any,
 ) -> Response:
     """POST `body`; return (status, headers, text). Transport failures become DeliveryError.
@@ -169,7 +173,8 @@ async def post_json(
     original exception is not chained either.
     """
     try:
-        async with session.post(
+        async with session.request(
+            method,
             url,
             data=body,
             headers=dict(headers),

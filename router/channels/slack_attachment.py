@@ -17,7 +17,7 @@ from router.config.types import SlackAction, SlackAttachment, SlackField
 from router.config.yaml_source import Node
 from router.rendering import Renderer
 
-__all__ = ["ATTACHMENT_KEYS", "AttachmentRenderer", "parse_attachment"]
+__all__ = ["ATTACHMENT_KEYS", "AttachmentRenderer", "parse_attachment", "parse_field"]
 
 _TEXT_KEYS = ("color", "title_link", "pretext", "footer", "fallback", "callback_id",
               "image_url", "thumb_url")
@@ -37,7 +37,7 @@ def parse_attachment(fields: FieldReader, node: Node) -> SlackAttachment | None:
     return SlackAttachment(
         **text,
         fields=tuple(f for item in node.get_list("fields") or []
-                     if (f := _field(fields, item)) is not None),
+                     if (f := parse_field(fields, item)) is not None),
         short_fields=node.get_bool("short_fields", False),
         mrkdwn_in=tuple(mrkdwn.as_str_list() or ()) if mrkdwn and not mrkdwn.is_null else (),
         actions=tuple(a for item in node.get_list("actions") or []
@@ -45,16 +45,17 @@ def parse_attachment(fields: FieldReader, node: Node) -> SlackAttachment | None:
     )
 
 
-def _field(fields: FieldReader, node: Node) -> SlackField | None:
+def parse_field(fields: FieldReader, node: Node, vendor: str = "Slack") -> SlackField | None:
+    """One `fields` item with Alertmanager's checks (Mattermost's attachments share it)."""
     if not node.expect_map():
         return None
     node.expect_keys(("title", "value", "short"))
     title = fields.template_string(node.get("title"))
     value = fields.template_string(node.get("value"))
     if not title:
-        node.error("missing title in Slack field configuration")
+        node.error(f"missing title in {vendor} field configuration")
     elif not value:
-        node.error("missing value in Slack field configuration")
+        node.error(f"missing value in {vendor} field configuration")
     short = node.get_bool("short", False) if node.has("short") else None
     return SlackField(title, value, short) if title and value else None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
@@ -158,6 +159,24 @@ class FieldReader:
             assert child is not None
             self.template_file(child, Path(path))
         return path
+
+    def inherited_secret(self, node: Node, key: str, inherited: Secret | None,
+                         missing: str) -> Secret | None:
+        """The entry's `key` / `key_file`, else the `global` value it inherits (as
+        Alertmanager: an empty inline value is unset); `missing` when neither is set."""
+        if node.get_str(key) or node.has(f"{key}_file"):
+            return self.secret(node, key)
+        if inherited is None:
+            node.error(missing)
+        return inherited
+
+    def base_url(self, node: Node, key: str, default: str) -> str:
+        """An http(s) URL that paths are appended to (Alertmanager adds the "/")."""
+        url = node.get_str(key, default) or default
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            (node.get(key) or node).error("must be an http:// or https:// URL")
+        return url if url.endswith("/") else url + "/"
 
     def http_config(self, node: Node) -> HttpConfig:
         """The entry's `http_config`, else the global one (replaced whole, as Alertmanager)."""

@@ -18,13 +18,14 @@ _URL_KEYS = ("pagerduty_url", "opsgenie_api_url", "victorops_api_url", "telegram
              "webex_api_url", "wechat_api_url")
 # Secrets taking an `x_file` form, with Alertmanager's exclusivity check.
 _FILE_SECRETS = ("smtp_auth_password", "slack_api_url", "opsgenie_api_key",
-                 "victorops_api_key")
+                 "victorops_api_key", "mattermost_webhook_url")
 GLOBAL_KEYS = (
     "resolve_timeout", "http_config", "smtp_from", "smtp_hello", "smtp_smarthost",
     "smtp_auth_username", "smtp_auth_password", "smtp_auth_password_file",
     "smtp_auth_secret", "smtp_auth_identity", "smtp_require_tls", "slack_api_url",
     "slack_api_url_file", *_URL_KEYS, "opsgenie_api_key", "opsgenie_api_key_file",
     "victorops_api_key", "victorops_api_key_file", "wechat_api_secret", "wechat_api_corp_id",
+    "mattermost_webhook_url", "mattermost_webhook_url_file",
 )
 
 
@@ -52,6 +53,9 @@ def parse_global(fields: FieldReader, node: Node) -> GlobalConfig:
     slack_url = secrets["slack_api_url"]
     if slack_url is not None and slack_url.file is None:
         _check_url(node, "slack_api_url", slack_url.reveal())
+    mattermost_url = secrets["mattermost_webhook_url"]
+    if mattermost_url is not None and mattermost_url.file is None:
+        _check_url(node, "mattermost_webhook_url", mattermost_url.reveal())
     http_node = node.get_map("http_config")
     return GlobalConfig(
         resolve_timeout=node.get_duration("resolve_timeout", d.resolve_timeout,
@@ -69,6 +73,7 @@ def parse_global(fields: FieldReader, node: Node) -> GlobalConfig:
         slack_api_url=slack_url,
         opsgenie_api_key=secrets["opsgenie_api_key"],
         victorops_api_key=secrets["victorops_api_key"],
+        mattermost_webhook_url=mattermost_url,
         wechat_api_secret=_inline_secret(node, "wechat_api_secret"),
         wechat_api_corp_id=node.get_str("wechat_api_corp_id", "") or "",
         **urls,

@@ -371,6 +371,7 @@ class GlobalConfig:
     wechat_api_url: str = "https://qyapi.weixin.qq.com/cgi-bin/"
     wechat_api_secret: Secret | None = None
     wechat_api_corp_id: str = ""
+    mattermost_webhook_url: Secret | None = None  # Alertmanager 0.30+
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,8 @@ SECRET_KEYS = frozenset({
     "bearer_token", "bearer_tokens", "bot_token", "client_secret", "credentials", "key",
     "opsgenie_api_key", "password", "proxy_connect_header", "proxy_url", "routing_key",
     "service_key", "slack_api_url", "smtp_auth_password", "smtp_auth_secret", "token",
-    "url", "victorops_api_key", "webhook_url", "wechat_api_secret",
+    "url", "user_key", "victorops_api_key", "webhook_url", "wechat_api_secret",
+    "mattermost_webhook_url",
 })
 _PATH_PARTS = re.compile(r"[.\[]")
 

@@ -16,6 +16,7 @@ from router.web import (
     am_v2,
     deliveries,
     ingest,
+    openapi,
     ops,
     session,
     stream,
@@ -68,6 +69,7 @@ ROUTES: tuple[tuple[str, str, Handler, Policy], ...] = (
     ("GET", "/-/healthy", ops.healthy, PUBLIC),
     ("GET", "/-/ready", ops.ready, PUBLIC),
     ("POST", "/-/reload", ops.reload, WRITE),
+    ("GET", "/api/v1/openapi.json", openapi.get_openapi, PUBLIC),
 )
 
 

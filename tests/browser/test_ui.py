@@ -289,9 +289,11 @@ async def test_the_filter_takes_alertmanagers_matchers(
     router: Router = await make_router()
     await router.post(alert("CheckoutErrors", "critical", cluster="eu-1"), alert("DiskFilling"))
     page, console = await open_page(context, router.url)
+    await page.wait_for_selector(card("DiskFilling"))  # both shown before filtering
     await page.fill("input.filter", '{severity="critical", cluster=~"eu-.*"}')
     await page.press("input.filter", "Enter")
     await page.wait_for_selector(card("DiskFilling"), state="detached")
+    await page.wait_for_selector(card("CheckoutErrors"))
     assert await page.locator("article.alert").count() == 1
     assert "filter=" in page.url  # bookmarkable, as in Alertmanager's UI
     assert await page.input_value("input.filter") == '{severity="critical", cluster=~"eu-.*"}'
