@@ -44,6 +44,9 @@ def describe(app: web.Application) -> dict[str, Any]:
         operation = doc["paths"].get(path, {}).get(route.method.lower())
         if operation is None:
             continue  # HEAD of a GET: implied
+        refused = operation.pop("x-401-with-auth", None)  # a public login's wrong password
+        if refused is not None and auth.enabled:
+            operation["responses"]["401"] = refused
         if required(policy, auth):
             operation["security"] = SECURED
             operation["responses"]["401"] = UNAUTHORIZED
