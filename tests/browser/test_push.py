@@ -46,8 +46,13 @@ PushManager.prototype.subscribe = async function (options) {
   const key = btoa(String.fromCharCode(...new Uint8Array(options.applicationServerKey)))
     .replace(/\\+/g, '-').replace(/\\//g, '_').replace(/=+$/, '');
   window.__subscribed.push({key, userVisibleOnly: options.userVisibleOnly});
+  localStorage.setItem('test-subscribed', '1');  // the browser keeps its subscription
+  return this.getSubscription();
+};
+PushManager.prototype.getSubscription = async function () {
   const sub = %s;
-  return {toJSON: () => sub, endpoint: sub.endpoint};
+  return localStorage.getItem('test-subscribed')
+    ? {toJSON: () => sub, endpoint: sub.endpoint} : null;
 };
 """
 
@@ -162,4 +167,14 @@ async def test_a_push_reaches_the_service_worker_and_shows_under_its_tag(
         [...r.querySelectorAll('input, select')].map((e) => e.value).join(' '))""")
     assert rows == ["alertname = CheckoutErrors", "instance =~ db-\\d"]
     await page.wait_for_selector("text=Affects 2 firing alerts now.")
+
+    # the router loses the subscription (a reset database, a prune): the next page load
+    # of this browser posts it again, and the button says it is on
+    async with router.http.delete(f"{router.url}api/v1/webpush/subscriptions",
+                                  json={"endpoint": subscription["endpoint"]}) as resp:
+        assert resp.status == 204
+    assert router.service.webpush.recipients("oncall") == []
+    await page.goto(router.url)
+    await page.wait_for_selector("#push:text-is('Notifications on')")
+    assert len(router.service.webpush.recipients("oncall")) == 1
     assert console.errors == []
