@@ -92,8 +92,9 @@ class Service:
     started_at: float = 0.0
     ready: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    # The periodic GC and a direct call must not both read the mark before either moves it.
-    _announcing: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    # GC passes never overlap (the periodic one and a direct call): two passes could both
+    # find the same alert resolved by time, or silence ended, before either records it.
+    _collecting: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     _starting: asyncio.Task[None] | None = None
     # Failures of the background loops, logged once per cause per minute (router/logs.py).
     _failures: RepeatLog = field(init=False, repr=False)
@@ -170,7 +171,7 @@ class Service:
         await self.delivery.restore()
         for silence in await self.store.load_silences():
             self.silences.add(silence)
-        await self.announce_expired_silences()  # those that ended while we were down
+        await self._announce_expired_silences()  # those that ended while we were down
         self.ingestor.restore(await self.store.load_alerts())
         self.events.head = (await self.store.event_bounds())[1]
         # Restored state is long-lived: keep it out of every later full GC pass.
@@ -198,33 +199,36 @@ class Service:
         await self.trace.flush()
 
     async def collect_garbage(self) -> None:
+        async with self._collecting:
+            await self._collect_garbage()
+
+    async def _collect_garbage(self) -> None:
         now = self.clock.now()
         await self.ingestor.collect_garbage()
         await self.nflog.collect_garbage(now)
         await self.trace.collect_garbage()
         await self.store.gc_events(now - self.config.stream.retention)
         await self.delivery.dead_letters.collect_garbage(now)
-        await self.announce_expired_silences()
+        await self._announce_expired_silences()
         expired = gc_silences(self.silences, now)
         if expired:
             await self.store.delete_silences(expired)
             for sid in expired:
                 self.silences.remove(sid)
 
-    async def announce_expired_silences(self) -> int:
+    async def _announce_expired_silences(self) -> int:
         """`silence.expired` for every silence whose end passed since the last call (one
         expired through the API had its event then: its update time is its end). The
         mark moves in the events' transaction, so each is announced once, restarts
-        included."""
-        async with self._announcing:
-            now = self.clock.now()
-            mark = await self.store.silences_announced(now)
-            ended = sorted((s for s in self.silences
-                            if mark <= s.ends_at < now and s.updated_at < s.ends_at),
-                           key=lambda s: (s.ends_at, s.id))
-            await self.store.announce_silences(
-                now, silence_events([(SILENCE_EXPIRED, s) for s in ended], now))
-            return len(ended)
+        included. Runs at start-up and in a GC pass, never two at once."""
+        now = self.clock.now()
+        mark = await self.store.silences_announced(now)
+        ended = sorted((s for s in self.silences
+                        if mark <= s.ends_at < now and s.updated_at < s.ends_at),
+                       key=lambda s: (s.ends_at, s.id))
+        await self.store.announce_silences(
+            now, silence_events([(SILENCE_EXPIRED, s) for s in ended], now))
+        return len(ended)
 
     async def _gc_loop(self) -> None:
         while True:

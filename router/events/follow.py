@@ -61,7 +61,7 @@ class Since:
     cursor: int | None = None
     mode: str = NONE
     at: float = 0.0
-    ago: float = 0.0  # TIME given as a duration: `at` is now minus this
+    ago: float | None = None  # TIME given as a duration: `at` is now minus this
 
     @classmethod
     def parse(cls, text: str) -> Since:
@@ -93,7 +93,8 @@ class Since:
         if self.mode == LATEST:
             return max(0, await store.latest_event(query) - 1)
         if self.mode == TIME:
-            first = await store.first_event_since(now - self.ago if self.ago else self.at)
+            first = await store.first_event_since(
+                self.at if self.ago is None else now - self.ago)
             return first - 1 if first else head
         return head
 
