@@ -20,6 +20,7 @@ from router.channels import (
     pagerduty,
     slack,
     sms,
+    sns,
     teams,
     telegram,
     webhook,
@@ -61,6 +62,7 @@ CHANNELS: Final[Mapping[str, ChannelSpec]] = MappingProxyType({
     "discord": _spec(discord),
     "telegram": _spec(telegram),
     "webpush": _spec(webpush),
+    "sns": _spec(sns),
     "log": _spec(log),
 })
 

@@ -1,0 +1,135 @@
+"""AWS for the SNS channel: credentials, Signature Version 4 and SNS's error answers.
+
+Signing is botocore's own `SigV4Auth` (the AWS SDK for Python's signer), not ours: the
+canonical request has many corner cases (header folding, URI encoding, session tokens)
+that botocore keeps right. Credentials come from the `sigv4` block, or botocore's default
+chain (environment, shared files, instance role) and a profile; `role_arn` is assumed with
+STS through botocore's refreshing fetcher. botocore's credential calls block (files, HTTP),
+so they run in a thread; static keys never leave the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import threading
+from typing import Any
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import (
+    AssumeRoleCredentialFetcher,
+    Credentials,
+    DeferredRefreshableCredentials,
+    ReadOnlyCredentials,
+)
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.session import Session
+
+from router.channels.base import excerpt
+from router.channels.http import Response, classify_http
+from router.channels.sns.config import SigV4
+from router.errors import DeliveryError, FailureReason
+
+CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
+_CODE = re.compile(r"<Code>([^<]*)</Code>")
+_MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
+_MESSAGE_ID = re.compile(r"<MessageId>([^<]*)</MessageId>")
+# SNS answers throttling with HTTP 400: slow down, not a bad request.
+_THROTTLED = frozenset({"Throttling", "ThrottlingException", "ThrottledException",
+                        "KMSThrottling", "RequestLimitExceeded", "TooManyRequestsException"})
+_AUTH = frozenset({"InvalidClientTokenId", "SignatureDoesNotMatch", "AccessDenied",
+                   "AccessDeniedException", "AuthorizationError", "ExpiredToken",
+                   "IncompleteSignature", "MissingAuthenticationToken",
+                   "UnrecognizedClientException", "RequestExpired"})
+
+
+class AwsCredentials:
+    """The credentials (and region) one `sigv4` block resolves to, cached by botocore
+    (temporary ones are refreshed by it before they expire)."""
+
+    def __init__(self, cfg: SigV4) -> None:
+        self._cfg = cfg
+        self._lock = threading.Lock()
+        self._source: Any = None  # botocore Credentials (refreshable or not)
+        self._region = cfg.region
+
+    async def get(self) -> tuple[ReadOnlyCredentials, str]:
+        cfg = self._cfg
+        if cfg.secret_key is not None and not cfg.role_arn:
+            # Read at send time, so a rotated `secret_key_file` takes effect at once.
+            try:
+                secret = cfg.secret_key.reveal()
+            except (OSError, UnicodeDecodeError):
+                raise DeliveryError(FailureReason.OTHER, "cannot read the sigv4 secret_key_file",
+                                    retryable=True) from None
+            return ReadOnlyCredentials(cfg.access_key, secret, None), self._region
+        try:
+            return await asyncio.to_thread(self._resolve)
+        except (BotoCoreError, ClientError) as exc:
+            # A missing profile, an unreachable or refusing STS: worth another attempt
+            # (the instance role or the trust policy may be fixed meanwhile).
+            raise DeliveryError(FailureReason.AUTH, f"cannot get AWS credentials: {exc}",
+                                retryable=True) from None
+
+    def _resolve(self) -> tuple[ReadOnlyCredentials, str]:
+        with self._lock:
+            if self._source is None:
+                self._source = self._build()
+            frozen = self._source.get_frozen_credentials()
+        return frozen, self._region
+
+    def _build(self) -> Any:
+        cfg = self._cfg
+        session = Session(profile=cfg.profile or None)
+        if cfg.region:
+            session.set_config_variable("region", cfg.region)
+        self._region = cfg.region or session.get_config_variable("region") or ""
+        if cfg.secret_key is not None:
+            source = Credentials(cfg.access_key, cfg.secret_key.reveal())
+        else:
+            source = session.get_credentials()
+        if source is None:
+            raise DeliveryError(FailureReason.AUTH, "no AWS credentials: set sigv4 access_key "
+                                "and secret_key, a profile, or the environment's",
+                                retryable=True)
+        if not cfg.role_arn:
+            return source
+        extra = {"ExternalId": cfg.external_id} if cfg.external_id else {}
+        fetcher = AssumeRoleCredentialFetcher(session.create_client, source, cfg.role_arn,
+                                              extra_args=extra)
+        return DeferredRefreshableCredentials(fetcher.fetch_credentials, "assume-role")
+
+
+def sign(url: str, body: bytes, creds: ReadOnlyCredentials, region: str) -> dict[str, str]:
+    """The headers of a SigV4-signed `POST url` for the SNS service (date, token, auth)."""
+    request = AWSRequest(method="POST", url=url, data=body,
+                         headers={"Content-Type": CONTENT_TYPE})
+    SigV4Auth(creds, "sns", region).add_auth(request)
+    return {name: str(value) for name, value in request.headers.items()}
+
+
+def message_id(text: str) -> str | None:
+    found = _MESSAGE_ID.search(text)
+    return found.group(1) if found else None
+
+
+def api_error(response: Response) -> DeliveryError:
+    """SNS's `<ErrorResponse><Error><Code>…</Code><Message>…</Message>` as the failure the
+    retry policy acts on: throttling is a rate limit, signature and key errors are `auth`."""
+    status, headers, text = response
+    code_match, message_match = _CODE.search(text), _MESSAGE.search(text)
+    code = code_match.group(1) if code_match else ""
+    detail = html.unescape(message_match.group(1)) if message_match else text
+    message = f"sns Publish failed: HTTP {status}" + (f" {code}" if code else "")
+    if detail.strip():
+        message += f": {excerpt(detail)}"
+    if code in _THROTTLED:
+        return DeliveryError(FailureReason.RATE_LIMITED, message, retryable=True)
+    if code in _AUTH:
+        return DeliveryError(FailureReason.AUTH, message, retryable=False)
+    error = classify_http(status if status >= 400 else 500, headers, detail)
+    assert error is not None
+    return DeliveryError(error.reason, message, retryable=error.retryable,
+                         retry_after=error.retry_after)
