@@ -52,12 +52,13 @@ BAD = {
     # receiver it never defines.
     "conf.opsgenie-default-apikey-old-team.yml": 'unknown receiver "escalation-Y-opsgenie"',
     "conf.opsgenie-no-apikey.yml": None,
-    "conf.sns-invalid.yml": None,
+    "conf.sns-invalid.yml":
+        "must provide either a Target ARN, Topic ARN, or Phone Number for SNS config",
     "conf.victorops-no-apikey.yml": None,
 }
 # The known exception set: Alertmanager integrations these fixtures use that have no
 # channel here yet. Remove a name when its channel lands; the test below fails until then.
-KNOWN_MISSING = {"opsgenie", "pushover", "sns", "victorops"}
+KNOWN_MISSING = {"opsgenie", "pushover", "victorops"}
 _MISSING = re.compile(r"Alertmanager's (\w+) integration is not supported yet")
 
 

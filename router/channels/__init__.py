@@ -18,13 +18,16 @@ from router.channels import (
     email,
     log,
     pagerduty,
+    rocketchat,
     slack,
     sms,
     sns,
     teams,
     telegram,
+    webex,
     webhook,
     webpush,
+    wechat,
 )
 from router.channels.base import Channel
 from router.channels.http import HttpClient
@@ -63,6 +66,9 @@ CHANNELS: Final[Mapping[str, ChannelSpec]] = MappingProxyType({
     "telegram": _spec(telegram),
     "webpush": _spec(webpush),
     "sns": _spec(sns),
+    "webex": _spec(webex),
+    "wechat": _spec(wechat),
+    "rocketchat": _spec(rocketchat),
     "log": _spec(log),
 })
 

@@ -358,6 +358,9 @@ class GlobalConfig:
     wechat_api_url: str = "https://qyapi.weixin.qq.com/cgi-bin/"
     wechat_api_secret: Secret | None = None
     wechat_api_corp_id: str = ""
+    rocketchat_api_url: str = "https://open.rocket.chat/"
+    rocketchat_token: Secret | None = None
+    rocketchat_token_id: Secret | None = None
 
 
 @dataclass(frozen=True, slots=True)

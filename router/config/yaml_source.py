@@ -26,8 +26,10 @@ SECRET_KEYS = frozenset({
     "api_key", "api_secret", "api_url", "auth_password", "auth_secret", "auth_token",
     "bearer_token", "bearer_tokens", "bot_token", "client_secret", "credentials", "key",
     "opsgenie_api_key", "password", "proxy_connect_header", "proxy_url", "routing_key",
-    "secret_key", "service_key", "slack_api_url", "smtp_auth_password", "smtp_auth_secret", "token",
+    "service_key", "slack_api_url", "smtp_auth_password", "smtp_auth_secret", "token",
     "url", "victorops_api_key", "webhook_url", "wechat_api_secret",
+    # sns, wechat and rocketchat
+    "secret_key", "token_id", "rocketchat_token", "rocketchat_token_id",
 })
 _PATH_PARTS = re.compile(r"[.\[]")
 

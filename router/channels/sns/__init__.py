@@ -7,8 +7,8 @@ CONFIG_KEY, KEYS, `parse` and `build` from here.
 
 from __future__ import annotations
 
-from router.channels.sns.channel import SnsChannel, build, clean_subject, cut_utf8
+from router.channels.sns.channel import SnsChannel, build, clean_subject
 from router.channels.sns.config import CONFIG_KEY, KEYS, SigV4, SnsConfig, parse
 
 __all__ = ["CONFIG_KEY", "KEYS", "SigV4", "SnsChannel", "SnsConfig", "build", "clean_subject",
-           "cut_utf8", "parse"]
+           "parse"]

@@ -11,6 +11,7 @@ so they run in a thread; static keys never leave the event loop.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import html
 import re
 import threading
@@ -102,12 +103,26 @@ class AwsCredentials:
         return DeferredRefreshableCredentials(fetcher.fetch_credentials, "assume-role")
 
 
-def sign(url: str, body: bytes, creds: ReadOnlyCredentials, region: str) -> dict[str, str]:
-    """The headers of a SigV4-signed `POST url` for the SNS service (date, token, auth)."""
-    request = AWSRequest(method="POST", url=url, data=body,
-                         headers={"Content-Type": CONTENT_TYPE})
-    SigV4Auth(creds, "sns", region).add_auth(request)
-    return {name: str(value) for name, value in request.headers.items()}
+def sign(url: str, body: bytes, creds: ReadOnlyCredentials, region: str,
+         now: float) -> dict[str, str]:
+    """The headers of a SigV4-signed `POST url` for the SNS service (date, token, auth).
+
+    botocore's SigV4Auth computes the canonical request, string to sign and signature;
+    only the headers are assembled here, because `add_auth` logs the canonical request
+    (host and all) at debug level and reads the wall clock instead of the app's."""
+    stamp = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    headers = {"Content-Type": CONTENT_TYPE, "X-Amz-Date": stamp}
+    if creds.token:
+        headers["X-Amz-Security-Token"] = creds.token
+    request = AWSRequest(method="POST", url=url, data=body, headers=headers)
+    request.context["timestamp"] = stamp
+    auth = SigV4Auth(creds, "sns", region)
+    canonical = auth.canonical_request(request)
+    signature = auth.signature(auth.string_to_sign(request, canonical), request)
+    signed = auth.signed_headers(auth.headers_to_sign(request))
+    headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={auth.scope(request)}, "
+                                f"SignedHeaders={signed}, Signature={signature}")
+    return headers
 
 
 def message_id(text: str) -> str | None:

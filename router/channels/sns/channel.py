@@ -13,7 +13,7 @@ import urllib.parse
 from typing import Any
 
 from router.channels.base import SendContext, target_id
-from router.channels.http import HttpClient
+from router.channels.http import HttpClient, cut_utf8
 from router.channels.sns.aws import AwsCredentials, api_error, message_id, sign
 from router.channels.sns.config import SnsConfig
 from router.errors import DeliveryError, FailureReason
@@ -27,19 +27,11 @@ MAX_SMS = 1600  # characters of an SMS publish
 MAX_SUBJECT = 100  # printable ASCII, no line breaks (SNS refuses anything else)
 
 
-def cut_utf8(text: str, limit: int) -> tuple[str, bool]:
-    """`text` within `limit` UTF-8 bytes, never splitting a character; True when cut."""
-    data = text.encode()
-    if len(data) <= limit:
-        return text, False
-    return data[:limit].decode(errors="ignore"), True
-
-
 def clean_subject(text: str) -> str:
     """A subject SNS accepts: ASCII without control characters, at most 100 of them."""
-    flat = " ".join(text.split())
-    ascii_only = "".join(c if " " <= c <= "~" else "?" for c in flat)
-    return ascii_only[:MAX_SUBJECT].strip()
+    ascii_only = "".join(c if " " <= c <= "~" else " " if c.isspace() else "?"
+                         for c in text.strip())
+    return ascii_only[:MAX_SUBJECT].rstrip()
 
 
 class SnsChannel:
@@ -132,7 +124,7 @@ class SnsChannel:
                                 "sigv4.region or in the default credentials chain",
                                 retryable=False)
         url = self.cfg.api_url or f"https://sns.{region}.amazonaws.com/"
-        headers = sign(url, payload, creds, region)
+        headers = sign(url, payload, creds, region, self._http.now())
         response = await self._http.post(url, payload, headers=headers, timeout=ctx.timeout,
                                          endpoint="sns endpoint",
                                          http_config=self.cfg.http_config)
