@@ -36,6 +36,15 @@ class MotoSns:
                             aws_access_key_id=self.access_key,
                             aws_secret_access_key=self.secret_key)
 
+    def create_role(self, name: str) -> str:
+        """A role the test user may assume, allowed to publish; returns its ARN."""
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]})
+        iam = self.client("iam")
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+        iam.put_role_policy(RoleName=name, PolicyName="all", PolicyDocument=_POLICY)
+        return str(arn)
+
     def received(self) -> list[dict[str, Any]]:
         """The SNS envelopes the queue got since the last call (subject, message, ...)."""
         sqs = self.client("sqs")
@@ -83,3 +92,4 @@ def run_moto() -> Iterator[MotoSns]:
     finally:
         _auth(url, "inf")
         server.stop()
+

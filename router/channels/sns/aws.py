@@ -71,7 +71,9 @@ class AwsCredentials:
         except (BotoCoreError, ClientError) as exc:
             # A missing profile, an unreachable or refusing STS: worth another attempt
             # (the instance role or the trust policy may be fixed meanwhile).
-            raise DeliveryError(FailureReason.AUTH, f"cannot get AWS credentials: {exc}",
+            # botocore's connection errors quote the STS URL: name the error instead.
+            text = type(exc).__name__ if "://" in str(exc) else str(exc)
+            raise DeliveryError(FailureReason.AUTH, f"cannot get AWS credentials: {text}",
                                 retryable=True) from None
 
     def _resolve(self) -> tuple[ReadOnlyCredentials, str]:
