@@ -219,7 +219,11 @@ def test_config_reads_alertmanagers_keys_and_hides_the_secret(tmp_path: Path) ->
         attributes: {{severity: '{{{{ commonLabels.severity }}}}'}}
         send_resolved: false
       - phone_number: '+15551230000'
-        sigv4: {{access_key: AKIA2, secret_key_file: {secret_file}, role_arn: 'arn:aws:iam::1:role/r', external_id: x}}"""), "c.yml")
+        sigv4:
+          access_key: AKIA2
+          secret_key_file: {secret_file}
+          role_arn: 'arn:aws:iam::1:role/r'
+          external_id: x"""), "c.yml")
     first, second = cfg.receivers["aws"].configs(SnsConfig)
     assert (first.topic_arn, first.sigv4.region, first.subject) == (
         "arn:aws:sns:us-east-2:1:t", "us-east-2", "{{ status }}")
