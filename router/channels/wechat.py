@@ -106,7 +106,6 @@ class WechatChannel:
         status, headers, text = await self._http.post(
             url, payload, headers={"Content-Type": "application/json"}, timeout=ctx.timeout,
             endpoint="wechat api", http_config=self.cfg.http_config)
-        text = text.replace(token, "<secret>")
         answer = _json(text)
         code = answer.get("errcode", 0)
         if classify_http(status, headers, text) is None and code == 0:
@@ -114,7 +113,7 @@ class WechatChannel:
             return {"msgid": msgid} if isinstance(msgid, str) and msgid else {}
         if code in _STALE_TOKEN:
             self._token = None  # the retry fetches a new one
-        raise api_error("message/send", (status, headers, text), answer)
+        raise api_error("message/send", (status, headers, _hide(text, token)), answer, token)
 
     async def _access_token(self, timeout: float) -> str:  # noqa: ASYNC109 - per attempt
         async with self._lock:
@@ -130,16 +129,22 @@ class WechatChannel:
             status, headers, text = await self._http.get(
                 f"{self.cfg.api_url}gettoken?{query}", timeout=timeout,
                 endpoint="wechat gettoken", http_config=self.cfg.http_config)
-            text = text.replace(secret, "<secret>") if secret else text
             answer = _json(text)
             token = answer.get("access_token")
             if (classify_http(status, headers, text) is not None or answer.get("errcode", 0)
                     or not isinstance(token, str) or not token):
-                raise api_error("gettoken", (status, headers, text), answer)
+                raise api_error("gettoken", (status, headers, _hide(text, secret)), answer,
+                                secret)
             expires = answer.get("expires_in")
             ttl = float(expires) if isinstance(expires, int) and expires > 0 else 7200.0
             self._token = (token, now + max(ttl - _RENEW_EARLY, 1.0))
             return token
+
+
+def _hide(text: str, secret: str) -> str:
+    """`text` without `secret` (the token or corp secret a proxy or WeChat may echo);
+    shorter values are too common to replace blindly (policy.scrubbed's rule too)."""
+    return text.replace(secret, "<secret>") if len(secret) >= 4 else text
 
 
 def _json(text: str) -> dict[str, Any]:
@@ -150,12 +155,14 @@ def _json(text: str) -> dict[str, Any]:
     return answer if isinstance(answer, dict) else {}
 
 
-def api_error(call: str, response: Response, answer: dict[str, Any]) -> DeliveryError:
+def api_error(call: str, response: Response, answer: dict[str, Any],
+              secret: str = "") -> DeliveryError:
     """WeChat's `{"errcode": 40001, "errmsg": "invalid credential, hint: …"}` (mostly under
-    HTTP 200) as the failure the retry policy acts on."""
+    HTTP 200) as the failure the retry policy acts on; `secret` never appears in it."""
     status, headers, text = response
     code = answer.get("errcode")
-    detail = str(answer.get("errmsg") or text or "no access_token in the answer")
+    detail = _hide(str(answer.get("errmsg") or text or "no access_token in the answer"),
+                   secret)
     message = f"wechat {call} failed: HTTP {status}"
     message += f" errcode {code}: {excerpt(detail)}" if code else f": {excerpt(detail)}"
     http_error = classify_http(status, headers, text)

@@ -26,7 +26,7 @@ from router.model import NotifyReason
 from router.rendering import Renderer
 
 from .fake_wechat import AGENT, CORP_ID, SECRET, WechatFake, start_wechat
-from .fakes import T0, sample_alerts, sample_notification
+from .fakes import T0, sample_alerts, sample_notification, start_fake
 
 CTX = SendContext(5.0, {}, False)
 
@@ -265,3 +265,20 @@ receivers: [{{name: team, wechat_configs: [{{to_user: a}}]}}]
                                           "wechat_api_secret_file must be configured"):
         load_config_text(both, "c.yml")
     assert json.dumps(str(cfg.api_secret)) == '"Secret(<redacted>)"'
+
+
+async def test_a_short_secret_or_token_never_garbles_the_answer(
+    http: HttpClient, aiohttp_server: AiohttpServer
+) -> None:
+    # Found against a real Alertmanager: a secret "s" hidden in the answer before it was
+    # read turned "access_token" into "acce<secret><secret>_token".
+    fake = await start_fake(aiohttp_server, "webhook", [
+        {"errcode": 0, "access_token": "token", "expires_in": 7200},
+        {"errcode": 0, "errmsg": "ok", "msgid": "m1"}], path="/cgi-bin/")
+    channel = WechatChannel(WechatConfig(Secret("s"), "c", api_url=fake.url, to_user="u"),
+                            Renderer([]), http)
+    state = await channel.send(channel.render(sample_notification(sample_alerts(1))), CTX)
+    assert state == {"msgid": "m1"}
+    assert [(r.method, r.path) for r in fake.requests] == [
+        ("GET", "/cgi-bin/gettoken"), ("POST", "/cgi-bin/message/send")]
+    assert fake.requests[1].query == {"access_token": "token"}
