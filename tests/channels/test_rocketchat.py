@@ -5,12 +5,11 @@ actions), the bot's headers, Rocket.Chat's answers (including `success: false` u
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
+from conftest import assert_config_problem
 from fakeclock import FakeClock
 from pytest_aiohttp import AiohttpServer
 
@@ -25,25 +24,14 @@ from router.channels.rocketchat import (
 from router.config.load import load_config_text
 from router.config.redact import redacted_yaml
 from router.config.types import Secret
-from router.errors import ConfigError, DeliveryError, FailureReason
-from router.model import NotifyReason
+from router.errors import ConfigError, FailureReason
 from router.rendering import Renderer
 
 from .fake_rocketchat import TOKEN, USER_ID, RocketchatFake, start_rocketchat
-from .fakes import T0, sample_alerts, sample_notification
+from .fakes import sample_alerts, sample_notification
+from .sending import failure, firing_then_resolved
 
 CTX = SendContext(5.0, {}, False)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
-async def clocked_http(clock: FakeClock) -> AsyncIterator[HttpClient]:
-    async with aiohttp.ClientSession() as session:
-        yield HttpClient(session, now=clock.now)
 
 
 def _channel(fake: RocketchatFake, http: HttpClient, **kw: Any) -> RocketchatChannel:
@@ -58,9 +46,7 @@ async def test_firing_then_resolved_as_alertmanager_sends_them(
 ) -> None:
     fake = await start_rocketchat(aiohttp_server, clock.now)
     channel = _channel(fake, clocked_http)
-    state = await channel.send(channel.render(sample_notification(sample_alerts(2))), CTX)
-    resolved = sample_notification(sample_alerts(2, ends=T0 + 30), NotifyReason.ALL_RESOLVED)
-    await channel.send(channel.render(resolved), CTX)
+    state = await firing_then_resolved(channel, 2)
     assert state == {"message_id": "msg1"}
     first, second = fake.messages
     assert first["channel"] == "#ops"
@@ -129,9 +115,7 @@ async def test_rocketchat_answers_are_classified(
 ) -> None:
     fake = await start_rocketchat(aiohttp_server, clock.now, script)
     channel = _channel(fake, clocked_http, **kw)
-    with pytest.raises(DeliveryError) as info:
-        await channel.send(channel.render(sample_notification(sample_alerts(1))), CTX)
-    err = info.value
+    err = await failure(channel)
     assert (err.reason, err.retryable, err.retry_after) == (reason, retryable, retry_after)
     assert words in err.message
     assert TOKEN not in err.message
@@ -218,11 +202,7 @@ receivers:
     ],
 )
 def test_bad_config_names_the_path(entry: str, path: str, message: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        load_config_text(NO_GLOBAL.format(entry=entry), "x.yml")
-    problems = [(p.path, p.message) for p in info.value.problems]
-    assert any(p == path and message in m for p, m in problems), problems
-    assert "hush-hush" not in str(info.value)
+    assert_config_problem(NO_GLOBAL.format(entry=entry), path, message)
 
 
 def test_global_token_and_its_file_exclude_each_other() -> None:

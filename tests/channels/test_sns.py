@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import assert_config_problem
 from pytest_aiohttp import AiohttpServer
 
 from router.channels.base import SendContext
@@ -19,12 +20,13 @@ from router.channels.sns import SigV4, SnsChannel, SnsConfig, clean_subject
 from router.config.load import load_config_text
 from router.config.redact import redacted_yaml
 from router.config.types import Secret
-from router.errors import ConfigError, DeliveryError, FailureReason
+from router.errors import DeliveryError, FailureReason
 from router.model import NotifyReason
 from router.rendering import Renderer
 
 from .fakes import T0, closed_port_url, sample_alerts, sample_notification, start_fake
 from .moto_sns import REGION, MotoSns, run_moto
+from .sending import failure
 
 CTX = SendContext(5.0, {}, False)
 
@@ -191,9 +193,7 @@ async def test_sns_error_answers_are_classified(
     channel = SnsChannel(SnsConfig(SigV4("eu-west-1", "AKIA0", Secret("s3cr3t-key")),
                                    api_url=fake.url, topic_arn="arn:aws:sns:eu-west-1:1:t"),
                          Renderer([]), http)
-    with pytest.raises(DeliveryError) as info:
-        await channel.send(channel.render(sample_notification(sample_alerts(1))), CTX)
-    err = info.value
+    err = await failure(channel)
     assert (err.reason, err.retryable) == (reason, retryable)
     assert err.message == f'sns Publish failed: HTTP {status} {code}: Topic "x" broke'
 
@@ -258,11 +258,7 @@ def test_config_reads_alertmanagers_keys_and_hides_the_secret(tmp_path: Path) ->
     ],
 )
 def test_bad_config_names_the_path(entry: str, path: str, message: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        load_config_text(CONFIG.format(entry=entry), "x.yml")
-    problems = [(p.path, p.message) for p in info.value.problems]
-    assert any(p == path and message in m for p, m in problems), problems
-    assert "hush-hush" not in str(info.value)
+    assert_config_problem(CONFIG.format(entry=entry), path, message)
 
 
 async def test_region_missing_everywhere_is_a_permanent_failure(

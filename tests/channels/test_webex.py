@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from conftest import assert_config_problem
 from pytest_aiohttp import AiohttpServer
 
 from router.channels.base import SendContext
@@ -15,12 +16,12 @@ from router.channels.webex import WebexChannel, WebexConfig
 from router.config.load import load_config_text
 from router.config.redact import redacted_yaml
 from router.config.types import Authorization, HttpConfig, Secret
-from router.errors import ConfigError, DeliveryError, FailureReason
-from router.model import NotifyReason
+from router.errors import DeliveryError, FailureReason
 from router.rendering import Renderer
 
 from .fake_webex import MAX_BYTES, ROOM, TOKEN, WebexFake, start_webex
-from .fakes import T0, sample_alerts, sample_notification
+from .fakes import sample_alerts, sample_notification
+from .sending import failure, firing_then_resolved
 
 CTX = SendContext(5.0, {}, False)
 AUTH = HttpConfig(authorization=Authorization("Bearer", Secret(TOKEN)))
@@ -37,10 +38,7 @@ async def test_firing_then_resolved_read_as_alertmanagers(
 ) -> None:
     fake = await start_webex(aiohttp_server)
     channel = _channel(fake, http)
-    state = await channel.send(channel.render(sample_notification(
-        sample_alerts(1, description="disk full"))), CTX)
-    resolved = sample_notification(sample_alerts(1, ends=T0 + 30), NotifyReason.ALL_RESOLVED)
-    await channel.send(channel.render(resolved), CTX)
+    state = await firing_then_resolved(channel, 1, description="disk full")
     assert state == {"message_id": fake.messages[0]["id"]}
     alert = ("Labels:\n - alertname = HighErrorRate\n - instance = 10.0.0.0:8080\n"
              " - service = checkout\n - severity = critical\nAnnotations:\n"
@@ -82,9 +80,7 @@ async def test_webex_answers_are_classified(
 ) -> None:
     fake = await start_webex(aiohttp_server, script)
     channel = _channel(fake, http, room_id=room)
-    with pytest.raises(DeliveryError) as info:
-        await channel.send(channel.render(sample_notification(sample_alerts(1))), CTX)
-    err = info.value
+    err = await failure(channel)
     assert (err.reason, err.retryable, err.retry_after) == (reason, retryable, retry_after)
     assert words in err.message
     assert TOKEN not in err.message
@@ -161,7 +157,4 @@ def test_config_inherits_the_global_url_and_hides_the_token() -> None:
     ],
 )
 def test_bad_config_names_the_path(entry: str, path: str, message: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        load_config_text(CONFIG.format(entry=entry), "x.yml")
-    problems = [(p.path, p.message) for p in info.value.problems]
-    assert any(p == path and message in m for p, m in problems), problems
+    assert_config_problem(CONFIG.format(entry=entry), path, message)

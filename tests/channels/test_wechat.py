@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
+from conftest import assert_config_problem
 from fakeclock import FakeClock
 from pytest_aiohttp import AiohttpServer
 
@@ -22,24 +21,13 @@ from router.config.redact import redacted_yaml
 from router.config.types import Secret
 from router.delivery.policy import scrubbed
 from router.errors import ConfigError, DeliveryError, FailureReason
-from router.model import NotifyReason
 from router.rendering import Renderer
 
 from .fake_wechat import AGENT, CORP_ID, SECRET, WechatFake, start_wechat
-from .fakes import T0, sample_alerts, sample_notification, start_fake
+from .fakes import sample_alerts, sample_notification, start_fake
+from .sending import failure, firing_then_resolved
 
 CTX = SendContext(5.0, {}, False)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
-async def clocked_http(clock: FakeClock) -> AsyncIterator[HttpClient]:
-    async with aiohttp.ClientSession() as session:
-        yield HttpClient(session, now=clock.now)
 
 
 def _channel(fake: WechatFake, http: HttpClient, **kw: Any) -> WechatChannel:
@@ -55,9 +43,7 @@ async def test_firing_then_resolved_read_as_alertmanagers(
 ) -> None:
     fake = await start_wechat(aiohttp_server, clock.now)
     channel = _channel(fake, clocked_http)
-    state = await channel.send(channel.render(sample_notification(sample_alerts(1))), CTX)
-    resolved = sample_notification(sample_alerts(1, ends=T0 + 30), NotifyReason.ALL_RESOLVED)
-    await channel.send(channel.render(resolved), CTX)
+    state = await firing_then_resolved(channel, 1)
     assert state == {"msgid": "msg1"}
     first, second = fake.messages
     assert (first["touser"], first["agentid"], first["msgtype"], first["safe"]) == (
@@ -116,9 +102,7 @@ async def test_wechat_refusals_are_permanent(
 ) -> None:
     fake = await start_wechat(aiohttp_server, clock.now)
     channel = _channel(fake, clocked_http, **kw)
-    with pytest.raises(DeliveryError) as info:
-        await channel.send(channel.render(sample_notification(sample_alerts(1))), CTX)
-    err = scrubbed(info.value, channel)
+    err = scrubbed(await failure(channel), channel)
     assert (err.reason, err.retryable) == (reason, retryable)
     assert words in err.message
     assert SECRET not in err.message
@@ -243,11 +227,7 @@ receivers:
     ],
 )
 def test_bad_config_names_the_path(entry: str, path: str, message: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        load_config_text(NO_GLOBAL.format(entry=entry), "x.yml")
-    problems = [(p.path, p.message) for p in info.value.problems]
-    assert any(p == path and message in m for p, m in problems), problems
-    assert "hush-hush" not in str(info.value)
+    assert_config_problem(NO_GLOBAL.format(entry=entry), path, message)
 
 
 def test_global_secret_file_and_exclusivity(tmp_path: Any) -> None:
