@@ -286,3 +286,13 @@ def test_template_failure_still_sends_the_plain_text() -> None:
     assert form["TopicArn"] == "arn:aws:sns:eu-west-1:1:t"
     assert failures == ["sns"]
     assert json.dumps(form)  # the fallback is a complete Publish
+
+
+async def test_static_keys_take_the_region_from_the_environment(
+    moto: MotoSns, http: HttpClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_REGION", REGION)
+    channel = _channel(moto, http, SigV4("", moto.access_key, Secret(moto.secret_key)))
+    await channel.send(channel.render(sample_notification(sample_alerts(1))), CTX)
+    assert len(moto.received()) == 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import html
+import os
 import re
 import threading
 from typing import Any
@@ -57,15 +58,8 @@ class AwsCredentials:
         self._region = cfg.region
 
     async def get(self) -> tuple[ReadOnlyCredentials, str]:
-        cfg = self._cfg
-        if cfg.secret_key is not None and not cfg.role_arn:
-            # Read at send time, so a rotated `secret_key_file` takes effect at once.
-            try:
-                secret = cfg.secret_key.reveal()
-            except (OSError, UnicodeDecodeError):
-                raise DeliveryError(FailureReason.OTHER, "cannot read the sigv4 secret_key_file",
-                                    retryable=True) from None
-            return ReadOnlyCredentials(cfg.access_key, secret, None), self._region
+        if self._static and self._region:
+            return self._static_credentials(), self._region
         try:
             return await asyncio.to_thread(self._resolve)
         except (BotoCoreError, ClientError) as exc:
@@ -76,21 +70,41 @@ class AwsCredentials:
             raise DeliveryError(FailureReason.AUTH, f"cannot get AWS credentials: {text}",
                                 retryable=True) from None
 
+    @property
+    def _static(self) -> bool:
+        return self._cfg.secret_key is not None and not self._cfg.role_arn
+
+    def _static_credentials(self) -> ReadOnlyCredentials:
+        """The configured keys, read now: a rotated `secret_key_file` takes effect at once."""
+        assert self._cfg.secret_key is not None
+        try:
+            secret = self._cfg.secret_key.reveal()
+        except (OSError, UnicodeDecodeError):
+            raise DeliveryError(FailureReason.OTHER, "cannot read the sigv4 secret_key_file",
+                                retryable=True) from None
+        return ReadOnlyCredentials(self._cfg.access_key, secret, None)
+
     def _resolve(self) -> tuple[ReadOnlyCredentials, str]:
         with self._lock:
             if self._source is None:
                 self._source = self._build()
-            frozen = self._source.get_frozen_credentials()
+            frozen = (self._static_credentials() if self._static
+                      else self._source.get_frozen_credentials())
         return frozen, self._region
 
     def _build(self) -> Any:
+        """botocore's credentials, and the region from the config, the profile or the
+        environment (AWS_REGION), as the AWS SDK that Alertmanager uses resolves them."""
         cfg = self._cfg
         session = Session(profile=cfg.profile or None)
         if cfg.region:
             session.set_config_variable("region", cfg.region)
-        self._region = cfg.region or session.get_config_variable("region") or ""
+        # botocore reads AWS_DEFAULT_REGION and the profile; the Go SDK of Alertmanager
+        # reads AWS_REGION first, which a migrating deployment may set.
+        self._region = (cfg.region or os.environ.get("AWS_REGION")
+                        or session.get_config_variable("region") or "")
         if cfg.secret_key is not None:
-            source = Credentials(cfg.access_key, cfg.secret_key.reveal())
+            source = Credentials(cfg.access_key, self._static_credentials().secret_key)
         else:
             source = session.get_credentials()
         if source is None:
