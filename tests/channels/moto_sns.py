@@ -59,11 +59,15 @@ class MotoSns:
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
 
 
-def _auth(url: str, count: str) -> None:
-    request = urllib.request.Request(f"{url}/moto-api/reset-auth", data=count.encode(),
+def _moto_api(url: str, call: str, body: str = "") -> None:
+    request = urllib.request.Request(f"{url}/moto-api/{call}", data=body.encode(),
                                      method="POST", headers={"Content-Type": "text/plain"})
     with urllib.request.urlopen(request, timeout=10) as answer:
         answer.read()
+
+
+def _auth(url: str, count: str) -> None:
+    _moto_api(url, "reset-auth", count)
 
 
 def run_moto() -> Iterator[MotoSns]:
@@ -72,6 +76,8 @@ def run_moto() -> Iterator[MotoSns]:
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
     try:
+        # moto's backends live in this process, shared by every server started in it.
+        _moto_api(url, "reset")
         admin = dict(region_name=REGION, endpoint_url=url, aws_access_key_id="testing",
                      aws_secret_access_key="testing")
         iam = boto3.client("iam", **admin)
@@ -91,5 +97,6 @@ def run_moto() -> Iterator[MotoSns]:
                       fifo["TopicArn"], queue_url)
     finally:
         _auth(url, "inf")
+        _moto_api(url, "reset")
         server.stop()
 
