@@ -16,6 +16,7 @@ from router.app import create_app
 from router.channels.http import HttpClient
 from router.config.load import load_config_text
 from router.config.types import RouterConfig
+from router.errors import ConfigError
 from router.service import Service
 from router.storage.sqlite import SqliteStore
 from router.web.keys import SERVICE
@@ -42,6 +43,25 @@ async def http() -> AsyncIterator[HttpClient]:
     """The shared HTTP client as channels get it in the running app: bound to a session."""
     async with aiohttp.ClientSession() as session:
         yield HttpClient(session)
+
+
+@pytest.fixture
+async def clocked_http(clock: FakeClock) -> AsyncIterator[HttpClient]:
+    """`http` on the test's fake clock: for channels that cache a vendor's token or read
+    its reset times (WeChat, Rocket.Chat)."""
+    async with aiohttp.ClientSession() as session:
+        yield HttpClient(session, now=clock.now)
+
+
+def assert_config_problem(text: str, path: str, message: str, *, hidden: str = "hush-hush"
+                          ) -> None:
+    """`text` is refused with a problem at `path` whose message holds `message`, and no
+    problem quotes `hidden` (a secret of the config)."""
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, "x.yml")
+    problems = [(p.path, p.message) for p in info.value.problems]
+    assert any(p == path and message in m for p, m in problems), problems
+    assert hidden not in str(info.value)
 
 
 def config_from(text: str, tmp_path: Path) -> RouterConfig:

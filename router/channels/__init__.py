@@ -21,13 +21,17 @@ from router.channels import (
     opsgenie,
     pagerduty,
     pushover,
+    rocketchat,
     slack,
     sms,
+    sns,
     teams,
     telegram,
     victorops,
+    webex,
     webhook,
     webpush,
+    wechat,
 )
 from router.channels.base import Channel
 from router.channels.http import HttpClient
@@ -69,6 +73,10 @@ CHANNELS: Final[Mapping[str, ChannelSpec]] = MappingProxyType({
     "victorops": _spec(victorops),
     "pushover": _spec(pushover),
     "mattermost": _spec(mattermost),
+    "sns": _spec(sns),
+    "webex": _spec(webex),
+    "wechat": _spec(wechat),
+    "rocketchat": _spec(rocketchat),
     "log": _spec(log),
 })
 
