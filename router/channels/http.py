@@ -92,9 +92,11 @@ class HttpClient:
         timeout: float,  # noqa: ASYNC109 - handed to aiohttp's ClientTimeout, per attempt
         endpoint: str = "endpoint",
         http_config: HttpConfig | None = None,
+        method: str = "POST",
     ) -> Response:
         """`post_json` through the shared session, with `http_config` applied. A header
-        the channel sets itself (Slack's Web API token) wins over the config's."""
+        the channel sets itself (Slack's Web API token) wins over the config's. `method`
+        serves the few APIs that also read or edit (Jira: GET transitions, PUT issue)."""
         http = http_config or _DEFAULT_HTTP
         merged = dict(headers)
         try:
@@ -110,7 +112,8 @@ class HttpClient:
             if _header(merged, name) is None:
                 merged[name] = value
         return await post_json(self.session, url, body, headers=merged, timeout=timeout,
-                               endpoint=endpoint, **self._options(http, url, endpoint))
+                               endpoint=endpoint, method=method,
+                               **self._options(http, url, endpoint))
 
     def _options(self, http: HttpConfig, url: str, endpoint: str) -> dict[str, Any]:
         """aiohttp's per-request proxy, TLS and redirect arguments for `http`."""
@@ -157,9 +160,11 @@ async def post_json(
     headers: Mapping[str, str],
     timeout: float,  # noqa: ASYNC109 - handed to aiohttp's ClientTimeout, per attempt
     endpoint: str = "endpoint",
+    method: str = "POST",
     **options: Any,
 ) -> Response:
-    """POST `body`; return (status, headers, text). Transport failures become DeliveryError.
+    """POST `body` (or send it with `method`); return (status, headers, text). Transport
+    failures become DeliveryError.
 
     `options` are aiohttp request arguments from an `http_config` (proxy, ssl, ...);
     without them redirects are not followed.
@@ -169,9 +174,10 @@ async def post_json(
     original exception is not chained either.
     """
     try:
-        async with session.post(
+        async with session.request(
+            method,
             url,
-            data=body,
+            data=body if body or method not in ("GET", "HEAD") else None,
             headers=dict(headers),
             timeout=aiohttp.ClientTimeout(total=timeout),
             **{"allow_redirects": False, **options},

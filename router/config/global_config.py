@@ -16,6 +16,8 @@ __all__ = ["GLOBAL_KEYS", "parse_global", "split_hostport"]
 
 _URL_KEYS = ("pagerduty_url", "opsgenie_api_url", "victorops_api_url", "telegram_api_url",
              "webex_api_url", "wechat_api_url")
+# URLs without a default: unset unless given.
+_OPTIONAL_URL_KEYS = ("jira_api_url",)
 # Secrets taking an `x_file` form, with Alertmanager's exclusivity check.
 _FILE_SECRETS = ("smtp_auth_password", "slack_api_url", "opsgenie_api_key",
                  "victorops_api_key")
@@ -25,6 +27,7 @@ GLOBAL_KEYS = (
     "smtp_auth_secret", "smtp_auth_identity", "smtp_require_tls", "slack_api_url",
     "slack_api_url_file", *_URL_KEYS, "opsgenie_api_key", "opsgenie_api_key_file",
     "victorops_api_key", "victorops_api_key_file", "wechat_api_secret", "wechat_api_corp_id",
+    *_OPTIONAL_URL_KEYS,
 )
 
 
@@ -43,6 +46,8 @@ def parse_global(fields: FieldReader, node: Node) -> GlobalConfig:
     d = GlobalConfig()
     secrets = {key: _file_secret(fields, node, key) for key in _FILE_SECRETS}
     urls = {key: _url(node, key, getattr(d, key)) for key in _URL_KEYS}
+    urls |= {key: _url(node, key, "") if node.get_str(key) else ""
+             for key in _OPTIONAL_URL_KEYS}
     smarthost = node.get_str("smtp_smarthost", "") or ""
     if smarthost:
         try:

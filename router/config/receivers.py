@@ -16,8 +16,8 @@ __all__ = ["UNSUPPORTED", "parse_receivers"]
 
 # Alertmanager integrations alert-router has no channel for yet: named as such instead of
 # "unknown key", so a migrating team sees what is missing (and nothing else is wrong).
-UNSUPPORTED = ("opsgenie", "victorops", "pushover", "sns", "webex", "wechat", "msteams",
-               "msteamsv2", "jira", "rocketchat", "incidentio", "mattermost")
+UNSUPPORTED = ("opsgenie", "victorops", "pushover", "sns", "webex", "wechat",
+               "rocketchat", "mattermost")
 
 
 def parse_receivers(fields: FieldReader, items: list[Node]) -> dict[str, Receiver]:

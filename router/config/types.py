@@ -358,6 +358,7 @@ class GlobalConfig:
     wechat_api_url: str = "https://qyapi.weixin.qq.com/cgi-bin/"
     wechat_api_secret: Secret | None = None
     wechat_api_corp_id: str = ""
+    jira_api_url: str = ""  # no default: a jira_configs entry without api_url needs it
 
 
 @dataclass(frozen=True, slots=True)
