@@ -127,7 +127,7 @@ def failure_in_200(code: int, headers: dict[str, str], text: str) -> DeliveryErr
 
 
 def _compiled(renderer: Renderer, source: str | None, macro: str) -> Any:
-    if source:
+    if source is not None:  # an explicit "" sends nothing there, as in Alertmanager
         tmpl = renderer.compile_string(source)
         return lambda d: tmpl.render(d)
     return renderer.macro("msteams.j2", macro)
