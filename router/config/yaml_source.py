@@ -28,6 +28,7 @@ SECRET_KEYS = frozenset({
     "opsgenie_api_key", "password", "proxy_connect_header", "proxy_url", "routing_key",
     "service_key", "slack_api_url", "smtp_auth_password", "smtp_auth_secret", "token",
     "url", "victorops_api_key", "webhook_url", "wechat_api_secret",
+    "alert_source_token",
 })
 _PATH_PARTS = re.compile(r"[.\[]")
 

@@ -150,3 +150,14 @@ def test_bad_config(entry: str, path: str, message: str) -> None:
         load_config_text(CONFIG.format(entry=entry), "x.yml")
     assert any(p.path == path and message in p.message for p in info.value.problems), \
         info.value.problems
+
+
+def test_status_shows_no_secret(tmp_path: Path) -> None:
+    from router.config.redact import redacted_yaml
+
+    cfg = load_config_text(CONFIG.format(
+        entry=f"{{url: 'https://api.incident.io/v2/alert_events/alertmanager/{SOURCE_ID}', "
+              f"alert_source_token: {TOKEN}}}"), "c.yml")
+    shown = redacted_yaml(cfg)
+    assert "alert_source_token: <secret>" in shown
+    assert TOKEN not in shown and SOURCE_ID not in shown
