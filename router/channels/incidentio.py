@@ -132,7 +132,8 @@ def parse(fields: FieldReader, node: Node) -> IncidentioConfig | None:
     max_alerts = node.get_int("max_alerts", 0, minimum=0)
     send_resolved = node.get_bool("send_resolved", True)
     http_config = fields.http_config(node)
-    timeout = fields.timeout(node)
+    # Alertmanager's `timeout: 0s` means none: the delivery timeout applies.
+    timeout = node.get_duration("timeout", None) or None
     pacing = fields.pacing(node)
     # Alertmanager's checks, on the entry's own http_config (a global one comes later).
     own_auth = node.get_map("http_config") is not None and http_config.auth is not None

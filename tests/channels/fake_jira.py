@@ -10,6 +10,7 @@ Reopen; and validates auth and fields with Jira's error shape (`errorMessages`,
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +37,7 @@ TRANSITIONS = (
     ("41", "Won't Do", ("To Do", "In Progress"), "Done", "Won't Fix"),
     ("51", "Reopen", ("Done",), "To Do", None),
 )
-_JSON = web.RequestKey("json", Any)
+_JSON = web.RequestKey("json", dict[str, Any])
 _STANDARD = ("project", "issuetype", "summary", "description", "labels", "priority")
 
 
@@ -79,9 +80,12 @@ class JiraFake:
                                      status=status, headers=headers)
         if request.method in ("POST", "PUT"):
             try:
-                request[_JSON] = json.loads(body)
+                sent = json.loads(body)
             except ValueError:
                 return _error(400, ["Unexpected character in the request body."])
+            if not isinstance(sent, dict):
+                return _error(400, ["Can not deserialize the request body as an object."])
+            request[_JSON] = sent
         resp: web.StreamResponse = await handler(request)
         return resp
 
@@ -111,7 +115,8 @@ class JiraFake:
         now = self.clock.now()
         hits = [i for i in self.issues.values() if query.where(i, now)]
         for name, direction in reversed(query.order):
-            hits.sort(key=lambda i, n=name: _sort_key(i, n), reverse=direction == "desc")
+            hits.sort(key=functools.partial(_sort_key, name=name),
+                      reverse=direction == "desc")
         limit = int(q.get("maxResults", 50))
         shown = [self._view(i, request) for i in hits[:limit]]
         if version == "3":
@@ -242,7 +247,7 @@ def _description_errors(value: Any, version: str) -> dict[str, str]:
     return {}
 
 
-def _sort_key(issue: dict[str, Any], name: str) -> Any:
+def _sort_key(issue: dict[str, Any], *, name: str) -> Any:
     if name == "status":
         return list(CATEGORIES).index(issue["status"])
     if name == "resolutiondate":

@@ -69,7 +69,8 @@ async def test_over_512kb_only_the_first_alert_goes(
     await _send(_channel(fake, http), n)
     body = fake.requests[0].json()
     assert len(fake.requests[0].body) <= 512 * 1024
-    assert len(body["alerts"]) == 1 and body["truncatedAlerts"] == 0
+    assert len(body["alerts"]) == 1
+    assert body["truncatedAlerts"] == 0
     assert fake.groups == {GROUP_KEY: "firing"}
 
 
@@ -101,7 +102,8 @@ def test_body_is_alertmanagers_message() -> None:
                                 HttpClient())
     body = json.loads(channel.render(sample_notification(sample_alerts(1))))
     assert body["alerts"][0]["labels"]["alertname"] == "HighErrorRate"
-    assert body["receiver"] == "ops" and body["status"] == "firing"
+    assert body["receiver"] == "ops"
+    assert body["status"] == "firing"
 
 
 CONFIG = """
@@ -122,8 +124,14 @@ def test_config(tmp_path: Path) -> None:
         timeout: 10s"""), str(tmp_path / "c.yml"))
     (i,) = cfg.receivers["i"].configs(IncidentioConfig)
     assert (i.max_alerts, i.send_resolved, i.timeout) == (5, True, 10.0)
-    assert i.alert_source_token is not None and i.alert_source_token.reveal() == TOKEN
-    assert TOKEN not in repr(i) and SOURCE_ID not in repr(i)
+    assert i.alert_source_token is not None
+    assert i.alert_source_token.reveal() == TOKEN
+    assert TOKEN not in repr(i)
+    assert SOURCE_ID not in repr(i)
+    # Alertmanager's default `timeout: 0s` means none (the delivery timeout applies).
+    cfg = load_config_text(CONFIG.format(entry="{url: 'https://x', alert_source_token: t, "
+                                               "timeout: 0s}"), "c.yml")
+    assert cfg.receivers["i"].configs(IncidentioConfig)[0].timeout is None
 
 
 @pytest.mark.parametrize(
@@ -160,4 +168,5 @@ def test_status_shows_no_secret(tmp_path: Path) -> None:
               f"alert_source_token: {TOKEN}}}"), "c.yml")
     shown = redacted_yaml(cfg)
     assert "alert_source_token: <secret>" in shown
-    assert TOKEN not in shown and SOURCE_ID not in shown
+    assert TOKEN not in shown
+    assert SOURCE_ID not in shown

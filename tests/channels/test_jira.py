@@ -13,8 +13,9 @@ from pytest_aiohttp import AiohttpServer
 
 from router.channels.base import SendContext
 from router.channels.http import HttpClient
-from router.channels.jira import JiraChannel, JiraConfig, group_label
+from router.channels.jira import JiraChannel, JiraConfig, JiraField, group_label
 from router.config.load import load_config_text
+from router.config.redact import redacted_yaml
 from router.config.types import BasicAuth, HttpConfig, Secret
 from router.errors import ConfigError, DeliveryError, FailureReason
 from router.model import Notification, NotifyReason
@@ -109,11 +110,13 @@ async def test_update_can_leave_summary_and_description(
     http: HttpClient, aiohttp_server: AiohttpServer
 ) -> None:
     fake = await start_jira(aiohttp_server)
-    channel = _channel(fake, http, summary_update=False, description_update=False)
+    channel = _channel(fake, http, summary=JiraField(enable_update=False),
+                       description=JiraField(enable_update=False))
     await _send(channel, _firing())
     await _send(channel, _firing(2))
     put = next(r for r in fake.requests if r.method == "PUT").json()["fields"]
-    assert "summary" not in put and "description" not in put
+    assert "summary" not in put
+    assert "description" not in put
     assert fake.issue("OPS-1")["fields"]["summary"].startswith("[FIRING:1]")
 
 
@@ -122,7 +125,7 @@ async def test_cloud_uses_search_jql_and_atlassian_documents(
 ) -> None:
     fake = await start_jira(aiohttp_server)
     channel = _channel(fake, http, api_url=fake.url_v3(), api_type="cloud",
-                       fields=(("customfield_10001", '{"value": "{{ status }}"}'),))
+                       fields={"customfield_10001": {"value": "{{ status }}"}})
     assert await _send(channel, _firing()) == {"issue": "OPS-1"}
     assert [r.path for r in fake.requests] == ["/rest/api/3/search/jql", "/rest/api/3/issue"]
     issue = fake.issue("OPS-1")
@@ -174,7 +177,8 @@ async def test_refused_fields_and_auth_are_dead_with_jiras_reason(
     with pytest.raises(DeliveryError) as info:
         await _send(wrong, _firing())
     assert (info.value.reason, info.value.retryable) == (FailureReason.AUTH, False)
-    assert API_TOKEN not in str(info.value) and "wrong-token" not in str(info.value)
+    assert API_TOKEN not in str(info.value)
+    assert "wrong-token" not in str(info.value)
 
 
 async def test_missing_transition_is_dead(http: HttpClient,
@@ -229,11 +233,20 @@ def test_config_defaults_and_forms(tmp_path: Path) -> None:
         str(tmp_path / "c.yml"))
     (j,) = cfg.receivers["j"].configs(JiraConfig)
     assert j.api_url == "https://example.atlassian.net/rest/api/2/"  # global.jira_api_url
-    assert (j.summary, j.summary_update, j.description_update) == ("{{ status }}", False, True)
+    assert (j.summary, j.description) == (JiraField("{{ status }}", False),
+                                          JiraField("seen {{ alerts|length }}"))
     assert (j.api_type, j.send_resolved, j.reopen_duration) == ("auto", True, 3600.0)
-    assert j.priority is None and j.labels == ("alertmanager", "{{ commonLabels.service }}")
-    assert dict(j.fields)["components"] == '[{"name": "x"}]'
+    assert j.priority is None
+    assert j.labels == ("alertmanager", "{{ commonLabels.service }}")
+    assert j.fields == {"customfield_10001": {"value": "{{ status }}"},
+                        "components": [{"name": "x"}]}
     assert "t0ken" not in repr(j)
+    # /api/v2/status (amtool config show) shows it in a form that loads back the same.
+    view = redacted_yaml(cfg)
+    assert "summary: {enable_update: false, template: '{{ status }}'}" in view \
+        or "enable_update: false" in view
+    again = load_config_text(view.replace("password: <secret>", "password: t0ken"), "c.yml")
+    assert again.receivers["j"].configs(JiraConfig) == [j]
 
 
 @pytest.mark.parametrize(

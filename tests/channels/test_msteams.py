@@ -155,15 +155,18 @@ def test_config(tmp_path: Path) -> None:
     url_file = tmp_path / "url"
     url_file.write_text(f"https://example.webhook.office.com/webhookb2/{TOKEN}\n",
                         encoding="utf-8")
-    cfg = load_config_text(CONFIG.format(key="msteams_configs", entry=f"""webhook_url_file: {url_file}
+    entry = f"""webhook_url_file: {url_file}
         summary: '{{{{ status }}}}'
-        send_resolved: false"""), str(tmp_path / "c.yml"))
+        send_resolved: false"""
+    cfg = load_config_text(CONFIG.format(key="msteams_configs", entry=entry),
+                           str(tmp_path / "c.yml"))
     (m,) = cfg.receivers["t"].configs(MSTeamsConfig)
     assert (m.title, m.summary, m.text, m.send_resolved) == (None, "{{ status }}", None, False)
     assert TOKEN not in repr(m)
     cfg = load_config_text(CONFIG.format(key="msteamsv2_configs",
                                          entry="{webhook_url: 'https://x/y?sig=z'}"), "c.yml")
     (kind, v2), = cfg.receivers["t"].integrations
+    assert isinstance(v2, TeamsConfig)
     assert (kind, v2.send_resolved, v2.title) == ("msteamsv2", True, None)
     # teams_configs stays: the same keys, alert-router's own card.
     cfg = load_config_text(CONFIG.format(key="teams_configs",

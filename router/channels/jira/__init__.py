@@ -8,8 +8,8 @@ Split by concern so each module stays small: `config` (JiraConfig and the parser
 from __future__ import annotations
 
 from router.channels.jira.channel import JIRA_PACING, JiraChannel, build
-from router.channels.jira.config import CONFIG_KEY, KEYS, JiraConfig, parse
+from router.channels.jira.config import CONFIG_KEY, KEYS, JiraConfig, JiraField, parse
 from router.channels.jira.issue import group_label, search_jql
 
-__all__ = ["CONFIG_KEY", "JIRA_PACING", "KEYS", "JiraChannel", "JiraConfig", "build",
-           "group_label", "parse", "search_jql"]
+__all__ = ["CONFIG_KEY", "JIRA_PACING", "KEYS", "JiraChannel", "JiraConfig", "JiraField",
+           "build", "group_label", "parse", "search_jql"]

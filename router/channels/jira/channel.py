@@ -51,12 +51,11 @@ class JiraChannel:
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.
         self._project = renderer.compile_string(cfg.project)
         self._issue_type = renderer.compile_string(cfg.issue_type)
-        self._summary = self._compiled(cfg.summary, "summary")
-        self._description = self._compiled(cfg.description, "description")
+        self._summary = self._compiled(cfg.summary.template, "summary")
+        self._description = self._compiled(cfg.description.template, "description")
         self._priority = self._compiled(cfg.priority, "priority")
         self._labels = [renderer.compile_string(label) for label in cfg.labels]
-        self._fields = [(name, json.loads(value)) for name, value in cfg.fields]
-        for _, value in self._fields:
+        for value in cfg.fields.values():
             render_value(value, renderer.compile_string)
 
     def _compiled(self, source: str | None, macro: str) -> Any:
@@ -92,7 +91,7 @@ class JiraChannel:
         priority = self._priority(d) if self.cfg.priority != "" else ""
         if priority:
             fields["priority"] = {"name": priority}
-        for name, value in self._fields:
+        for name, value in self.cfg.fields.items():
             fields[name] = render_value(value, lambda s: self._renderer.compile_string(s)
                                         .render(d))
         return project, fields
@@ -127,9 +126,9 @@ class JiraChannel:
         issue = issues[0]  # the open one first, else the most recently resolved
         key = str(issue.get("key", ""))
         fields = dict(p["fields"])
-        if not self.cfg.summary_update:
+        if not self.cfg.summary.enable_update:
             fields.pop("summary", None)
-        if not self.cfg.description_update:
+        if not self.cfg.description.enable_update:
             fields.pop("description", None)
         await self._call("PUT", join(self.cfg.api_url, f"issue/{key}"), ctx,
                          "update issue", {"fields": fields})

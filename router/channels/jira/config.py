@@ -1,8 +1,8 @@
 """`jira_configs`: Alertmanager's Jira keys and defaults, read into JiraConfig.
 
 `summary` and `description` take Alertmanager's two forms: a template string, or
-`{template, enable_update}`. `fields` holds any YAML (strings in it are templates), kept
-as JSON text so the config stays a frozen value.
+`{template, enable_update}`. `fields` holds any YAML (strings in it are templates); it is
+left out of the config's hash, so the config stays a usable frozen value.
 """
 
 from __future__ import annotations
@@ -28,6 +28,15 @@ API_TYPES = ("auto", "cloud", "datacenter")
 
 
 @dataclass(frozen=True, slots=True)
+class JiraField:
+    """`summary` / `description`: a template (None: Alertmanager's default) and whether an
+    update of an existing issue rewrites it."""
+
+    template: str | None = None
+    enable_update: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class JiraConfig:
     """Alertmanager's `jira_configs` names. Templates are Jinja source; None means
     Alertmanager's default (templates/jira.j2). Credentials come from `http_config`
@@ -38,17 +47,16 @@ class JiraConfig:
     project: str
     issue_type: str
     api_type: str = "auto"
-    summary: str | None = None
-    summary_update: bool = True  # `summary.enable_update`
-    description: str | None = None
-    description_update: bool = True
+    summary: JiraField = field(default_factory=JiraField)
+    description: JiraField = field(default_factory=JiraField)
     labels: tuple[str, ...] = ()
     priority: str | None = None  # "" sends none
     reopen_transition: str = ""
     resolve_transition: str = ""
     wont_fix_resolution: str = ""
     reopen_duration: float = 0.0  # seconds
-    fields: tuple[tuple[str, str], ...] = ()  # name, JSON value (strings are templates)
+    # Other and custom fields as YAML gave them (strings are templates).
+    fields: dict[str, Any] = field(default_factory=dict, hash=False)
     send_resolved: bool = True
     http_config: HttpConfig = field(default_factory=HttpConfig)
     timeout: float | None = None
@@ -81,16 +89,15 @@ def parse(fields: FieldReader, node: Node) -> JiraConfig | None:
         node.error("missing project in jira_config")
     if not issue_type:
         node.error("missing issue_type in jira_config")
-    summary, summary_update = _field(fields, node, "summary")
-    description, description_update = _field(fields, node, "description")
+    summary = _field(fields, node, "summary")
+    description = _field(fields, node, "description")
     labels = tuple(fields.template_string(item) or "" for item in node.get_list("labels") or [])
     priority_node = node.get("priority")
     priority = None if priority_node is None else fields.template_string(priority_node)
     custom = _custom_fields(fields, node.get_map("fields"))
     out = JiraConfig(
         api_url=api_url, project=project or "", issue_type=issue_type or "",
-        api_type=api_type, summary=summary, summary_update=summary_update,
-        description=description, description_update=description_update, labels=labels,
+        api_type=api_type, summary=summary, description=description, labels=labels,
         priority=priority, reopen_transition=node.get_str("reopen_transition", "") or "",
         resolve_transition=node.get_str("resolve_transition", "") or "",
         wont_fix_resolution=node.get_str("wont_fix_resolution", "") or "",
@@ -108,26 +115,26 @@ def _template(fields: FieldReader, node: Node, key: str) -> str | None:
     return fields.template_string(node.get(key))
 
 
-def _field(fields: FieldReader, node: Node, key: str) -> tuple[str | None, bool]:
+def _field(fields: FieldReader, node: Node, key: str) -> JiraField:
     """`key: "<template>"` or `key: {template, enable_update}` (Alertmanager 0.29+)."""
     child = node.get(key)
     if child is None or child.is_null:
-        return None, True
+        return JiraField()
     if not child.is_map:
-        return fields.template_string(child), True
+        return JiraField(fields.template_string(child))
     child.expect_keys(("template", "enable_update"))
-    return fields.template_string(child.get("template")), child.get_bool("enable_update", True)
+    return JiraField(fields.template_string(child.get("template")),
+                     child.get_bool("enable_update", True))
 
 
-def _custom_fields(fields: FieldReader, node: Node | None) -> tuple[tuple[str, str], ...]:
-    if node is None:
-        return ()
-    out = []
-    for name, child in node.entries():
-        value = yaml.safe_load(yaml.serialize(child.raw))
+def _custom_fields(fields: FieldReader, node: Node | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, child in node.entries() if node is not None else []:
+        # Plain JSON-able data: YAML's dates and the like become their text.
+        value = json.loads(json.dumps(yaml.safe_load(yaml.serialize(child.raw)), default=str))
         _check_templates(fields, child, value)
-        out.append((name, json.dumps(value, ensure_ascii=False, default=str)))
-    return tuple(out)
+        out[name] = value
+    return out
 
 
 def _check_templates(fields: FieldReader, node: Node, value: Any) -> None:
