@@ -52,13 +52,14 @@ async def test_issue_lifecycle_follows_the_group(
     clock = FakeClock()
     fake = await start_jira(aiohttp_server, clock)
     channel = _channel(fake, http, resolve_transition="Done", reopen_transition="Reopen",
-                       reopen_duration=3600.0)
+                       reopen_duration=3600.0,
+                       labels=("alertmanager", "{{ commonLabels.nothing }}"))
     # Firing: one new issue, as Alertmanager files it.
     assert await _send(channel, _firing()) == {"issue": "OPS-1"}
     issue = fake.issue("OPS-1")
     assert issue["fields"]["summary"] == ("[FIRING:1] HighErrorRate "
                                           "(10.0.0.0:8080 checkout critical)")
-    assert issue["labels"] == [GROUP_LABEL]
+    assert issue["labels"] == [GROUP_LABEL, "alertmanager"]  # an empty label is left out
     assert issue["priority"] == "High"  # severity critical
     assert issue["fields"]["description"].startswith("\n\n# Alerts Firing:\n\nLabels:\n"
                                                      "  - alertname = HighErrorRate\n")

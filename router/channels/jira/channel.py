@@ -83,7 +83,8 @@ class JiraChannel:
             "project": {"key": project},
             "issuetype": {"name": self._issue_type.render(d)},
             "summary": cut_runes(self._summary(d), MAX_SUMMARY),
-            "labels": sorted([*(t.render(d) for t in self._labels), label]),
+            # A label template that renders empty adds no label (Jira refuses "").
+            "labels": sorted({*(t.render(d).strip() for t in self._labels), label} - {""}),
         }
         description = description_value(self.cfg, self._description(d))
         if description is not None:
