@@ -59,6 +59,7 @@ class MSTeamsV2Channel:
     def __init__(self, cfg: TeamsConfig, renderer: Renderer, http: HttpClient) -> None:
         # The transport, pacing, target and `template:` handling are the Teams channel's.
         self._teams = TeamsChannel(cfg, renderer, http)
+        self._teams.kind = self.kind  # a `template:` failure counts as msteamsv2's
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
         self.pacing = self._teams.pacing

@@ -192,3 +192,26 @@ def test_bad_config(key: str, entry: str, path: str, message: str) -> None:
         load_config_text(CONFIG.format(key=key, entry=entry), "x.yml")
     assert any(p.path == path and message in p.message for p in info.value.problems), \
         info.value.problems
+
+
+def test_workflows_template_and_its_failure(tmp_path: Path) -> None:
+    card = tmp_path / "card.j2"
+    card.write_text('{"type": "AdaptiveCard", "version": "1.2", "body": [{"type": '
+                    '"TextBlock", "text": {{ status|toJson }}}]}', encoding="utf-8")
+    channel = MSTeamsV2Channel(TeamsConfig(Secret("http://x/"), template=str(card)),
+                               Renderer([str(card)]), HttpClient())
+    body = json.loads(channel.render(sample_notification(sample_alerts(1))))
+    assert body["attachments"][0]["content"]["body"][0]["text"] == "firing"
+    failures: list[str] = []
+    card.write_text("[1]", encoding="utf-8")
+    channel = MSTeamsV2Channel(TeamsConfig(Secret("http://x/"), template=str(card)),
+                               Renderer([str(card)], on_failure=failures.append), HttpClient())
+    body = json.loads(channel.render(sample_notification(sample_alerts(1))))
+    assert problems(body) == []
+    assert failures == ["msteamsv2"]
+    failures.clear()
+    broken = MSTeamsChannel(MSTeamsConfig(Secret("http://x/"), title="{{ 1 / 0 }}"),
+                            Renderer([], on_failure=failures.append), HttpClient())
+    fallback = json.loads(broken.render(sample_notification(sample_alerts(1))))
+    assert fallback["title"].startswith("[FIRING:1]")
+    assert failures == ["msteams"]
