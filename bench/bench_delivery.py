@@ -19,7 +19,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.synchronize import Event as EventType
@@ -614,12 +614,12 @@ async def run(args: argparse.Namespace, sink: str, base: Path) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def with_sink(keep: bool, body: Callable[[str, Path], Coroutine[Any, Any, int]]) -> int:
+    """Run `body(sink_url, work_dir)` with the webhook sink in its own process (so its CPU
+    does not distort the load generator) and a fresh work dir under bench/results."""
     base = REPO_ROOT / "bench" / "results"
     base.mkdir(parents=True, exist_ok=True)
     base = Path(tempfile.mkdtemp(prefix="run-", dir=base))
-    # The sink runs in its own process so its CPU does not distort the load generator.
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Event()
     port = free_port()
@@ -628,14 +628,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not ready.wait(15):
             raise SystemExit("sink did not start")
-        return asyncio.run(run(args, f"http://127.0.0.1:{port}", base))
+        return asyncio.run(body(f"http://127.0.0.1:{port}", base))
     finally:
         sink_proc.terminate()
         sink_proc.join(5)
-        if args.keep:
+        if keep:
             print(f"work dir kept: {base}")
         else:
             shutil.rmtree(base, ignore_errors=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    return with_sink(args.keep, lambda sink, base: run(args, sink, base))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ the running loop, and the service's background loops run innermost.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,12 +18,15 @@ from prometheus_client import CollectorRegistry
 
 from router.clock import Clock
 from router.config.types import RouterConfig
+from router.errors import StoreUnavailable
 from router.metrics import Metrics
 from router.service import build_service
 from router.storage import Store
 from router.storage.sqlite import SqliteStore
-from router.web.keys import SERVICE, install
+from router.web.keys import SERVICE, SESSIONS, install
 from router.web.routes import setup_routes
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -46,13 +50,26 @@ def create_app(
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_http)
     app.cleanup_ctx.append(_running)
+    app.on_shutdown.append(_end_streams)
     return app
+
+
+async def _end_streams(app: web.Application) -> None:
+    """Before the server waits for handlers to finish: live streams end (SSE cleanly,
+    WebSocket with 1012) instead of holding the shutdown until they time out."""
+    app[SERVICE].events.shutdown()
 
 
 async def _store(app: web.Application) -> AsyncIterator[None]:
     """Opened before anything reads it; closed (queued writes flushed) after all else."""
     store = app[SERVICE].store
     await store.open()
+    try:
+        app[SESSIONS].bind(await store.session_secret())
+    except StoreUnavailable as exc:
+        # Logins still work, but only until this process ends.
+        log.warning("cannot keep the session key in the store; sessions end at restart",
+                    extra={"error": str(exc)})
     try:
         yield
     finally:

@@ -10,7 +10,7 @@
     │   └── SilenceNotFound    an update naming an id that is not stored
     ├── StoreUnavailable   a write that could not be committed: ingest answers 503
     └── DeliveryError      a failed send, classified by FailureReason (never a secret)
-        └── SlackAPIError      (router/channels/slack.py) Slack's `ok: false` answers
+        └── SlackAPIError      (router/channels/slack/) Slack's `ok: false` answers
 
 Errors carry what went wrong and where, never how to answer it: the HTTP edge
 (router/web/) maps each class to a status, the CLI prints ConfigError's problems, and

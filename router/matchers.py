@@ -350,6 +350,8 @@ _GO_NAMED_ESCAPES = {
 
 def go_quote(value: str) -> str:
     """Go's `%q` / `strconv.Quote`: printable Unicode stays, the rest is escaped."""
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'  # the common case, without a loop per character
     out = ['"']
     for ch in value:
         named = _GO_NAMED_ESCAPES.get(ch)

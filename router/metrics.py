@@ -21,6 +21,14 @@ FAILURE_REASONS = (
     "client_error", "server_error", "rate_limited", "auth", "timeout", "network", "other",
 )
 SOURCES = ("alertmanager", "api", "events")
+# The live stream's label values (router/events/hub.py and model.py name the same).
+STREAM_TRANSPORTS = ("sse", "ws")
+STREAM_DISCONNECTS = ("too_slow", "shutdown", "client", "store")
+STREAM_EVENT_TYPES = (
+    "alert.firing", "alert.resolved", "notification.queued", "notification.sent",
+    "notification.failed", "notification.dead", "silence.created", "silence.updated",
+    "silence.expired", "trace",
+)
 SUPPRESS_REASONS = (
     "silence", "inhibition", "mute_interval", "inactive_interval", "dedup", "storm", "flap",
 )
@@ -122,6 +130,24 @@ class Metrics:
             "Group flushes that failed (retried at the next group_interval).",
             registry=registry,
         )
+        self.stream_clients = Gauge(
+            p + "stream_clients", "Live stream clients connected, by transport.",
+            ["transport"], registry=registry,
+        )
+        self.stream_events = Counter(
+            p + "stream_events_total", "Events committed to the event log, by type.",
+            ["type"], registry=registry,
+        )
+        self.stream_disconnects = Counter(
+            p + "stream_disconnects_total", "Live streams ended, by reason.",
+            ["reason"], registry=registry,
+        )
+        for transport in STREAM_TRANSPORTS:
+            self.stream_clients.labels(transport)
+        for reason in STREAM_DISCONNECTS:
+            self.stream_disconnects.labels(reason)
+        for event_type in STREAM_EVENT_TYPES:
+            self.stream_events.labels(event_type)
         self.webpush_subscriptions = Gauge(
             p + "webpush_subscriptions", "Browser push subscriptions registered.",
             registry=registry,

@@ -34,16 +34,19 @@ from router.config.secrets import scrub, secret_values
 from router.config.types import RouterConfig
 from router.delivery.worker import DeliveryManager
 from router.errors import ConfigError, ReloadError, StoreUnavailable
+from router.events.hub import EventHub, Limits
 from router.ingest.feed import AlertChange, AlertFeed
 from router.ingest.ingestor import AlertIngestor
 from router.logs import RepeatLog
 from router.metrics import Metrics
+from router.model import Alert
 from router.nflog import NotificationLog
 from router.noise.silences import SilenceIndex, SilenceState
 from router.noise.silences import gc as gc_silences
 from router.notify.pipeline import Pipeline, build_pipeline
 from router.routing.grouping import Dispatcher
 from router.routing.policy import NoisePolicy
+from router.routing.tree import group_key, group_labels
 from router.runtime import Runtime, RuntimeRef, compile_runtime
 from router.storage import Store
 from router.trace import TraceRecorder
@@ -77,6 +80,7 @@ class Service:
     delivery: DeliveryManager
     nflog: NotificationLog
     trace: TraceRecorder
+    events: EventHub
     silences: SilenceIndex
     http: HttpClient
     webpush: WebPushHub
@@ -163,6 +167,7 @@ class Service:
         for silence in await self.store.load_silences():
             self.silences.add(silence)
         self.ingestor.restore(await self.store.load_alerts())
+        self.events.head = (await self.store.event_bounds())[1]
         # Restored state is long-lived: keep it out of every later full GC pass.
         gc.collect()
         gc.freeze()
@@ -170,11 +175,13 @@ class Service:
             asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
             asyncio.create_task(self.delivery.run(), name="delivery"),
             asyncio.create_task(self._gc_loop(), name="gc"),
+            asyncio.create_task(self.events.run_keepalive(), name="stream-keepalive"),
         ]
         self.ready = True
 
     async def stop(self) -> None:
         self.ready = False
+        self.events.shutdown()  # live streams end first (SSE ends, WebSocket 1012)
         if self._starting is not None:
             self._starting.cancel()
             await asyncio.gather(self._starting, return_exceptions=True)
@@ -190,6 +197,7 @@ class Service:
         await self.ingestor.collect_garbage()
         await self.nflog.collect_garbage(now)
         await self.trace.collect_garbage()
+        await self.store.gc_events(now - self.config.stream.retention)
         await self.delivery.dead_letters.collect_garbage(now)
         expired = gc_silences(self.silences, now)
         if expired:
@@ -237,8 +245,23 @@ def build_service(
     pipeline = build_pipeline(ref, nflog, delivery, metrics, trace, delivery.dead_letters)
     dispatcher = Dispatcher(ref.current.router, clock, pipeline, trace, metrics=metrics,
                             policy=NoisePolicy(trace, metrics, clock.now))
+    def limits() -> Limits:
+        stream = ref.current.config.stream
+        return Limits(stream.client_queue, stream.client_buffer)
+
+    events = EventHub(metrics, clock, limits=limits,
+                      keepalive=lambda: ref.current.config.stream.keepalive)
+    store.event_sink = events.publish  # committed events go live after each commit
+
+    def describe(alert: Alert) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The receivers and group keys an alert reaches now (for its event)."""
+        routes = ref.current.router.match(alert.labels)
+        return (tuple(dict.fromkeys(r.receiver for r in routes)),
+                tuple(group_key(r, group_labels(r, alert.labels)) for r in routes))
+
     feed = AlertFeed(clock.now)
-    ingestor = AlertIngestor(store, feed, clock, metrics, trace, in_use=dispatcher.holds)
+    ingestor = AlertIngestor(store, feed, clock, metrics, trace, in_use=dispatcher.holds,
+                             describe=describe)
 
     def inhibit(change: AlertChange) -> None:
         # The inhibitor's source index must see every alert, whatever its receiver.
@@ -253,7 +276,7 @@ def build_service(
     service = Service(
         ref=ref, clock=clock, metrics=metrics, store=store, feed=feed, ingestor=ingestor,
         dispatcher=dispatcher, pipeline=pipeline, delivery=delivery, nflog=nflog, trace=trace,
-        silences=silences, http=http, webpush=push, config_path=config_path,
+        events=events, silences=silences, http=http, webpush=push, config_path=config_path,
         overrides=dict(overrides or {}), log_stream=log_stream, started_at=clock.now(),
     )
     _export_gauges(service)

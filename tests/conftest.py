@@ -90,7 +90,8 @@ async def wait_until(predicate: Callable[[], bool], what: str, seconds: float = 
 
 
 async def quiet(state: Service) -> None:
-    """Let due timers run and every queued delivery finish."""
+    """Let due timers run and every queued delivery finish, its outcome committed (an API
+    read may otherwise take the store's lock before a queued outcome write does)."""
     import asyncio
 
     from fakeclock import settle
@@ -98,6 +99,7 @@ async def quiet(state: Service) -> None:
     await settle()
     async with asyncio.timeout(5):
         await state.delivery.wait_idle()
+        await state.delivery.flush_records()
     await settle()
 
 

@@ -325,6 +325,7 @@ async def test_dead_delivery_is_listed_and_retried(
     assert "400" in row["lastError"]
     assert "invalid_payload" in row["lastError"]
     assert row["groupKey"] == '{}:{alertname="DiskFilling", cluster="prod-us"}'
+    assert row["inDoubt"] is False  # the answer came back: nothing is in doubt
     assert await (await client.get("/api/v1/deliveries")).json() == []
 
     resp = await client.post(f"/api/v1/deliveries/{row['id']}/retry")

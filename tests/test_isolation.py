@@ -113,7 +113,10 @@ async def test_a_hanging_receiver_holds_only_its_own_slots(
         await manager.enqueue(replace(row, index=1))
     task = asyncio.create_task(manager.run())
     try:
-        await wait_until(lambda: len(healthy.requests) == 10, "the healthy deliveries")
+        # Delivered: the fake got every request and the worker read every answer.
+        await wait_until(lambda: len(healthy.requests) == 10 and sample(
+            metrics, "alert_router_notifications_total", receiver=RECEIVER, channel="webhook"
+        ) == 10, "the healthy deliveries")
         # The hanging receiver still holds its sends (no answer, no timeout yet)...
         assert (hanging.connections, hanging.open) == (held, held)
         await manager.flush_records()

@@ -27,6 +27,12 @@ class SendContext:
     # Data remembered from the last successful delivery to this group (e.g. Slack ts/channel).
     state: Mapping[str, str]
     all_resolved: bool
+    delivery_id: int = 0  # the outbox row: the same id on every attempt (0: none)
+    created_at: float = 0.0  # when the delivery was first queued (epoch seconds)
+    group_key: str = ""
+    # An earlier attempt's outcome is unknown (its process died mid-send): the vendor may
+    # already show it. A channel that can find that send adopts it instead of repeating it.
+    in_doubt: bool = False
 
 
 class Channel(Protocol):

@@ -27,6 +27,7 @@ from router.config.sections import (
     parse_delivery,
     parse_sources,
     parse_storage,
+    parse_stream,
     parse_templates,
 )
 from router.config.server import parse_server
@@ -40,6 +41,7 @@ from router.config.types import (
     RouterConfig,
     ServerConfig,
     StorageConfig,
+    StreamConfig,
     WebPushSettings,
 )
 from router.config.yaml_source import Node, Source, suggest
@@ -57,6 +59,7 @@ _TOP_KEYS = (
     "storage",
     "sources",
     "delivery",
+    "stream",
     "inhibit_rules",
     "time_intervals",
     "mute_time_intervals",  # Alertmanager's deprecated name for time_intervals
@@ -164,6 +167,8 @@ def _read(src: Source, base_dir: Path, root: Node) -> RouterConfig | None:
     sources = parse_sources(fields, sources_node) if sources_node else {}
     delivery_node = root.get_map("delivery")
     delivery = parse_delivery(delivery_node) if delivery_node else DeliveryConfig()
+    stream_node = root.get_map("stream")
+    stream = parse_stream(stream_node) if stream_node else StreamConfig()
     intervals = parse_time_intervals(
         fields,
         (root.get_list("time_intervals") or []) + (root.get_list("mute_time_intervals") or []),
@@ -192,6 +197,7 @@ def _read(src: Source, base_dir: Path, root: Node) -> RouterConfig | None:
         storage=storage,
         sources=sources,
         delivery=delivery,
+        stream=stream,
         inhibit_rules=tuple(inhibit_rules),
         time_intervals=intervals,
         webpush=webpush,

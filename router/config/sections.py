@@ -1,5 +1,5 @@
-"""Reads the small top-level sections: `templates`, `storage`, `sources` and
-`delivery`. Each function takes its section's node and records problems on it.
+"""Reads the small top-level sections: `templates`, `storage`, `sources`, `delivery` and
+`stream`. Each function takes its section's node and records problems on it.
 """
 
 from __future__ import annotations
@@ -8,13 +8,14 @@ import re
 from pathlib import Path
 
 from router.config.fields import FieldReader
-from router.config.types import DeliveryConfig, SourceConfig, StorageConfig
+from router.config.types import DeliveryConfig, SourceConfig, StorageConfig, StreamConfig
 from router.config.yaml_source import Node
 
 __all__ = [
     "parse_delivery",
     "parse_sources",
     "parse_storage",
+    "parse_stream",
     "parse_templates",
 ]
 
@@ -115,4 +116,15 @@ def parse_delivery(node: Node) -> DeliveryConfig:
         dead_retention=node.get_duration("dead_retention", d.dead_retention, allow_zero=False)
         or d.dead_retention,
         target_concurrency=node.get_int("target_concurrency", d.target_concurrency, minimum=1),
+    )
+
+
+def parse_stream(node: Node) -> StreamConfig:
+    node.expect_keys(("retention", "keepalive", "client_queue", "client_buffer"))
+    d = StreamConfig()
+    return StreamConfig(
+        retention=node.get_duration("retention", d.retention, allow_zero=False) or d.retention,
+        keepalive=node.get_duration("keepalive", d.keepalive, allow_zero=False) or d.keepalive,
+        client_queue=node.get_int("client_queue", d.client_queue, minimum=1),
+        client_buffer=node.get_int("client_buffer", d.client_buffer, minimum=1024),
     )

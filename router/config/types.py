@@ -105,6 +105,9 @@ class SlackConfig:
     link_names: bool = False
     # Alertmanager's attachment keys, if any; flat in the YAML (`inline` for redaction).
     attachment: SlackAttachment | None = field(default=None, metadata={"inline": True})
+    # Alertmanager's `update_message`: every later notification of a group edits the
+    # group's message (chat.update) instead of posting a new one. Web API only.
+    update_message: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +335,16 @@ class WebPushSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamConfig:
+    """`stream`: the event log and the live stream (router/events, router/web/stream.py)."""
+
+    retention: float = 24 * 3600.0  # stream events older than this are trimmed (GC)
+    keepalive: float = 15.0  # an idle stream sends a keepalive (SSE comment, WS ping)
+    client_queue: int = 1024  # events queued per replaying client before it is too slow
+    client_buffer: int = 1 << 20  # unsent bytes per live client before it is too slow
+
+
+@dataclass(frozen=True, slots=True)
 class GlobalConfig:
     """Alertmanager's `global:` block with its defaults; receivers inherit from it at load
     (an entry's own value wins; `http_config` is replaced whole, never merged)."""
@@ -371,6 +384,7 @@ class RouterConfig:
     storage: StorageConfig = field(default_factory=StorageConfig)
     sources: dict[str, SourceConfig] = field(default_factory=dict)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    stream: StreamConfig = field(default_factory=StreamConfig)
     inhibit_rules: tuple[InhibitRule, ...] = ()
     time_intervals: dict[str, TimeInterval] = field(default_factory=dict)
     webpush: WebPushSettings = field(default_factory=WebPushSettings)

@@ -21,10 +21,11 @@ removes the ones older than `delivery.dead_retention` (`collect_garbage`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from router.config.types import DeliveryConfig
+from router.events.model import Event
 from router.metrics import Metrics
 from router.model import nflog_key
 from router.storage import OutboxRow, Store
@@ -95,7 +96,8 @@ class DeadLetters:
         return (dead is not None and self._budget_spent(dead, now)
                 and now < dead.created_at + repeat_interval)
 
-    async def revive(self, row: OutboxRow, owner: str, until: float) -> OutboxRow | None:
+    async def revive(self, row: OutboxRow, owner: str, until: float,
+                     events: Sequence[Event] = ()) -> OutboxRow | None:
         """If `row`'s state is the dead row's of its group channel, make that row pending
         again with `row`'s content, leased to `owner`: with its own budget while some is
         left, else (a repeat is due) with a fresh one. None: `row` is a new notification."""
@@ -108,7 +110,7 @@ class DeadLetters:
             budget = replace(row, id=dead.id)  # fresh: attempts 0, created now
         else:
             budget = replace(row, id=dead.id, attempts=dead.attempts, created_at=dead.created_at)
-        revived = await self._store.outbox_revive(budget, owner, until)
+        revived = await self._store.outbox_revive(budget, owner, until, events)
         if revived is not None:
             self._count(row.channel, -1)
         return revived

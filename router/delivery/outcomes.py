@@ -1,4 +1,5 @@
-"""Recording what became of a delivery attempt: the store write, metrics, trace and logs.
+"""Recording what became of a delivery attempt: the store write (with its event:
+notification.sent | failed | dead), metrics, trace and logs.
 
 Each outcome is written to the outbox with the worker's claim (`owner`), queued at the
 call without holding a send slot: the in-memory state is already updated, and group commit
@@ -30,6 +31,7 @@ from typing import Any
 from router.delivery.circuit import UNREACHABLE
 from router.delivery.dead import DeadLetters
 from router.errors import DeliveryError, RouterError, StoreUnavailable
+from router.events.build import notification_event
 from router.logs import RepeatLog
 from router.metrics import Metrics
 from router.model import NflogEntry, NotifyReason
@@ -65,7 +67,8 @@ class Outcomes:
                 max(0.0, now - row.ingested_at))
         if self._dead_letters is not None:
             self._dead_letters.delivered(row)
-        self._final(lambda: self._store.outbox_ack(row.id, self._owner, entry))
+        self._final(lambda: self._store.outbox_ack(row.id, self._owner, entry,
+                                                   [notification_event("sent", row, now)]))
 
     def already_delivered(self, row: OutboxRow, previous: NflogEntry) -> None:
         """The same state went out after this row was queued: drop it, send nothing."""
@@ -84,13 +87,17 @@ class Outcomes:
                           per=("receiver", "channel"), receiver=row.receiver,
                           channel=row.channel, attempt=attempts, retry_in=round(delay, 3),
                           level=logging.DEBUG if err.reason in UNREACHABLE else logging.INFO)
-        self._record(self._store.outbox_reschedule(row.id, self._owner, at, attempts, str(err)))
+        event = notification_event("failed", row, at - delay, error=str(err),
+                                   failure=str(err.reason), attempt=attempts,
+                                   retryIn=round(delay, 3))
+        self._record(self._store.outbox_reschedule(row.id, self._owner, at, attempts, str(err),
+                                                   [event]))
 
     def superseded(self, row: OutboxRow) -> None:
         """A newer state of the group was queued while this one failed: it replaces it."""
         self._final(lambda: self._store.outbox_discard(row.id, self._owner))
 
-    def dead(self, row: OutboxRow, attempts: int, err: DeliveryError) -> None:
+    def dead(self, row: OutboxRow, attempts: int, err: DeliveryError, now: float) -> None:
         error = str(err)
         self._trace_row(row, "dead", error=error, attempts=str(attempts))
         self._metrics.deliveries_dead.labels(row.receiver, row.channel).inc()
@@ -100,7 +107,9 @@ class Outcomes:
         self._log.failure("delivery is dead", cause=str(err.reason), per=("receiver", "channel"),
                           level=logging.WARNING, receiver=row.receiver, channel=row.channel,
                           error=error, attempts=attempts, row_id=row.id)
-        self._final(lambda: self._store.outbox_dead(row.id, self._owner, attempts, error))
+        event = notification_event("dead", row, now, error=error, attempts=attempts)
+        self._final(lambda: self._store.outbox_dead(row.id, self._owner, attempts, error,
+                                                    [event]))
 
     def paced(self, row: OutboxRow, waited: float) -> None:
         """A row that waited for its target's token starts now."""

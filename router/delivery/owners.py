@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 
 from router.storage import Store
 
@@ -44,16 +45,18 @@ def is_dead_local_owner(owner: str) -> bool:
 
 
 async def release_dead_local(store: Store, now: float) -> None:
-    """Start-up: release the leases of every dead worker of this host (see above)."""
+    """Start-up: release the leases of every dead worker of this host (see above). Its rows
+    that were due are in doubt: it may have sent them and died before recording it."""
     for owner in await store.outbox_lease_owners(now):
         if is_dead_local_owner(owner):
             log.info("releasing the outbox leases of a dead worker", extra={"owner": owner})
-            await store.outbox_release(owner)
+            await store.outbox_release(owner, in_doubt=True)
 
 
-async def release(store: Store, owner: str) -> None:
-    """Shutdown: hand back every lease `owner` holds."""
+async def release(store: Store, owner: str, cut_short: Sequence[int] = ()) -> None:
+    """Shutdown: hand back every lease `owner` holds; the rows whose send was `cut_short`
+    (cancelled mid-request: the vendor may have it) are handed over in doubt."""
     try:
-        await store.outbox_release(owner)
+        await store.outbox_release(owner, cut_short=cut_short)
     except Exception as exc:  # a closed or failing store: the leases simply run out
         log.warning("could not release outbox leases", extra={"error": str(exc)})

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from router.channels.base import Channel
+from router.channels.base import Channel, SendContext
 from router.config.secrets import scrub, secret_values
 from router.config.types import DeliveryConfig
 from router.errors import DeliveryError, FailureReason
@@ -71,6 +71,17 @@ def timeout_for(channel: Channel, settings: DeliveryConfig) -> float:
     config dataclass as `cfg`)."""
     own = getattr(getattr(channel, "cfg", None), "timeout", None)
     return float(own) if own else settings.timeout
+
+
+def send_context(channel: Channel, row: OutboxRow, previous: NflogEntry | None,
+                 settings: DeliveryConfig) -> SendContext:
+    """What one attempt of `row` tells its channel: the group's remembered state, and who
+    the delivery is (its id, age, group, and whether an earlier attempt may have arrived)."""
+    return SendContext(
+        timeout=timeout_for(channel, settings),
+        state=dict(previous.data) if previous is not None else {},
+        all_resolved=row.all_resolved, delivery_id=row.id, created_at=row.created_at,
+        group_key=row.group_key, in_doubt=row.in_doubt)
 
 
 def already_delivered(previous: NflogEntry | None, row: OutboxRow) -> bool:

@@ -243,6 +243,10 @@ class Scheduler:
         self.circuits.started(target)
         return row, key
 
+    def sending(self) -> list[int]:
+        """The ids of the rows being sent now."""
+        return list(self._sending)
+
     def finished(self, row_id: int, key: str) -> None:
         """The send of a row is over (whatever its outcome): its group may send again."""
         if self._inflight.get(key) == row_id:

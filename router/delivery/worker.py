@@ -23,7 +23,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TypeVar
 
-from router.channels.base import Channel, SendContext
 from router.clock import Clock
 from router.config.types import DeliveryConfig
 from router.delivery import policy
@@ -32,6 +31,7 @@ from router.delivery.outcomes import Outcomes
 from router.delivery.owners import default_owner, release, release_dead_local
 from router.delivery.scheduler import ChannelLookup, Scheduler, channel_for, row_key
 from router.errors import DeliveryError
+from router.events.build import queued
 from router.logs import RepeatLog
 from router.metrics import Metrics
 from router.model import NflogEntry
@@ -177,12 +177,14 @@ class DeliveryManager:
                     ingested_at=row.ingested_at, all_resolved=row.all_resolved,
                     expires_in=row.expires_in,
                 )
-                await self._store.outbox_replace(updated, self.owner)
+                await self._store.outbox_replace(updated, self.owner,
+                                                 queued(updated, self._clock.now()))
                 if self._sched.replace_content(updated):
                     return
             until = self._clock.now() + self.lease_ttl
-            held = await self.dead_letters.revive(row, self.owner, until) or replace(
-                row, id=await self._store.outbox_insert(row, self.owner, until))
+            events = queued(row, self._clock.now())
+            held = await self.dead_letters.revive(row, self.owner, until, events) or replace(
+                row, id=await self._store.outbox_insert(row, self.owner, until, events))
             self._leases[held.id] = until
             self._sched.track(held)
         finally:
@@ -220,15 +222,16 @@ class DeliveryManager:
                 self._parked.clear()
         finally:
             self._parked.clear()
+            cut_short = self._sched.sending()  # their vendors may have them: in doubt
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._outcomes.close()
-            await self._release()
+            await self._release(cut_short)
 
-    async def _release(self) -> None:
+    async def _release(self, cut_short: list[int]) -> None:
         """Shutdown: hand every held row back, so another worker can claim it at once."""
-        await release(self._store, self.owner)
+        await release(self._store, self.owner, cut_short)
         for row in self._sched:
             self._lose(row)
 
@@ -335,7 +338,7 @@ class DeliveryManager:
             self._drop(row)
             self._outcomes.already_delivered(row, previous)
             return
-        ctx = self._context(channel, row, previous)
+        ctx = policy.send_context(channel, row, previous, self.settings)
         labels = (row.receiver, row.channel)
         self._metrics.child(self._metrics.notification_requests, *labels).inc()
         started = self._clock.now()
@@ -359,12 +362,6 @@ class DeliveryManager:
         self._metrics.child(self._metrics.notification_latency, *labels).observe(now - started)
         self._succeeded(row, key, now, sent_state)
 
-    def _context(self, channel: Channel, row: OutboxRow, previous: NflogEntry | None
-                 ) -> SendContext:
-        state = dict(previous.data) if previous is not None else {}
-        timeout = policy.timeout_for(channel, self.settings)
-        return SendContext(timeout=timeout, state=state, all_resolved=row.all_resolved)
-
     def _succeeded(self, row: OutboxRow, key: str, now: float, state: dict[str, str]) -> None:
         previous = self.nflog.get(key)
         data = {**(previous.data if previous is not None else {}), **state}
@@ -382,7 +379,7 @@ class DeliveryManager:
         verdict = policy.judge(self.settings, self._rng, row, err, now, held)
         if verdict.dead:
             self._drop(row)
-            self._outcomes.dead(row, verdict.attempts, err)
+            self._outcomes.dead(row, verdict.attempts, err, now)
             return
         delay = (self._sched.pause_target(row, err.retry_after, now) if verdict.pause_target
                  else verdict.delay)

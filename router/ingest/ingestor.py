@@ -1,6 +1,8 @@
 """Accepting alerts: merge with what is held, commit what changed, then publish it.
 
 The reply to a producer waits for the commit (group commit in the store makes that cheap).
+An alert that starts firing or resolves appends its event (alert.firing / alert.resolved)
+to the event log in the same store call, so the two commit together.
 An unchanged re-send (the commonest traffic) costs no disk write and no routing. Committed
 changes go to the AlertFeed; the ingestor does not know who routes or inhibits them.
 """
@@ -12,6 +14,9 @@ import logging
 from collections.abc import Callable, Sequence
 
 from router.clock import Clock
+from router.errors import RouterError
+from router.events.build import alert_event, alert_transition
+from router.events.model import ALERT_FIRING
 from router.ingest.feed import AlertChange, AlertFeed
 from router.ingest.merge import merge
 from router.metrics import Metrics
@@ -21,6 +26,8 @@ from router.timefmt import MAX_TIME, MIN_TIME
 from router.trace import TraceRecorder
 
 log = logging.getLogger(__name__)
+
+Describe = Callable[[Alert], tuple[tuple[str, ...], tuple[str, ...]]]
 
 # Resolved alerts stay known this long so re-sent resolutions stay no-ops.
 RESOLVED_RETENTION = 15 * 60.0
@@ -36,15 +43,21 @@ class AlertIngestor:
         trace: TraceRecorder | None = None,
         *,
         in_use: Callable[[str], bool] = lambda _fp: False,
+        describe: Describe = lambda _alert: ((), ()),
     ) -> None:
         self._trace = trace
         self._feed = feed
         # Whether some group still holds an alert: a held alert is never forgotten.
         self._in_use = in_use
+        # (receivers, group keys) an alert reaches under the current routes, for its event.
+        self._describe = describe
         self._store = store
         self._clock = clock
         self._metrics = metrics
         self.alerts: dict[str, Alert] = {}
+        # Alerts whose last event said firing: one that resolves by time (its endsAt
+        # passes without a resolution being sent) gets its alert.resolved at the next GC.
+        self._firing: set[str] = set()
         # Computed at scrape time: counting on every request would be O(alerts).
         # (The service refines "active" into active and suppressed, see router/service.py.)
         metrics.alerts.labels("active").set_function(lambda: self._count(resolved=False))
@@ -61,6 +74,8 @@ class AlertIngestor:
             alert = _clamped(stored)
             clamped += alert is not stored
             self.alerts[alert.fingerprint] = alert
+            if not alert.resolved(self._clock.now()):
+                self._firing.add(alert.fingerprint)
             self._feed.publish(AlertChange(alert.fingerprint, alert, restored=True))
         if clamped:
             log.warning("restored alerts with times outside the accepted range, clamped",
@@ -83,7 +98,15 @@ class AlertIngestor:
             changed[fp] = merged
         if not changed:
             return 0
-        await self._store.upsert_alerts(list(changed.values()))
+        events = [alert_event(alert, now, *self._describe(alert))
+                  for fp, alert in changed.items()
+                  if alert_transition(self.alerts.get(fp), alert, now)]
+        await self._store.upsert_alerts(list(changed.values()), events)
+        for event in events:
+            if event.type == ALERT_FIRING:
+                self._firing.add(event.fingerprint)
+            else:
+                self._firing.discard(event.fingerprint)
         for fp, alert in changed.items():
             old = self.alerts.get(fp)
             self.alerts[fp] = alert
@@ -118,8 +141,27 @@ class AlertIngestor:
     def held(self, fingerprint: str) -> Alert | None:
         return self.alerts.get(fingerprint)
 
+    async def announce_expired(self) -> int:
+        """`alert.resolved` for the alerts that resolved by time since the last call (their
+        endsAt passed, or resolve_timeout, without a resolution being sent): no write marks
+        that moment, so the periodic GC appends the event. Returns how many."""
+        now = self._clock.now()
+        self._firing.intersection_update(self.alerts)  # forgotten alerts need no event
+        expired = [a for fp in self._firing if (a := self.alerts[fp]).resolved(now)]
+        if not expired:
+            return 0
+        try:
+            await self._store.append_events([alert_event(a, now, *self._describe(a))
+                                             for a in expired])
+        except RouterError as exc:  # the store cannot commit: try again at the next GC
+            log.warning("could not append alert.resolved events", extra={"error": str(exc)})
+            return 0
+        self._firing.difference_update(a.fingerprint for a in expired)
+        return len(expired)
+
     async def collect_garbage(self) -> int:
         """Forget resolved alerts that no group holds any more, after a retention period."""
+        await self.announce_expired()
         now = self._clock.now()
         gone = [
             fp for fp, a in self.alerts.items()

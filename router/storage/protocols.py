@@ -1,5 +1,6 @@
 """The storage seams: small Protocols for alerts, the notification log, the outbox (with
-claims) and silences, and the row types they exchange.
+claims), silences and the event log, and the row types they exchange. Every write that
+makes a human-visible change takes `events=`: they commit in the same transaction.
 
 `router.storage.sqlite.SqliteStore` implements them all; another backend (PostgreSQL)
 plugs in behind them without touching the pipeline or the delivery workers.
@@ -7,11 +8,13 @@ plugs in behind them without touching the pipeline or the delivery workers.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from router.errors import StoreUnavailable
+from router.events.follow import EventStore
+from router.events.model import Event
 from router.model import Alert, NflogEntry, PushSubscription
 from router.noise.silences import Silence
 from router.trace import TraceStore
@@ -41,6 +44,9 @@ class OutboxRow:
     expires_in: float = 0.0  # nflog entry lifetime to use when delivered (2 × repeat_interval)
     # A fan-out channel's recipient (a Web Push subscription id); "" for every other row.
     recipient: str = ""
+    # Set by the store only: an earlier holder may have sent this row and died before
+    # recording the outcome (see `Outbox.outbox_lease`). Kept until the row is delivered.
+    in_doubt: bool = False
 
 
 # Writes return an awaitable that resolves once committed, and are queued in call order
@@ -48,10 +54,14 @@ class OutboxRow:
 
 
 class AlertStore(Protocol):
-    def upsert_alerts(self, alerts: Sequence[Alert]) -> Awaitable[None]:
+    def upsert_alerts(self, alerts: Sequence[Alert], events: Sequence[Event] = ()
+                      ) -> Awaitable[None]:
         """Durable on return; keyed by fingerprint, the newest write wins."""
 
     def delete_alerts(self, fingerprints: Sequence[str]) -> Awaitable[None]: ...
+
+    def append_events(self, events: Sequence[Event]) -> Awaitable[None]:
+        """Events that ride on no alert write (an alert that resolved by time)."""
 
     async def load_alerts(self) -> list[Alert]: ...
 
@@ -73,11 +83,13 @@ class Outbox(Protocol):
     Ids are assigned by the store. Writes that take `owner` change the row only while
     that owner still holds it."""
 
-    def outbox_insert(self, row: OutboxRow, owner: str, lease_until: float) -> Awaitable[int]:
+    def outbox_insert(self, row: OutboxRow, owner: str, lease_until: float,
+                      events: Sequence[Event] = ()) -> Awaitable[int]:
         """Store a new pending row (its `id` is ignored) already leased to `owner` until
         `lease_until`; resolves to the id the store assigned, once committed."""
 
-    def outbox_replace(self, row: OutboxRow, owner: str) -> Awaitable[None]:
+    def outbox_replace(self, row: OutboxRow, owner: str, events: Sequence[Event] = ()
+                       ) -> Awaitable[None]:
         """Replace the content (payload, sets, reason, priority, ingested_at, all_resolved,
         expires_in) of the pending row with the same id that `owner` holds; else a no-op."""
 
@@ -85,10 +97,13 @@ class Outbox(Protocol):
         self, owner: str, limit: int, now: float, ttl: float
     ) -> Awaitable[list[OutboxRow]]:
         """Claim up to `limit` due pending rows that nobody holds (or whose lease ran out)
-        for `owner` until `now + ttl`, most urgent first, in one transaction."""
+        for `owner` until `now + ttl`, most urgent first, in one transaction. A row taken
+        from another owner whose lease ran out while the row was due comes back `in_doubt`
+        (that owner may have sent it, then died before recording the outcome)."""
 
     def outbox_adopt(self, owner: str, now: float, ttl: float) -> Awaitable[list[OutboxRow]]:
-        """Start-up: claim every pending row nobody holds, due or not, until `now + ttl`."""
+        """Start-up: claim every pending row nobody holds, due or not, until `now + ttl`
+        (`in_doubt` as for `outbox_lease`)."""
 
     async def outbox_lease_owners(self, now: float) -> list[str]:
         """The owners holding a lease on a pending row at `now`."""
@@ -99,7 +114,8 @@ class Outbox(Protocol):
     def outbox_next_claimable(self, owner: str, now: float) -> Awaitable[float | None]:
         """The earliest time a pending row not held by `owner` becomes claimable."""
 
-    def outbox_ack(self, row_id: int, owner: str, entry: NflogEntry) -> Awaitable[None]:
+    def outbox_ack(self, row_id: int, owner: str, entry: NflogEntry,
+                   events: Sequence[Event] = ()) -> Awaitable[None]:
         """After a confirmed send: delete the row and record `entry` in the notification
         log, in one transaction, only if `owner` still holds the row (else a no-op)."""
 
@@ -107,17 +123,23 @@ class Outbox(Protocol):
         """Delete a row that a newer state of the same group superseded."""
 
     def outbox_reschedule(
-        self, row_id: int, owner: str, at: float, attempts: int, last_error: str | None
+        self, row_id: int, owner: str, at: float, attempts: int, last_error: str | None,
+        events: Sequence[Event] = (),
     ) -> Awaitable[None]:
         """A failed attempt: due again at `at`; the owner keeps its lease meanwhile."""
 
     def outbox_dead(
-        self, row_id: int, owner: str, attempts: int, last_error: str | None
+        self, row_id: int, owner: str, attempts: int, last_error: str | None,
+        events: Sequence[Event] = (),
     ) -> Awaitable[None]:
         """Dead-letter the row and drop its lease."""
 
-    def outbox_release(self, owner: str) -> Awaitable[None]:
-        """Give up every lease `owner` holds (shutdown): other workers may claim at once."""
+    def outbox_release(self, owner: str, in_doubt: bool = False,
+                       cut_short: Sequence[int] = ()) -> Awaitable[None]:
+        """Give up every lease `owner` holds: other workers may claim at once. A graceful
+        shutdown leaves the rows as they were, but for those whose send it `cut_short`
+        (in doubt); `in_doubt=True` (the owner died) marks every row that was due while it
+        held them, as a claim after its lease ran out would. One transaction."""
 
     async def outbox_requeue(
         self, row_id: int, now: float, owner: str, lease_until: float
@@ -125,8 +147,8 @@ class Outbox(Protocol):
         """Dead → pending (attempts 0, due at `now`), leased to `owner`; None if no such
         dead row."""
 
-    async def outbox_revive(self, row: OutboxRow, owner: str, lease_until: float
-                            ) -> OutboxRow | None:
+    async def outbox_revive(self, row: OutboxRow, owner: str, lease_until: float,
+                            events: Sequence[Event] = ()) -> OutboxRow | None:
         """Dead → pending, leased to `owner`: the dead row `row.id` takes `row`'s content,
         attempts, created_at and next_attempt_at (a re-flush of its state joins its budget);
         None if that row is not dead (any more)."""
@@ -148,7 +170,8 @@ class Outbox(Protocol):
 
 
 class SilenceStore(Protocol):
-    def upsert_silences(self, silences: Sequence[Silence]) -> Awaitable[None]:
+    def upsert_silences(self, silences: Sequence[Silence], events: Sequence[Event] = ()
+                        ) -> Awaitable[None]:
         """Durable on return, all in one transaction; keyed by id, the newest write wins
         (an update that replaces a silence stores the new one and the expired old one)."""
 
@@ -174,8 +197,15 @@ class WebPushStore(Protocol):
     async def webpush_subscriptions(self) -> list[PushSubscription]: ...
 
 
-class Store(AlertStore, NflogStore, Outbox, SilenceStore, TraceStore, WebPushStore, Protocol):
+class Store(AlertStore, NflogStore, Outbox, SilenceStore, TraceStore, EventStore, WebPushStore,
+            Protocol):
+    # Committed events, in id order, after each transaction (build_service: the EventHub).
+    event_sink: Callable[[list[Event]], None] | None
+
     async def open(self) -> None: ...
+
+    async def session_secret(self) -> bytes:
+        """A random key made once and kept with the data (signs session cookies)."""
 
     @property
     def healthy(self) -> bool:

@@ -18,13 +18,15 @@ from router.model import Alert, NflogEntry
 from router.noise.silences import Silence, silence_to_record
 from router.storage.protocols import OutboxRow
 
-OUTBOX_COLS = (
+_OUTBOX_STORED = (
     "id, receiver, channel, idx, group_key, payload, firing, resolved, reason, priority,"
     " created_at, ingested_at, attempts, next_attempt_at, last_error, state, all_resolved,"
     " expires_in, recipient"
 )
+# `in_doubt` is only ever set by the store (claims and releases): read, never written.
+OUTBOX_COLS = _OUTBOX_STORED + ", in_doubt"
 # The columns a new row is inserted with: the store assigns `id`, the lease is the inserter's.
-OUTBOX_INSERT_COLS = OUTBOX_COLS.removeprefix("id, ") + ", lease_owner, lease_until"
+OUTBOX_INSERT_COLS = _OUTBOX_STORED.removeprefix("id, ") + ", lease_owner, lease_until"
 ALERT_COLS = (
     "labels, annotations, starts_at, ends_at, generator_url, fingerprint, updated_at,"
     " timeout_end, source, received_at"
@@ -98,7 +100,7 @@ def outbox_from_row(r: Sequence[Any]) -> OutboxRow:
         firing=frozenset(json.loads(r[6])), resolved=frozenset(json.loads(r[7])), reason=r[8],
         priority=r[9], created_at=r[10], ingested_at=r[11], attempts=r[12],
         next_attempt_at=r[13], last_error=r[14], state=r[15], all_resolved=bool(r[16]),
-        expires_in=r[17], recipient=r[18],
+        expires_in=r[17], recipient=r[18], in_doubt=bool(r[19]),
     )
 
 

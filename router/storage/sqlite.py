@@ -23,13 +23,14 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
 from router.errors import StoreRejected
+from router.events.model import Event
 from router.logs import RepeatLog
 from router.model import Alert, NflogEntry
 from router.noise.silences import Silence, silence_from_record
@@ -37,13 +38,13 @@ from router.storage.protocols import StoreUnavailable
 from router.storage.records import (
     ALERT_COLS,
     NFLOG_COLS,
-    JsonText,
     alert_from_row,
     alert_params,
     nflog_from_row,
     nflog_params,
     silence_params,
 )
+from router.storage.sqlite_events import INSERT_EVENT, SqliteEvents, event_params
 from router.storage.sqlite_outbox import NFLOG_UPSERT, SqliteOutbox
 from router.storage.sqlite_tx import (
     Op,
@@ -55,7 +56,6 @@ from router.storage.sqlite_tx import (
     run_transaction,
 )
 from router.storage.sqlite_webpush import SqliteWebPush
-from router.trace import TraceEvent
 
 log = logging.getLogger(__name__)
 
@@ -68,25 +68,12 @@ _SILENCE_UPSERT = Stmt(
     "silences", "INSERT OR REPLACE INTO silences (id, body, ends_at) VALUES (?,?,?)"
 )
 _SILENCE_DELETE = Stmt("silences", "DELETE FROM silences WHERE id = ?")
-_TRACE_APPEND = Stmt(
-    "trace", "INSERT INTO trace (fingerprint, at, kind, detail) VALUES (?,?,?,?)"
-)
-_TRACE_GC_AGE = Stmt("trace", "DELETE FROM trace WHERE at < ? RETURNING id", returns=True)
-# Keep the newest `cap` events per alert (window functions: SQLite 3.25+).
-_TRACE_GC_CAP = Stmt(
-    "trace",
-    "DELETE FROM trace WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER ("
-    "PARTITION BY fingerprint ORDER BY id DESC) AS n FROM trace) WHERE n > ?) RETURNING id",
-    returns=True,
-)
-
-
 # A locked database answers within 3 s (senders give up at 10 s): a request may wait for
 # the batch in flight and then its own, each waiting at most this long for the lock.
 BUSY_TIMEOUT_MS = 1000
 
 
-class SqliteStore(SqliteOutbox, SqliteWebPush):
+class SqliteStore(SqliteOutbox, SqliteEvents, SqliteWebPush):
     """Implements `router.storage.Store` on one aiosqlite connection."""
 
     # Seconds between write probes while unhealthy and no write is queued (real time: this
@@ -108,6 +95,8 @@ class SqliteStore(SqliteOutbox, SqliteWebPush):
         self._healed = asyncio.Event()  # set while healthy
         self._healed.set()
         self.transactions = 0  # committed write transactions (for tests and benchmarks)
+        # Receives the committed events of each transaction, in id order (the EventHub).
+        self.event_sink: Callable[[list[Event]], None] | None = None
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -213,18 +202,24 @@ class SqliteStore(SqliteOutbox, SqliteWebPush):
         """Queue `ops` for the next transaction; returns the last op's result once committed."""
         return await self._queue_ops(ops)
 
-    def _queue_ops(self, ops: Plan) -> asyncio.Future[Any]:
+    def _queue_ops(self, ops: Plan, events: Sequence[Event] = ()) -> asyncio.Future[Any]:
         """Like `_submit`, but hands back the commit's future itself: the hot-path writes
-        return it, so a caller that does not wait (an outcome, a trace row) costs no task."""
+        return it, so a caller that does not wait (an outcome, a trace row) costs no task.
+        `events` describe `ops`: queued first in the same call, they commit (or roll back)
+        with them, and the future still resolves to the last op's result."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if self._closing or self._writer is None:
             future.set_exception(StoreUnavailable("store is closed"))
             return future
-        if not ops:
+        if not ops and not events:
             future.set_result(None)
             return future
+        queue = self._queue
         last = len(ops) - 1
-        self._queue.extend(
+        for n, event in enumerate(events):
+            queue.append(Op(INSERT_EVENT, event_params(event),
+                            future if last < 0 and n == len(events) - 1 else None, event))
+        queue.extend(
             Op(stmt, params, future if i == last else None) for i, (stmt, params) in enumerate(ops)
         )
         self._wakeup.set()
@@ -291,6 +286,21 @@ class SqliteStore(SqliteOutbox, SqliteWebPush):
                 op.future.set_exception(error)
             else:
                 op.future.set_result(results.get(i))
+        self._publish(ops, results)
+
+    def _publish(self, ops: list[Op], results: dict[int, Any]) -> None:
+        """Hand the transaction's committed events (ids filled in) to the sink. A rejected
+        caller's events were rolled back with its writes: they have no result."""
+        if self.event_sink is None:
+            return
+        committed = [Event(e.type, e.at, e.data, e.receivers, e.severity, e.fingerprint, rid)
+                     for i, op in enumerate(ops)
+                     if (e := op.event) is not None and (rid := results.get(i)) is not None]
+        if committed:
+            try:
+                self.event_sink(committed)
+            except Exception:
+                log.exception("publishing committed events failed")
 
     async def _transaction(self, ops: list[Op]) -> tuple[dict[int, Any], dict[int, Any]]:
         conn = self._conn
@@ -316,8 +326,9 @@ class SqliteStore(SqliteOutbox, SqliteWebPush):
 
     # --- AlertStore -----------------------------------------------------------------
 
-    def upsert_alerts(self, alerts: Sequence[Alert]) -> Awaitable[None]:
-        return self._queue_ops([(_UPSERT_ALERT, alert_params(a)) for a in alerts])
+    def upsert_alerts(self, alerts: Sequence[Alert], events: Sequence[Event] = ()
+                      ) -> Awaitable[None]:
+        return self._queue_ops([(_UPSERT_ALERT, alert_params(a)) for a in alerts], events)
 
     def delete_alerts(self, fingerprints: Sequence[str]) -> Awaitable[None]:
         return self._queue_ops([(_DELETE_ALERT, (fp,)) for fp in fingerprints])
@@ -339,8 +350,9 @@ class SqliteStore(SqliteOutbox, SqliteWebPush):
 
     # --- SilenceStore ---------------------------------------------------------------
 
-    def upsert_silences(self, silences: Sequence[Silence]) -> Awaitable[None]:
-        return self._queue_ops([(_SILENCE_UPSERT, silence_params(s)) for s in silences])
+    def upsert_silences(self, silences: Sequence[Silence], events: Sequence[Event] = ()
+                        ) -> Awaitable[None]:
+        return self._queue_ops([(_SILENCE_UPSERT, silence_params(s)) for s in silences], events)
 
     async def load_silences(self) -> list[Silence]:
         rows = await self._read("SELECT body FROM silences ORDER BY id")
@@ -348,26 +360,6 @@ class SqliteStore(SqliteOutbox, SqliteWebPush):
 
     def delete_silences(self, ids: Sequence[str]) -> Awaitable[None]:
         return self._queue_ops([(_SILENCE_DELETE, (sid,)) for sid in ids])
-
-    # --- TraceStore -----------------------------------------------------------------
-
-    def append_trace(self, events: Sequence[TraceEvent]) -> Awaitable[None]:
-        return self._queue_ops([
-            (_TRACE_APPEND, (e.fingerprint, e.at, e.kind, JsonText(e.detail))) for e in events
-        ])
-
-    async def load_trace(self, fingerprint: str, limit: int) -> list[TraceEvent]:
-        rows = await self._read(
-            "SELECT at, kind, detail FROM trace WHERE fingerprint = ? ORDER BY id DESC LIMIT ?",
-            (fingerprint, limit),
-        )
-        return [TraceEvent(fingerprint, at, kind, json.loads(detail))
-                for at, kind, detail in reversed(rows)]
-
-    async def gc_trace(self, before: float, cap: int) -> int:
-        aged = await self._submit([(_TRACE_GC_AGE, (before,))])
-        capped = await self._submit([(_TRACE_GC_CAP, (cap,))])
-        return len(aged or []) + len(capped or [])
 
     # --- test hooks -----------------------------------------------------------------
 

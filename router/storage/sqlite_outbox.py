@@ -7,6 +7,8 @@ lease) are claimed with `outbox_lease`, one `UPDATE ... RETURNING` in one transa
 two workers on one database never hold the same row at once. Every owner-scoped write
 changes the row only while that owner still holds it. Ids are assigned by SQLite
 (`INTEGER PRIMARY KEY AUTOINCREMENT`), and inserts are still batched in group commits.
+A row taken over from a holder that died mid-attempt is marked `in_doubt` (it may have been
+sent): the sending channel can then look for that send before sending again.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+from router.events.model import Event
 from router.model import NflogEntry
 from router.storage.protocols import OutboxRow
 from router.storage.records import (
@@ -51,10 +54,15 @@ _REPLACE = Stmt(
     " ingested_at = ?, all_resolved = ?, expires_in = ?"
     f" WHERE id = ? AND state = 'pending' AND {_HELD}",
 )
+# A row taken from another holder whose lease ran out is in doubt if it was due before
+# that lease ended: the holder may have sent it and died before recording the outcome (it
+# sends nothing after its own lease ends). SET expressions read the row before the update.
+_DOUBT = ("in_doubt = in_doubt OR (lease_owner IS NOT NULL AND lease_owner != ?"
+          " AND next_attempt_at < lease_until)")
 # Due, pending and unheld (or the holder's lease ran out): most urgent first.
 _LEASE = Stmt(
     "outbox",
-    "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id IN ("
+    f"UPDATE outbox SET lease_owner = ?, lease_until = ?, {_DOUBT} WHERE id IN ("
     " SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?"
     " AND (lease_owner IS NULL OR lease_until <= ?)"
     f" ORDER BY priority, next_attempt_at, id LIMIT ?) RETURNING {OUTBOX_COLS}",
@@ -63,7 +71,7 @@ _LEASE = Stmt(
 # Start-up: every pending row nobody holds, due or not (a row keeps its backoff).
 _ADOPT = Stmt(
     "outbox",
-    "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE state = 'pending'"
+    f"UPDATE outbox SET lease_owner = ?, lease_until = ?, {_DOUBT} WHERE state = 'pending'"
     f" AND (lease_owner IS NULL OR lease_until <= ?) RETURNING {OUTBOX_COLS}",
     returns=True,
 )
@@ -92,8 +100,12 @@ _DEAD = Stmt(
     "UPDATE outbox SET state = 'dead', attempts = ?, last_error = ?, lease_owner = NULL,"
     f" lease_until = NULL WHERE id = ? AND {_HELD}",
 )
+_CUT_SHORT = Stmt("outbox", f"UPDATE outbox SET in_doubt = 1 WHERE id = ? AND {_HELD}")
+# The first parameter: whether the owner died (its due rows become in doubt, see _DOUBT).
 _RELEASE = Stmt(
-    "outbox", f"UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE {_HELD}"
+    "outbox",
+    "UPDATE outbox SET lease_owner = NULL, lease_until = NULL,"
+    f" in_doubt = in_doubt OR (? AND next_attempt_at < lease_until) WHERE {_HELD}",
 )
 _REQUEUE = Stmt(
     "outbox",
@@ -145,29 +157,31 @@ def _rows(result: Sequence[Any] | None) -> list[OutboxRow]:
 class SqliteOutbox:
     """Implements `router.storage.Outbox` on the store's group-commit writer."""
 
-    def _queue_ops(self, ops: Plan) -> asyncio.Future[Any]:
+    def _queue_ops(self, ops: Plan, events: Sequence[Event] = ()) -> asyncio.Future[Any]:
         raise NotImplementedError
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         raise NotImplementedError
 
-    def outbox_insert(self, row: OutboxRow, owner: str, lease_until: float) -> Awaitable[int]:
+    def outbox_insert(self, row: OutboxRow, owner: str, lease_until: float,
+                      events: Sequence[Event] = ()) -> Awaitable[int]:
         # Resolves to the row's id (see `Stmt.rowids`): no extra future on the hot path.
         fut: asyncio.Future[int] = self._queue_ops(
-            [(_INSERT, outbox_insert_params(row, owner, lease_until))])
+            [(_INSERT, outbox_insert_params(row, owner, lease_until))], events)
         return fut
 
-    def outbox_replace(self, row: OutboxRow, owner: str) -> Awaitable[None]:
-        return self._queue_ops([(_REPLACE, (*outbox_content_params(row), owner))])
+    def outbox_replace(self, row: OutboxRow, owner: str, events: Sequence[Event] = ()
+                       ) -> Awaitable[None]:
+        return self._queue_ops([(_REPLACE, (*outbox_content_params(row), owner))], events)
 
     def outbox_lease(
         self, owner: str, limit: int, now: float, ttl: float
     ) -> Awaitable[list[OutboxRow]]:
-        fut = self._queue_ops([(_LEASE, (owner, now + ttl, now, now, limit))])
+        fut = self._queue_ops([(_LEASE, (owner, now + ttl, owner, now, now, limit))])
         return _mapped(fut, _rows)
 
     def outbox_adopt(self, owner: str, now: float, ttl: float) -> Awaitable[list[OutboxRow]]:
-        fut = self._queue_ops([(_ADOPT, (owner, now + ttl, now))])
+        fut = self._queue_ops([(_ADOPT, (owner, now + ttl, owner, now))])
         return _mapped(fut, _rows)
 
     async def outbox_lease_owners(self, now: float) -> list[str]:
@@ -184,27 +198,34 @@ class SqliteOutbox:
         fut = self._queue_ops([(_NEXT_CLAIMABLE, (owner, now))])
         return _mapped(fut, lambda result: None if not result else result[0][0])
 
-    def outbox_ack(self, row_id: int, owner: str, entry: NflogEntry) -> Awaitable[None]:
+    def outbox_ack(self, row_id: int, owner: str, entry: NflogEntry,
+                   events: Sequence[Event] = ()) -> Awaitable[None]:
         # One submission lands in one transaction: "delivered" and "logged" never disagree.
         # A worker that lost its lease changes nothing: the row's holder sends it and logs.
         return self._queue_ops(
-            [(_ACK_DELETE, (row_id, owner)), (_ACK_NFLOG, nflog_params(entry))])
+            [(_ACK_DELETE, (row_id, owner)), (_ACK_NFLOG, nflog_params(entry))], events)
 
     def outbox_discard(self, row_id: int, owner: str) -> Awaitable[None]:
         return self._queue_ops([(_DELETE, (row_id, owner))])
 
     def outbox_reschedule(
-        self, row_id: int, owner: str, at: float, attempts: int, last_error: str | None
+        self, row_id: int, owner: str, at: float, attempts: int, last_error: str | None,
+        events: Sequence[Event] = (),
     ) -> Awaitable[None]:
-        return self._queue_ops([(_RESCHEDULE, (attempts, at, last_error, row_id, owner))])
+        return self._queue_ops(
+            [(_RESCHEDULE, (attempts, at, last_error, row_id, owner))], events)
 
     def outbox_dead(
-        self, row_id: int, owner: str, attempts: int, last_error: str | None
+        self, row_id: int, owner: str, attempts: int, last_error: str | None,
+        events: Sequence[Event] = (),
     ) -> Awaitable[None]:
-        return self._queue_ops([(_DEAD, (attempts, last_error, row_id, owner))])
+        return self._queue_ops([(_DEAD, (attempts, last_error, row_id, owner))], events)
 
-    def outbox_release(self, owner: str) -> Awaitable[None]:
-        return self._queue_ops([(_RELEASE, (owner,))])
+    def outbox_release(self, owner: str, in_doubt: bool = False,
+                       cut_short: Sequence[int] = ()) -> Awaitable[None]:
+        doubts: Plan = [(_CUT_SHORT, (row_id, owner)) for row_id in cut_short
+                        if _valid_id(row_id)]
+        return self._queue_ops([*doubts, (_RELEASE, (int(in_doubt), owner))])
 
     async def outbox_requeue(
         self, row_id: int, now: float, owner: str, lease_until: float
@@ -214,13 +235,13 @@ class SqliteOutbox:
         rows = await self._queue_ops([(_REQUEUE, (now, owner, lease_until, row_id))])
         return outbox_from_row(rows[0]) if rows else None
 
-    async def outbox_revive(self, row: OutboxRow, owner: str, lease_until: float
-                            ) -> OutboxRow | None:
+    async def outbox_revive(self, row: OutboxRow, owner: str, lease_until: float,
+                            events: Sequence[Event] = ()) -> OutboxRow | None:
         if not _valid_id(row.id):
             return None
         rows = await self._queue_ops([(_REVIVE, (
             row.attempts, row.created_at, row.next_attempt_at, owner, lease_until,
-            *outbox_content_params(row)))])
+            *outbox_content_params(row)))], events)
         return outbox_from_row(rows[0]) if rows else None
 
     async def outbox_dead_latest(self) -> list[OutboxRow]:

@@ -26,12 +26,14 @@ from typing import Any
 
 import aiosqlite
 
+from router.events.model import Event
 from router.storage.protocols import StoreUnavailable
 
 # Tables share no keys or constraints, so within one transaction only the order of the
 # operations on each table matters; grouping per table lets interleaved writers batch.
-TABLES = ("alerts", "outbox", "nflog", "silences", "trace", "webpush_subscriptions",
-          "webpush_vapid")
+# Events go last: they describe the other writes, and their ids follow queue order.
+TABLES = ("alerts", "outbox", "nflog", "silences", "webpush_subscriptions", "webpush_vapid",
+          "meta", "events")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,7 @@ class Op:
     stmt: Stmt
     params: tuple[Any, ...]
     future: asyncio.Future[Any] | None
+    event: Event | None = None  # an event-log insert: published once committed
 
 
 Plan = list[tuple[Stmt, tuple[Any, ...]]]

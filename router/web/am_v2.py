@@ -17,6 +17,8 @@ from router.errors import (
     SilenceError,
     SilenceNotFound,
 )
+from router.events.build import silence_events
+from router.events.model import SILENCE_CREATED, SILENCE_EXPIRED, SILENCE_UPDATED
 from router.matchers import Matcher, parse_matchers
 from router.model import Alert
 from router.noise.silence_api import filter_silences, silence_from_api, silence_to_api
@@ -77,13 +79,19 @@ async def post_silence(request: web.Request) -> web.Response:
         return am_error(400, exc.message, "" if exc.path == "$" else exc.path)
     try:
         new = silence_from_api(body, now)
-        current, old = update_silence(app[SILENCES].get(new.id) if new.id else None, new, now)
+        existing = app[SILENCES].get(new.id) if new.id else None
+        current, old = update_silence(existing, new, now)
     except SilenceNotFound as exc:
         return am_error(404, exc.message, exc.path)
     except SilenceError as exc:
         return am_error(400, exc.message, exc.path)
     # The new silence and the expired old one commit together (one transaction).
-    await app[STORE].upsert_silences([s for s in (current, old) if s is not None])
+    changes = [(SILENCE_UPDATED if existing is not None and old is None else SILENCE_CREATED,
+                current)]
+    if old is not None:
+        changes.insert(0, (SILENCE_EXPIRED, old))
+    await app[STORE].upsert_silences([s for s in (current, old) if s is not None],
+                                     silence_events(changes, now))
     for silence in (old, current):
         if silence is not None:
             app[SILENCES].add(silence)  # inserts or replaces by id
@@ -105,7 +113,8 @@ async def delete_silence(request: web.Request) -> web.Response:
         raise RequestError("silence not found", "silenceID", 404)
     expired = expire(silence, app[CLOCK].now())
     if expired != silence:
-        await app[STORE].upsert_silences([expired])
+        await app[STORE].upsert_silences(
+            [expired], silence_events([(SILENCE_EXPIRED, expired)], app[CLOCK].now()))
         app[SILENCES].replace(expired)
     return web.json_response(None)
 

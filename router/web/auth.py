@@ -6,9 +6,11 @@ Every route is registered with a `Policy` (router/web/routes.py). With `server.a
 do. A route that somehow has no policy is refused, never served: forgetting to declare one
 cannot open an endpoint. Unknown paths and methods fall through to aiohttp's 404/405.
 
-Credentials are compared in constant time. A `_file` credential is read per request (so
-rotation needs no reload); an empty or unreadable one never matches anything, and is
-logged once per file and error a minute, not per request.
+A browser may instead send the session cookie it got from `POST /api/v1/session`
+(router/web/session.py): accepted for `read` routes, and for `write` routes only with a
+same-origin `Origin` header. Credentials are compared in constant time. A `_file`
+credential is read per request (so rotation needs no reload); an empty or unreadable one
+never matches anything, and is logged once per file and error a minute, not per request.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from router.config.types import IngestAuth, Secret
 from router.logs import RepeatLog
 from router.web.errors import Handler, error_response
 from router.web.keys import ROUTE_POLICIES, RUNTIME, Policy
+from router.web.session import cookie_user, origin_allowed
 
 log = logging.getLogger(__name__)
 _unreadable = RepeatLog(log, time.monotonic)
@@ -67,8 +70,15 @@ def authenticated(auth: IngestAuth, header: str) -> bool:
     return False
 
 
-def _challenge(auth: IngestAuth) -> str:
-    schemes = (["Bearer"] if auth.bearer_tokens else []) + (["Basic"] if auth.basic_auth else [])
+# The web UI marks its own calls with this header: a `Basic` challenge would make the
+# browser stop the page's fetch behind its built-in password dialog (the page shows its
+# own login form instead), so such a call is challenged with `Session`, the cookie.
+PAGE_HEADER = "X-Alert-Router-UI"
+
+
+def _challenge(auth: IngestAuth, request: web.Request) -> str:
+    basic = "Session" if PAGE_HEADER in request.headers else "Basic"
+    schemes = (["Bearer"] if auth.bearer_tokens else []) + ([basic] if auth.basic_auth else [])
     return ", ".join(f'{s} realm="{REALM}"' for s in schemes)
 
 
@@ -90,7 +100,18 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return error_response(403, "forbidden", "this route declares no access policy")
     auth = request.app[RUNTIME].current.config.server.auth
     if required(policy, auth) and not authenticated(auth, request.headers.get("Authorization",
-                                                                              "")):
+                                                                              "")) \
+            and not _session(request, policy, auth):
         return error_response(401, "unauthorized", "missing or wrong credentials",
-                              headers={"WWW-Authenticate": _challenge(auth)})
+                              headers={"WWW-Authenticate": _challenge(auth, request)})
     return await handler(request)
+
+
+def _session(request: web.Request, policy: Policy, auth: IngestAuth) -> bool:
+    """A browser's session cookie (router/web/session.py): enough for `read` routes; for
+    `write` routes only from a page of the router's own origin (a cookie rides along on
+    cross-site requests too: CSRF)."""
+    if cookie_user(request, auth) is None:
+        return False
+    return policy is Policy.READ or (
+        "Origin" in request.headers and origin_allowed(request))

@@ -25,6 +25,7 @@ def _row_view(row: OutboxRow) -> dict[str, Any]:
         "attempts": row.attempts, "lastError": row.last_error,
         "createdAt": format_time(row.created_at),
         "nextAttemptAt": format_time(row.next_attempt_at),
+        "inDoubt": row.in_doubt,  # an earlier attempt may have arrived (a crash mid-send)
     }
     if row.recipient:  # a fan-out channel's row for one recipient: a subscription id
         view["recipient"] = row.recipient

@@ -20,6 +20,7 @@ from aiohttp.web_urldispatcher import AbstractRoute
 from router.channels.webpush import WebPushHub
 from router.clock import Clock
 from router.delivery.worker import DeliveryManager
+from router.events.hub import EventHub
 from router.ingest.ingestor import AlertIngestor
 from router.logs import RepeatLog
 from router.metrics import Metrics
@@ -30,6 +31,7 @@ from router.runtime import RuntimeRef
 from router.service import Service
 from router.storage import Store
 from router.trace import TraceRecorder
+from router.web.tokens import Sessions
 
 
 class Policy(StrEnum):
@@ -54,6 +56,8 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 DELIVERY = web.AppKey("delivery", DeliveryManager)
 NFLOG = web.AppKey("nflog", NotificationLog)
 TRACE = web.AppKey("trace", TraceRecorder)
+EVENTS = web.AppKey("events", EventHub)  # live stream subscribers (router/web/stream.py)
+SESSIONS = web.AppKey("sessions", Sessions)  # session cookies (router/web/session.py)
 SILENCES = web.AppKey("silences", SilenceIndex)
 WEBPUSH = web.AppKey("webpush", WebPushHub)
 ROUTE_POLICIES = web.AppKey("route_policies", dict[AbstractRoute, Policy])
@@ -72,6 +76,8 @@ def install(app: web.Application, service: Service) -> None:
     app[DELIVERY] = service.delivery
     app[NFLOG] = service.nflog
     app[TRACE] = service.trace
+    app[EVENTS] = service.events
+    app[SESSIONS] = Sessions()
     app[SILENCES] = service.silences
     app[FAILURES] = RepeatLog(logging.getLogger("router.web"), service.clock.now)
     app[WEBPUSH] = service.webpush

@@ -10,7 +10,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from router.web import alerts, am_groups, am_v2, deliveries, ingest, ops, webpush
+from router.web import (
+    alerts,
+    am_groups,
+    am_v2,
+    deliveries,
+    ingest,
+    ops,
+    session,
+    stream,
+    ui,
+    webpush,
+)
 from router.web.auth import auth_middleware
 from router.web.errors import Handler, error_middleware
 from router.web.keys import ROUTE_POLICIES, Policy
@@ -27,6 +38,13 @@ ROUTES: tuple[tuple[str, str, Handler, Policy], ...] = (
     ("GET", "/api/v1/alerts/{fingerprint}/trace", alerts.get_trace, READ),
     ("GET", "/api/v1/deliveries", deliveries.get_deliveries, READ),
     ("POST", "/api/v1/deliveries/{id}/retry", deliveries.retry_delivery, WRITE),
+    # the event log and the live stream (router/web/stream.py); browser sessions
+    ("GET", "/api/v1/events", stream.get_events, READ),
+    ("GET", "/api/v1/stream", stream.get_stream, READ),
+    ("GET", "/api/v1/stream/ws", stream.get_stream_ws, READ),
+    # Login checks the credentials itself: it is how a browser gets them.
+    ("POST", "/api/v1/session", session.login, PUBLIC),
+    ("DELETE", "/api/v1/session", session.logout, PUBLIC),
     # Web Push: the public key is public (the page needs it before any login)
     ("GET", "/api/v1/webpush/key", webpush.get_key, PUBLIC),
     ("POST", "/api/v1/webpush/subscriptions", webpush.post_subscription, WRITE),
@@ -41,6 +59,10 @@ ROUTES: tuple[tuple[str, str, Handler, Policy], ...] = (
     ("GET", "/api/v2/alerts/groups", am_groups.get_alert_groups, READ),  # Karma
     ("GET", "/api/v2/receivers", am_v2.get_receivers, READ),
     ("GET", "/api/v2/status", ops.get_status, READ),
+    # the web UI (router/web/ui.py): the page shell is public, its data comes from the
+    # read and write routes above (a browser without a session gets the login form)
+    ("GET", "/", ui.index, PUBLIC),
+    ("GET", "/static/{name}", ui.static, PUBLIC),
     # operations
     ("GET", "/metrics", ops.metrics, READ),
     ("GET", "/-/healthy", ops.healthy, PUBLIC),
@@ -62,5 +84,6 @@ def setup_routes(app: web.Application) -> None:
     app.middlewares.append(error_middleware)
     app.middlewares.append(auth_middleware)
     app[ROUTE_POLICIES] = {}
+    ui.install(app)
     for method, path, handler, policy in ROUTES:
         add_route(app, method, path, handler, policy)

@@ -6,6 +6,7 @@ an on-call engineer would see: how many pages, which ones are still open.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from collections.abc import Callable
@@ -79,7 +80,13 @@ class PagerDutyFake:
     # (routing_key, dedup_key) -> "triggered" | "resolved"
     incidents: dict[tuple[str, str], str] = field(default_factory=dict)
     pages: int = 0  # incidents opened (a trigger on a key with no open incident)
+    # While cleared, answers wait after the event took effect (a reply lost to a crash).
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
     _ids: Callable[[], int] = field(default_factory=lambda: itertools.count(1).__next__)
+
+    def __post_init__(self) -> None:
+        self.gate.set()
 
     @property
     def url(self) -> str:
@@ -89,6 +96,12 @@ class PagerDutyFake:
         return [r.json() for r in self.requests]
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        response = await self._answer(request)
+        self.arrived.set()
+        await self.gate.wait()
+        return response
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         self.requests.append(Recorded(request.method, request.path, dict(request.query),
                                       dict(request.headers), body))

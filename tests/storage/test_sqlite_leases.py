@@ -1,8 +1,10 @@
-"""Outbox claims on a real database file shared by two store connections (two workers)."""
+"""Outbox claims on a real database file shared by two store connections (two workers),
+and rows in doubt (a holder may have sent them and died before recording the outcome)."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from router.model import NflogEntry
 from router.storage import OutboxRow
 from router.storage.sqlite import SqliteStore
+from router.storage.sqlite_tx import read_migrations
 
 T0 = 1_700_000_000.0
 TTL = 15.0
@@ -87,7 +90,8 @@ async def test_an_expired_lease_is_claimable_and_the_old_holder_loses_its_writes
     await a.outbox_reschedule(rid, "A", T0 + 999, 3, "late")
     entry = NflogEntry("k", frozenset({"g"}), frozenset(), T0, T0 + 60, {})
     await a.outbox_ack(rid, "A", entry)
-    assert await a.outbox_get(rid) == replace(row("g"), id=rid)
+    # B took it from a holder whose lease ran out: A may have sent it (in doubt).
+    assert await a.outbox_get(rid) == replace(row("g"), id=rid, in_doubt=True)
     assert await a.load_nflog(T0) == []  # the holder logs it when it has sent it
     assert await a.outbox_renew("A", T0 + 100) == []
     await b.outbox_ack(rid, "B", entry)
@@ -130,3 +134,96 @@ async def test_adopt_takes_every_unheld_pending_row_due_or_not(
     await b.outbox_renew("B", T0 + 100)
     [late] = await b.outbox_adopt("B", T0 + TTL, TTL)  # A's lease ran out
     assert late.id == held
+
+
+# --- in doubt: a holder may have sent the row and died before recording the outcome ----
+
+
+async def test_a_row_taken_after_its_holders_lease_ran_out_is_in_doubt(
+    pair: tuple[SqliteStore, SqliteStore]
+) -> None:
+    a, b = pair
+    sent = await a.outbox_insert(row("due"), "A", T0 + TTL)
+    later = await a.outbox_insert(row("later", due=T0 + 60), "A", T0 + TTL)
+    [taken] = await b.outbox_lease("B", 10, T0 + TTL, TTL)
+    assert (taken.id, taken.in_doubt) == (sent, True)
+    # Due only after A's lease ended: A never had the chance to send it.
+    [backing_off] = await b.outbox_adopt("B", T0 + TTL, TTL)
+    assert (backing_off.id, backing_off.in_doubt) == (later, False)
+
+
+async def test_a_graceful_hand_over_is_not_in_doubt_and_keeps_an_earlier_doubt(
+    pair: tuple[SqliteStore, SqliteStore]
+) -> None:
+    a, b = pair
+    clean = await a.outbox_insert(row("clean"), "A", T0 + TTL)
+    doubtful = await a.outbox_insert(row("doubtful"), "dead", T0 + 1)
+    [taken] = await a.outbox_lease("A", 10, T0 + 1, TTL)  # "dead"'s lease ran out
+    assert (taken.id, taken.in_doubt) == (doubtful, True)
+    await a.outbox_release("A")  # shutdown: A recorded every outcome it had
+    got = {r.id: r.in_doubt for r in await b.outbox_lease("B", 10, T0, TTL)}
+    assert got == {clean: False, doubtful: True}  # doubt lasts until the row is delivered
+
+
+async def test_a_graceful_release_marks_only_the_sends_it_cut_short(
+    pair: tuple[SqliteStore, SqliteStore]
+) -> None:
+    a, b = pair
+    cut = await a.outbox_insert(row("cut"), "A", T0 + TTL)
+    await a.outbox_insert(row("queued"), "A", T0 + TTL)
+    theirs = await a.outbox_insert(row("theirs"), "C", T0 + TTL)
+    await a.outbox_release("A", cut_short=[cut, theirs, 0])  # not A's, no such row: ignored
+    got = {r.group_key: r.in_doubt for r in await b.outbox_lease("B", 10, T0, TTL)}
+    assert got == {"cut": True, "queued": False}
+    other = await b.outbox_get(theirs)
+    assert other is not None
+    assert not other.in_doubt
+
+
+async def test_a_dead_owners_release_puts_its_due_rows_in_doubt(
+    pair: tuple[SqliteStore, SqliteStore]
+) -> None:
+    a, b = pair
+    due = await a.outbox_insert(row("due"), "crashed", T0 + TTL)
+    await a.outbox_insert(row("later", due=T0 + 60), "crashed", T0 + TTL)
+    await a.outbox_release("crashed", in_doubt=True)
+    got = {r.group_key: r.in_doubt for r in await b.outbox_adopt("B", T0, TTL)}
+    assert got == {"due": True, "later": False}
+    assert (await b.outbox_get(due)) == replace(row("due"), id=due, in_doubt=True)
+
+
+async def test_own_expired_lease_taken_back_is_not_in_doubt(
+    pair: tuple[SqliteStore, SqliteStore]
+) -> None:
+    a, _ = pair
+    await a.outbox_insert(row("g"), "A", T0 + TTL)
+    [again] = await a.outbox_lease("A", 10, T0 + TTL, TTL)  # its renewals had failed
+    assert not again.in_doubt  # A knows what it sent: nobody else held the row
+
+
+async def test_upgrading_a_crashed_database_puts_its_held_due_rows_in_doubt(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        for version, sql in read_migrations():
+            if version <= 4:  # the schema before 006
+                db.executescript(sql)
+        db.execute("PRAGMA user_version = 4")
+    old = SqliteStore(path)
+    await old.open()  # migrates; the rows below are then written as a v4 router would
+    held = await old.outbox_insert(row("held"), "crashed", T0 + TTL)
+    released = await old.outbox_insert(row("released"), "gone", T0 + TTL)
+    await old.outbox_release("gone")
+    await old.close()
+    with sqlite3.connect(path) as db:  # as before 006: run it again on these rows
+        db.execute("ALTER TABLE outbox DROP COLUMN in_doubt")
+        db.execute("DELETE FROM schema_migrations WHERE version = 6")
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        got = {r.id: r.in_doubt for r in await store.outbox_load_pending()}
+        assert got == {held: True, released: False}
+    finally:
+        await store.close()
+

@@ -1,4 +1,4 @@
-/* alert-router's service worker: shows a Web Push notification, opens its page on click.
+/** alert-router's service worker: shows a Web Push notification, opens its page on click.
  *
  * Served at /sw.js with `Service-Worker-Allowed: /`; register it from any page of the
  * router's origin with `navigator.serviceWorker.register("/sw.js", {scope: "/"})`.

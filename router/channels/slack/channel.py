@@ -1,22 +1,24 @@
 """Slack: Block Kit messages through an incoming webhook or the Web API (chat.postMessage).
 
-In Web API mode the message `ts` is remembered so an all-resolved notification edits the
-firing message in place (`chat.update`) instead of posting a second one.
+In Web API mode the message `ts` is remembered so an all-resolved notification (with
+`update_message`, every later notification) edits the group's message in place
+(`chat.update`) instead of posting another. Each message carries metadata naming its
+delivery, so a repeat after a crash finds the message already posted (slack_history).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from router.channels.base import SendContext, excerpt, target_id
 from router.channels.http import HttpClient, classify_http, cut
-from router.channels.slack_attachment import ATTACHMENT_KEYS, AttachmentRenderer, parse_attachment
-from router.config.fields import FieldReader
+from router.channels.slack import history
+from router.channels.slack_attachment import AttachmentRenderer
 from router.config.types import Pacing, SlackConfig
-from router.config.yaml_source import Node
 from router.errors import DeliveryError, FailureReason
 from router.model import Notification
 from router.rendering import Renderer, template_data
@@ -34,6 +36,12 @@ _AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "tok
                           "token_expired", "no_permission", "missing_scope"})
 # chat.update cannot edit this message any more: post a fresh one instead.
 _UPDATE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
+# A post that failed this way may still have been posted: its retry looks first.
+_UNSURE = frozenset({FailureReason.TIMEOUT, FailureReason.NETWORK, FailureReason.SERVER_ERROR})
+_MAX_UNSURE = 1024  # deliveries remembered as unsure (the oldest forgotten first)
+# Slack refused the metadata itself: post without it (the message matters more).
+_METADATA_REFUSED = frozenset({"invalid_metadata_format", "invalid_metadata_schema",
+                               "metadata_too_large", "metadata_must_be_sent_from_app"})
 
 
 SLACK_PACING = Pacing(rate=1.0, burst=3)
@@ -58,6 +66,10 @@ class SlackChannel:
                                 destination)
         self._renderer = renderer
         self._http = http
+        self._metadata = True  # until Slack refuses it
+        self._channel_id: str | None = None  # learned from Slack's answers
+        self._logged: set[str] = set()  # problems already logged at warning level
+        self._unsure: dict[int, None] = {}  # deliveries whose post may have gone through
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.
         self._body_tmpl = renderer.template(cfg.template) if cfg.template else None
         self._title = renderer.compile_string(cfg.title) if cfg.title else None
@@ -137,18 +149,94 @@ class SlackChannel:
             await self._send_webhook(payload, ctx)
             return {}
         body = json.loads(payload)
+        meta = history.metadata(ctx, payload)
+        if meta is not None and self._metadata:
+            body["metadata"] = meta
         ts, channel = ctx.state.get("ts"), ctx.state.get("channel")
-        if ctx.all_resolved and ts and channel:
-            update = {**body, "channel": channel, "ts": ts}
-            try:
-                await self._call("chat.update", update, ctx)
-            except SlackAPIError as exc:
-                if exc.code not in _UPDATE_GONE:
-                    raise
-            else:
-                return {"ts": ts, "channel": channel}
-        answer = await self._call("chat.postMessage", body, ctx)
-        return {"ts": str(answer.get("ts", "")), "channel": str(answer.get("channel", ""))}
+        # Editing is idempotent: a repeat of an edit shows once whatever happened before.
+        if ts and channel and (ctx.all_resolved or self.cfg.update_message):
+            edited = await self._update(body, channel, ts, ctx)
+            if edited is not None:
+                return edited
+        unsure = ctx.in_doubt or ctx.delivery_id in self._unsure
+        if unsure and "metadata" in body:  # without it, no message names a delivery
+            found = await self._recall(body, payload, ctx)
+            if found is not None:
+                self._unsure.pop(ctx.delivery_id, None)
+                return found
+        return await self._post(body, ctx)
+
+    async def _update(self, body: dict[str, Any], channel: str, ts: str, ctx: SendContext
+                      ) -> dict[str, str] | None:
+        """Edit message `ts`; None if Slack cannot edit it any more (post anew instead)."""
+        try:
+            await self._call("chat.update", {**body, "channel": channel, "ts": ts}, ctx)
+        except SlackAPIError as exc:
+            if exc.code not in _UPDATE_GONE:
+                raise
+            return None
+        return {"ts": ts, "channel": channel}
+
+    async def _post(self, body: dict[str, Any], ctx: SendContext) -> dict[str, str]:
+        """chat.postMessage; a failure that leaves the outcome unknown (a timeout, a dropped
+        connection, a 5xx) makes this delivery's next attempt look for the message first."""
+        try:
+            posted = await self._post_once(body, ctx)
+        except DeliveryError as exc:
+            if exc.reason in _UNSURE and ctx.delivery_id > 0:
+                self._unsure[ctx.delivery_id] = None
+                if len(self._unsure) > _MAX_UNSURE:
+                    del self._unsure[next(iter(self._unsure))]
+            raise
+        self._unsure.pop(ctx.delivery_id, None)
+        return posted
+
+    async def _post_once(self, body: dict[str, Any], ctx: SendContext) -> dict[str, str]:
+        try:
+            answer = await self._call("chat.postMessage", body, ctx)
+        except SlackAPIError as exc:
+            if exc.code not in _METADATA_REFUSED or "metadata" not in body:
+                raise
+            self._metadata = False
+            self._note("slack refused message metadata; posting without it (a repeat "
+                       "after a crash may then show twice)", exc.code)
+            answer = await self._call("chat.postMessage",
+                                      {k: v for k, v in body.items() if k != "metadata"}, ctx)
+        channel = str(answer.get("channel", ""))
+        self._channel_id = channel or self._channel_id
+        return {"ts": str(answer.get("ts", "")), "channel": channel}
+
+    async def _recall(self, body: dict[str, Any], payload: bytes, ctx: SendContext
+                      ) -> dict[str, str] | None:
+        """A delivery in doubt: its message if an earlier attempt posted it (edited to the
+        current payload if it shows an older one); None to post (a repeat beats a loss)."""
+        channel = history.channel_id(ctx, self._channel_id, self.cfg.channel)
+        if channel is None:
+            self._note("slack history lookup needs the channel ID (set channel: C…); "
+                       "posting again", "channel_name_only")
+            return None
+
+        async def call(method: str, args: Mapping[str, str]) -> dict[str, Any]:
+            return await self._call(method, args, ctx, form=True)
+
+        try:
+            found = await history.find(call, channel, ctx, payload)
+        except DeliveryError as exc:
+            code = exc.code if isinstance(exc, SlackAPIError) else str(exc.reason)
+            self._note("slack history lookup failed; posting again (the repeat may show "
+                       "twice)", code)
+            return None
+        if found is None:
+            return None
+        if found.current:
+            return {"ts": found.ts, "channel": channel}
+        return await self._update(body, channel, found.ts, ctx)
+
+    def _note(self, message: str, code: str) -> None:
+        """Log a problem at warning level once per cause, then at debug."""
+        level = logging.DEBUG if code in self._logged else logging.WARNING
+        self._logged.add(code)
+        log.log(level, message, extra={"error": code})
 
     async def _send_webhook(self, payload: bytes, ctx: SendContext) -> None:
         assert self.cfg.api_url is not None
@@ -168,13 +256,17 @@ class SlackChannel:
                 retryable=False,
             )
 
-    async def _call(self, method: str, body: dict[str, Any], ctx: SendContext) -> dict[str, Any]:
+    async def _call(self, method: str, body: Mapping[str, Any], ctx: SendContext, *,
+                    form: bool = False) -> dict[str, Any]:
+        """One Web API call: JSON, or form fields for the read methods (`form`)."""
         assert self.cfg.token is not None
         url = self.cfg.app_url.rstrip("/") + "/" + method
+        data, kind = ((urlencode(body).encode(), "application/x-www-form-urlencoded") if form
+                      else (json.dumps(body, ensure_ascii=False).encode(),
+                            "application/json; charset=utf-8"))
         status, headers, text = await self._http.post(
-            url, json.dumps(body, ensure_ascii=False).encode(),
-            headers={"Content-Type": "application/json; charset=utf-8",
-                     "Authorization": f"Bearer {self.cfg.token.reveal()}"},
+            url, data, headers={"Content-Type": kind,
+                                "Authorization": f"Bearer {self.cfg.token.reveal()}"},
             timeout=ctx.timeout, endpoint=f"slack api ({method})",
             http_config=self.cfg.http_config,
         )
@@ -221,65 +313,3 @@ def build(cfg: SlackConfig, renderer: Renderer, http: HttpClient) -> SlackChanne
     if not isinstance(cfg, SlackConfig):
         raise TypeError(f"slack channel needs a SlackConfig, got {type(cfg).__name__}")
     return SlackChannel(cfg, renderer, http)
-
-
-# --- configuration: the `slack_configs` entries -----------------------------------
-
-CONFIG_KEY = "slack_configs"
-KEYS = (
-    "api_url",
-    "api_url_file",
-    "token",
-    "token_file",
-    "app_url",
-    "channel",
-    "username",
-    "icon_emoji",
-    "title",
-    "text",
-    "send_resolved",
-    "max_alerts",
-    "template",
-    "http_config",
-    "timeout",
-    "pacing",
-    *ATTACHMENT_KEYS,
-)
-
-
-def parse(fields: FieldReader, node: Node) -> SlackConfig | None:
-    api_url = fields.secret(node, "api_url")
-    token = fields.secret(node, "token")
-    channel = node.get_str("channel")
-    has_url = node.has("api_url") or node.has("api_url_file")
-    has_token = node.has("token") or node.has("token_file")
-    if not has_url and not has_token and fields.global_.slack_api_url is not None:
-        api_url, has_url = fields.global_.slack_api_url, True  # Alertmanager's inheritance
-    if has_url and has_token:
-        node.error('"api_url" (incoming webhook) and "token" (Web API) are exclusive')
-    elif not has_url and not has_token:
-        node.error('one of "api_url", "api_url_file", "token" or "token_file" is required '
-                   "(no global Slack API URL set either inline or in a file)")
-    elif has_token and channel is None:
-        node.error('"channel" is required with "token"')
-    default = SlackConfig()
-    config = SlackConfig(
-        api_url=api_url,
-        token=token,
-        app_url=node.get_str("app_url", default.app_url) or default.app_url,
-        channel=channel,
-        username=node.get_str("username"),
-        icon_emoji=node.get_str("icon_emoji"),
-        title=fields.template_string(node.get("title")),
-        text=fields.template_string(node.get("text")),
-        send_resolved=node.get_bool("send_resolved", False),
-        max_alerts=node.get_int("max_alerts", default.max_alerts, minimum=1),
-        template=fields.template_key(node, "template"),
-        http_config=fields.http_config(node),
-        timeout=fields.timeout(node),
-        pacing=fields.pacing(node),
-        icon_url=fields.template_string(node.get("icon_url")),
-        link_names=node.get_bool("link_names", False),
-        attachment=parse_attachment(fields, node),
-    )
-    return config if (api_url is None) != (token is None) else None
