@@ -97,7 +97,8 @@ class HttpClient:
     ) -> Response:
         """`post_json` through the shared session, with `http_config` applied. A header
         the channel sets itself (Slack's Web API token) wins over the config's. `method`
-        is for the rare vendor call that is not a POST (OpsGenie's PUT updates)."""
+        is for the calls that are not a POST (OpsGenie's PUT updates; Jira: GET transitions,
+        PUT issue)."""
         http = http_config or _DEFAULT_HTTP
         merged = dict(headers)
         try:
@@ -179,7 +180,8 @@ async def post_json(
     method: str = "POST",
     **options: Any,
 ) -> Response:
-    """POST `body`; return (status, headers, text). Transport failures become DeliveryError.
+    """POST `body` (or send it with `method`); return (status, headers, text). Transport
+    failures become DeliveryError.
 
     `options` are aiohttp request arguments from an `http_config` (proxy, ssl, ...);
     without them redirects are not followed.
@@ -192,7 +194,7 @@ async def post_json(
         async with session.request(
             method,
             url,
-            data=body,
+            data=body if body or method not in ("GET", "HEAD") else None,
             headers=dict(headers),
             timeout=aiohttp.ClientTimeout(total=timeout),
             **{"allow_redirects": False, **options},

@@ -16,6 +16,8 @@ __all__ = ["GLOBAL_KEYS", "parse_global", "split_hostport"]
 
 _URL_KEYS = ("pagerduty_url", "opsgenie_api_url", "victorops_api_url", "telegram_api_url",
              "webex_api_url", "wechat_api_url", "rocketchat_api_url")
+# URLs without a default: unset unless given.
+_OPTIONAL_URL_KEYS = ("jira_api_url",)
 # Secrets taking an `x_file` form, with Alertmanager's exclusivity check.
 _FILE_SECRETS = ("smtp_auth_password", "slack_api_url", "opsgenie_api_key",
                  "victorops_api_key", "mattermost_webhook_url", "wechat_api_secret",
@@ -29,6 +31,7 @@ GLOBAL_KEYS = (
     "mattermost_webhook_url", "mattermost_webhook_url_file",
     "wechat_api_secret_file", "rocketchat_token", "rocketchat_token_file", "rocketchat_token_id",
     "rocketchat_token_id_file",
+    *_OPTIONAL_URL_KEYS,
 )
 
 
@@ -47,6 +50,8 @@ def parse_global(fields: FieldReader, node: Node) -> GlobalConfig:
     d = GlobalConfig()
     secrets = {key: _file_secret(fields, node, key) for key in _FILE_SECRETS}
     urls = {key: _url(node, key, getattr(d, key)) for key in _URL_KEYS}
+    urls |= {key: _url(node, key, "") if node.get_str(key) else ""
+             for key in _OPTIONAL_URL_KEYS}
     smarthost = node.get_str("smtp_smarthost", "") or ""
     if smarthost:
         try:

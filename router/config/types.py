@@ -375,6 +375,7 @@ class GlobalConfig:
     rocketchat_api_url: str = "https://open.rocket.chat/"
     rocketchat_token: Secret | None = None
     rocketchat_token_id: Secret | None = None
+    jira_api_url: str = ""  # no default: a jira_configs entry without api_url needs it
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ SECRET_KEYS = frozenset({
     "mattermost_webhook_url",
     # sns, wechat and rocketchat
     "secret_key", "token_id", "rocketchat_token", "rocketchat_token_id",
+    "alert_source_token",
 })
 _PATH_PARTS = re.compile(r"[.\[]")
 
