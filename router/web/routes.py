@@ -14,6 +14,7 @@ from router.web import alerts, am_groups, am_v2, deliveries, ingest, ops, webpus
 from router.web.auth import auth_middleware
 from router.web.errors import Handler, error_middleware
 from router.web.keys import ROUTE_POLICIES, Policy
+from router.web.webconfig import add_headers
 
 PUBLIC, READ, WRITE = Policy.PUBLIC, Policy.READ, Policy.WRITE
 
@@ -61,6 +62,7 @@ def setup_routes(app: web.Application) -> None:
     """Install the error and auth middlewares and every route of the table."""
     app.middlewares.append(error_middleware)
     app.middlewares.append(auth_middleware)
+    app.on_response_prepare.append(add_headers)
     app[ROUTE_POLICIES] = {}
     for method, path, handler, policy in ROUTES:
         add_route(app, method, path, handler, policy)
