@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import logfmt
 import pytest
 
 from router.cli import main
@@ -119,7 +120,7 @@ receivers:
 """, encoding="utf-8")
     payload = FIXTURES / "critical-single-firing.json"
     assert main(["render", "--config", str(config), "--receiver", "critical",
-                 "--payload", str(payload)]) == 0
+                 "--payload", str(payload), "--raw"]) == 0
     out = capsys.readouterr().out
     bodies = dict(re.findall(r"^--- (\S+) ---\n(.*?)\n(?=--- |\Z)", out, re.M | re.S))
     assert list(bodies) == ["slack[0]", "webhook[0]", "log[0]"]
@@ -195,10 +196,12 @@ async def test_serve_on_built_in_defaults_logs_alerts_and_stops_on_sigterm(
     assert proc.stderr is not None
     logs: list[str] = []
     try:
-        started = json.loads(await read_line(proc.stderr, "listening", logs))
+        started = logfmt.parse(await read_line(proc.stderr, "listening", logs))
         assert started["listen"] == listen
         assert started["level"] == "info"
         assert "built-in default" in started["config"]
+        # Prometheus' timestamps: date, time to the millisecond, zone.
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", started["ts"])
 
         # Older than the default group_wait (30s): flushes at once.
         starts = (datetime.now(UTC) - timedelta(minutes=2)).isoformat().replace("+00:00", "Z")
@@ -210,10 +213,14 @@ async def test_serve_on_built_in_defaults_logs_alerts_and_stops_on_sigterm(
             ready = await session.get(f"http://{listen}/-/ready")
             assert ready.status == 200
         out: list[str] = []
-        line = await read_line(proc.stdout, "DiskFull", out)
-        assert out == [line]  # nothing else on stdout
-        assert line.endswith("\n")
-        assert line.count("\n") == 1
+        raw = await read_line(proc.stdout, "DiskFull", out)
+        assert out == [raw]  # nothing else on stdout
+        assert raw.endswith("\n")
+        assert raw.count("\n") == 1
+        # The log channel's line is a logfmt record like every other line.
+        record = logfmt.parse(raw)
+        assert record["logger"] == "router.notifications"
+        line = record["msg"]
         assert line.startswith('[FIRING:1] receiver=default group={alertname="DiskFull"} '
                                'reason="first notification" | DiskFull')
         assert 'summary="disk is full"' in line
