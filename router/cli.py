@@ -9,19 +9,20 @@ problem (1); never a traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import gc
 import os
+import socket
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from router.cli_tools import cmd_explain, cmd_healthcheck, cmd_render, load_or_print
-from router.config.load import check_report
-from router.errors import ConfigError
 from router.logs import LEVELS
+
+# Only what parsing and a fast refusal need is imported up here: the config loader pulls in
+# every channel (aiohttp, pywebpush: about a second), so a taken port or an unusable
+# storage named by a flag is refused before it is imported.
 
 DEFAULT_DB = "alert-router.db"  # inside a --storage.path directory
 
@@ -120,16 +121,20 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return cmd_check(args.files)
     if args.command == "routes":
         return cmd_routes_test(args.config, args.labels)
+    if args.command == "serve":
+        return cmd_serve(args)
+    from router import cli_tools
+
     if args.command == "explain":
-        return cmd_explain(args.config, args.alert, args.url)
+        return cli_tools.cmd_explain(args.config, args.alert, args.url)
     if args.command == "render":
-        return cmd_render(args.config, args.receiver, args.payload, raw=args.raw)
-    if args.command == "healthcheck":
-        return cmd_healthcheck(args.url, args.pid, _parser())
-    return cmd_serve(args)
+        return cli_tools.cmd_render(args.config, args.receiver, args.payload, raw=args.raw)
+    return cli_tools.cmd_healthcheck(args.url, args.pid, _parser())
 
 
 def cmd_check(files: list[str]) -> int:
+    from router.config.load import check_report
+
     problems, warnings = check_report(files)
     for line in problems + warnings:
         print(line)
@@ -140,7 +145,7 @@ def cmd_check(files: list[str]) -> int:
 
 
 def cmd_routes_test(config_path: str, pairs: list[str]) -> int:
-    from router.cli_tools import parse_labels
+    from router.cli_tools import load_or_print, parse_labels
     from router.routing import tree as routing
 
     config = load_or_print(config_path)
@@ -162,14 +167,36 @@ def serve_overrides(args: argparse.Namespace) -> dict[str, str]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from router.config.load import default_config
-    from router.config.web_config import WebConfigFile
     from router.logs import setup_logging
-    from router.serve import StartupError, serve
-    from router.service import apply_overrides
+    from router.serve import StartupError, bind, check_storage
 
     setup_logging(args.log_level, args.log_format)
     overrides = serve_overrides(args)
+    sockets: list[socket.socket] = []
+    try:
+        # What the flags name is checked before the heavy imports (see the top).
+        if "listen" in overrides:
+            sockets = bind(overrides["listen"])
+        if "storage" in overrides:
+            check_storage(overrides["storage"])
+        return _serve(args, overrides, sockets)
+    except StartupError as exc:
+        print(f"alert-router: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _serve(args: argparse.Namespace, overrides: dict[str, str],
+           sockets: list[socket.socket]) -> int:
+    from router.cli_tools import load_or_print
+    from router.config.load import default_config
+    from router.config.web_config import WebConfigFile
+    from router.errors import ConfigError
+    from router.serve import bind, serve
+    from router.service import apply_overrides
+
     if args.config:
         config = load_or_print(args.config, strict=True)
         if config is None:
@@ -179,20 +206,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = apply_overrides(config, overrides)
     try:
         web_config = WebConfigFile(args.web_config)
-        with contextlib.suppress(KeyboardInterrupt):
-            _run(serve(config, args.config, overrides, web_config))
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
-    except StartupError as exc:
-        print(f"alert-router: error: {exc}", file=sys.stderr)
-        return 1
+    sockets = sockets or bind(config.server.listen)
+    with contextlib.suppress(KeyboardInterrupt):
+        _run(serve(config, args.config, overrides, web_config, sockets))
     return 0
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:
     """uvloop when installed (about twice asyncio's socket throughput), else asyncio."""
+    import asyncio
+
     # Full GC passes walk every held alert and stall the loop (a p99 of 26 ms at 1,000
     # alerts/s, measured). A larger young generation and 10x rarer full passes cut that
     # to about 10 ms; cyclic garbage is still collected (bench/README.md).

@@ -20,15 +20,11 @@ import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aiohttp import web
-
-from router.config.types import RouterConfig
-from router.config.web_config import WebConfigFile
-from router.errors import StoreUnavailable
-from router.web.tls import ServerTls
-
 if TYPE_CHECKING:
+    from router.config.types import RouterConfig
+    from router.config.web_config import WebConfigFile
     from router.service import Service
+    from router.web.tls import ServerTls
 
 __all__ = ["StartupError", "bind", "check_storage", "serve"]
 
@@ -97,17 +93,20 @@ def check_storage(path: str) -> None:
     for target, mode in ((folder, os.W_OK | os.X_OK), (db, os.R_OK | os.W_OK)):
         if target.exists() and not os.access(target, mode):
             raise StartupError(
-                f"storage {path}: {target} is not writable by uid {os.geteuid()} "
-                "(permission denied)")
+                f"storage {path}: {target} is not writable by uid {os.geteuid()}")
 
 
 async def serve(config: RouterConfig, config_path: str | None, overrides: dict[str, str],
-                web_config: WebConfigFile) -> None:
-    """Serve until SIGTERM/SIGINT; StartupError before anything is served."""
-    from router.app import create_app  # the whole object graph: not for --version
+                web_config: WebConfigFile, sockets: list[socket.socket]) -> None:
+    """Serve on `sockets` (bound by `bind`) until SIGTERM/SIGINT; StartupError before
+    anything is served."""
+    # Imported here: `bind` and `check_storage` refuse before the whole object graph loads.
+    from aiohttp import web
+
+    from router.app import create_app
+    from router.errors import StoreUnavailable
     from router.web.keys import SERVICE
 
-    sockets = bind(config.server.listen)
     try:
         check_storage(config.storage.path)
         tls = _tls(web_config)
@@ -137,6 +136,8 @@ async def serve(config: RouterConfig, config_path: str | None, overrides: dict[s
 
 
 def _tls(web_config: WebConfigFile) -> ServerTls | None:
+    from router.web.tls import ServerTls
+
     cfg = web_config.current().tls
     if cfg is None:
         return None
