@@ -50,7 +50,7 @@ def taken() -> Iterator[int]:
 
 
 def test_a_taken_port_is_one_line_and_exit_1(tmp_path: Path, taken: int) -> None:
-    code, out, err, seconds = run("serve", f"--web.listen-address=127.0.0.1:{taken}",
+    code, _, err, seconds = run("serve", f"--web.listen-address=127.0.0.1:{taken}",
                                   f"--storage.path={tmp_path}", cwd=tmp_path)
     one_line_refusal(code, err, seconds,
                      f"alert-router: error: cannot listen on 127.0.0.1:{taken}: "
