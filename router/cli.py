@@ -102,9 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(parser, args)
     except BrokenPipeError:
-        # `alert-router render ... | head`: the reader left; say nothing more, as `cat`.
+        # `alert-router render ... | head`: the reader left; say nothing more and exit as a
+        # program killed by SIGPIPE would (128 + 13). What is still buffered goes nowhere.
         with contextlib.suppress(OSError):
-            sys.stdout = Path(os.devnull).open("w", encoding="utf-8")  # noqa: SIM115
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
 
 
