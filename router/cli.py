@@ -54,7 +54,7 @@ def _serve_flags(serve: argparse.ArgumentParser) -> None:
     add("--version", action="store_true", help="print the version and exit")
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="alert-router", description=__doc__)
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command")
@@ -97,7 +97,7 @@ def _argv(argv: Sequence[str] | None) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(_argv(argv))
     try:
         return _dispatch(parser, args)
@@ -130,7 +130,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return cli_tools.cmd_explain(args.config, args.alert, args.url)
     if args.command == "render":
         return cli_tools.cmd_render(args.config, args.receiver, args.payload, raw=args.raw)
-    return cli_tools.cmd_healthcheck(args.url, args.pid, _parser())
+    return cli_tools.cmd_healthcheck(args.url, args.pid, build_parser())
 
 
 def cmd_check(files: list[str]) -> int:
