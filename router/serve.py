@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
 import socket
 import ssl
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from router.config.types import RouterConfig
@@ -57,26 +58,39 @@ def bind(listen: str) -> list[socket.socket]:
     except socket.gaierror as exc:
         raise StartupError(f"cannot listen on {listen}: {exc.strerror}") from None
     sockets: list[socket.socket] = []
-    seen: set[tuple[object, ...]] = set()
-    try:
-        for family, kind, proto, _, address in infos:
-            if address in seen:
+    failed: OSError | None = None
+    for family, kind, proto, _, address in dict.fromkeys(
+            (i[0], i[1], i[2], "", i[4]) for i in infos):
+        try:
+            sockets.append(_listen(family, kind, proto, address))
+        except OSError as exc:
+            # `:9095` on a host without IPv6: the IPv4 socket is enough.
+            if host is None and exc.errno in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL):
                 continue
-            seen.add(address)
-            sock = socket.socket(family, kind, proto)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:  # v4 has its own socket when both resolve
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(address)
-            sock.listen(1024)
-            sock.setblocking(False)
-    except OSError as exc:
+            failed = exc
+            break
+    if failed is not None or not sockets:
         for sock in sockets:
             sock.close()
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise StartupError(f"cannot listen on {listen}: {reason.lower()}") from None
+        code = failed.errno if failed is not None else None
+        reason = os.strerror(code).lower() if code else "no address to listen on"
+        raise StartupError(f"cannot listen on {listen}: {reason}")
     return sockets
+
+
+def _listen(family: int, kind: int, proto: int, address: Any) -> socket.socket:
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:  # IPv4 has its own socket when both resolve
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sock.listen(1024)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def check_storage(path: str) -> None:

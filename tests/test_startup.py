@@ -7,12 +7,15 @@ answers like a Prometheus component; `healthcheck` finds the port a router was s
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -156,6 +159,15 @@ def test_healthcheck_probes_the_port_the_router_was_started_on(tmp_path: Path) -
             assert "alert-router listening" in line, line
             code, _, err, _ = run("healthcheck", f"--pid={proc.pid}", cwd=tmp_path)
             assert (code, err) == (0, "")
+            # A long amtool/Grafana filter (about 19 KB of URL) is served, not a 400 for
+            # aiohttp's default 8 KiB request line.
+            names = "|".join(f"SomeAlertName{i}" for i in range(1000))
+            query = urllib.parse.quote(f'alertname=~"{names}"')
+            url = f"http://127.0.0.1:{port}/api/v2/alerts?filter={query}"
+            assert len(url) > 18_000
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                assert resp.status == 200
+                assert json.loads(resp.read()) == []
         finally:
             proc.terminate()
             proc.wait(timeout=20)
