@@ -132,6 +132,10 @@ async def serve(config: RouterConfig, config_path: str | None, overrides: dict[s
             await runner.setup()
         except StoreUnavailable as exc:
             raise StartupError(f"storage {config.storage.path}: {exc}") from None
+        except Exception as exc:  # e.g. a file that is not a database: still one line
+            log.debug("start-up failed", exc_info=exc)
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise StartupError(f"cannot start: {type(exc).__name__}: {first}") from None
     except BaseException:
         for sock in sockets:
             sock.close()

@@ -69,6 +69,20 @@ class _Lines(logging.Handler):
 
 
 @pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """For a test that calls setup_logging: the root and notifications loggers as they were
+    (a root left at `error` would hide the warnings later tests look for)."""
+    root, notes = logging.getLogger(), logging.getLogger(NOTIFICATIONS)
+    saved = (root.level, root.handlers[:], notes.level, notes.handlers[:], notes.propagate)
+    yield
+    root.setLevel(saved[0])
+    root.handlers[:] = saved[1]
+    notes.setLevel(saved[2])
+    notes.handlers[:] = saved[3]
+    notes.propagate = saved[4]
+
+
+@pytest.fixture
 def notifications() -> Iterator[list[str]]:
     """The log channel's lines (the messages of `router.notifications` records), however
     an earlier in-process `serve` left the logging set up."""

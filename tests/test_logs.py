@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterator
 
 import logfmt
 import pytest
@@ -18,15 +17,8 @@ STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 
 @pytest.fixture
-def streams() -> Iterator[tuple[io.StringIO, io.StringIO]]:
-    err, out = io.StringIO(), io.StringIO()
-    yield err, out
-    root = logging.getLogger()
-    root.handlers.clear()
-    root.setLevel(logging.WARNING)
-    notes = logging.getLogger(NOTIFICATIONS)
-    notes.handlers.clear()
-    notes.propagate = True
+def streams(restore_logging: None) -> tuple[io.StringIO, io.StringIO]:
+    return io.StringIO(), io.StringIO()
 
 
 def emit() -> None:

@@ -176,3 +176,12 @@ def test_healthcheck_probes_the_port_the_router_was_started_on(tmp_path: Path) -
     assert code == 1
     assert err.startswith(f"healthcheck: http://127.0.0.1:{port}: ")
     assert err.count("\n") == 1
+
+
+def test_a_file_that_is_not_a_database_is_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "alert-router.db"
+    db.write_bytes(b"this is not SQLite" * 100)
+    code, _, err, seconds = run("serve", "--web.listen-address=127.0.0.1:0",
+                                f"--storage.path={db}", cwd=tmp_path)
+    one_line_refusal(code, err, seconds, "alert-router: error: ")
+    assert "not a database" in err

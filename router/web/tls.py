@@ -13,12 +13,11 @@ previous context and is tried again at the next connection. Versions, ciphers an
 from __future__ import annotations
 
 import logging
-import os
 import ssl
-import tempfile
 import time
 from pathlib import Path
 
+from router.channels.tls import load_identity
 from router.config.web_types import CIPHER_SUITES, TlsServerConfig
 from router.logs import RepeatLog
 
@@ -66,19 +65,9 @@ def build_server_context(cfg: TlsServerConfig) -> ssl.SSLContext:
 
 
 def _load_identity(context: ssl.SSLContext, cfg: TlsServerConfig) -> None:
-    """`load_cert_chain` takes paths only: inline PEM goes through private temp files."""
-    with tempfile.TemporaryDirectory() as tmp:
-        cert = cfg.cert_file or _private(Path(tmp) / "cert.pem", cfg.cert or "")
-        key = cfg.key_file or _private(Path(tmp) / "key.pem",
-                                       cfg.key.reveal() if cfg.key else "")
-        context.load_cert_chain(cert, key)
-
-
-def _private(path: Path, text: str) -> str:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    return str(path)
+    key = cfg.key
+    load_identity(context, cfg.cert_file, cfg.cert, cfg.key_file,
+                  key.reveal if key is not None else str)
 
 
 def _stamp(files: tuple[str, ...]) -> tuple[tuple[int, int, int], ...]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import logging
 import re
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from router.channels.base import SendContext
 from router.channels.http import HttpClient
 from router.channels.log import MAX_LINE, LogChannel
 from router.config.types import LogConfig
-from router.logs import NOTIFICATIONS, setup_logging
+from router.logs import setup_logging
 from router.model import Notification, NotifyReason, make_alert
 from router.rendering import Renderer
 
@@ -78,16 +77,12 @@ async def test_by_default_each_line_is_a_record_of_the_notifications_logger(
     assert notifications == ["[FIRING:1] one line"]
 
 
+@pytest.mark.usefixtures("restore_logging")
 async def test_the_line_is_written_in_the_process_log_format_on_stdout() -> None:
     out, err = io.StringIO(), io.StringIO()
     setup_logging("error", "logfmt", stream=err, notifications=out)
-    try:
-        channel = build_channel("log", LogConfig(), Renderer([]), HttpClient())
-        await channel.send(b'[FIRING:1] receiver=x group={a="b"}', SendContext(1.0, {}, False))
-    finally:
-        logging.getLogger().handlers.clear()
-        logging.getLogger(NOTIFICATIONS).handlers.clear()
-        logging.getLogger(NOTIFICATIONS).propagate = True
+    channel = build_channel("log", LogConfig(), Renderer([]), HttpClient())
+    await channel.send(b'[FIRING:1] receiver=x group={a="b"}', SendContext(1.0, {}, False))
     # At info although --log.level is error: a notification is not a diagnostic.
     line = out.getvalue()
     assert re.fullmatch(r'ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=info '
