@@ -115,6 +115,7 @@ def setup_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None 
     notes.handlers[:] = [note]
     notes.setLevel(logging.INFO)
     notes.propagate = False
+    logging.captureWarnings(True)  # a library's warning is a log line like any other
     # aiohttp's access log line per request would swamp the output at alert rates.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 

@@ -145,6 +145,7 @@ async def serve(config: RouterConfig, config_path: str | None, overrides: dict[s
             await web.SockSite(runner, sock, ssl_context=tls.context if tls else None).start()
         log.info("alert-router listening", extra={
             "listen": config.server.listen, "tls": tls is not None,
+            "web_config": web_config.path or "none",
             "config": config_path or "built-in default (every alert to the log channel)",
             "storage": config.storage.path})
         await _until_stopped(app[SERVICE])

@@ -80,6 +80,7 @@ def restore_logging() -> Iterator[None]:
     notes.setLevel(saved[2])
     notes.handlers[:] = saved[3]
     notes.propagate = saved[4]
+    logging.captureWarnings(False)
 
 
 @pytest.fixture
