@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_flags(sub.add_parser("serve", help="run the router"))
     check = sub.add_parser("check-config", help="validate config files")
     check.add_argument("files", nargs="+")
+    check_web = sub.add_parser("check-web-config",
+                               help="validate --web.config.file files (TLS files loaded)")
+    check_web.add_argument("files", nargs="+")
     routes = sub.add_parser("routes", help="routing tools")
     rsub = routes.add_subparsers(dest="routes_command", required=True)
     rtest = rsub.add_parser("test", help="which receivers would labels reach")
@@ -120,6 +123,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                      "or healthcheck")
     if args.command == "check-config":
         return cmd_check(args.files)
+    if args.command == "check-web-config":
+        from router.cli_tools import cmd_check_web
+
+        return cmd_check_web(args.files)
     if args.command == "routes":
         return cmd_routes_test(args.config, args.labels)
     if args.command == "serve":

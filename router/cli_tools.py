@@ -193,6 +193,30 @@ def cmd_render(config_path: str, receiver_name: str, payload_path: str, *,
     return 0
 
 
+def cmd_check_web(files: list[str]) -> int:
+    """Like `promtool check web-config`, with the certificate and key loaded too."""
+    from router.config.web_config import load_web_config
+    from router.web.tls import build_server_context
+
+    bad = False
+    for path in files:
+        try:
+            tls = load_web_config(path).tls
+            if tls is not None:
+                build_server_context(tls)
+        except ConfigError as exc:
+            bad = True
+            print("\n".join(str(p) for p in exc.problems))
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            bad = True  # the reason only: an SSL error's text may quote bytes of a key
+            reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None)
+            print(f"{path}: tls_server_config: cannot load the certificate and key: "
+                  f"{reason or type(exc).__name__}")
+    if not bad:
+        print(f"{len(files)} file(s) valid")
+    return 1 if bad else 0
+
+
 # --- healthcheck -----------------------------------------------------------------------
 
 

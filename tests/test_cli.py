@@ -334,3 +334,22 @@ def test_render_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
         code = proc.wait(timeout=30)
     assert err == ""
     assert code == 141
+
+
+def test_serve_flags_win_over_the_config_file(tmp_path: Path) -> None:
+    from router.cli import build_parser, serve_overrides
+    from router.config.load import load_config
+    from router.service import apply_overrides
+
+    config = tmp_path / "router.yml"
+    config.write_text("route: {receiver: d}\nreceivers: [{name: d}]\nserver:\n"
+                      "  listen: 127.0.0.1:1\n  external_url: http://from-file\n",
+                      encoding="utf-8")
+    args = build_parser().parse_args([
+        "serve", "--config.file", str(config), "--web.listen-address=:9095",
+        "--web.external-url=https://alerts.example.com/router/",
+        f"--storage.path={tmp_path}"])
+    cfg = apply_overrides(load_config(args.config), serve_overrides(args))
+    assert cfg.server.listen == ":9095"
+    assert cfg.server.external_url == "https://alerts.example.com/router"
+    assert cfg.storage.path == str(tmp_path / "alert-router.db")  # a directory: the file in it

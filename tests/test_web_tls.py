@@ -169,3 +169,22 @@ def test_a_certificate_that_does_not_load_is_a_one_line_start_up_error(
     assert done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith(f"alert-router: error: web config {web}: "
                                   "tls_server_config: cannot load the certificate and key: ")
+
+
+def test_check_web_config_loads_the_certificate_too(
+    tmp_path: Path, ca: trustme.CA, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from router.cli import main
+
+    write_identity(ca.issue_cert("127.0.0.1"), tmp_path)
+    good, bad = tmp_path / "web.yml", tmp_path / "bad.yml"
+    good.write_text("tls_server_config: {cert_file: tls.crt, key_file: tls.key}\n",
+                    encoding="utf-8")
+    assert main(["check-web-config", str(good)]) == 0
+    assert capsys.readouterr().out == "1 file(s) valid\n"
+    ca.issue_cert("other").private_key_pem.write_to_path(str(tmp_path / "other.key"))
+    bad.write_text("tls_server_config: {cert_file: tls.crt, key_file: other.key}\n",
+                   encoding="utf-8")
+    assert main(["check-web-config", str(good), str(bad)]) == 1
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith(f"{bad}: tls_server_config: cannot load the certificate and key: ")
