@@ -181,6 +181,7 @@ def test_check_config_prints_warnings_and_exits_0(capsys: pytest.CaptureFixture[
     ]
 
 
+@pytest.mark.usefixtures("restore_logging")  # serve sets the process's logging up
 def test_serve_refuses_a_missing_secret_file(capsys: pytest.CaptureFixture[str]) -> None:
     from router.cli import main
 
