@@ -59,9 +59,13 @@ GC_INTERVAL = 60.0
 
 
 def apply_overrides(config: RouterConfig, overrides: dict[str, str]) -> RouterConfig:
-    """Command-line --listen/--storage win over the file (and survive reloads)."""
+    """Command-line --web.listen-address, --web.external-url and --storage.path win over
+    the file (and survive reloads)."""
     if "listen" in overrides:
         config = replace(config, server=replace(config.server, listen=overrides["listen"]))
+    if "external_url" in overrides:
+        url = overrides["external_url"].rstrip("/")
+        config = replace(config, server=replace(config.server, external_url=url))
     if "storage" in overrides:
         config = replace(config, storage=replace(config.storage, path=overrides["storage"]))
     return config

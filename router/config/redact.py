@@ -38,7 +38,7 @@ from router.matchers import Matcher
 _DURATIONS = frozenset({
     "group_wait", "group_interval", "repeat_interval", "resolve_timeout", "timeout",
     "max_age", "backoff_base", "backoff_cap", "window", "digest_interval", "quiet", "ttl",
-    "retry", "expire",
+    "retry", "expire", "reopen_duration",
 })
 # Compiled or derived fields that are not configuration (a route's `key` is derived; a
 # TLS `key` is a secret to show as such).

@@ -21,6 +21,7 @@ from aiohttp import web
 from router import __version__
 from router.web.auth import required
 from router.web.keys import ROUTE_POLICIES, RUNTIME
+from router.web.webconfig import WEB
 
 SECURED: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"basicAuth": []}]
 UNAUTHORIZED = {"$ref": "#/components/responses/Unauthorized"}
@@ -39,15 +40,13 @@ def describe(app: web.Application) -> dict[str, Any]:
     """The document for this app: each registered operation's security as configured."""
     doc = copy.deepcopy(_document())
     auth = app[RUNTIME].current.config.server.auth
+    users = app[WEB].has_users()  # the web config's basic_auth_users
     for route, policy in app[ROUTE_POLICIES].items():
         path = route.resource.canonical if route.resource is not None else ""
         operation = doc["paths"].get(path, {}).get(route.method.lower())
         if operation is None:
             continue  # HEAD of a GET: implied
-        refused = operation.pop("x-401-with-auth", None)  # a public login's wrong password
-        if refused is not None and auth.enabled:
-            operation["responses"]["401"] = refused
-        if required(policy, auth):
+        if required(policy, auth, users):
             operation["security"] = SECURED
             operation["responses"]["401"] = UNAUTHORIZED
         else:

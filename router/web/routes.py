@@ -26,6 +26,7 @@ from router.web import (
 from router.web.auth import auth_middleware
 from router.web.errors import Handler, error_middleware
 from router.web.keys import ROUTE_POLICIES, Policy
+from router.web.webconfig import add_headers
 
 PUBLIC, READ, WRITE = Policy.PUBLIC, Policy.READ, Policy.WRITE
 
@@ -85,6 +86,7 @@ def setup_routes(app: web.Application) -> None:
     """Install the error and auth middlewares and every route of the table."""
     app.middlewares.append(error_middleware)
     app.middlewares.append(auth_middleware)
+    app.on_response_prepare.append(add_headers)
     app[ROUTE_POLICIES] = {}
     ui.install(app)
     for method, path, handler, policy in ROUTES:
