@@ -151,8 +151,8 @@ async def scenario(args: argparse.Namespace, name: str, sink: str, other: str, b
                 / ingest.seconds,
                 "log_bytes_per_s": log_rate,
                 "router_cpu_s": cpu_seconds(router.pid) - cpu0,
-                "bad_attempts": metrics.get("alert_router_notification_requests_total", 0.0)
-                - metrics.get("alert_router_notifications_total", 0.0),
+                "bad_attempts": metrics.get("alert_router_notification_requests_failed_total",
+                                            0.0),
             }
         finally:
             await stop_router(router)

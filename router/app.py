@@ -9,7 +9,7 @@ the running loop, and the service's background loops run innermost.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from router.clock import Clock
 from router.config.types import RouterConfig
+from router.config.web_types import WebConfig
 from router.errors import StoreUnavailable
 from router.metrics import Metrics
 from router.service import build_service
@@ -25,6 +26,7 @@ from router.storage import Store
 from router.storage.sqlite import SqliteStore
 from router.web.keys import SERVICE, SESSIONS, install
 from router.web.routes import setup_routes
+from router.web.webconfig import WebEdge
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,9 @@ def create_app(
     store: Store | None = None,
     config_path: str | None = None,
     overrides: dict[str, str] | None = None,
+    web_config: Callable[[], WebConfig] | None = None,
 ) -> web.Application:
+    """`web_config`: the web config as it is now (`--web.config.file`), none by default."""
 
     service = build_service(
         config, store or SqliteStore(Path(config.storage.path)), clock=clock,
@@ -45,7 +49,7 @@ def create_app(
         overrides=overrides,
     )
     app = web.Application(client_max_size=config.server.max_body_bytes)
-    install(app, service)
+    install(app, service, WebEdge(web_config))
     setup_routes(app)
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_http)

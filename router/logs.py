@@ -1,5 +1,8 @@
-"""Structured logging: JSON lines in production, readable `key=value` lines on a terminal,
-and `RepeatLog`, which keeps a failure repeating during an outage to one line a minute."""
+"""Structured logging, one format for every line (the log channel's included): logfmt, as
+Prometheus components write it, JSON on request, readable text on a terminal; timestamps
+carry the date and the zone. `RepeatLog` keeps a failure repeating during an outage to one
+line a minute.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +16,29 @@ from typing import Any, TextIO
 # Attributes every LogRecord has; anything else came from `extra=`.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
+# The log channel's lines: on stdout (data, not diagnostics), in the same format, and at
+# info whatever --log.level says (a notification is never filtered out as noise).
+NOTIFICATIONS = "router.notifications"
+
+FORMATS = ("logfmt", "json")
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+          "warning": logging.WARNING, "error": logging.ERROR}
+
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in vars(record).items() if k not in _STANDARD}
 
 
+def utc_stamp(created: float) -> str:
+    """`2026-11-30T08:35:25.123Z`: RFC 3339 in UTC with milliseconds, as Prometheus logs."""
+    return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+            + f".{int(created * 1000) % 1000:03d}Z")
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": utc_stamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -33,11 +49,38 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
-class TextFormatter(logging.Formatter):
+def logfmt_value(value: Any) -> str:
+    """Bare when it is one plain word, else double-quoted with `\\`, `\"` and control
+    characters escaped, so that every record stays one parseable line."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = value if isinstance(value, str) else str(value)
+    if text and text.isprintable() and not any(c in ' "=\\' for c in text):
+        return text
+    return json.dumps(text, ensure_ascii=False)  # JSON's escapes are logfmt's
+
+
+class LogfmtFormatter(logging.Formatter):
+    """`ts=… level=info logger=router msg="…" key=value …`, one line per record."""
+
     def format(self, record: logging.LogRecord) -> str:
-        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
-        fields = " ".join(f"{k}={v!r}" if isinstance(v, str) and " " in v else f"{k}={v}"
-                          for k, v in _extras(record).items())
+        pairs: list[tuple[str, Any]] = [
+            ("ts", utc_stamp(record.created)), ("level", record.levelname.lower()),
+            ("logger", record.name), ("msg", record.getMessage()),
+            *_extras(record).items()]
+        if record.exc_info:
+            pairs.append(("exc", self.formatException(record.exc_info)))
+        return " ".join(f"{k}={logfmt_value(v)}" for k, v in pairs)
+
+
+class TextFormatter(logging.Formatter):
+    """For a person at a terminal: local time with its offset, level, message, fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        local = time.localtime(record.created)
+        stamp = (time.strftime("%Y-%m-%d %H:%M:%S", local)
+                 + f".{int(record.msecs):03d} " + time.strftime("%z", local))
+        fields = " ".join(f"{k}={logfmt_value(v)}" for k, v in _extras(record).items())
         line = f"{stamp} {record.levelname:<7} {record.getMessage()}"
         if fields:
             line += "  " + fields
@@ -46,14 +89,33 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def setup_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
+def formatter(fmt: str, stream: TextIO) -> logging.Formatter:
+    """`logfmt`, `json` or `text`; `auto`: text on a terminal, logfmt otherwise."""
+    if fmt == "auto":
+        fmt = "text" if stream.isatty() else "logfmt"
+    if fmt == "json":
+        return JsonFormatter()
+    return TextFormatter() if fmt == "text" else LogfmtFormatter()
+
+
+def setup_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None,
+                  notifications: TextIO | None = None) -> None:
+    """Diagnostics on `stream` (stderr) at `level`; the log channel's lines on
+    `notifications` (stdout), in the same format."""
     stream = stream or sys.stderr
     handler = logging.StreamHandler(stream)
-    use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
-    handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
+    handler.setFormatter(formatter(fmt, stream))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(LEVELS.get(level.lower(), logging.INFO))
+    out = notifications or sys.stdout
+    note = logging.StreamHandler(out)
+    note.setFormatter(formatter(fmt, out))
+    notes = logging.getLogger(NOTIFICATIONS)
+    notes.handlers[:] = [note]
+    notes.setLevel(logging.INFO)
+    notes.propagate = False
+    logging.captureWarnings(True)  # a library's warning is a log line like any other
     # aiohttp's access log line per request would swamp the output at alert rates.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 

@@ -1,7 +1,11 @@
 """Every Prometheus metric of the router, on one injected CollectorRegistry.
 
 Label sets are pre-created at config load (`prepare`) so a scrape shows zeros before the
-first event; no high-cardinality labels (never alertname, fingerprint or group key).
+first event; no high-cardinality labels (never alertname, fingerprint or group key). The
+notification counters compose as Alertmanager's do (README "Metrics": the name mapping):
+a notification counts once in `notifications_total` when it ends (delivered or dead) and
+once in `notifications_failed_total` if it died, so failed/total is a ratio ≤ 1; every
+attempt counts in `notification_requests_total` (and `_failed_total` by reason).
 """
 
 from __future__ import annotations
@@ -9,12 +13,26 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
-# End-to-end latency: from ingest to confirmed delivery, 1 ms to 60 s.
+from router.buildinfo import BuildInfo
+
+# End-to-end and send latency, 1 ms to 4 h: a group_wait, a group_interval, a paced
+# backlog or an outage of the receiver takes minutes to hours, and a p99 must not stick
+# at the top bucket.
 E2E_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+    120, 300, 600, 1800, 3600, 7200, 14400,
 )
+# One send attempt (bounded by the channel's timeout).
 SEND_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 FAILURE_REASONS = (
@@ -35,10 +53,19 @@ SUPPRESS_REASONS = (
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, build: BuildInfo | None = None) -> None:
         self.registry = registry
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        # The standard process_* and python_* families, on this registry (not the global).
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
         p = "alert_router_"
+        build = build or BuildInfo.current()
+        Gauge(
+            p + "build_info", "Always 1; the labels say which build is running.",
+            ["version", "revision", "python"], registry=registry,
+        ).labels(build.version, build.revision, build.python).set(1)
         self.alerts_received = Counter(
             p + "alerts_received_total", "Alerts received, by input and status.",
             ["source", "status"], registry=registry,
@@ -48,16 +75,22 @@ class Metrics:
             ["source"], registry=registry,
         )
         self.notifications = Counter(
-            p + "notifications_total", "Notifications delivered.",
+            p + "notifications_total",
+            "Notifications that ended: delivered, or failed for good (dead).",
             ["receiver", "channel"], registry=registry,
         )
         self.notifications_failed = Counter(
-            p + "notifications_failed_total", "Failed delivery attempts, by reason.",
+            p + "notifications_failed_total",
+            "Notifications that failed for good (dead), by the reason of their last attempt.",
             ["receiver", "channel", "reason"], registry=registry,
         )
         self.notification_requests = Counter(
             p + "notification_requests_total", "Delivery attempts made.",
             ["receiver", "channel"], registry=registry,
+        )
+        self.notification_requests_failed = Counter(
+            p + "notification_requests_failed_total", "Delivery attempts that failed, by reason.",
+            ["receiver", "channel", "reason"], registry=registry,
         )
         self.notification_latency = Histogram(
             p + "notification_latency_seconds", "Duration of one send attempt.",
@@ -68,13 +101,18 @@ class Metrics:
             "From ingest of the newest alert in a notification to its confirmed delivery.",
             ["receiver", "channel"], buckets=E2E_BUCKETS, registry=registry,
         )
+        self.send_latency = Histogram(
+            p + "send_latency_seconds",
+            "From queueing a notification to its confirmed delivery, less pacing waits.",
+            ["receiver", "channel"], buckets=E2E_BUCKETS, registry=registry,
+        )
         self.outbox_depth = Gauge(
-            p + "outbox_depth", "Pending deliveries in the outbox.", ["channel"],
-            registry=registry,
+            p + "outbox_depth", "Pending deliveries this process holds.",
+            ["receiver", "channel"], registry=registry,
         )
         self.outbox_oldest_age = Gauge(
             p + "outbox_oldest_age_seconds", "Age of the oldest pending delivery.",
-            ["channel"], registry=registry,
+            ["receiver", "channel"], registry=registry,
         )
         self.outbox_dead = Gauge(
             p + "outbox_dead", "Dead deliveries kept in the outbox (delivery.dead_retention).",
@@ -82,17 +120,13 @@ class Metrics:
         )
         self.notifications_paced = Counter(
             p + "notifications_paced_total",
-            "Notifications that waited for their target's rate limit (never dropped).",
-            ["channel"], registry=registry,
+            "Notifications held back by their target's rate limit (never dropped), counted"
+            " when held.", ["receiver", "channel"], registry=registry,
         )
         self.circuit_open = Gauge(
             p + "delivery_circuit_open",
             "Delivery targets whose circuit is open (unreachable: one probe at a time).",
             ["channel"], registry=registry,
-        )
-        self.deliveries_dead = Counter(
-            p + "deliveries_dead_total", "Deliveries that gave up (max attempts or age).",
-            ["receiver", "channel"], registry=registry,
         )
         self.template_failures = Counter(
             p + "template_failures_total",
@@ -202,16 +236,15 @@ class Metrics:
         channels: set[str] = set()
         for receiver, channel in targets:
             channels.add(channel)
-            self.notifications.labels(receiver, channel)
-            self.notification_requests.labels(receiver, channel)
-            self.deliveries_dead.labels(receiver, channel)
-            self.notification_latency.labels(receiver, channel)
-            self.e2e_latency.labels(receiver, channel)
+            for family in (self.notifications, self.notification_requests,
+                           self.notification_latency, self.e2e_latency, self.send_latency,
+                           self.outbox_depth, self.outbox_oldest_age,
+                           self.notifications_paced):
+                family.labels(receiver, channel)
             for reason in FAILURE_REASONS:
                 self.notifications_failed.labels(receiver, channel, reason)
+                self.notification_requests_failed.labels(receiver, channel, reason)
         for channel in channels:
-            self.outbox_depth.labels(channel)
             self.outbox_dead.labels(channel)
             self.template_failures.labels(channel)
-            self.notifications_paced.labels(channel)
             self.circuit_open.labels(channel)

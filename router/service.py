@@ -35,7 +35,9 @@ from router.config.secrets import scrub, secret_values
 from router.config.types import RouterConfig
 from router.delivery.worker import DeliveryManager
 from router.errors import ConfigError, ReloadError, StoreUnavailable
+from router.events.build import silence_events
 from router.events.hub import EventHub, Limits
+from router.events.model import SILENCE_EXPIRED
 from router.ingest.feed import AlertChange, AlertFeed
 from router.ingest.ingestor import AlertIngestor
 from router.ingest.reconcile import Reconciler
@@ -59,9 +61,13 @@ GC_INTERVAL = 60.0
 
 
 def apply_overrides(config: RouterConfig, overrides: dict[str, str]) -> RouterConfig:
-    """Command-line --listen/--storage win over the file (and survive reloads)."""
+    """Command-line --web.listen-address, --web.external-url and --storage.path win over
+    the file (and survive reloads)."""
     if "listen" in overrides:
         config = replace(config, server=replace(config.server, listen=overrides["listen"]))
+    if "external_url" in overrides:
+        url = overrides["external_url"].rstrip("/")
+        config = replace(config, server=replace(config.server, external_url=url))
     if "storage" in overrides:
         config = replace(config, storage=replace(config.storage, path=overrides["storage"]))
     return config
@@ -92,12 +98,18 @@ class Service:
     started_at: float = 0.0
     ready: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # GC passes never overlap (the periodic one and a direct call): two passes could both
+    # find the same alert resolved by time, or silence ended, before either records it.
+    _collecting: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     _starting: asyncio.Task[None] | None = None
     # Failures of the background loops, logged once per cause per minute (router/logs.py).
     _failures: RepeatLog = field(init=False, repr=False)
+    reconciler: Reconciler = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._failures = RepeatLog(log, self.clock.now)
+        self.reconciler = Reconciler(self.ingestor, self.http, self.clock, self.metrics,
+                                     lambda: self.config.alertmanager_source.reconcile)
 
     @property
     def runtime(self) -> Runtime:
@@ -168,6 +180,7 @@ class Service:
         await self.delivery.restore()
         for silence in await self.store.load_silences():
             self.silences.add(silence)
+        await self._announce_expired_silences()  # those that ended while we were down
         self.ingestor.restore(await self.store.load_alerts())
         self.events.head = (await self.store.event_bounds())[1]
         # Restored state is long-lived: keep it out of every later full GC pass.
@@ -178,13 +191,9 @@ class Service:
             asyncio.create_task(self.delivery.run(), name="delivery"),
             asyncio.create_task(self._gc_loop(), name="gc"),
             asyncio.create_task(self.events.run_keepalive(), name="stream-keepalive"),
-            asyncio.create_task(self._reconciler().run(), name="reconcile"),
+            asyncio.create_task(self.reconciler.run(), name="reconcile"),
         ]
         self.ready = True
-
-    def _reconciler(self) -> Reconciler:
-        return Reconciler(self.ingestor, self.http, self.clock, self.metrics,
-                          lambda: self.config.alertmanager_source.reconcile)
 
     async def stop(self) -> None:
         self.ready = False
@@ -200,17 +209,36 @@ class Service:
         await self.trace.flush()
 
     async def collect_garbage(self) -> None:
+        async with self._collecting:
+            await self._collect_garbage()
+
+    async def _collect_garbage(self) -> None:
         now = self.clock.now()
         await self.ingestor.collect_garbage()
         await self.nflog.collect_garbage(now)
         await self.trace.collect_garbage()
         await self.store.gc_events(now - self.config.stream.retention)
         await self.delivery.dead_letters.collect_garbage(now)
+        await self._announce_expired_silences()
         expired = gc_silences(self.silences, now)
         if expired:
             await self.store.delete_silences(expired)
             for sid in expired:
                 self.silences.remove(sid)
+
+    async def _announce_expired_silences(self) -> int:
+        """`silence.expired` for every silence whose end passed since the last call (one
+        expired through the API had its event then: its update time is its end). The
+        mark moves in the events' transaction, so each is announced once, restarts
+        included. Runs at start-up and in a GC pass, never two at once."""
+        now = self.clock.now()
+        mark = await self.store.silences_announced(now)
+        ended = sorted((s for s in self.silences
+                        if mark <= s.ends_at < now and s.updated_at < s.ends_at),
+                       key=lambda s: (s.ends_at, s.id))
+        await self.store.announce_silences(
+            now, silence_events([(SILENCE_EXPIRED, s) for s in ended], now))
+        return len(ended)
 
     async def _gc_loop(self) -> None:
         while True:

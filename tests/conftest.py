@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from router.app import create_app
 from router.channels.http import HttpClient
 from router.config.load import load_config_text
 from router.config.types import RouterConfig
+from router.errors import ConfigError
+from router.logs import NOTIFICATIONS
 from router.service import Service
 from router.storage.sqlite import SqliteStore
 from router.web.keys import SERVICE
@@ -44,6 +47,25 @@ async def http() -> AsyncIterator[HttpClient]:
         yield HttpClient(session)
 
 
+@pytest.fixture
+async def clocked_http(clock: FakeClock) -> AsyncIterator[HttpClient]:
+    """`http` on the test's fake clock: for channels that cache a vendor's token or read
+    its reset times (WeChat, Rocket.Chat)."""
+    async with aiohttp.ClientSession() as session:
+        yield HttpClient(session, now=clock.now)
+
+
+def assert_config_problem(text: str, path: str, message: str, *, hidden: str = "hush-hush"
+                          ) -> None:
+    """`text` is refused with a problem at `path` whose message holds `message`, and no
+    problem quotes `hidden` (a secret of the config)."""
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, "x.yml")
+    problems = [(p.path, p.message) for p in info.value.problems]
+    assert any(p == path and message in m for p, m in problems), problems
+    assert hidden not in str(info.value)
+
+
 def config_from(text: str, tmp_path: Path) -> RouterConfig:
     """Load a YAML config written inline by a test (storage in tmp_path)."""
     path = tmp_path / "config.yml"
@@ -55,6 +77,44 @@ def config_from(text: str, tmp_path: Path) -> RouterConfig:
 
 
 RouterClient = TestClient
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """For a test that calls setup_logging: the root and notifications loggers as they were
+    (a root left at `error` would hide the warnings later tests look for)."""
+    root, notes = logging.getLogger(), logging.getLogger(NOTIFICATIONS)
+    saved = (root.level, root.handlers[:], notes.level, notes.handlers[:], notes.propagate)
+    yield
+    root.setLevel(saved[0])
+    root.handlers[:] = saved[1]
+    notes.setLevel(saved[2])
+    notes.handlers[:] = saved[3]
+    notes.propagate = saved[4]
+    logging.captureWarnings(False)
+
+
+@pytest.fixture
+def notifications() -> Iterator[list[str]]:
+    """The log channel's lines (the messages of `router.notifications` records), however
+    an earlier in-process `serve` left the logging set up."""
+    handler = _Lines()
+    logger = logging.getLogger(NOTIFICATIONS)
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    yield handler.lines
+    logger.removeHandler(handler)
+    logger.setLevel(level)
 
 
 @pytest.fixture

@@ -9,11 +9,13 @@ import re
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import logfmt
 import pytest
 
 from router.cli import main
@@ -124,7 +126,7 @@ receivers:
 """, encoding="utf-8")
     payload = FIXTURES / "critical-single-firing.json"
     assert main(["render", "--config", str(config), "--receiver", "critical",
-                 "--payload", str(payload)]) == 0
+                 "--payload", str(payload), "--raw"]) == 0
     out = capsys.readouterr().out
     bodies = dict(re.findall(r"^--- (\S+) ---\n(.*?)\n(?=--- |\Z)", out, re.M | re.S))
     assert list(bodies) == ["slack[0]", "webhook[0]", "log[0]"]
@@ -200,10 +202,12 @@ async def test_serve_on_built_in_defaults_logs_alerts_and_stops_on_sigterm(
     assert proc.stderr is not None
     logs: list[str] = []
     try:
-        started = json.loads(await read_line(proc.stderr, "listening", logs))
+        started = logfmt.parse(await read_line(proc.stderr, "listening", logs))
         assert started["listen"] == listen
         assert started["level"] == "info"
         assert "built-in default" in started["config"]
+        # Prometheus' timestamps: date, time to the millisecond, zone.
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", started["ts"])
 
         # Older than the default group_wait (30s): flushes at once.
         starts = (datetime.now(UTC) - timedelta(minutes=2)).isoformat().replace("+00:00", "Z")
@@ -215,10 +219,14 @@ async def test_serve_on_built_in_defaults_logs_alerts_and_stops_on_sigterm(
             ready = await session.get(f"http://{listen}/-/ready")
             assert ready.status == 200
         out: list[str] = []
-        line = await read_line(proc.stdout, "DiskFull", out)
-        assert out == [line]  # nothing else on stdout
-        assert line.endswith("\n")
-        assert line.count("\n") == 1
+        raw = await read_line(proc.stdout, "DiskFull", out)
+        assert out == [raw]  # nothing else on stdout
+        assert raw.endswith("\n")
+        assert raw.count("\n") == 1
+        # The log channel's line is a logfmt record like every other line.
+        record = logfmt.parse(raw)
+        assert record["logger"] == "router.notifications"
+        line = record["msg"]
         assert line.startswith('[FIRING:1] receiver=default group={alertname="DiskFull"} '
                                'reason="first notification" | DiskFull')
         assert 'summary="disk is full"' in line
@@ -236,3 +244,117 @@ async def test_serve_on_built_in_defaults_logs_alerts_and_stops_on_sigterm(
             await proc.wait()
     assert (tmp_path / "db").exists()
     assert not (tmp_path / "alert-router.db").exists()
+
+
+# --- render: readable, both payload formats, a closed pipe ------------------------------
+
+READABLE = """
+route:
+  receiver: team
+receivers:
+  - name: team
+    slack_configs:
+      - api_url: http://127.0.0.1:9/services/T/B/X
+    email_configs:
+      - {to: oncall@example.com, from: ar@example.com, smarthost: "127.0.0.1:9"}
+    telegram_configs:
+      - {bot_token: "123:abc", chat_id: 42}
+    webhook_configs:
+      - url: http://127.0.0.1:9/hook
+"""
+
+
+def render_sections(out: str) -> dict[str, str]:
+    return dict(re.findall(r"^--- (\S+) ---\n(.*?)\n(?=--- |\Z)", out, re.M | re.S))
+
+
+def test_render_prints_each_message_as_a_person_reads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "router.yml"
+    config.write_text(READABLE, encoding="utf-8")
+    assert main(["render", "--config", str(config), "--receiver", "team",
+                 "--payload", str(FIXTURES / "critical-single-firing.json")]) == 0
+    shown = render_sections(capsys.readouterr().out)
+    assert list(shown) == ["slack[0]", "webhook[0]", "email[0]", "telegram[0]"]
+    slack = shown["slack[0]"].splitlines()
+    assert "🔥 FIRING: HighErrorRate (1)" in slack  # decoded, not "\ud83d\udd25"
+    assert "Error rate is 6.1% over 5m" in slack
+    assert "{" not in shown["slack[0]"].splitlines()[0]
+    email = shown["email[0]"]
+    assert email.startswith("Subject: [FIRING:1] HighErrorRate")
+    assert "To: oncall@example.com" in email
+    assert "* Checkout 5xx rate above 5%" in email  # the plain part, decoded
+    assert "=20" not in email
+    assert "Content-Transfer-Encoding" not in email
+    telegram = shown["telegram[0]"]
+    assert "Checkout 5xx rate above 5%" in telegram
+    assert "<b>" not in telegram
+    assert "&lt;" not in telegram
+    # What a program reads stays JSON, indented, characters decoded.
+    assert json.loads(shown["webhook[0]"])["receiver"] == "team"
+    assert '\n  "receiver": "team",' in shown["webhook[0]"]
+
+
+def test_render_takes_the_api_v2_alert_list_prometheus_posts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "router.yml"
+    config.write_text(READABLE, encoding="utf-8")
+    payload = tmp_path / "alerts.json"
+    payload.write_text(json.dumps([{"labels": {"alertname": "DiskFull", "instance": "db-1"},
+                                    "annotations": {"summary": "disk is full"}}]),
+                       encoding="utf-8")
+    assert main(["render", "--config", str(config), "--receiver", "team",
+                 "--payload", str(payload)]) == 0
+    shown = render_sections(capsys.readouterr().out)
+    assert any("disk is full" in line for line in shown["slack[0]"].splitlines())
+    hook = json.loads(shown["webhook[0]"])
+    assert hook["commonLabels"] == {"alertname": "DiskFull", "instance": "db-1"}
+
+    payload.write_text('[{"labels": {"alertname": 3}}]', encoding="utf-8")
+    assert main(["render", "--config", str(config), "--receiver", "team",
+                 "--payload", str(payload)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"{payload}: [0].labels.alertname: ")
+
+
+def test_render_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
+    config = tmp_path / "router.yml"
+    config.write_text("route: {receiver: hook}\nreceivers:\n  - name: hook\n"
+                      "    webhook_configs: [{url: 'http://127.0.0.1:9/h'}]\n",
+                      encoding="utf-8")
+    payload = tmp_path / "alerts.json"  # enough text to overflow the pipe's buffer
+    payload.write_text(json.dumps([{"labels": {"alertname": "A", "n": str(i)}}
+                                   for i in range(3000)]), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with subprocess.Popen([sys.executable, "-m", "router", "render", "--config", str(config),
+                           "--receiver", "hook", "--payload", str(payload)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        assert proc.stdout.readline() == b"--- webhook[0] ---\n"
+        proc.stdout.close()  # as `| head -1` does
+        err = proc.stderr.read().decode()
+        code = proc.wait(timeout=30)
+    assert err == ""
+    assert code == 141
+
+
+def test_serve_flags_win_over_the_config_file(tmp_path: Path) -> None:
+    from router.cli import build_parser, serve_overrides
+    from router.config.load import load_config
+    from router.service import apply_overrides
+
+    config = tmp_path / "router.yml"
+    config.write_text("route: {receiver: d}\nreceivers: [{name: d}]\nserver:\n"
+                      "  listen: 127.0.0.1:1\n  external_url: http://from-file\n",
+                      encoding="utf-8")
+    args = build_parser().parse_args([
+        "serve", "--config.file", str(config), "--web.listen-address=:9095",
+        "--web.external-url=https://alerts.example.com/router/",
+        f"--storage.path={tmp_path}"])
+    cfg = apply_overrides(load_config(args.config), serve_overrides(args))
+    assert cfg.server.listen == ":9095"
+    assert cfg.server.external_url == "https://alerts.example.com/router"
+    assert cfg.storage.path == str(tmp_path / "alert-router.db")  # a directory: the file in it

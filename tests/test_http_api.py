@@ -257,7 +257,8 @@ async def test_slack_429_retry_after_is_honoured_then_delivered_once(
     assert default.requests[0].body == default.requests[1].body
     assert sample(state, "alert_router_notifications_total",
                   receiver="default", channel="slack") == 1.0
-    assert sample(state, "alert_router_notifications_failed_total", receiver="default",
+    assert sample(state, "alert_router_notification_requests_failed_total",
+                  receiver="default",
                   channel="slack", reason="rate_limited") == 1.0
     await clock.advance(3600)
     await quiet(state)
@@ -275,7 +276,8 @@ async def test_slack_503_then_200_is_retried(
     await clock.advance(0.5)  # backoff_base: the first retry comes within it
     await wait_until(lambda: len(default.requests) == 2, "the retry")
     await quiet(state)
-    assert sample(state, "alert_router_notifications_failed_total", receiver="default",
+    assert sample(state, "alert_router_notification_requests_failed_total",
+                  receiver="default",
                   channel="slack", reason="server_error") == 1.0
     assert sample(state, "alert_router_notifications_total",
                   receiver="default", channel="slack") == 1.0
@@ -299,7 +301,8 @@ async def test_slack_timeout_is_retried(
     await wait_until(lambda: sample(state, "alert_router_notifications_total",
                                     receiver="default", channel="slack") == 1.0,
                      "the delivery")
-    assert sample(state, "alert_router_notifications_failed_total", receiver="default",
+    assert sample(state, "alert_router_notification_requests_failed_total",
+                  receiver="default",
                   channel="slack", reason="timeout") == 1.0
     assert len(default.requests) == 2
 
@@ -335,8 +338,11 @@ async def test_dead_delivery_is_listed_and_retried(
     await quiet(state)
     assert default.requests[1].body == default.requests[0].body
     assert await (await client.get("/api/v1/deliveries?state=dead")).json() == []
+    # Two ends: once dead, once delivered after the retry by hand; one failure.
     assert sample(state, "alert_router_notifications_total",
-                  receiver="default", channel="slack") == 1.0
+                  receiver="default", channel="slack") == 2.0
+    assert sample(state, "alert_router_notifications_failed_total", receiver="default",
+                  channel="slack", reason="client_error") == 1.0
     again = await client.post(f"/api/v1/deliveries/{row['id']}/retry")
     assert again.status == 404
     assert (await again.json())["error"] == "not_found"

@@ -2,8 +2,9 @@
 
 router/config/ parses; every other module (channels excepted: each owns its parser by
 design) imports only the value modules `config.types`, `config.interval_types`,
-`config.secret_types`, `config.http_types` and `config.secrets`, and only
-the composition roots (app.py, cli.py, service.py) call `config.load`. The value modules import no
+`config.secret_types`, `config.http_types`, `config.web_types` and `config.secrets`, and
+only the composition roots (app.py, cli.py, cli_tools.py, serve.py, service.py) call
+`config.load` (serve.py and cli_tools.py read the web config too). The value modules import no
 run-time module, so the dependency points one way.
 """
 
@@ -17,10 +18,12 @@ import pytest
 ROUTER = Path(__file__).resolve().parent.parent / "router"
 VALUES = {"router.config.types", "router.config.interval_types", "router.config.secrets",
           "router.config.secret_types", "router.config.http_types",
-          "router.config.source_types"}
+          "router.config.web_types", "router.config.source_types"}
 ROOTS = {
     "router/app.py": {"router.config.load"},
-    "router/cli.py": {"router.config.load"},
+    "router/cli.py": {"router.config.load", "router.config.web_config"},
+    "router/cli_tools.py": {"router.config.load", "router.config.web_config"},
+    "router/serve.py": {"router.config.web_config"},  # --web.config.file, re-read
     "router/service.py": {"router.config.load"},  # reload reads the file again
     "router/web/ops.py": {"router.config.redact"},  # /api/v2/status shows the config
 }

@@ -177,7 +177,7 @@ async def test_thirty_notifications_go_out_at_the_configured_rate_critical_first
     assert sorted(names) == sorted(warnings + criticals)  # none lost, none twice
     assert names[:10] == criticals  # critical before warning while the queue is backed up
     paced = rig.metrics.registry.get_sample_value(
-        "alert_router_notifications_paced_total", {"channel": "slack"})
+        "alert_router_notifications_paced_total", {"receiver": RECEIVER, "channel": "slack"})
     assert paced == 29
 
 
@@ -226,4 +226,49 @@ async def test_a_429_pauses_only_its_target_and_fails_nothing(
     assert sorted(alertnames(limited)) == ["Busy0", "Busy0", "Busy1", "Busy2"]
     assert sorted(alertnames(other)) == ["Calm0", "Calm1", "Calm2"]
     assert rig.metrics.registry.get_sample_value(
-        "alert_router_deliveries_dead_total", {"receiver": RECEIVER, "channel": "slack"}) == 0
+        "alert_router_notifications_failed_total",
+        {"receiver": RECEIVER, "channel": "slack", "reason": "rate_limited"}) == 0
+
+
+async def test_paced_counts_when_held_and_send_latency_leaves_the_wait_out(
+    aiohttp_server: AiohttpServer, pacing_rig: tuple[PacingRig, aiohttp.ClientSession]
+) -> None:
+    """Three notifications for a target paced at 1/s: the two held back count as paced
+    at once (not after they went out); the backlog shows them per receiver and channel;
+    the end-to-end latency includes the pacing wait (0 + 1 + 2 s), the send latency not."""
+    rig, _ = pacing_rig
+    fake = await start_fake(aiohttp_server, "slack-webhook")
+    rig.channels[(RECEIVER, "slack", 0)] = slack(fake.url, "ops", Pacing(rate=1.0, burst=1),
+                                                 rig.http)
+    for name in ("A", "B", "C"):
+        await rig.manager.enqueue(row_for(rig, 0, name, "warning"))
+    labels = {"receiver": RECEIVER, "channel": "slack"}
+
+    def value(name: str) -> float | None:
+        return rig.metrics.registry.get_sample_value(name, labels)
+
+    task = asyncio.create_task(rig.manager.run())
+    try:
+        await parked(rig)
+        assert len(fake.requests) == 1
+        assert value("alert_router_notifications_paced_total") == 2
+        assert value("alert_router_outbox_depth") == 2
+        assert value("alert_router_outbox_oldest_age_seconds") == 0
+        await rig.clock.advance(1.0)
+        await parked(rig)
+        assert len(fake.requests) == 2
+        assert value("alert_router_outbox_depth") == 1
+        assert value("alert_router_outbox_oldest_age_seconds") == pytest.approx(1.0)
+        await rig.clock.advance(1.0)
+        await parked(rig)
+        await rig.manager.wait_idle()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert len(fake.requests) == 3
+    assert value("alert_router_notifications_paced_total") == 2
+    assert value("alert_router_outbox_depth") == 0
+    assert value("alert_router_end_to_end_latency_seconds_count") == 3
+    assert value("alert_router_end_to_end_latency_seconds_sum") == pytest.approx(3.0)
+    assert value("alert_router_send_latency_seconds_count") == 3
+    assert value("alert_router_send_latency_seconds_sum") == pytest.approx(0.0, abs=1e-6)

@@ -84,11 +84,10 @@ async def setup(make_router: Any, aiohttp_server: AiohttpServer, clock: FakeCloc
     return client, state, am, hook
 
 
-async def tick(state: Service, clock: FakeClock, until: float, *, polls: int,
-               am: FakeAlertmanager) -> None:
+async def tick(state: Service, clock: FakeClock, until: float, *, polls: int) -> None:
     """Move to `until` and wait for the poll that fires there to finish."""
     await run_until(state, clock, until)
-    await wait_until(lambda: len(am.requests) >= 2 * polls, "the reconcile poll")
+    await wait_until(lambda: state.reconciler.passes >= polls, "the reconcile poll")
     await settle()
     # A millisecond on: an alert resolved at `now` is still listed at `now` (Alertmanager
     # hides an alert only once its endsAt is before now).
@@ -103,13 +102,13 @@ async def test_an_alert_silenced_then_resolved_upstream_resolves_here_within_one
     am.fire("Silenced")
     am.fire("Loud")
     await relay(client, "firing", "Silenced", "Loud", at=t0)
-    await tick(state, clock, t0 + INTERVAL, polls=1, am=am)
+    await tick(state, clock, t0 + INTERVAL, polls=1)
     assert await firing_here(client) == ["Loud", "Silenced"]  # both still upstream
     assert gauge(state, "reconcile_last_success") == t0 + INTERVAL
     assert sorted(notified(hook)) == [("Loud", "firing"), ("Silenced", "firing")]
     # Silenced upstream, then resolved there: Alertmanager's webhook says nothing (#226).
     am.resolve("Silenced")
-    await tick(state, clock, t0 + 2 * INTERVAL, polls=2, am=am)
+    await tick(state, clock, t0 + 2 * INTERVAL, polls=2)
     assert await firing_here(client) == ["Loud"]
     await run_until(state, clock, t0 + 4 * INTERVAL)  # the group's next flush
     assert ("Silenced", "resolved") in notified(hook)
@@ -131,7 +130,7 @@ async def test_an_expired_silence_here_never_notifies_an_alert_resolved_upstream
     await relay(client, "firing", "Ghost", at=t0)
     await run_until(state, clock, t0 + 30)
     am.resolve("Ghost")
-    await tick(state, clock, t0 + INTERVAL, polls=1, am=am)
+    await tick(state, clock, t0 + INTERVAL, polls=1)
     assert await firing_here(client) == []
     await run_until(state, clock, t0 + 3600 + 5 * INTERVAL)  # the silence has expired
     assert notified(hook) == []
@@ -184,11 +183,11 @@ async def test_a_restarted_upstream_resolves_nothing_during_its_startup_grace(
                                           started=clock.now())
     t0 = clock.now()
     await relay(client, "firing", "Kept", at=t0)
-    await tick(state, clock, t0 + INTERVAL, polls=1, am=am)
+    await tick(state, clock, t0 + INTERVAL, polls=1)
     assert gauge(state, "reconcile_last_success") == t0 + INTERVAL
     assert await firing_here(client) == ["Kept"]
     am.fire("Kept")  # Prometheus re-sent it: it is there once the grace ends
-    await tick(state, clock, t0 + 6 * INTERVAL, polls=6, am=am)
+    await tick(state, clock, t0 + 6 * INTERVAL, polls=6)
     assert await firing_here(client) == ["Kept"]
     assert ("Kept", "resolved") not in notified(hook)
 
@@ -196,11 +195,11 @@ async def test_a_restarted_upstream_resolves_nothing_during_its_startup_grace(
 async def test_alerts_from_other_inputs_are_not_reconciled(
     make_router: Any, aiohttp_server: AiohttpServer, clock: FakeClock,
 ) -> None:
-    client, state, am, _ = await setup(make_router, aiohttp_server, clock)
+    client, state, _am, _ = await setup(make_router, aiohttp_server, clock)
     t0 = clock.now()
     resp = await client.post("/api/v2/alerts", json=[v2_alert("Direct")])
     assert resp.status == 200
-    await tick(state, clock, t0 + INTERVAL, polls=1, am=am)
+    await tick(state, clock, t0 + INTERVAL, polls=1)
     assert await firing_here(client) == ["Direct"]
 
 

@@ -37,8 +37,13 @@ S = {name: f"S3CRET-{name.replace('_', '-')}-{i:04d}" for i, name in enumerate((
     "global_slack_api_url", "smtp_auth_secret", "opsgenie_api_key", "victorops_api_key",
     "wechat_api_secret", "authorization_credentials", "oauth2_client_secret",
     "proxy_connect_header", "tls_key", "service_key", "global_smtp_password",
+    # sns, webex, wechat, rocketchat
+    "sns_secret_key", "webex_token", "wechat_own_secret", "rocketchat_token",
+    "rocketchat_token_id",
+    # Teams' connector and Workflows, Jira, incident.io.
+    "msteams_url", "msteamsv2_url", "jira_token", "incidentio_url", "incidentio_token",
 ))}
-CHANNELS = 19
+CHANNELS = 27
 READER = {"Authorization": f"Bearer {S['ingest_inline']}"}
 
 
@@ -147,6 +152,36 @@ receivers:
       - bot_token: {S['telegram_token']}
         chat_id: 42
         api_url: {echo}/telegram
+    sns_configs:
+      - topic_arn: arn:aws:sns:eu-west-1:123456789012:oncall
+        api_url: {echo}/sns
+        sigv4: {{region: eu-west-1, access_key: AKIA0, secret_key: {S['sns_secret_key']}}}
+    webex_configs:
+      - room_id: room
+        api_url: {echo}/webex
+        http_config: {{authorization: {{credentials: {S['webex_token']}}}}}
+    wechat_configs:
+      - api_secret: {S['wechat_own_secret']}
+        corp_id: ww0
+        api_url: {echo}/wechat/
+        to_user: "@all"
+    rocketchat_configs:
+      - token: {S['rocketchat_token']}
+        token_id: {S['rocketchat_token_id']}
+        api_url: {echo}/rocketchat
+        channel: "#ops"
+    msteams_configs:
+      - webhook_url: {echo}/webhookb2/x/IncomingWebhook/{S['msteams_url']}/y
+    msteamsv2_configs:
+      - webhook_url: {echo}/workflows?sig={S['msteamsv2_url']}
+    jira_configs:
+      - api_url: {echo}/rest/api/2/
+        project: OPS
+        issue_type: Bug
+        http_config: {{basic_auth: {{username: me@example.com, password: {S['jira_token']}}}}}
+    incidentio_configs:
+      - url: {echo}/v2/alert_events/alertmanager/{S['incidentio_url']}
+        alert_source_token: {S['incidentio_token']}
 server:
   auth:
     bearer_tokens: [{S['ingest_inline']}]
@@ -251,7 +286,9 @@ async def test_no_secret_in_any_answer_log_metric_or_row(
         await clock.advance(1)
         sent_to = ("/slack/", "/slack-api/", "/retry/", "/hook2/", "/hook3", "/pagerduty",
                    "/twilio", "/gateway/", "/teams", "/api/webhooks/", "/telegram",
-                   "/slack-global/", "/authz", "/oauth/token", "/pagerduty-v1", "/proxied")
+                   "/slack-global/", "/authz", "/oauth/token", "/pagerduty-v1", "/proxied",
+                   "/sns", "/webex", "/rocketchat",
+                   "/webhookb2/", "/workflows", "/rest/api/2/search", "/v2/alert_events/")
         await wait_until(lambda: all(any(f"POST {p}" in s for s in vendor.seen)
                                      for p in sent_to) and bool(smtp.logins),
                          "an attempt on every channel")
@@ -262,7 +299,9 @@ async def test_no_secret_in_any_answer_log_metric_or_row(
                      "webhook_url_file", "pagerduty_key", "pagerduty_key_file",
                      "gateway_url", "gateway_bearer", "teams_url", "discord_url",
                      "telegram_token", "global_slack_api_url", "authorization_credentials",
-                     "service_key"):  # proxy_connect_header goes on CONNECT only (https)
+                     "service_key", "webex_token", "wechat_own_secret", "rocketchat_token",
+                     "rocketchat_token_id", "msteams_url", "msteamsv2_url", "incidentio_url",
+                     "incidentio_token"):  # proxy_connect_header: on CONNECT only (https)
             assert S[name] in seen, name
 
         dead = await (await client.get("/api/v1/deliveries?state=dead", headers=READER)).json()

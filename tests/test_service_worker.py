@@ -57,7 +57,7 @@ const pushes = JSON.parse(process.argv[3]);
 PAYLOAD: dict[str, Any] = {"v": 1, "title": "[FIRING:2] HighErrorRate", "body": "5xx above 5%",
            "severity": "critical", "status": "firing", "group_key": '{}:{alertname="X"}',
            "tag": "dDknr8CGWj8REsDy0I4Y9C", "receiver": "ops",
-           "url": "https://router.example/#/alerts?filter=x", "alerts": 2, "firing": 2,
+           "url": "https://router.example/#/alert/4f1c2a9d0b3e7a61", "alerts": 2, "firing": 2,
            "sent_at": "2026-11-24T22:43:51Z"}
 
 
@@ -96,3 +96,12 @@ def test_something_is_shown_for_any_push(raw: str | None) -> None:
     (shown,) = result["shown"]
     assert shown["title"] == "alert-router"
     assert result["opened"] == ["https://router.example/"]
+
+
+def test_a_link_to_another_origin_opens_the_same_page_of_this_workers_ui() -> None:
+    # server.external_url left at its default while the browser uses the router's name
+    elsewhere = {**PAYLOAD, "url": "http://127.0.0.1:9095/#/alert/4f1c2a9d0b3e7a61"}
+    result = run([json.dumps(elsewhere)])
+    assert result["opened"] == ["https://router.example/#/alert/4f1c2a9d0b3e7a61"]
+    external = {**PAYLOAD, "url": "https://runbooks.example/page"}  # no UI route: as is
+    assert run([json.dumps(external)])["opened"] == ["https://runbooks.example/page"]

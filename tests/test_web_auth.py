@@ -45,11 +45,13 @@ READS = ("/api/v1/alerts", "/api/v1/alerts/{fp}/trace", "/api/v1/deliveries",
          "/api/v2/silences", "/api/v2/silence/{sid}", "/api/v2/alerts", "/api/v2/alerts/groups",
          "/api/v2/receivers", "/api/v2/status", "/metrics", "/api/v1/events")
 PROBES = ("/-/healthy", "/-/ready")
-# Public beyond the probes: the VAPID public key (a page needs it to subscribe) and the
-# service worker a page registers; logging in is how a browser gets credentials (the
-# session route checks them itself); the web UI's shell (its data comes from the API).
+# Public beyond the probes: the VAPID public key (a page needs it to subscribe), the
+# service worker a page registers, the API's OpenAPI description (no data); logging in is
+# how a browser gets credentials (the session route checks them itself); the web UI's
+# shell (its data comes from the API).
 PAGE = ("/", "/static/{name}")
-PUBLIC = (*PROBES, "/api/v1/webpush/key", "/sw.js", "/api/v1/session", *PAGE)
+PUBLIC = (*PROBES, "/api/v1/webpush/key", "/sw.js", "/api/v1/openapi.json", "/api/v1/session",
+          *PAGE)
 
 
 def writes(sid: str) -> list[tuple[str, str, Any]]:

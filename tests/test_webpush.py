@@ -188,8 +188,12 @@ async def test_each_subscription_has_its_own_row_retries_and_fate(
     dead = await (await client.get("/api/v1/deliveries?state=dead")).json()
     assert [(d["channel"], d["recipient"], "gone (HTTP 410)" in d["lastError"])
             for d in dead] == [("webpush", str(ids["phone"]), True)]
+    # Three notifications ended: two delivered, the phone's dead (gone).
     assert state.metrics.registry.get_sample_value(
-        "alert_router_notifications_total", {"receiver": "ops", "channel": "webpush"}) == 2
+        "alert_router_notifications_total", {"receiver": "ops", "channel": "webpush"}) == 3
+    assert state.metrics.registry.get_sample_value(
+        "alert_router_notifications_failed_total",
+        {"receiver": "ops", "channel": "webpush", "reason": "client_error"}) == 1
 
     # The resolution replaces the firing state under the same topic.
     await post_alerts(client, v2_alert("Down", severity="critical", summary="db is down",
@@ -255,3 +259,22 @@ def test_a_service_uses_one_hub_for_api_and_channels(tmp_path: Path) -> None:
     channel = state.runtime.channel("ops", "webpush", 0)
     assert channel is not None
     assert getattr(channel, "hub", None) is state.webpush
+
+
+async def test_without_receivers_a_subscription_follows_every_pushing_receiver(
+        make_router: Any, aiohttp_server: AiohttpServer) -> None:
+    # What the page posts: PushSubscription.toJSON(), no receivers.
+    client, _ = await make_router(config())
+    fake = await start_push(aiohttp_server)
+    body = fake.subscription("a", [])
+    del body["receivers"]
+    resp = await client.post("/api/v1/webpush/subscriptions", json=body)
+    assert resp.status == 201, await resp.text()
+    assert (await resp.json())["receivers"] == ["ops", "other"]
+    client, _ = await make_router(
+        "route: {receiver: d}\nreceivers: [{name: d}]\n"
+        f"webpush: {{subject: 'mailto:a@example.com', allowed_endpoints: ['{ALLOW_LOOPBACK}']}}\n")
+    resp = await client.post("/api/v1/webpush/subscriptions", json=body)
+    answer = await resp.json()
+    assert (resp.status, answer["path"]) == (422, "receivers")
+    assert "no receiver has webpush_configs" in answer["detail"]

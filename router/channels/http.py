@@ -50,7 +50,7 @@ class HttpClient:
     (`HTTPS_PROXY`, ...) that `proxy_from_environment` reads, captured by the caller.
     """
 
-    __slots__ = ("_environ", "_session", "_tls", "_tokens")
+    __slots__ = ("_environ", "_session", "_tls", "_tokens", "now")
 
     def __init__(
         self,
@@ -60,6 +60,7 @@ class HttpClient:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self._session = session
+        self.now = now  # the app's clock, for channels caching vendor tokens (WeChat)
         self._environ = proxy_environment(environ or {})
         self._tls = TlsContexts()
         self._tokens = OAuth2Tokens(now)
@@ -96,7 +97,8 @@ class HttpClient:
     ) -> Response:
         """`post_json` through the shared session, with `http_config` applied. A header
         the channel sets itself (Slack's Web API token) wins over the config's. `method`
-        is for the rare vendor call that is not a POST (OpsGenie's PUT updates)."""
+        is for the calls that are not a POST (OpsGenie's PUT updates; Jira: GET transitions,
+        PUT issue)."""
         http = http_config or _DEFAULT_HTTP
         merged = dict(headers)
         try:
@@ -113,6 +115,21 @@ class HttpClient:
                 merged[name] = value
         return await post_json(self.session, url, body, headers=merged, timeout=timeout,
                                endpoint=endpoint, method=method,
+                               **self._options(http, url, endpoint))
+
+    async def get(
+        self,
+        url: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - handed to aiohttp's ClientTimeout, per attempt
+        endpoint: str = "endpoint",
+        http_config: HttpConfig | None = None,
+    ) -> Response:
+        """A GET with `http_config`'s proxy, TLS and redirect settings (a vendor's token
+        endpoint, e.g. WeChat's `gettoken`); its credentials are the query's, not a header."""
+        http = http_config or _DEFAULT_HTTP
+        return await post_json(self.session, url, None, headers={}, timeout=timeout,
+                               endpoint=endpoint, method="GET",
                                **self._options(http, url, endpoint))
 
     def _options(self, http: HttpConfig, url: str, endpoint: str) -> dict[str, Any]:
@@ -155,7 +172,7 @@ class HttpClient:
 async def post_json(
     session: aiohttp.ClientSession,
     url: str,
-    body: bytes,
+    body: bytes | None,
     *,
     headers: Mapping[str, str],
     timeout: float,  # noqa: ASYNC109 - handed to aiohttp's ClientTimeout, per attempt
@@ -163,7 +180,8 @@ async def post_json(
     method: str = "POST",
     **options: Any,
 ) -> Response:
-    """POST `body`; return (status, headers, text). Transport failures become DeliveryError.
+    """POST `body` (or send it with `method`); return (status, headers, text). Transport
+    failures become DeliveryError.
 
     `options` are aiohttp request arguments from an `http_config` (proxy, ssl, ...);
     without them redirects are not followed.
@@ -176,7 +194,7 @@ async def post_json(
         async with session.request(
             method,
             url,
-            data=body,
+            data=body if body or method not in ("GET", "HEAD") else None,
             headers=dict(headers),
             timeout=aiohttp.ClientTimeout(total=timeout),
             **{"allow_redirects": False, **options},
@@ -286,3 +304,12 @@ def user_agent() -> str:
 def cut(text: str, limit: int) -> str:
     """`text` within `limit` characters, an ellipsis marking a cut (vendor field limits)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def cut_utf8(text: str, limit: int) -> tuple[str, bool]:
+    """`text` within `limit` UTF-8 bytes, never splitting a character; True when cut
+    (vendors counting bytes: SNS, Webex, WeChat)."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text, False
+    return data[:limit].decode(errors="ignore"), True

@@ -1,18 +1,18 @@
-"""The log channel: one readable line per notification on a text stream (stdout by default).
-
-Useful as a first receiver and in tests; it always succeeds.
+"""The log channel: one readable line per notification, logged as the `msg` of a record of
+the `router.notifications` logger (stdout, in the process's log format: router/logs.py), or
+written raw to a given stream (tests). Useful as a first receiver; it always succeeds.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from typing import TYPE_CHECKING, TextIO
 
 from router.channels.base import SendContext
 from router.config.fields import FieldReader
 from router.config.types import LogConfig, Pacing
 from router.config.yaml_source import Node
+from router.logs import NOTIFICATIONS
 from router.model import Notification, common_items
 from router.rendering import Renderer, label_matchers, template_data
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # only the registry's signature: this channel sends without H
     from router.channels.http import HttpClient
 
 log = logging.getLogger(__name__)
+notes = logging.getLogger(NOTIFICATIONS)
 
 MAX_LINE = 2000
 
@@ -81,16 +82,18 @@ class LogChannel:
             return cut_line(self._renderer.plain_text(n).replace("\n", " | ")).encode()
 
     async def send(self, payload: bytes, ctx: SendContext) -> dict[str, str]:
-        # Resolved at send time so pytest's capsys and a redirected stdout both work.
-        stream = self._stream if self._stream is not None else sys.stdout
-        stream.write(payload.decode("utf-8", errors="replace") + "\n")
-        stream.flush()
+        line = payload.decode("utf-8", errors="replace")
+        if self._stream is None:
+            notes.info(line)
+            return {}
+        self._stream.write(line + "\n")
+        self._stream.flush()
         return {}
 
 
 def build(cfg: LogConfig, renderer: Renderer, http: HttpClient | None = None, *,
           stream: TextIO | None = None) -> LogChannel:
-    """`http` is unused: the line goes to `stream` (stdout by default)."""
+    """`http` is unused: the line goes to `stream`, else to the notifications logger."""
     if not isinstance(cfg, LogConfig):
         raise TypeError(f"log channel needs a LogConfig, got {type(cfg).__name__}")
     return LogChannel(cfg, renderer, stream)

@@ -8,11 +8,12 @@ import contextlib
 import os
 import ssl
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from router.config.types import TlsConfig
 
-__all__ = ["TlsContexts", "build_context"]
+__all__ = ["TlsContexts", "build_context", "load_identity"]
 
 _VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,
@@ -44,13 +45,19 @@ def build_context(cfg: TlsConfig, cls: type[ssl.SSLContext] = ssl.SSLContext
 
 
 def _load_identity(context: ssl.SSLContext, cfg: TlsConfig) -> None:
-    """`load_cert_chain` takes paths only: inline PEM goes through private temp files."""
     assert cfg.key is not None
+    key = cfg.key
+    load_identity(context, cfg.cert_file, cfg.cert, key.file, key.reveal)
+
+
+def load_identity(context: ssl.SSLContext, cert_file: str | None, cert: str | None,
+                  key_file: str | None, key: Callable[[], str]) -> None:
+    """A certificate and key from files or inline PEM (`key()` reveals the inline key
+    only when there is no file). `load_cert_chain` takes paths only: inline PEM goes
+    through private temporary files, removed at once."""
     with tempfile.TemporaryDirectory() as tmp:
-        cert_path = cfg.cert_file
-        if cert_path is None:
-            cert_path = _private(Path(tmp) / "cert.pem", cfg.cert or "")
-        key_path = cfg.key.file or _private(Path(tmp) / "key.pem", cfg.key.reveal())
+        cert_path = cert_file or _private(Path(tmp) / "cert.pem", cert or "")
+        key_path = key_file or _private(Path(tmp) / "key.pem", key())
         context.load_cert_chain(cert_path, key_path)
 
 

@@ -15,10 +15,13 @@ from router.config.yaml_source import Node
 __all__ = ["GLOBAL_KEYS", "parse_global", "split_hostport"]
 
 _URL_KEYS = ("pagerduty_url", "opsgenie_api_url", "victorops_api_url", "telegram_api_url",
-             "webex_api_url", "wechat_api_url")
+             "webex_api_url", "wechat_api_url", "rocketchat_api_url")
+# URLs without a default: unset unless given.
+_OPTIONAL_URL_KEYS = ("jira_api_url",)
 # Secrets taking an `x_file` form, with Alertmanager's exclusivity check.
 _FILE_SECRETS = ("smtp_auth_password", "slack_api_url", "opsgenie_api_key",
-                 "victorops_api_key", "mattermost_webhook_url")
+                 "victorops_api_key", "mattermost_webhook_url", "wechat_api_secret",
+                 "rocketchat_token", "rocketchat_token_id")
 GLOBAL_KEYS = (
     "resolve_timeout", "http_config", "smtp_from", "smtp_hello", "smtp_smarthost",
     "smtp_auth_username", "smtp_auth_password", "smtp_auth_password_file",
@@ -26,6 +29,9 @@ GLOBAL_KEYS = (
     "slack_api_url_file", *_URL_KEYS, "opsgenie_api_key", "opsgenie_api_key_file",
     "victorops_api_key", "victorops_api_key_file", "wechat_api_secret", "wechat_api_corp_id",
     "mattermost_webhook_url", "mattermost_webhook_url_file",
+    "wechat_api_secret_file", "rocketchat_token", "rocketchat_token_file", "rocketchat_token_id",
+    "rocketchat_token_id_file",
+    *_OPTIONAL_URL_KEYS,
 )
 
 
@@ -44,6 +50,8 @@ def parse_global(fields: FieldReader, node: Node) -> GlobalConfig:
     d = GlobalConfig()
     secrets = {key: _file_secret(fields, node, key) for key in _FILE_SECRETS}
     urls = {key: _url(node, key, getattr(d, key)) for key in _URL_KEYS}
+    urls |= {key: _url(node, key, "") if node.get_str(key) else ""
+             for key in _OPTIONAL_URL_KEYS}
     smarthost = node.get_str("smtp_smarthost", "") or ""
     if smarthost:
         try:
@@ -74,7 +82,9 @@ def parse_global(fields: FieldReader, node: Node) -> GlobalConfig:
         opsgenie_api_key=secrets["opsgenie_api_key"],
         victorops_api_key=secrets["victorops_api_key"],
         mattermost_webhook_url=mattermost_url,
-        wechat_api_secret=_inline_secret(node, "wechat_api_secret"),
+        wechat_api_secret=secrets["wechat_api_secret"],
+        rocketchat_token=secrets["rocketchat_token"],
+        rocketchat_token_id=secrets["rocketchat_token_id"],
         wechat_api_corp_id=node.get_str("wechat_api_corp_id", "") or "",
         **urls,
     )

@@ -16,8 +16,7 @@ __all__ = ["UNSUPPORTED", "parse_receivers"]
 
 # Alertmanager integrations alert-router has no channel for yet: named as such instead of
 # "unknown key", so a migrating team sees what is missing (and nothing else is wrong).
-UNSUPPORTED = ("sns", "webex", "wechat", "msteams",
-               "msteamsv2", "jira", "rocketchat", "incidentio")
+UNSUPPORTED: tuple[str, ...] = ()
 
 
 def parse_receivers(fields: FieldReader, items: list[Node]) -> dict[str, Receiver]:

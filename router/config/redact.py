@@ -38,7 +38,8 @@ from router.matchers import Matcher
 _DURATIONS = frozenset({
     "group_wait", "group_interval", "repeat_interval", "resolve_timeout", "timeout",
     "max_age", "backoff_base", "backoff_cap", "window", "digest_interval", "quiet", "ttl",
-    "retry", "expire", "interval", "startup_grace", "webhook_alert_timeout",
+    "retry", "expire", "reopen_duration", "interval", "startup_grace",
+    "webhook_alert_timeout",
 })
 # Compiled or derived fields that are not configuration (a route's `key` is derived; a
 # TLS `key` is a secret to show as such).

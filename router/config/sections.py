@@ -9,10 +9,10 @@ from pathlib import Path
 
 from router.config.fields import FieldReader
 from router.config.http_config import parse_http_config
+from router.config.source_types import ReconcileConfig
 from router.config.types import (
     AlertmanagerSourceConfig,
     DeliveryConfig,
-    ReconcileConfig,
     SourceConfig,
     StorageConfig,
     StreamConfig,

@@ -22,7 +22,6 @@ from router.config.http_types import TlsConfig as TlsConfig
 from router.config.interval_types import TimeInterval
 from router.config.secret_types import Secret as Secret
 from router.config.source_types import AlertmanagerSourceConfig as AlertmanagerSourceConfig
-from router.config.source_types import ReconcileConfig as ReconcileConfig
 from router.matchers import Matcher
 
 
@@ -375,6 +374,10 @@ class GlobalConfig:
     wechat_api_secret: Secret | None = None
     wechat_api_corp_id: str = ""
     mattermost_webhook_url: Secret | None = None  # Alertmanager 0.30+
+    rocketchat_api_url: str = "https://open.rocket.chat/"
+    rocketchat_token: Secret | None = None
+    rocketchat_token_id: Secret | None = None
+    jira_api_url: str = ""  # no default: a jira_configs entry without api_url needs it
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,9 @@ SECRET_KEYS = frozenset({
     "service_key", "slack_api_url", "smtp_auth_password", "smtp_auth_secret", "token",
     "url", "user_key", "victorops_api_key", "webhook_url", "wechat_api_secret",
     "mattermost_webhook_url",
+    # sns, wechat and rocketchat
+    "secret_key", "token_id", "rocketchat_token", "rocketchat_token_id",
+    "alert_source_token",
 })
 _PATH_PARTS = re.compile(r"[.\[]")
 

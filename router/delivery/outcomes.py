@@ -77,7 +77,8 @@ class Outcomes:
         self._final(lambda: self._store.outbox_ack(row.id, self._owner, previous))
 
     def attempt_failed(self, row: OutboxRow, err: DeliveryError) -> None:
-        self._metrics.notifications_failed.labels(row.receiver, row.channel, err.reason).inc()
+        self._metrics.child(self._metrics.notification_requests_failed, row.receiver,
+                            row.channel, err.reason).inc()
 
     def rescheduled(self, row: OutboxRow, attempts: int, at: float, err: DeliveryError,
                     delay: float) -> None:
@@ -100,7 +101,10 @@ class Outcomes:
     def dead(self, row: OutboxRow, attempts: int, err: DeliveryError, now: float) -> None:
         error = str(err)
         self._trace_row(row, "dead", error=error, attempts=str(attempts))
-        self._metrics.deliveries_dead.labels(row.receiver, row.channel).inc()
+        # A notification ends once: counted in notifications_total here or when delivered.
+        self._metrics.child(self._metrics.notifications, row.receiver, row.channel).inc()
+        self._metrics.child(self._metrics.notifications_failed, row.receiver, row.channel,
+                            err.reason).inc()
         if self._dead_letters is not None:
             self._dead_letters.died(row, attempts, error)
         # Each dead row is listed by /api/v1/deliveries?state=dead and counted.
@@ -112,8 +116,8 @@ class Outcomes:
                                                     [event]))
 
     def paced(self, row: OutboxRow, waited: float) -> None:
-        """A row that waited for its target's token starts now."""
-        self._metrics.notifications_paced.labels(row.channel).inc()
+        """A row that waited for its target's token starts now (counted in
+        `notifications_paced_total` by the scheduler when it was held)."""
         self._trace_row(row, "deferred", cause="pacing", waited=f"{waited:.3f}s")
 
     def _trace_row(

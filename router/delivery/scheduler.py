@@ -9,6 +9,10 @@ is being sent waits for that send to finish. One target never holds more than
 receiver that hangs cannot delay the others; an unreachable target's circuit
 (delivery/circuit.py) lets one probe through per backoff period. It does no I/O: the worker
 asks it for the rows to start now and tells it what happened.
+
+It also keeps the backlog's metrics: depth and oldest age per (receiver, channel), read at
+scrape time; `notifications_paced_total` when a target's bucket holds a row back; and the
+send latency (queued here → delivered, less the time held back by pacing).
 """
 
 from __future__ import annotations
@@ -69,7 +73,11 @@ class Scheduler:
         self._pending_by_key: dict[str, int] = {}  # held, not being sent
         self._inflight: dict[str, int] = {}  # key -> id being sent
         self._blocked: dict[str, list[int]] = {}
-        self._aged_channels: set[str] = set()
+        # (receiver, channel) -> {row id: created_at}: the backlog, read at scrape time.
+        self._backlog: dict[tuple[str, str], dict[int, float]] = {}
+        self._since: dict[int, float] = {}  # row id -> when its current content was queued
+        self._paced: dict[int, float] = {}  # row id -> seconds held back by pacing
+        self._throttled_until: dict[str, float] = {}
         self._sending: dict[int, str] = {}  # row id being sent -> its target
         self._per_target: dict[str, int] = {}  # target -> sends in flight
         self.circuits = Circuits(metrics)
@@ -83,18 +91,24 @@ class Scheduler:
         # A re-queued dead row must not take the slot of a newer pending state.
         self._pending_by_key.setdefault(row_key(row), row.id)
         heapq.heappush(self._waiting, (row.next_attempt_at, row.id))
-        self._metrics.child(self._metrics.outbox_depth, row.channel).inc()
-        if row.channel not in self._aged_channels:
-            self._aged_channels.add(row.channel)
-            self._metrics.outbox_oldest_age.labels(row.channel).set_function(
-                functools.partial(self._oldest_age, row.channel)
-            )
+        self._since[row.id] = self._clock.now()
+        pair = (row.receiver, row.channel)
+        backlog = self._backlog.get(pair)
+        if backlog is None:
+            backlog = self._backlog[pair] = {}
+            m = self._metrics
+            m.outbox_depth.labels(*pair).set_function(backlog.__len__)
+            m.outbox_oldest_age.labels(*pair).set_function(
+                functools.partial(self._oldest_age, backlog))
+        backlog[row.id] = row.created_at
         self.idle.clear()
 
     def untrack(self, row: OutboxRow) -> None:
         """Forget a row that was being sent (delivered, dead or superseded)."""
         if self.rows.pop(row.id, None) is not None:
-            self._metrics.child(self._metrics.outbox_depth, row.channel).dec()
+            self._backlog[(row.receiver, row.channel)].pop(row.id, None)
+            self._since.pop(row.id, None)
+            self._paced.pop(row.id, None)
         if not self.rows:
             self.idle.set()
 
@@ -106,10 +120,9 @@ class Scheduler:
         self._queued_at.pop(row.id, None)
         self.untrack(row)
 
-    def _oldest_age(self, channel: str) -> float:
+    def _oldest_age(self, backlog: dict[int, float]) -> float:
         """Computed at scrape time only (O(rows)), never on the hot path."""
-        oldest = min((r.created_at for r in self.rows.values() if r.channel == channel),
-                     default=None)
+        oldest = min(backlog.values(), default=None)
         return 0.0 if oldest is None else max(0.0, self._clock.now() - oldest)
 
     def __iter__(self) -> Iterator[OutboxRow]:
@@ -132,6 +145,8 @@ class Scheduler:
         if self._pending_by_key.get(row_key(updated)) != updated.id:
             return False
         self.rows[updated.id] = updated
+        self._since[updated.id] = self._clock.now()  # the new content waits from now
+        self._paced.pop(updated.id, None)
         return True
 
     # --- due and paced ------------------------------------------------------------
@@ -149,6 +164,15 @@ class Scheduler:
                        (row.priority, row.created_at, row.id))
         self._queued_at[row.id] = now
         self._active[target] = None
+        if self._throttled_until.get(target, 0.0) > now:
+            self._held(row)
+
+    def _held(self, row: OutboxRow) -> None:
+        """A row a target's bucket holds back: counted once, when it starts waiting."""
+        if row.id not in self._paced:
+            self._paced[row.id] = 0.0
+            self._metrics.child(self._metrics.notifications_paced, row.receiver,
+                                row.channel).inc()
 
     def promote(self, now: float) -> None:
         """Move rows that fell due into their target's queue; wake targets with a token."""
@@ -222,7 +246,11 @@ class Scheduler:
             # Paced: the rows stay queued (durably in the outbox) until a token is due.
             self._active.pop(target, None)
             self._throttled_at[target] = now
+            self._throttled_until[target] = now + wait
             heapq.heappush(self._target_wake, (now + wait, target))
+            for _, _, held_id in queue or ():
+                if (held := self.rows.get(held_id)) is not None and held_id in self._queued_at:
+                    self._held(held)
             return None
         assert queue is not None
         heapq.heappop(queue)
@@ -234,6 +262,7 @@ class Scheduler:
             return None
         bucket.take(now)
         if self._throttled_at.get(target, -1.0) >= queued_at:
+            self._paced[row.id] = self._paced.get(row.id, 0.0) + now - queued_at
             self._on_paced(row, now - queued_at)
         if self._pending_by_key.get(key) == row.id:
             del self._pending_by_key[key]
@@ -268,6 +297,10 @@ class Scheduler:
     def outcome(self, row: OutboxRow, failure: FailureReason | None, now: float) -> bool:
         """A send to the row's target ended (`failure` None: delivered). True if that
         target's circuit is open now: the row keeps its attempts and waits for it."""
+        if failure is None:
+            since = self._since.get(row.id, now)
+            self._metrics.child(self._metrics.send_latency, row.receiver, row.channel).observe(
+                max(0.0, now - since - self._paced.get(row.id, 0.0)))
         target = self._sending.get(row.id)
         if target is None:
             return False

@@ -86,8 +86,11 @@ def notification_event(kind: str, row: OutboxRow, now: float, **extra: Any) -> E
 
 
 def silence_events(changed: Iterable[tuple[str, Silence]], now: float) -> list[Event]:
-    """`silence.created|updated|expired` for (type, silence) pairs."""
-    return [Event(kind, now, silence_to_api(s, now)) for kind, s in changed]
+    """`silence.created|updated|expired` for (type, silence) pairs. An expiry shows the
+    state just after it: a silence expired now ends now, and its end is inclusive."""
+    return [Event(kind, now, silence_to_api(
+        s, max(now, s.ends_at) + 0.001 if kind == m.SILENCE_EXPIRED else now))
+        for kind, s in changed]
 
 
 def queued(row: OutboxRow, now: float) -> list[Event]:

@@ -13,6 +13,7 @@ silent replay of everything.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -20,9 +21,12 @@ from typing import Protocol
 from router.clock import Clock
 from router.events.hub import StreamClosed, Subscription
 from router.events.model import OPEN, RESET, Event, EventQuery
+from router.timefmt import parse_time
 
 PAGE = 500  # events per replay read (the store's lock is held for one page at a time)
-NONE, LATEST = "none", "latest"
+NONE, LATEST, TIME = "none", "latest", "time"
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_UNITS = (86400, 3600, 60, 1)
 
 
 class EventStore(Protocol):
@@ -32,8 +36,14 @@ class EventStore(Protocol):
     async def load_events(self, after: int, query: EventQuery, limit: int) -> list[Event]:
         """Events with `id > after` matching `query`, oldest first, at most `limit`."""
 
+    async def last_notifications(self, fingerprint: str) -> list[Event]:
+        """The newest notification event of each (receiver, channel) covering the alert."""
+
     async def latest_event(self, query: EventQuery) -> int:
         """The id of the newest event matching `query` (0: none)."""
+
+    async def first_event_since(self, at: float) -> int:
+        """The id of the oldest stream event at or after `at` (0: none)."""
 
     async def event_bounds(self) -> tuple[int, int]:
         """(trimmed, head): every event with an id above `trimmed` is still kept (up to
@@ -45,20 +55,48 @@ class EventStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Since:
-    """Where a stream starts: after `cursor`, or NONE (only new events), or LATEST (the
-    newest matching event, then new ones)."""
+    """Where a stream starts: after `cursor`, or NONE (only new events), LATEST (the
+    newest matching event, then new ones) or TIME (the events from `at` on)."""
 
     cursor: int | None = None
     mode: str = NONE
+    at: float = 0.0
+    ago: float | None = None  # TIME given as a duration: `at` is now minus this
 
     @classmethod
     def parse(cls, text: str) -> Since:
-        """`<id>`, `none` or `latest`; raises ValueError otherwise."""
+        """`<id>`, `none`, `latest`, a duration (`10m`, `1h30m`: that long ago) or an RFC
+        3339 time; raises ValueError otherwise. (A bare number is an id, never a unix
+        time: both are integers.)"""
         if text in (NONE, LATEST):
             return cls(None, text)
-        if not text.isascii() or not text.isdigit() or len(text) > 19:
-            raise ValueError("expected an event id, 'none' or 'latest'")
-        return cls(int(text))
+        if text.isascii() and text.isdigit() and len(text) <= 19:
+            return cls(int(text))
+        match = _DURATION.fullmatch(text) if text.isascii() else None
+        if match and text:
+            return cls(None, TIME, ago=float(sum(
+                int(v) * unit for v, unit in zip(match.groups(), _UNITS, strict=True) if v)))
+        try:
+            at = parse_time(text) if len(text) <= 40 else None
+        except ValueError:
+            at = None
+        if at is None:
+            raise ValueError("expected an event id, 'none', 'latest', a duration (10m, 1h30m)"
+                             " or an RFC 3339 time")
+        return cls(None, TIME, at=at)
+
+    async def cursor_in(self, store: EventStore, query: EventQuery, head: int, now: float
+                        ) -> int:
+        """The id to replay after."""
+        if self.cursor is not None:
+            return self.cursor
+        if self.mode == LATEST:
+            return max(0, await store.latest_event(query) - 1)
+        if self.mode == TIME:
+            first = await store.first_event_since(
+                self.at if self.ago is None else now - self.ago)
+            return first - 1 if first else head
+        return head
 
 
 # A batch of (event, encoded envelope), oldest first; [] when nothing happened for a while
@@ -73,13 +111,8 @@ async def catch_up(store: EventStore, sub: Subscription, since: Since, clock: Cl
     last batch is the cursor to go live from (`Subscription.go_live`). Raises StreamClosed
     if the hub closes the subscription meanwhile (its queue overflowed)."""
     trimmed, head = await store.event_bounds()
-    if since.cursor is not None:
-        cursor = since.cursor
-    elif since.mode == LATEST:
-        cursor = max(0, await store.latest_event(sub.query) - 1)
-    else:
-        cursor = head
     now = clock.now()
+    cursor = await since.cursor_in(store, sub.query, head, now)
     yield [_encoded(Event(OPEN, now, {"head": head, "cursor": cursor}, id=cursor))]
     if cursor < trimmed or cursor > head:
         reason = "expired" if cursor < trimmed else "unknown"

@@ -47,7 +47,8 @@ SEVERITIES = ("critical", "error", "warning", "info")
 @dataclass(frozen=True, slots=True)
 class Event:
     """One change. `receivers` and `severity` are what streams filter on; `fingerprint`
-    names the one alert an event is about ("" for one about many, e.g. a notification)."""
+    names the one alert an event is about ("" for one about many, e.g. a notification,
+    whose alerts are its data's `firing` and `resolved`)."""
 
     type: str
     at: float
@@ -64,6 +65,15 @@ class Event:
     def encode(self) -> bytes:
         """The envelope as JSON (one line: SSE `data:` and WebSocket text frames)."""
         return orjson.dumps(self.envelope())
+
+    def covers(self, fingerprint: str) -> bool:
+        """Whether the event is about that alert: its own, or a notification naming it
+        (the store links those through `event_alerts`)."""
+        if self.fingerprint == fingerprint:
+            return True
+        if not self.type.startswith("notification."):
+            return False
+        return any(fingerprint in self.data.get(k, ()) for k in ("firing", "resolved"))
 
     @property
     def metric_type(self) -> str:
@@ -90,4 +100,4 @@ class EventQuery:
             return False
         if self.severity and event.severity != self.severity:
             return False
-        return not self.fingerprint or event.fingerprint == self.fingerprint
+        return not self.fingerprint or event.covers(self.fingerprint)

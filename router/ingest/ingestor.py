@@ -150,13 +150,16 @@ class AlertIngestor:
         expired = [a for fp in self._firing if (a := self.alerts[fp]).resolved(now)]
         if not expired:
             return 0
+        # Taken off before the await, so a call running meanwhile (the GC loop beside an
+        # explicit collection) cannot announce the same resolution again.
+        self._firing.difference_update(a.fingerprint for a in expired)
         try:
             await self._store.append_events([alert_event(a, now, *self._describe(a))
                                              for a in expired])
         except RouterError as exc:  # the store cannot commit: try again at the next GC
             log.warning("could not append alert.resolved events", extra={"error": str(exc)})
+            self._firing.update(a.fingerprint for a in expired if a.fingerprint in self.alerts)
             return 0
-        self._firing.difference_update(a.fingerprint for a in expired)
         return len(expired)
 
     async def collect_garbage(self) -> int:

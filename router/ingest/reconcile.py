@@ -19,7 +19,7 @@ from typing import Any
 
 from router.channels.http import HttpClient
 from router.clock import Clock
-from router.config.types import ReconcileConfig
+from router.config.source_types import ReconcileConfig
 from router.errors import DeliveryError, RouterError
 from router.ingest.ingestor import AlertIngestor
 from router.logs import RepeatLog
@@ -49,6 +49,7 @@ class Reconciler:
         self._metrics = metrics
         self._config = config
         self._failures = RepeatLog(log, clock.now)
+        self.passes = 0  # polls finished, failed or not (tests wait on it)
 
     async def run(self) -> None:
         while True:
@@ -58,14 +59,20 @@ class Reconciler:
             if cfg is None:
                 continue
             try:
-                await self.poll(cfg)
-            except (DeliveryError, UpstreamError) as exc:
-                self._metrics.reconcile_failures.inc()
-                self._failures.failure("reconcile with the upstream Alertmanager failed; "
-                                       "nothing changed", exc, level=logging.WARNING)
-            except Exception as exc:  # a bug of ours: the loop must go on
-                self._metrics.reconcile_failures.inc()
-                self._failures.failure("reconcile failed", exc)
+                await self._pass(cfg)
+            finally:
+                self.passes += 1
+
+    async def _pass(self, cfg: ReconcileConfig) -> None:
+        try:
+            await self.poll(cfg)
+        except (DeliveryError, UpstreamError) as exc:
+            self._metrics.reconcile_failures.inc()
+            self._failures.failure("reconcile with the upstream Alertmanager failed; "
+                                   "nothing changed", exc, level=logging.WARNING)
+        except Exception as exc:  # a bug of ours: the loop must go on
+            self._metrics.reconcile_failures.inc()
+            self._failures.failure("reconcile failed", exc)
 
     async def poll(self, cfg: ReconcileConfig) -> int:
         """One pass; returns how many alerts it resolved. Raises DeliveryError (transport)

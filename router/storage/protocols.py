@@ -179,6 +179,13 @@ class SilenceStore(Protocol):
 
     def delete_silences(self, ids: Sequence[str]) -> Awaitable[None]: ...
 
+    async def silences_announced(self, now: float) -> float:
+        """The time before which every silence that ended by time has had its
+        `silence.expired` event (set to `now` by the first call ever)."""
+
+    def announce_silences(self, through: float, events: Sequence[Event]) -> Awaitable[None]:
+        """Append `events` and move that time to `through`, in one transaction."""
+
 
 class WebPushStore(Protocol):
     async def webpush_key(self, candidate: str, now: float) -> str:

@@ -50,6 +50,12 @@ _TRACE_GC_CAP = Stmt(
 )
 _SESSION_KEY = Stmt(
     "meta", "INSERT OR IGNORE INTO meta (key, value) VALUES ('session_key', ?)")
+# Silences whose end passed before this time were announced (silence.expired by time):
+# set at the first start, moved in the transaction that appends the events.
+_ANNOUNCED_INIT = Stmt(
+    "meta", "INSERT OR IGNORE INTO meta (key, value) VALUES ('silences_announced', ?)")
+_ANNOUNCED = Stmt(
+    "meta", "UPDATE meta SET value = MAX(value, ?) WHERE key = 'silences_announced'")
 _COLS = "id, at, type, fingerprint, receivers, severity, data"
 
 
@@ -83,8 +89,10 @@ def _where(query: EventQuery) -> tuple[str, list[Any]]:
         clauses.append("severity = ?")
         params.append(query.severity)
     if query.fingerprint:
-        clauses.append("fingerprint = ?")
-        params.append(query.fingerprint)
+        # Its own events, and the notifications that covered it (linked by a trigger).
+        clauses.append("(fingerprint = ? OR id IN (SELECT event_id FROM event_alerts"
+                       " WHERE fingerprint = ?))")
+        params += [query.fingerprint, query.fingerprint]
     return " AND ".join(clauses), params
 
 
@@ -111,9 +119,25 @@ class SqliteEvents:
             (after, *params, limit))
         return [_event(r) for r in rows]
 
+    async def last_notifications(self, fingerprint: str) -> list[Event]:
+        """The newest notification event of each (receiver, channel) that covered the
+        alert (queued, sent, failed or dead), by receiver and channel."""
+        rows = await self._read(
+            f"SELECT {_COLS} FROM events WHERE id IN (SELECT MAX(e.id) FROM event_alerts"
+            " AS a JOIN events AS e ON e.id = a.event_id WHERE a.fingerprint = ?"
+            " GROUP BY json_extract(e.data, '$.receiver'), json_extract(e.data, '$.channel'))"
+            " ORDER BY json_extract(data, '$.receiver'), json_extract(data, '$.channel')",
+            (fingerprint,))
+        return [_event(r) for r in rows]
+
     async def latest_event(self, query: EventQuery) -> int:
         where, params = _where(query)
         rows = await self._read(f"SELECT MAX(id) FROM events WHERE {where}", params)
+        return int(rows[0][0] or 0)
+
+    async def first_event_since(self, at: float) -> int:
+        rows = await self._read(f"SELECT MIN(id) FROM events WHERE at >= ? AND {_NOT_TRACE}",
+                                (at,))
         return int(rows[0][0] or 0)
 
     async def event_bounds(self) -> tuple[int, int]:
@@ -125,6 +149,18 @@ class SqliteEvents:
     async def gc_events(self, before: float) -> int:
         removed = await self._submit([(_TRIM_MARK, (before,)), (_TRIM, (before,))])
         return len(removed or ())
+
+    async def silences_announced(self, now: float) -> float:
+        """The time before which every silence that ended by time was announced (`now`
+        on the first call ever: nothing older is announced after an upgrade)."""
+        await self._submit([(_ANNOUNCED_INIT, (now,))])
+        rows = await self._read("SELECT value FROM meta WHERE key = 'silences_announced'")
+        return float(rows[0][0])
+
+    def announce_silences(self, through: float, events: Sequence[Event]) -> Awaitable[None]:
+        """Append the `silence.expired` events and move the mark, in one transaction."""
+        fut: Awaitable[None] = self._queue_ops([(_ANNOUNCED, (through,))], events)
+        return fut
 
     async def session_secret(self) -> bytes:
         """The key that signs session cookies: made once, kept with the data."""

@@ -2,7 +2,8 @@
 
 `GET /api/v1/alerts` shows, per alert, the receivers and routes it reaches and the last
 notification per channel (from the notification log); `GET /api/v1/alerts/{fp}/trace`
-answers "where did my alert go?" from the trace recorder.
+answers "where did my alert go?" from the trace recorder, with the newest notification
+event (queued, sent, failed, dead) of each channel that covered the alert.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from router.events.model import Event
 from router.logs import RepeatLog
 from router.model import Alert, nflog_key
 from router.timefmt import format_time
 from router.web.errors import RequestError
-from router.web.keys import CLOCK, DISPATCHER, INGESTOR, NFLOG, RUNTIME, TRACE
+from router.web.keys import CLOCK, DISPATCHER, INGESTOR, NFLOG, RUNTIME, STORE, TRACE
 
 log = logging.getLogger(__name__)
 _unshown = RepeatLog(log, time.monotonic)
@@ -74,19 +76,32 @@ def _alert_view(app: web.Application, alert: Alert) -> dict[str, Any]:
     }
 
 
+def _notification_view(fp: str, event: Event) -> dict[str, Any]:
+    data = event.data
+    view = {"receiver": data.get("receiver", ""), "channel": data.get("channel", ""),
+            "event": event.type.removeprefix("notification."), "at": format_time(event.at),
+            "status": "firing" if fp in data.get("firing", ()) else "resolved",
+            "reason": data.get("reason", "")}
+    view.update({k: data[k] for k in ("error", "attempt", "attempts", "retryIn") if k in data})
+    return view
+
+
 async def get_trace(request: web.Request) -> web.Response:
-    """What the router did with one alert, and why (GET /api/v1/alerts/{fp}/trace)."""
+    """What the router did with one alert, and why (GET /api/v1/alerts/{fp}/trace), and
+    the newest notification event of each receiver channel that covered it."""
     app = request.app
     fp = request.match_info["fingerprint"]
     events = await app[TRACE].events(fp)
     alert = app[INGESTOR].alerts.get(fp)
-    if not events and alert is None:
+    notifications = await app[STORE].last_notifications(fp)
+    if not events and alert is None and not notifications:
         raise RequestError(f"no alert or trace for fingerprint {fp!r}", "fingerprint", 404)
     return web.json_response({
         "fingerprint": fp,
         "alert": next(iter(each_shown([alert], lambda a: _alert_view(app, a))), None)
         if alert is not None else None,
         "events": [e.to_api() for e in events],
+        "notifications": [_notification_view(fp, e) for e in notifications],
     })
 
 

@@ -8,9 +8,12 @@ cannot open an endpoint. Unknown paths and methods fall through to aiohttp's 404
 
 A browser may instead send the session cookie it got from `POST /api/v1/session`
 (router/web/session.py): accepted for `read` routes, and for `write` routes only with a
-same-origin `Origin` header. Credentials are compared in constant time. A `_file`
-credential is read per request (so rotation needs no reload); an empty or unreadable one
-never matches anything, and is logged once per file and error a minute, not per request.
+same-origin `Origin` header. The web config's `basic_auth_users` (bcrypt,
+router/web/webconfig.py) are one more source of credentials, checked in the same place:
+with them, `read` and `write` routes need credentials even without `server.auth`.
+Credentials are compared in constant time. A `_file` credential is read per request (so
+rotation needs no reload); an empty or unreadable one never matches anything, and is
+logged once per file and error a minute, not per request.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from router.logs import RepeatLog
 from router.web.errors import Handler, error_response
 from router.web.keys import ROUTE_POLICIES, RUNTIME, Policy
 from router.web.session import cookie_user, origin_allowed
+from router.web.webconfig import WEB, WebEdge
 
 log = logging.getLogger(__name__)
 _unreadable = RepeatLog(log, time.monotonic)
@@ -76,15 +80,17 @@ def authenticated(auth: IngestAuth, header: str) -> bool:
 PAGE_HEADER = "X-Alert-Router-UI"
 
 
-def _challenge(auth: IngestAuth, request: web.Request) -> str:
+def _challenge(auth: IngestAuth, users: bool, request: web.Request) -> str:
     basic = "Session" if PAGE_HEADER in request.headers else "Basic"
-    schemes = (["Bearer"] if auth.bearer_tokens else []) + ([basic] if auth.basic_auth else [])
+    schemes = (["Bearer"] if auth.bearer_tokens else []) + (
+        [basic] if auth.basic_auth or users else [])
     return ", ".join(f'{s} realm="{REALM}"' for s in schemes)
 
 
-def required(policy: Policy, auth: IngestAuth) -> bool:
-    """Whether a request to a route with `policy` must carry credentials."""
-    if not auth.enabled or policy is Policy.PUBLIC:
+def required(policy: Policy, auth: IngestAuth, users: bool = False) -> bool:
+    """Whether a request to a route with `policy` must carry credentials (`users`: the web
+    config has basic_auth_users)."""
+    if not (auth.enabled or users) or policy is Policy.PUBLIC:
         return False
     return not (policy is Policy.READ and auth.public_read)
 
@@ -99,12 +105,18 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         log.error("route without an access policy refused", extra={"path": request.path})
         return error_response(403, "forbidden", "this route declares no access policy")
     auth = request.app[RUNTIME].current.config.server.auth
-    if required(policy, auth) and not authenticated(auth, request.headers.get("Authorization",
-                                                                              "")) \
+    edge = request.app[WEB]
+    users = edge.has_users()
+    if required(policy, auth, users) and not await _credentials(request, auth, edge) \
             and not _session(request, policy, auth):
         return error_response(401, "unauthorized", "missing or wrong credentials",
-                              headers={"WWW-Authenticate": _challenge(auth, request)})
+                              headers={"WWW-Authenticate": _challenge(auth, users, request)})
     return await handler(request)
+
+
+async def _credentials(request: web.Request, auth: IngestAuth, edge: WebEdge) -> bool:
+    header = request.headers.get("Authorization", "")
+    return authenticated(auth, header) or await edge.user_ok(header)
 
 
 def _session(request: web.Request, policy: Policy, auth: IngestAuth) -> bool:

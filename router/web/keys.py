@@ -32,6 +32,7 @@ from router.service import Service
 from router.storage import Store
 from router.trace import TraceRecorder
 from router.web.tokens import Sessions
+from router.web.webconfig import WEB, WebEdge
 
 
 class Policy(StrEnum):
@@ -64,8 +65,10 @@ ROUTE_POLICIES = web.AppKey("route_policies", dict[AbstractRoute, Policy])
 FAILURES = web.AppKey("failures", RepeatLog)
 
 
-def install(app: web.Application, service: Service) -> None:
-    """Put each component of `service` under its key."""
+def install(app: web.Application, service: Service, edge: WebEdge | None = None) -> None:
+    """Put each component of `service` under its key; `edge`: the web config's (none by
+    default)."""
+    app[WEB] = edge or WebEdge()
     app[SERVICE] = service
     app[RUNTIME] = service.ref
     app[CLOCK] = service.clock

@@ -17,6 +17,7 @@ from router.web import (
     am_v2,
     deliveries,
     ingest,
+    openapi,
     ops,
     session,
     stream,
@@ -26,6 +27,7 @@ from router.web import (
 from router.web.auth import auth_middleware
 from router.web.errors import Handler, error_middleware
 from router.web.keys import ROUTE_POLICIES, Policy
+from router.web.webconfig import add_headers
 
 PUBLIC, READ, WRITE = Policy.PUBLIC, Policy.READ, Policy.WRITE
 
@@ -69,6 +71,7 @@ ROUTES: tuple[tuple[str, str, Handler, Policy], ...] = (
     ("GET", "/-/healthy", ops.healthy, PUBLIC),
     ("GET", "/-/ready", ops.ready, PUBLIC),
     ("POST", "/-/reload", ops.reload, WRITE),
+    ("GET", "/api/v1/openapi.json", openapi.get_openapi, PUBLIC),
 )
 
 
@@ -84,6 +87,7 @@ def setup_routes(app: web.Application) -> None:
     """Install the error and auth middlewares and every route of the table."""
     app.middlewares.append(error_middleware)
     app.middlewares.append(auth_middleware)
+    app.on_response_prepare.append(add_headers)
     app[ROUTE_POLICIES] = {}
     ui.install(app)
     for method, path, handler, policy in ROUTES:

@@ -21,7 +21,7 @@ from aiohttp import HttpVersion11, WSCloseCode, WSMsgType, web
 
 from router.errors import StoreUnavailable
 from router.events import frames
-from router.events.follow import LATEST, Batch, Since, catch_up
+from router.events.follow import Batch, Since, catch_up
 from router.events.hub import CLIENT, SHUTDOWN, TOO_SLOW, StreamClosed, Subscription
 from router.events.hub import STORE as STORE_DOWN
 from router.events.model import SEVERITIES, EventQuery
@@ -66,12 +66,7 @@ async def get_events(request: web.Request) -> web.Response:
         raise RequestError("limit must be an integer", "limit") from None
     query, store = _query(request), request.app[STORE]
     trimmed, head = await store.event_bounds()
-    if since.cursor is not None:
-        cursor = since.cursor
-    elif since.mode == LATEST:
-        cursor = max(0, await store.latest_event(query) - 1)
-    else:
-        cursor = head
+    cursor = await since.cursor_in(store, query, head, request.app[CLOCK].now())
     events = await store.load_events(cursor, query, limit)
     return web.json_response({"events": [e.envelope() for e in events], "head": head,
                               "trimmed": trimmed})

@@ -40,7 +40,9 @@ async def post_subscription(request: web.Request) -> web.Response:
     app = request.app
     body = await read_json(request)
     receivers = app[RUNTIME].current.config.receivers
-    sub = parse_subscription(body, allowed, receivers, app[CLOCK].now())
+    pushed = [name for name, r in receivers.items()
+              if any(kind == "webpush" for kind, _ in r.integrations)]
+    sub = parse_subscription(body, allowed, receivers, app[CLOCK].now(), pushed)
     stored = await app[WEBPUSH].subscribe(sub)
     return web.json_response({"id": stored.id, "receivers": list(stored.receivers)},
                              status=201)

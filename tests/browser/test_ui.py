@@ -341,15 +341,25 @@ async def test_a_dead_letter_is_retried_from_the_page(
     assert await page.inner_text("#count-dead") == "1"
     await page.set_viewport_size(PHONE)
     await page.screenshot(path=shots / "deliveries-phone.png", full_page=True)
+    # the alert's detail says its notification died, and why
+    await page.click("nav >> text=Alerts")
+    await page.click(f'{card("DiskFilling")} >> text=Details')
+    row = "tr:has(td:text-is('webhook[0]'))"
+    await page.wait_for_selector(f"{row} .badge:text-is('DEAD')")
+    assert "HTTP 400" in await page.inner_text(f"{row} .error-text")
+    await page.screenshot(path=shots / "detail-dead-phone.png", full_page=True)
+    await page.click("nav >> text=Deliveries")
     await page.click("article.delivery.state-dead >> text=Retry")
     await page.wait_for_selector("article.delivery.state-dead", state="detached",
                                  timeout=3 * SECOND)
     await page.wait_for_selector("text=No dead letters")
     assert len(router.fake.requests) == 2
-    # the alert's detail shows the notification that got through
+    # and, live, the notification that got through
     await page.click("nav >> text=Alerts")
     await page.click(f'{card("DiskFilling")} >> text=Details')
-    await page.wait_for_selector("td .badge:text-is('FIRING')")
+    await page.wait_for_selector(f"{row} .badge:text-is('SENT')", timeout=2 * SECOND)
+    assert "firing" in await page.inner_text(row)
+    assert await page.locator(f"{row} .error-text").count() == 0
     await page.wait_for_selector(".trace-notified")
     await page.screenshot(path=shots / "detail-phone.png", full_page=True)
     await fits(page, 360)

@@ -26,3 +26,6 @@ class Setup:
     # Builds the channel that sends (fake URL, HTTP client) when `build_channel` cannot: a
     # fan-out channel's sender bound to one recipient (Web Push).
     make: Callable[[str, Any], Awaitable[Any]] | None = None
+    # Requests one successful send makes (Jira: search, then create); check_request sees
+    # the last one.
+    requests: int = 1

@@ -36,6 +36,7 @@ KIND_PATHS = {
     "slack-webhook": "/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX",
     "slack-api": "/api/",
     "webhook": "/hook",
+    "jira": "/rest/api/2/",
 }
 
 
@@ -99,6 +100,10 @@ class Fake:
             if request.path.endswith("/chat.update"):
                 return {"ok": True, "ts": sent.get("ts"), "channel": sent.get("channel")}
             return {"ok": True, "ts": f"1700000000.{self._ts():06d}", "channel": channel}
+        if self.kind == "jira" and 200 <= status < 300:
+            # Jira's answers to a search (nothing yet) and to a create.
+            found = request.path.endswith(("/search", "/search/jql"))
+            return {"issues": []} if found else {"id": "10000", "key": "OPS-1"}
         return "" if 200 <= status < 300 else "error"
 
 

@@ -96,7 +96,7 @@ async def test_contract(
     ctx = SendContext(timeout=0.2, state={}, all_resolved=False)
     if reason is None:
         state = await channel.send(payload, ctx)
-        assert len(fake.requests) == 1
+        assert len(fake.requests) == setup.requests
         setup.check_state(state)
         return
     with pytest.raises(DeliveryError) as info:
@@ -125,7 +125,8 @@ async def test_secrets_are_sent_in_headers_not_in_payloads(
     for secret in SECRETS:
         assert secret.encode() not in payload
     await channel.send(payload, SendContext(5.0, {}, False))
-    (req,) = fake.requests
+    assert len(fake.requests) == setup.requests
+    req = fake.requests[-1]
     assert req.method == "POST"
     setup.check_request(req)
 

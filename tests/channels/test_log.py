@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from router.channels.base import SendContext
 from router.channels.http import HttpClient
 from router.channels.log import MAX_LINE, LogChannel
 from router.config.types import LogConfig
+from router.logs import setup_logging
 from router.model import Notification, NotifyReason, make_alert
 from router.rendering import Renderer
 
@@ -67,7 +69,23 @@ async def test_send_writes_and_flushes_to_the_stream() -> None:
     assert stream.getvalue() == "hello\n"
 
 
-async def test_default_stream_is_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+async def test_by_default_each_line_is_a_record_of_the_notifications_logger(
+    notifications: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     channel = build_channel("log", LogConfig(), Renderer([]), HttpClient())
-    await channel.send(b"to stdout", SendContext(1.0, {}, False))
-    assert capsys.readouterr().out == "to stdout\n"
+    await channel.send(b"[FIRING:1] one line", SendContext(1.0, {}, False))
+    assert notifications == ["[FIRING:1] one line"]
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_the_line_is_written_in_the_process_log_format_on_stdout() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    setup_logging("error", "logfmt", stream=err, notifications=out)
+    channel = build_channel("log", LogConfig(), Renderer([]), HttpClient())
+    await channel.send(b'[FIRING:1] receiver=x group={a="b"}', SendContext(1.0, {}, False))
+    # At info although --log.level is error: a notification is not a diagnostic.
+    line = out.getvalue()
+    assert re.fullmatch(r'ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=info '
+                        r'logger=router\.notifications msg="\[FIRING:1\] receiver=x '
+                        r'group=\{a=\\"b\\"\}"\n', line), line
+    assert err.getvalue() == ""

@@ -96,6 +96,8 @@ async def test_a_resolved_warning_is_normal_urgency_with_its_own_ttl(
     assert (push.headers["TTL"], push.headers["Urgency"]) == ("3600", "normal")
     assert push.json()["status"] == "resolved"
     assert push.json()["title"] == "[RESOLVED] DiskFilling"
+    # a group of one opens that alert's page in the router's own UI
+    assert push.json()["url"] == f"/#/alert/{alert.fingerprint}"
 
 
 async def test_each_push_service_gets_its_own_audience(env: Env, aiohttp_server: AiohttpServer

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from router.events.model import EventQuery
 from router.storage import sqlite_tx
 from router.storage.sqlite import SqliteStore
 
@@ -36,7 +37,8 @@ async def test_a_migration_numbered_below_the_applied_ones_still_runs(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "router.db"
     # A build without 005 and 006 (whichever of them ships now) makes the database.
-    shipped = [m for m in sqlite_tx.read_migrations() if m[0] not in (5, 6)]
+    # (008 links events to alerts: it needs 005's events table, so it is left out too)
+    shipped = [m for m in sqlite_tx.read_migrations() if m[0] not in (5, 6, 8)]
     versions = [v for v, _ in shipped]
     assert 7 in versions
     monkeypatch.setattr(sqlite_tx, "read_migrations", lambda: shipped)
@@ -82,7 +84,9 @@ async def test_a_version_this_build_does_not_know_stays_applied(
     one (without 005): 005 stays counted as applied, so the merged build does not run it
     again."""
     path = tmp_path / "router.db"
-    shipped = sqlite_tx.read_migrations()
+    # without 008, which builds on the real 005's events table
+    shipped = [m for m in sqlite_tx.read_migrations() if m[0] != 8]
+    monkeypatch.setattr(sqlite_tx, "read_migrations", lambda: shipped)
     five = (5, "CREATE TABLE late_five (x INTEGER);")
     with sqlite3.connect(path) as db:
         for _version, sql in [*(m for m in shipped if m[0] <= 4), five]:
@@ -92,3 +96,28 @@ async def test_a_version_this_build_does_not_know_stays_applied(
     assert applied(path)[1] == sorted({1, 2, 3, 4, 5} | {v for v, _ in shipped})
     monkeypatch.setattr(sqlite_tx, "read_migrations", lambda: sorted([*shipped, five]))
     await reopen(path)  # 005 is not run again (CREATE TABLE would fail)
+
+
+async def test_notification_events_written_before_008_are_linked_to_their_alerts(
+        tmp_path: Path) -> None:
+    path = tmp_path / "router.db"
+    with sqlite3.connect(path) as db:
+        for version, sql in sqlite_tx.read_migrations():
+            if version < 8:
+                db.executescript(sql)
+        db.execute("PRAGMA user_version = 7")
+        db.execute("INSERT INTO events (at, type, data) VALUES (1, 'notification.sent',"
+                   " '{\"firing\": [\"fa\"], \"resolved\": [\"fb\"], \"receiver\": \"r\"}')")
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        for fp in ("fa", "fb"):
+            (found,) = await store.load_events(0, EventQuery(fingerprint=fp), 10)
+            assert found.type == "notification.sent"
+        assert await store.load_events(0, EventQuery(fingerprint="fc"), 10) == []
+        # trimmed with its event
+        assert await store.gc_events(2) == 1
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM event_alerts").fetchone()[0] == 0

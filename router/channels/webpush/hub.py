@@ -158,7 +158,15 @@ def _keys(value: Any) -> tuple[str, str]:
     return p256dh, _b64url(value.get("auth"), "keys.auth", 16)
 
 
-def _receivers(value: Any, known: Collection[str]) -> tuple[str, ...]:
+def _receivers(value: Any, known: Collection[str], pushed: Collection[str]
+               ) -> tuple[str, ...]:
+    if value is None:
+        # A page's PushSubscription.toJSON() names none: follow every receiver that
+        # pushes to browsers.
+        if not pushed:
+            raise InputError("no receiver has webpush_configs: name the receivers to "
+                             "follow", "receivers")
+        return tuple(pushed)
     if not isinstance(value, list) or not value:
         raise InputError("expected a non-empty list of receiver names", "receivers")
     if len(value) > MAX_RECEIVERS:
@@ -173,9 +181,10 @@ def _receivers(value: Any, known: Collection[str]) -> tuple[str, ...]:
 
 
 def parse_subscription(body: Any, allowed: tuple[str, ...], receivers: Collection[str],
-                       now: float) -> PushSubscription:
+                       now: float, pushed: Collection[str] = ()) -> PushSubscription:
     """A subscription from a POSTed body; InputError with the path of a bad field. Error
-    messages never quote the endpoint (a capability) or the keys."""
+    messages never quote the endpoint (a capability) or the keys. Without `receivers` it
+    follows `pushed` (the receivers with webpush_configs)."""
     if not isinstance(body, dict):
         raise InputError("expected an object {endpoint, keys: {p256dh, auth}, receivers}", "$")
     for key in body:
@@ -193,7 +202,7 @@ def parse_subscription(body: Any, allowed: tuple[str, ...], receivers: Collectio
                          "endpoint")
     p256dh, auth = _keys(body.get("keys"))
     return PushSubscription(0, endpoint, p256dh, auth,
-                            _receivers(body.get("receivers"), receivers), now)
+                            _receivers(body.get("receivers"), receivers, pushed), now)
 
 
 def parse_endpoint(body: Any) -> str:

@@ -3,9 +3,10 @@
 `{v, title, body, severity, status, group_key, tag, receiver, url, alerts, firing, sent_at}`,
 at most 3,993 bytes of UTF-8 (what one RFC 8291 record carries inside the 4,096 bytes every
 push service must accept): the body, then the group key, the URL, the title and the
-receiver are cut until it fits. `tag` is a short hash of (receiver, group key): the
-service worker's notification tag and the push `Topic`, so a newer state of the group
-replaces the older one, in the tray and while it waits at the push service.
+receiver are cut until it fits. `url` opens the router's own UI (`page_of`). `tag` is a
+short hash of (receiver, group key): the service worker's notification tag and the push
+`Topic`, so a newer state of the group replaces the older one, in the tray and while it
+waits at the push service.
 """
 
 from __future__ import annotations
@@ -34,6 +35,17 @@ def tag_of(receiver: str, group_key: str) -> str:
     return base64.urlsafe_b64encode(digest).decode()[:22]
 
 
+def page_of(n: Notification) -> str:
+    """The page of alert-router's own UI the notification opens: the alert's detail (its
+    trace, its notifications, Silence) for a group of one, else the alerts list filtered
+    by the group's labels."""
+    base = n.external_url.rstrip("/") + "/#/"
+    if len(n.alerts) == 1:
+        return base + "alert/" + urllib.parse.quote(n.alerts[0].fingerprint, safe="")
+    return base + "alerts?filter=" + urllib.parse.quote(label_matchers(n.group_labels),
+                                                         safe="")
+
+
 def severity_of(alerts: tuple[Alert, ...] | list[Alert]) -> str:
     """The most severe `severity` label among the alerts ("" when none has a known one)."""
     found = {str(a.labels.get("severity", "")).lower() for a in alerts}
@@ -46,8 +58,7 @@ def render(n: Notification) -> bytes:
     resolved = [a for a in n.alerts if a.resolved(n.now)]
     names = sorted({str(a.labels.get("alertname", "")) for a in n.alerts} - {""})
     head = f"FIRING:{len(firing)}" if firing else "RESOLVED"
-    url = (n.external_url.rstrip("/") + "/#/alerts?filter="
-           + urllib.parse.quote(label_matchers(n.group_labels), safe=""))
+    url = page_of(n)
     doc: dict[str, Any] = {
         "v": VERSION,
         "title": f"[{head}] {', '.join(names) or 'alerts'}",

@@ -86,7 +86,20 @@ function groupSection(group, state, hideMuted) {
       h('span', {class: 'receiver'}, group.receiver),
       h('span', {class: 'chips'}, labels.map(([k, v]) => h('span', {class: 'chip'}, pair(k, v)))),
       h('span', {class: 'group-count'}, `${shown.length} firing`)),
+    deadNote(group, state),
     shown.map((x) => alertCard(x, state.muted.get(x.fingerprint))));
+}
+
+/** A notification of this group that died: at 3 a.m. nobody may have been told. */
+function deadNote(group, state) {
+  const dead = state.deliveries.dead.filter((d) => d.receiver === group.receiver
+    && d.groupKey === group.groupKey);
+  if (!dead.length) return null;
+  const channels = [...new Set(dead.map((d) => `${d.channel}[${d.index}]`))].join(', ');
+  return h('p', {class: 'dead-note', role: 'alert'},
+    h('span', {class: 'badge dead'}, 'NOT DELIVERED'),
+    ` ${channels}: ${dead[0].lastError || 'dead letter'} `,
+    h('a', {href: '#/deliveries'}, 'Retry in Deliveries'));
 }
 
 function isMuted(state, alert) {

@@ -60,7 +60,7 @@ export function filterQuery(filter) {
   return splitMatchers(filter || '').map((m) => `filter=${encodeURIComponent(m)}`).join('&');
 }
 
-export function splitMatchers(text) {
+function splitMatchers(text) {
   let body = text.trim();
   if (body.startsWith('{') && body.endsWith('}')) body = body.slice(1, -1);
   const out = [];

@@ -50,6 +50,21 @@ export function mountDeliveries(root, state) {
   return {update};
 }
 
+// Each type in a word a person reads at a glance (the type itself is the tooltip).
+const KIND = {
+  'alert.firing': 'firing', 'alert.resolved': 'resolved', 'notification.queued': 'queued',
+  'notification.sent': 'sent', 'notification.failed': 'failed', 'notification.dead': 'DEAD',
+  'silence.created': 'silenced', 'silence.updated': 'silence changed',
+  'silence.expired': 'silence ended',
+};
+
+/** What a group is called: its alertname, else its labels (the group key's last part). */
+function groupName(key) {
+  const labels = (key || '').slice((key || '').lastIndexOf(':{') + 1);
+  const name = /alertname="((?:[^"\\]|\\.)*)"/.exec(labels);
+  return name ? name[1] : labels;
+}
+
 function describe(e) {
   const d = e.data || {};
   if (e.type.startsWith('alert.')) {
@@ -58,8 +73,8 @@ function describe(e) {
   }
   if (e.type.startsWith('notification.')) {
     const n = (d.firing || []).length + (d.resolved || []).length;
-    return `${d.receiver} → ${d.channel}: ${d.reason || ''} (${n} alert${n === 1 ? '' : 's'})`
-      + `${d.error ? ` — ${d.error}` : ''}`;
+    return `${d.receiver} → ${d.channel}: ${groupName(d.groupKey)} (${n} alert${n === 1 ? '' : 's'}`
+      + `${d.reason ? `, ${d.reason}` : ''})${d.error ? ` — ${d.error}` : ''}`;
   }
   if (e.type.startsWith('silence.')) {
     return `${(d.matchers || []).map((m) => `${m.name}=${m.value}`).join(', ')} by ${d.createdBy}`;
@@ -74,7 +89,8 @@ export function mountActivity(root, state) {
   function update() {
     const events = [...state.activity.values()].reverse();
     clear(list, events.length ? events.map((e) => h('li', {class: `ev ev-${e.type.replace('.', '-')}`,
-      'data-event': e.id}, when(e.time), h('span', {class: 'kind'}, e.type),
+      'data-event': e.id}, when(e.time), h('span', {class: 'kind', title: e.type},
+      KIND[e.type] || e.type),
     h('span', {class: 'detail'}, describe(e)))) : h('li', {class: 'empty'}, 'Nothing yet.'));
   }
   return {update};

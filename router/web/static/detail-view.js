@@ -1,5 +1,6 @@
 /**
- * One alert: its card, the last notification per receiver channel, and its decision
+ * One alert: its card, the last notification per receiver channel (queued, sent, failed
+ * with its error, dead: the newest notification event that covered it), and its decision
  * trace ("where did my alert go?": received, routed, muted, deferred, queued, notified,
  * dead), newest first. Re-read whenever an event about this alert arrives.
  */
@@ -13,22 +14,44 @@ function detailText(detail) {
     h('span', {class: 'kv'}, h('b', {}, k), '=', typeof v === 'string' ? v : JSON.stringify(v)));
 }
 
-function channelsTable(view) {
-  const rows = [];
-  for (const r of view.receivers) {
+const EVENT_WORD = {queued: 'QUEUED', sent: 'SENT', failed: 'FAILED', dead: 'DEAD'};
+
+/** What happened last on one channel: the newest notification event about the alert
+ * (queued, sent, failed and retrying, dead), else the notification log's last send. */
+function lastCell(event, logged) {
+  if (event) {
+    const retry = event.event === 'failed' ? ` · attempt ${event.attempt || 1}, retrying` : '';
+    return [h('span', {class: `badge ev-${event.event}`}, EVENT_WORD[event.event] || event.event),
+      ' ', h('span', {class: 'dim'}, `${event.status}${retry} · `), ago(event.at),
+      event.error ? h('div', {class: 'error-text'}, event.error) : null,
+      event.event === 'dead' ? h('a', {href: '#/deliveries'}, 'Retry it in Deliveries') : null];
+  }
+  if (logged) {
+    return [h('span', {class: `badge ${logged.status}`}, logged.status.toUpperCase()),
+      ' ', ago(logged.at)];
+  }
+  return h('span', {class: 'dim'}, 'not notified yet');
+}
+
+function channelsTable(found) {
+  const rows = new Map(); // "receiver\u0000channel" → [receiver, channel, event, logged]
+  for (const r of (found.alert && found.alert.receivers) || []) {
     for (const ch of r.channels) {
-      const last = ch.lastNotification;
-      rows.push(h('tr', {},
-        h('td', {}, r.name), h('td', {}, `${ch.channel}[${ch.index}]`),
-        h('td', {}, last ? [h('span', {class: `badge ${last.status}`}, last.status.toUpperCase()),
-          ' ', ago(last.at)] : h('span', {class: 'dim'}, 'not notified yet'))));
+      const name = `${ch.channel}[${ch.index}]`;
+      rows.set(`${r.name}\u0000${name}`, [r.name, name, null, ch.lastNotification]);
     }
   }
-  if (!rows.length) return h('p', {class: 'empty'}, 'No receiver channel reaches this alert.');
-  return h('div', {class: 'table-wrap'}, h('table', {},
+  for (const n of found.notifications || []) {
+    const key = `${n.receiver}\u0000${n.channel}`;
+    rows.set(key, [n.receiver, n.channel, n, (rows.get(key) || [])[3]]);
+  }
+  if (!rows.size) return h('p', {class: 'empty'}, 'No receiver channel reaches this alert.');
+  return h('div', {class: 'table-wrap'}, h('table', {class: 'channels'},
     h('thead', {}, h('tr', {}, h('th', {}, 'Receiver'), h('th', {}, 'Channel'),
       h('th', {}, 'Last notification'))),
-    h('tbody', {}, rows)));
+    h('tbody', {}, [...rows.values()].map(([receiver, channel, event, logged]) =>
+      h('tr', {class: event ? `last-${event.event}` : ''}, h('td', {}, receiver),
+        h('td', {}, channel), h('td', {}, lastCell(event, logged)))))));
 }
 
 function traceList(events) {
@@ -54,7 +77,7 @@ export function mountDetail(root, state, fingerprint) {
         class: 'button', href: `#/silences/new?fingerprint=${encodeURIComponent(fingerprint)}`,
       }, 'Silence this alert')),
       h('h2', {}, 'Last notification per channel'),
-      found.alert ? channelsTable(found.alert) : h('p', {class: 'empty'}, 'The alert is gone.'),
+      channelsTable(found),
       h('h2', {}, 'Where did it go? Decision trace'),
       traceList(found.events));
   }

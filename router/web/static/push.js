@@ -2,7 +2,8 @@
  * The hook for Web Push (its service worker, /sw.js, and the subscription API are
  * another module's): when /api/v1/webpush/key answers 200, a button appears; a click
  * asks for permission (browsers refuse unprompted requests), registers /sw.js and posts
- * the subscription to /api/v1/webpush/subscriptions.
+ * the subscription to /api/v1/webpush/subscriptions. A browser subscribed before posts its
+ * subscription again on load (the router may have lost or pruned it).
  */
 
 import {api} from './api.js';
@@ -19,6 +20,14 @@ function publicKey(body) {
   return body && (body.publicKey || body.key || body.applicationServerKey);
 }
 
+async function register(button, sub) {
+  // Without `receivers` the router follows every receiver that pushes to browsers.
+  const answer = await api('/api/v1/webpush/subscriptions', {method: 'POST', body: sub.toJSON()});
+  button.textContent = 'Notifications on';
+  button.title = `Notifications for ${answer.receivers.join(', ')}`;
+  button.disabled = true;
+}
+
 export async function setupPush(button, say) {
   if (!('serviceWorker' in navigator) || !('PushManager' in window)) return;
   let key;
@@ -29,6 +38,18 @@ export async function setupPush(button, say) {
   }
   if (!key) return;
   button.hidden = false;
+  // Subscribed before (this browser keeps it): post it again, so a router that lost or
+  // pruned it has it back, and say so.
+  try {
+    const registration = await navigator.serviceWorker.getRegistration('/');
+    const sub = registration && await registration.pushManager.getSubscription();
+    if (sub) {
+      await register(button, sub);
+      return;
+    }
+  } catch {
+    // not subscribed after all: the button offers it
+  }
   button.onclick = async () => {
     try {
       if (await Notification.requestPermission() !== 'granted') {
@@ -39,9 +60,7 @@ export async function setupPush(button, say) {
       await navigator.serviceWorker.ready;
       const sub = await registration.pushManager.subscribe({
         userVisibleOnly: true, applicationServerKey: keyBytes(key)});
-      await api('/api/v1/webpush/subscriptions', {method: 'POST', body: sub.toJSON()});
-      button.textContent = 'Notifications on';
-      button.disabled = true;
+      await register(button, sub);
     } catch (err) {
       say(`Could not enable notifications: ${err.message}`);
     }

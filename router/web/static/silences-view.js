@@ -4,7 +4,7 @@
  * (the duration) use amtool's messages; everything else is the API's own error text.
  */
 
-import {api, filterQuery, splitMatchers} from './api.js';
+import {api, filterQuery} from './api.js';
 import {ago, clear, h, pair, until, when} from './dom.js';
 
 const OPS = [['=', false, true], ['!=', false, false], ['=~', true, true], ['!~', true, false]];
@@ -42,7 +42,7 @@ function silenceCard(s, expire) {
     h('p', {class: 'summary'}, s.comment || h('span', {class: 'dim'}, '(no comment)')),
     h('p', {class: 'meta'}, `by ${s.createdBy} · `,
       state === 'expired' ? `ended ${ago(s.endsAt)}` : state === 'pending'
-        ? ['starts ', when(s.startsAt), ', ends ', when(s.endsAt)]
+        ? ['starts ', when(s.startsAt), ` (${until(s.startsAt)}), ends `, when(s.endsAt)]
         : ['ends ', when(s.endsAt), ` (${until(s.endsAt)})`]),
     state !== 'expired' ? h('footer', {class: 'alert-links'},
       h('button', {type: 'button', onclick: () => expire(s)}, 'Expire')) : null);
@@ -78,22 +78,6 @@ export function mountSilences(root, state) {
   return {update};
 }
 
-/** Matchers from Alertmanager's silence-form address (`#/silences/new?filter={a="b"}`), which
- * the notification templates' silence links use. */
-function filterRows(text) {
-  const rows = [];
-  for (const part of splitMatchers(text || '')) {
-    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$/.exec(part);
-    if (!m) continue;
-    let value = m[3];
-    if (value.startsWith('"') && value.endsWith('"') && value.length > 1) {
-      try { value = JSON.parse(value); } catch { value = value.slice(1, -1); }
-    }
-    rows.push({name: m[1], op: m[2], value});
-  }
-  return rows;
-}
-
 function matcherRow(m, onchange) {
   const op = h('select', {name: 'op', 'aria-label': 'operator'},
     OPS.map(([text]) => h('option', {value: text}, text)));
@@ -117,14 +101,43 @@ function readMatchers(box) {
   });
 }
 
+/** `{a="x", b=~"y.*"}` (a notification's silence link, as Alertmanager's UI writes it;
+ * values are JSON strings) → matcher rows; [] when the text is not of that form. */
+export function parseFilter(text) {
+  const out = [];
+  const re = /\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*")\s*(,|$)/y;
+  const body = (text || '').trim().replace(/^\{/, '').replace(/\}$/, '');
+  re.lastIndex = 0;
+  while (re.lastIndex < body.length) {
+    const m = re.exec(body);
+    if (!m) return [];
+    try {
+      out.push({name: m[1], op: m[2], value: JSON.parse(m[3])});
+    } catch {
+      return [];
+    }
+  }
+  return out;
+}
+
 export function mountSilenceForm(root, state, params, navigate) {
-  const alert = state.alerts.get(params.get('fingerprint') || '');
+  const fingerprint = params.get('fingerprint') || '';
+  const alert = state.alerts.get(fingerprint);
+  if (fingerprint && !alert && !state.loaded) {
+    // Opened from a link before the snapshot arrived: build the form once it has.
+    let view = null;
+    clear(root, h('p', {}, 'Loading…'));
+    return {update() {
+      if (!view && state.loaded) view = mountSilenceForm(root, state, params, navigate);
+      if (view) view.update();
+    }};
+  }
   const labels = alert ? alert.labels : {};
   const box = h('div', {class: 'matchers'});
   const preview = h('p', {class: 'hint', 'aria-live': 'polite'});
   const error = h('p', {class: 'error', role: 'alert'});
-  const rows = alert ? Object.keys(labels).sort().map((name) => ({name, value: labels[name]}))
-    : filterRows(params.get('filter'));
+  let rows = Object.keys(labels).sort().map((name) => ({name, value: labels[name]}));
+  if (!rows.length) rows = parseFilter(params.get('filter'));
   for (const m of rows.length ? rows : [{}]) box.append(matcherRow(m, () => showPreview()));
   const field = (label, attrs) => h('label', {}, label, h('input', attrs));
   const form = h('form', {class: 'card silence-form', onsubmit: submit},

@@ -8,8 +8,9 @@
  *    url, alerts, firing, sent_at}
  * `tag` (a short hash of receiver and group key) is the notification tag, so a newer state
  * of a group replaces the older one in the tray; a critical firing group stays until
- * dismissed. Every push shows a notification, even one whose payload cannot be read:
- * a push that shows nothing makes Chrome show a generic one and may cost the permission.
+ * dismissed. A click opens `url` (see targetOf). Every push shows a notification, even
+ * one whose payload cannot be read: a push that shows nothing makes Chrome show a generic
+ * one and may cost the permission.
  */
 "use strict";
 
@@ -54,10 +55,25 @@ self.addEventListener("push", (event) => {
   event.waitUntil(self.registration.showNotification(title, options));
 });
 
+/** Where a click goes: the payload's `url`, a page of the router's UI under
+ * `server.external_url`. When that names another origin than this worker's (left at its
+ * default, or the browser subscribed through another name), the same page of the UI this
+ * browser subscribed from: a notification is only ever shown by the router's own worker. */
+function targetOf(url) {
+  const own = (self.registration && self.registration.scope) || self.location.origin + "/";
+  let parsed;
+  try {
+    parsed = new URL(url || FALLBACK.url, own);
+  } catch (err) {
+    return own;
+  }
+  if (parsed.origin === new URL(own).origin || !parsed.hash) return parsed.href;
+  return new URL(parsed.hash, own).href;
+}
+
 self.addEventListener("notificationclick", (event) => {
   event.notification.close();
-  const target = new URL((event.notification.data && event.notification.data.url) ||
-                         FALLBACK.url, self.location.origin).href;
+  const target = targetOf(event.notification.data && event.notification.data.url);
   event.waitUntil((async () => {
     const windows = await self.clients.matchAll({type: "window", includeUncontrolled: true});
     for (const client of windows) {
@@ -71,4 +87,4 @@ self.addEventListener("install", () => self.skipWaiting());
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
 
 // For tests (node or a page): the pure part, without the service worker globals.
-if (typeof module !== "undefined") module.exports = {notificationOf};
+if (typeof module !== "undefined") module.exports = {notificationOf, targetOf};
