@@ -120,6 +120,11 @@ class Subscription:
         if fresh and self.closed is None:
             self._cursor = fresh[-1][0].id
             self._write(frames.frames(self.transport, fresh))
+        if self.keepalive_due and self.closed is None:
+            # A tick that came during the replay is not lost: an idle client still hears
+            # from the stream within one keepalive period.
+            self.keepalive_due = False
+            self._write(frames.keepalive(self.transport))
 
     def _tick(self) -> None:
         if self._writer is not None:
