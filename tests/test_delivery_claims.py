@@ -145,10 +145,10 @@ async def test_two_workers_on_one_database_send_every_row_exactly_once(
     await parked(a, b)
     assert receiver.got == Counter(names)  # each row once: none lost, none twice
     assert await workers.stores[0].outbox_load_pending() == []
-    # Both did part of the work, and each logged what it sent.
+    # Each row was logged by exactly one worker: the one that sent it. (Which worker sends
+    # how many depends on timing: on a loaded machine one may claim every batch first.)
     sent_by = [sum(1 for r in rows if row_key(r) in w.nflog) for w in (a, b)]
     assert sum(sent_by) == ROWS
-    assert min(sent_by) > 0
 
 
 async def test_a_dead_workers_lease_runs_out_and_the_other_worker_sends_the_row(
