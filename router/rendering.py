@@ -344,6 +344,18 @@ class Renderer:
             self._strings[src] = tmpl
         return tmpl
 
+    def compile_optional(self, src: str | None) -> jinja2.Template | None:
+        """`compile_string` for an optional key: None (unset or empty) stays None."""
+        return self.compile_string(src) if src else None
+
+    def text_or_macro(self, source: str | None, template: str, macro: str
+                      ) -> Callable[..., str]:
+        """A configured text (an explicit "" included: it renders empty, as in
+        Alertmanager), else the default template's `macro`; called with the data."""
+        if source is not None:
+            return self.compile_string(source).render
+        return self.macro(template, macro)
+
     def macro(self, template: str, name: str) -> Callable[..., str]:
         """A `{% macro %}` of a file template, callable from Python."""
         fn: Callable[..., str] = getattr(self.template(template).module, name)

@@ -69,9 +69,9 @@ class MSTeamsChannel:
         self._http = http
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.
         self._card_tmpl = renderer.template(cfg.template) if cfg.template else None
-        self._title = _compiled(renderer, cfg.title, "title")
-        self._summary = _compiled(renderer, cfg.summary, "summary")
-        self._text = _compiled(renderer, cfg.text, "text")
+        self._title = renderer.text_or_macro(cfg.title, "msteams.j2", "title")
+        self._summary = renderer.text_or_macro(cfg.summary, "msteams.j2", "summary")
+        self._text = renderer.text_or_macro(cfg.text, "msteams.j2", "text")
 
     def render(self, n: Notification) -> bytes:
         try:
@@ -124,13 +124,6 @@ def failure_in_200(code: int, headers: dict[str, str], text: str) -> DeliveryErr
     reason = error.reason if code != 429 else FailureReason.RATE_LIMITED
     return DeliveryError(reason, message, retryable=error.retryable or code == 429,
                          retry_after=error.retry_after)
-
-
-def _compiled(renderer: Renderer, source: str | None, macro: str) -> Any:
-    if source is not None:  # an explicit "" sends nothing there, as in Alertmanager
-        tmpl = renderer.compile_string(source)
-        return lambda d: tmpl.render(d)
-    return renderer.macro("msteams.j2", macro)
 
 
 def build(cfg: MSTeamsConfig, renderer: Renderer, http: HttpClient) -> MSTeamsChannel:

@@ -51,17 +51,13 @@ class JiraChannel:
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.
         self._project = renderer.compile_string(cfg.project)
         self._issue_type = renderer.compile_string(cfg.issue_type)
-        self._summary = self._compiled(cfg.summary.template, "summary")
-        self._description = self._compiled(cfg.description.template, "description")
-        self._priority = self._compiled(cfg.priority, "priority")
+        text = renderer.text_or_macro
+        self._summary = text(cfg.summary.template, "jira.j2", "summary")
+        self._description = text(cfg.description.template, "jira.j2", "description")
+        self._priority = text(cfg.priority, "jira.j2", "priority")
         self._labels = [renderer.compile_string(label) for label in cfg.labels]
         for value in cfg.fields.values():
             render_value(value, renderer.compile_string)
-
-    def _compiled(self, source: str | None, macro: str) -> Any:
-        if source is not None:
-            return self._renderer.compile_string(source).render
-        return self._renderer.macro("jira.j2", macro)
 
     # --- rendering ----------------------------------------------------------------
 

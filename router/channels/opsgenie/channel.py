@@ -58,10 +58,8 @@ class OpsgenieChannel:
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.
         compile_ = renderer.compile_string
 
-        def opt(src: str | None) -> Template:
-            return compile_(src) if src else None
-
         self._body_tmpl = renderer.template(cfg.template) if cfg.template else None
+        opt = renderer.compile_optional
         self._text = {key: opt(getattr(cfg, key)) for key in
                       ("message", "description", "source", "entity", "actions", "tags",
                        "note", "priority")}

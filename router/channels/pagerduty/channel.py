@@ -58,16 +58,14 @@ class PagerdutyChannel:
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.
         compile_ = renderer.compile_string
 
-        def opt(src: str | None) -> Template:
-            return compile_(src) if src else None
-
         self._body_tmpl = renderer.template(cfg.template) if cfg.template else None
         self._client = compile_(cfg.client)
+        opt = renderer.compile_optional
         self._client_url, self._description = opt(cfg.client_url), opt(cfg.description)
         self._severity, self._source = opt(cfg.severity), opt(cfg.source)
         self._payload_extra = [(name, t) for name, src in (
             ("component", cfg.component), ("group", cfg.group), ("class", cfg.class_))
-            if (t := opt(src)) is not None]
+            if (t := renderer.compile_optional(src)) is not None]
         self._details = [(k, compile_(v)) for k, v in cfg.details]
         self._links = [(compile_(x.href), compile_(x.text)) for x in cfg.links]
         self._images = [(compile_(x.src), compile_(x.href), compile_(x.alt))
