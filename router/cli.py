@@ -1,4 +1,5 @@
-"""Command line: serve | check-config | routes test/show | render | explain | healthcheck.
+"""Command line: serve | check-config | routes test/show | render | explain | migrate |
+healthcheck.
 
 Flags are spelled as Prometheus components spell them (`--config.file`,
 `--web.listen-address`, `--log.level`, ...), beside this project's first spellings. Every
@@ -88,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="JSON file: Alertmanager webhook payload or API v2 alert list")
     render.add_argument("--raw", action="store_true",
                         help="the bytes on the wire instead of the readable text")
+    mig = sub.add_parser("migrate", help="rewrite an Alertmanager config and its Go "
+                         "templates for alert-router (Jinja), then check the result")
+    mig.add_argument("config", help="the Alertmanager config (alertmanager.yml)")
+    mig.add_argument("-o", "--output", help="where to write the new config (its translated "
+                     "templates go to templates/ beside it); default: standard output")
     health = sub.add_parser("healthcheck", help="probe /-/healthy of a running router "
                             "(the container's HEALTHCHECK)")
     health.add_argument("--url", help="router base URL (default: from the command line "
@@ -125,8 +131,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(version_text(), end="")
         return 0
     if args.command is None:
-        parser.error("a command is required: serve, check-config, routes, render, explain "
-                     "or healthcheck")
+        parser.error("a command is required: serve, check-config, routes, render, explain, "
+                     "migrate or healthcheck")
     if args.command == "check-config":
         return cmd_check(args.files)
     if args.command == "check-web-config":
@@ -143,6 +149,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     if args.command == "explain":
         return cli_tools.cmd_explain(args.config, args.alert, args.url)
+    if args.command == "migrate":
+        return cli_tools.cmd_migrate(args.config, args.output)
     if args.command == "render":
         return cli_tools.cmd_render(args.config, args.receiver, args.payload, raw=args.raw)
     return cli_tools.cmd_healthcheck(args.url, args.pid, build_parser())

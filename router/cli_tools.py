@@ -1,6 +1,7 @@
 """The command line's tools beside serve: render (what each channel would send, as a person
 reads it), explain (a running router's decision trace for an alert found by fingerprint or
-by some of its labels) and healthcheck (the container's probe).
+by some of its labels), migrate (an Alertmanager config and its Go templates, translated)
+and healthcheck (the container's probe).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from router.config.load import as_warning, load_config
+import yaml
+
+from router.config.load import as_warning, check_report, load_config, load_config_text
 from router.config.types import RouterConfig
 from router.errors import ConfigError, InputError, Problem
 from router.model import fingerprint
@@ -259,3 +262,50 @@ def cmd_healthcheck(url: str | None, pid: int, parser: argparse.ArgumentParser) 
         print(f"healthcheck: {base}: {exc}", file=sys.stderr)
         return 1
     return 0 if ok else 1
+
+
+def cmd_migrate(config: str, output: str | None) -> int:
+    """Translate, write, then load the result as check-config does: 0 when it is valid."""
+    from router.config.migrate import migrate
+
+    src = Path(config)
+    out = Path(output) if output else None
+    if out is not None and out.absolute() == src.absolute():
+        print(f"{src}: -o must name a new file: the Alertmanager config stays as it is",
+              file=sys.stderr)
+        return 2
+    try:
+        result = migrate(src, (out or src).absolute().parent)
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"{src}: cannot read: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+        return 2
+    except yaml.YAMLError as exc:
+        print(f"{src}: not YAML: {exc}", file=sys.stderr)
+        return 2
+    if result.templates and out is None:
+        print(f"{src}: templates: the translated template files need a place: give -o "
+              "alert-router.yml (they are written to templates/ beside it)", file=sys.stderr)
+        return 2
+    for note in result.notes:
+        print(note, file=sys.stderr)
+    if out is None:
+        sys.stdout.write(result.config)
+        try:
+            load_config_text(result.config, str(src), lenient_files=True)
+            problems: list[str] = []
+        except ConfigError as exc:
+            problems = [str(p) for p in exc.problems]
+    else:
+        for path, text in result.templates.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        out.write_text(result.config, encoding="utf-8")
+        problems, warnings = check_report([str(out)])
+        for line in warnings:
+            print(line, file=sys.stderr)
+    for line in problems:
+        print(line, file=sys.stderr)
+    written = f"{out} and {len(result.templates)} template file(s)" if out else "stdout"
+    verdict = f"{len(problems)} problem(s): fix them" if problems else "check-config: valid"
+    print(f"migrated {src} to {written}; {verdict}", file=sys.stderr)
+    return 1 if problems else 0

@@ -6,25 +6,36 @@ at config load (Jinja's TemplateSyntaxError carries file and line); runtime erro
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
-import re
 import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-from router import regex
 from router.logs import RepeatLog
 from router.model import Alert, Notification, common_items
-from router.timefmt import format_time, parse_time
+from router.template_filters import (
+    epoch,
+    go_time,
+    go_title,
+    humanize_duration,
+    humanize_timestamp,
+    labels_without,
+    match,
+    re_replace_all,
+    slack_escape,
+    sorted_pairs,
+    string_slice,
+    to_json,
+)
+from router.timefmt import format_time
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +114,7 @@ def _common(maps: Iterable[Mapping[str, str]]) -> dict[str, str]:
 def template_data(n: Notification, *, truncated_alerts: int = 0) -> dict[str, Any]:
     """The data `.` of Alertmanager templates, with the same (camelCase) names."""
     alerts = AlertList(_alert_data(n, a) for a in n.alerts)
-    data = {
+    data: dict[str, Any] = {
         "receiver": quote_meta(n.receiver),
         "status": "firing" if alerts.firing else "resolved",
         "alerts": alerts,
@@ -119,124 +130,10 @@ def template_data(n: Notification, *, truncated_alerts: int = 0) -> dict[str, An
         # A storm digest's counts, top groups and `alertsURL` (route `storm`). Absent
         # otherwise, so `{% if digest %}` works (undefined values are chainable).
         data["digest"] = dict(n.digest)
+    # The whole data under one name: Go's `.` at the top of a template, which a migrated
+    # `{{ template "x" . }}` passes on as `x(data)`. A copy, so it holds no cycle.
+    data["data"] = dict(data)
     return data
-
-
-# --- filters ----------------------------------------------------------------------------
-
-
-class Pair(NamedTuple):
-    name: str
-    value: str
-
-
-def sorted_pairs(labels: Mapping[str, str]) -> list[Pair]:
-    """Sorted by name with `alertname` first, as Alertmanager's `.SortedPairs`."""
-    items = sorted(labels.items(), key=lambda kv: (kv[0] != "alertname", kv[0]))
-    return [Pair(str(k), str(v)) for k, v in items]
-
-
-def go_title(s: str) -> str:
-    """Go's `strings.Title`: upper-case the first letter of each word, leave the rest."""
-    out = []
-    prev = " "
-    for c in str(s):
-        out.append(c.upper() if _is_separator(prev) else c)
-        prev = c
-    return "".join(out)
-
-
-def _is_separator(c: str) -> bool:
-    if c.isascii():
-        return not (c.isalnum() or c == "_")
-    if c.isalpha() or c.isdigit():
-        return False
-    return c.isspace()
-
-
-_GO_GROUP = re.compile(r"\$(\$|\{(\w+)\}|(\w+))")
-
-
-def re_replace_all(s: str, pattern: str, repl: str) -> str:
-    """Go's `Regexp.ReplaceAllString`: `$1`, `${name}` and `$$` in the replacement."""
-
-    def expand(m: Any) -> str:  # the RE2 binding's match object
-        def ref(g: re.Match[str]) -> str:
-            if g.group(1) == "$":
-                return "$"
-            name = g.group(2) or g.group(3)
-            try:
-                value = m.group(int(name)) if name.isdigit() else m.group(name)
-            except (IndexError, KeyError):
-                return ""  # Go expands an unknown group to the empty string
-            return value or ""
-
-        return _GO_GROUP.sub(ref, repl)
-
-    return regex.sub(pattern, expand, str(s))  # RE2, like Go's regexp
-
-
-def humanize_duration(value: Any) -> str:
-    """Prometheus' `humanizeDuration`: 3723 → "1h 2m 3s", 0.25 → "250ms"."""
-    v = float(value)
-    if v == 0 or abs(v) >= 1:
-        sign = "-" if v < 0 else ""
-        whole = int(abs(v))
-        days, hours = whole // 86400, whole // 3600 % 24
-        minutes, seconds = whole // 60 % 60, whole % 60
-        if days:
-            return f"{sign}{days}d {hours}h {minutes}m {seconds}s"
-        if hours:
-            return f"{sign}{hours}h {minutes}m {seconds}s"
-        if minutes:
-            return f"{sign}{minutes}m {seconds}s"
-        return f"{sign}{abs(v):.4g}s"
-    for unit, scale in (("ms", 1e3), ("us", 1e6), ("ns", 1e9)):
-        if abs(v) * scale >= 1:
-            return f"{v * scale:.4g}{unit}"
-    return f"{v * 1e9:.4g}ns"
-
-
-def _epoch(value: Any) -> float:
-    if isinstance(value, str):
-        parsed = parse_time(value)
-        return 0.0 if parsed is None else parsed
-    return float(value)
-
-
-def humanize_timestamp(value: Any) -> str:
-    """Epoch seconds (or RFC 3339) → "2026-11-24 22:42:51 UTC"."""
-    d = dt.datetime.fromtimestamp(_epoch(value), tz=dt.UTC)
-    return d.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def to_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
-def string_slice(*args: Any) -> list[str]:
-    return [str(a) for a in args]
-
-
-def match(s: Any, pattern: str) -> bool:
-    """Go's `match`: unanchored regular-expression search (RE2, like Go's regexp)."""
-    return regex.search(pattern, str(s))
-
-
-def labels_without(labels: Mapping[str, str], *names: Any) -> dict[str, str]:
-    """A copy without `names` (strings or lists of strings), like `.Remove`."""
-    drop: set[str] = set()
-    for name in names:
-        if isinstance(name, str):
-            drop.add(name)
-        else:
-            drop.update(str(x) for x in name)
-    return {k: v for k, v in labels.items() if k not in drop}
-
-
-def slack_escape(s: Any) -> str:
-    """Slack mrkdwn control characters (`&`, `<`, `>`) must be escaped in text."""
-    return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # --- the renderer -----------------------------------------------------------------------
@@ -305,6 +202,19 @@ class Renderer:
             self.env.get_template(name)
         for file in template_files:
             self.env.get_template(file)
+        # Alertmanager's named templates, and the macros of the user's files, are callable
+        # from every template by name, as Go's `{{ template "x" . }}` is (user files last,
+        # so theirs replace a default of the same name, as in Alertmanager).
+        for name in ("alertmanager.j2", *template_files):
+            self._export_macros(name)
+
+    def _export_macros(self, name: str) -> None:
+        try:
+            module = self.env.get_template(name).module
+        except Exception:  # a whole-message template that needs the data: no macros
+            return
+        self.env.globals.update((key, value) for key, value in vars(module).items()
+                                if isinstance(value, jinja2.runtime.Macro))
 
     def _filters(self) -> dict[str, Callable[..., Any]]:
         return {
@@ -315,7 +225,7 @@ class Renderer:
             "sortedPairs": sorted_pairs,
             "humanizeDuration": humanize_duration,
             "humanizeTimestamp": humanize_timestamp,
-            "since": lambda t: self._now() - _epoch(t),
+            "since": lambda t: self._now() - epoch(t),
             "safeHtml": Markup,
             "toJson": to_json,
             "stringSlice": string_slice,
@@ -325,6 +235,7 @@ class Renderer:
             "labelMatchers": label_matchers,
             "urlquery": lambda s: urllib.parse.quote_plus(str(s)),
             "slackEscape": slack_escape,
+            "goTime": go_time,
         }
 
     def template(self, name: str) -> jinja2.Template:

@@ -127,7 +127,8 @@ def test_check_config_prints_the_translation(tmp_path: Path,
     assert main(["check-config", str(config)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert f'{go}:1:1: templates[0]: a Go template ({{{{ define "slack.title" }}}}); ' \
-        "templates are Jinja here: write {% macro slack_title() %} " \
-        "(5 more Go actions in this file)" in out
+        "templates are Jinja here: write {% macro slack_title(d) +%} " \
+        "(5 more Go actions in this file); `alert-router migrate` translates a whole config" \
+        in out
     assert any(line.startswith(f"{config}:8:16:") and line.endswith(
         "write {{ status | toUpper }}: {{ alerts | length }}") for line in out), out

@@ -63,8 +63,9 @@ def test_template_data_uses_alertmanager_names() -> None:
     d = template_data(n)
     assert list(d) == [
         "receiver", "status", "alerts", "groupLabels", "commonLabels", "commonAnnotations",
-        "externalURL", "groupKey", "notificationReason", "truncatedAlerts",
+        "externalURL", "groupKey", "notificationReason", "truncatedAlerts", "data",
     ]
+    assert d["data"]["commonLabels"] == d["commonLabels"] and "data" not in d["data"]
     assert d["receiver"] == "team\\.a"  # regexp.QuoteMeta, as Alertmanager
     assert d["status"] == "firing"
     assert [a["labels"]["instance"] for a in d["alerts"].firing] == ["a:1"]

@@ -41,7 +41,7 @@ def go_file_hint(text: str) -> tuple[int, str] | None:
     notes = "".join(f"; {note}" for note in dict.fromkeys(found.notes))
     return line, (f"a Go template ({action.text}); templates are Jinja here: write "
                   f"{jinja}" + (f" ({more} more Go actions in this file)" if more else "")
-                  + notes)
+                  + notes + "; `alert-router migrate` translates a whole config")
 
 
 def matcher_list(node: Node, key: str) -> list[Matcher]:

@@ -1,47 +1,30 @@
-"""Recognise Alertmanager's Go templates and suggest their Jinja spelling (check-config).
+"""Recognise Alertmanager's Go templates and translate them to Jinja (check-config, migrate).
 
 A config copied from Alertmanager carries `{{ .CommonLabels.alertname }}`, `{{ range
 .Alerts }}…{{ end }}`, `{{ len .Alerts }}`, `{{ template "slack.title" . }}` and pipes into
 Go functions (`{{ .Status | toUpper }}`). Jinja would refuse some and silently print others
 as text, so every Go action is recognised and translated: control blocks to `{% %}` tags,
-Go's dot to the loop variable, functions to this project's filters of the same names
-(router/rendering.py), `eq`/`and`/`index`/`len`/`printf` to Jinja operators.
+`define` to a macro taking Go's dot as `d` (`template "x" .` calls it), Go's dot to the loop
+or macro variable, `$` to the whole data (`data`), variables reassigned inside a loop to a
+Jinja namespace. The Renderer trims newlines after block tags (`trim_blocks`); Go does not,
+so a tag is written `{%+ … +%}` where that trimming would change the text. Expressions are
+router/config/go_expr.py.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["GoAction", "Translation", "find_go_actions", "to_jinja", "translate"]
+from router.config.go_expr import FUNCS, TOKEN, GoExpressions, group
+
+__all__ = ["GoAction", "Translation", "find_go_actions", "macro_name", "to_jinja",
+           "translate"]
 
 _ACTION = re.compile(r"\{\{(-?)(.*?)(-?)\}\}", re.S)
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 _KEYWORDS = frozenset({"range", "if", "else", "end", "with", "define", "template", "block"})
-# Go template builtins and Alertmanager's functions (template/template.go); a `{{ f x }}`
-# call with one of these first is Go, never Jinja.
-_FUNCS = frozenset({
-    "len", "index", "printf", "print", "println", "eq", "ne", "lt", "le", "gt", "ge", "and",
-    "or", "not", "html", "js", "urlquery", "slice", "call",
-    "toUpper", "toLower", "title", "trimSpace", "join", "match", "reReplaceAll", "safeHtml",
-    "safeUrl", "stringSlice", "date", "tz", "since", "humanizeDuration", "toJson", "urlUnescape",
-})
-# Go names of the template data whose Jinja names are not just the first letter lowered.
-_NAMES = {"ExternalURL": "externalURL", "GroupKey": "groupKey", "GeneratorURL": "generatorURL"}
-_STRUCT_FIELDS = frozenset({
-    "Receiver", "Status", "Alerts", "GroupLabels", "CommonLabels", "CommonAnnotations",
-    "ExternalURL", "GroupKey", "Labels", "Annotations", "StartsAt", "EndsAt", "GeneratorURL",
-    "Fingerprint", "Firing", "Resolved", "TruncatedAlerts", "Name", "Value",
-})
-_MAP_METHODS = {"SortedPairs": " | sortedPairs", "Names": " | list",
-                "Values": ".values() | list"}
-_OPS = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-# Go functions whose last argument is the value they transform: `f a b x` → `x | f(a, b)`.
-_FILTERS = {"toUpper": "toUpper", "toLower": "toLower", "title": "title",
-            "trimSpace": "trimSpace", "safeHtml": "safeHtml", "join": "join",
-            "reReplaceAll": "reReplaceAll", "match": "match", "html": "e",
-            "urlquery": "urlquery", "humanizeDuration": "humanizeDuration",
-            "toJson": "toJson"}
-_TOKEN = re.compile(r'\s*("(?:\\.|[^"\\])*"|`[^`]*`|\(|\)|\||:=|=|,|[^\s()|,=]+)')
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +46,7 @@ def _is_go(body: str) -> bool:
         return True
     # `{{ len .Alerts }}`: a Go call takes space-separated arguments (Jinja would need
     # parentheses); `{{ x | toUpper }}` alone is valid Jinja with this project's filters.
-    if words[0] in _FUNCS and len(words) == 2 and words[1][0] in '.$"`(':
+    if words[0] in FUNCS and len(words) == 2 and words[1][0] in '.$"`(':
         return True
     return bool(re.search(r"\|\s*\w+\s+[.$\"`]", body))  # `| join ", "`: a Go call
 
@@ -75,212 +58,212 @@ def find_go_actions(text: str) -> list[GoAction]:
 
 @dataclass
 class _Scope:
-    end: str  # the Jinja tag that closes this block
+    end: list[str]  # the Jinja statements that close this block
     dot: str  # what Go's `.` means inside it
+    root: str  # what Go's `$` means inside it
+    html: bool = False  # an html/template define (Alertmanager's email HTML): escape output
+    else_dot: str | None = None  # `.` after `{{ else }}` of a `with`
+    kind: str = ""  # "map" when `.` is a label map, "pairs" for sorted pairs
+    after: str = ""  # text after the closing tag (`block` calls its macro)
 
 
 @dataclass
-class _Translator:
+class _Translator(GoExpressions):
     scopes: list[_Scope] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    loop_index: set[str] = field(default_factory=set)  # `$i` of `range $i, $a := …`
 
     @property
     def dot(self) -> str:
         return self.scopes[-1].dot if self.scopes else ""
 
-    # --- expressions -------------------------------------------------------------------
+    @property
+    def root(self) -> str:
+        return self.scopes[-1].root if self.scopes else "data"
 
-    def path(self, token: str) -> str:
-        """`.CommonLabels.alertname`, `$a.Labels`, `.` → a Jinja expression."""
-        if token.startswith("$"):
-            head, _, rest = token[1:].partition(".")
-            if head in self.loop_index:
-                return "loop.index0"
-            base = head or "data"
-            return self._fields(base, rest.split(".") if rest else [])
-        parts = [p for p in token.split(".") if p]
-        return self._fields(self.dot, parts)
+    @property
+    def dot_kind(self) -> str:
+        return self.scopes[-1].kind if self.scopes else ""
 
-    def _fields(self, base: str, parts: list[str]) -> str:
-        out = base
-        in_map = False  # after .Labels: keys are label names, kept as written
-        for part in parts:
-            if part in _MAP_METHODS:  # KV methods (a label of that name: unlikely)
-                out = f"{out}{_MAP_METHODS[part]}"
-                continue
-            name = part
-            if not in_map and part in _STRUCT_FIELDS:
-                name = _NAMES.get(part, part[:1].lower() + part[1:])
-                in_map = part in ("Labels", "Annotations", "GroupLabels", "CommonLabels",
-                                  "CommonAnnotations")
-            elif in_map and not name.isidentifier():
-                out = f'{out}["{name}"]'
-                continue
-            out = f"{out}.{name}" if out else name
-        return out or "data"
+    @property
+    def html(self) -> bool:
+        return bool(self.scopes) and self.scopes[-1].html
 
-    def expr(self, tokens: list[str]) -> str:
-        """A pipeline: commands separated by `|`, each feeding the next as last argument."""
-        commands: list[list[str]] = [[]]
-        depth = 0
-        for tok in tokens:
-            if tok == "|" and depth == 0:
-                commands.append([])
-                continue
-            depth += (tok == "(") - (tok == ")")
-            commands[-1].append(tok)
-        value: str | None = None
-        for cmd in commands:
-            value = self.command(cmd, value)
-        return value or ""
+    def push(self, end: list[str], dot: str, else_dot: str | None = None, kind: str = ""
+             ) -> None:
+        self.scopes.append(_Scope(end, dot, self.root, self.html, else_dot, kind))
 
-    def args(self, tokens: list[str]) -> list[str]:
-        out: list[str] = []
-        i = 0
-        while i < len(tokens):
-            tok = tokens[i]
-            if tok == "(":
-                depth, j = 1, i + 1
-                while j < len(tokens) and depth:
-                    depth += (tokens[j] == "(") - (tokens[j] == ")")
-                    j += 1
-                inner = f"({self.expr(tokens[i + 1:j - 1])})"
-                if j < len(tokens) and tokens[j].startswith(".") and len(tokens[j]) > 1:
-                    # `(index .Alerts 0).Labels`: a field of the parenthesised value
-                    inner = self._fields(inner, [p for p in tokens[j].split(".") if p])
-                    j += 1
-                out.append(inner)
-                i = j
-                continue
-            out.append(self.atom(tok))
-            i += 1
+    def loop_var(self, name: str) -> str:
+        """`name`, or `name2`… when an enclosing block already uses it."""
+        used = {scope.dot for scope in self.scopes}
+        n, out = 1, name
+        while out in used:
+            n += 1
+            out = f"{name}{n}"
         return out
 
-    def atom(self, tok: str) -> str:
-        if tok.startswith("`"):
-            return '"' + tok[1:-1].replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if tok.startswith(('"', "'")) or re.fullmatch(r"-?(\d[\d.]*|\.\d+)", tok):
-            return tok
-        if tok in ("true", "false", "nil"):
-            return {"true": "true", "false": "false", "nil": "none"}[tok]
-        if tok.startswith((".", "$")):
-            return self.path(tok)
-        return tok
+    def action(self, body: str, go: tuple[str, str], ws: tuple[str, str]) -> str:
+        """One Go action as Jinja. `go`: its `-` trim markers; `ws`: `+` where the
+        Renderer's trim_blocks/lstrip_blocks would eat whitespace Go keeps."""
+        left, right = go[0] or ws[0], go[1] or ws[1]
 
-    def command(self, cmd: list[str], piped: str | None) -> str:
-        if not cmd:
-            return piped or ""
-        name, rest = cmd[0], self.args(cmd[1:])
-        if piped is not None:
-            rest.append(piped)
-        if name.startswith((".", "$", '"', "`", "(")) or not rest:
-            return self.args(cmd)[0] if len(cmd) == 1 or name == "(" else " ".join(
-                self.args(cmd))
-        return self.call(name, rest)
+        def tag(*statements: str) -> str:
+            return "{%" + left + " " + " %}{% ".join(statements) + " " + right + "%}"
 
-    def call(self, name: str, a: list[str]) -> str:
-        if name in _OPS and len(a) == 2:
-            return f"{a[0]} {_OPS[name]} {a[1]}"
-        if name in ("and", "or"):
-            return "(" + f" {name} ".join(a) + ")"
-        if name == "not":
-            return f"not {a[0]}"
-        if name == "len":
-            return f"{a[0]} | length"
-        if name == "index":
-            return a[0] + "".join(f"[{k}]" for k in a[1:])
-        if name in ("printf", "print"):
-            return f"{a[0]} | format({', '.join(a[1:])})" if name == "printf" else " ~ ".join(a)
-        if name == "stringSlice":
-            return f"[{', '.join(a)}]"
-        if name in _FILTERS:
-            value, extra = a[-1], a[:-1]
-            if name in ("reReplaceAll", "match", "join"):
-                return f"{value} | {_FILTERS[name]}({', '.join(extra)})"
-            return f"{value} | {_FILTERS[name]}"
-        self.notes.append(f"`{name}` has no Jinja filter here")
-        return f"{a[-1]} | {name}({', '.join(a[:-1])})" if len(a) > 1 else f"{a[0]} | {name}"
-
-    # --- actions -----------------------------------------------------------------------
-
-    def action(self, body: str, left: str, right: str) -> str:
         body = body.strip()
         if body.startswith("/*"):
             return "{#" + left + body[2:].removesuffix("*/") + right + "#}"
-        tokens = [m.group(1) for m in _TOKEN.finditer(body)]
+        tokens = [m.group(1) for m in TOKEN.finditer(body)]
         word = tokens[0] if tokens else ""
-
-        def tag(text: str) -> str:
-            return "{%" + left + " " + text + " " + right + "%}"
-
+        if word in ("define", "block", "template") and len(tokens) > 1:
+            return self._named(tokens, go, tag)
         if word == "end":
-            scope = self.scopes.pop() if self.scopes else _Scope("endif", "")
-            return tag(scope.end)
+            if not self.scopes:
+                self.note("an {{ end }} closes nothing")
+                return ""
+            scope = self.scopes.pop()
+            return tag(*scope.end) + scope.after
         if word == "else":
-            if tokens[1:2] == ["if"]:
-                return tag(f"elif {self.expr(tokens[2:])}")
-            return tag("else")
-        if word in ("if", "with"):
-            cond = self.expr(tokens[1:])
-            self.scopes.append(_Scope("endif", cond if word == "with" else self.dot))
-            return tag(f"if {cond}")
-        if word == "range":
-            return tag(self._range(tokens[1:]))
-        if word in ("define", "block"):
-            name = _macro(tokens[1])
-            self.scopes.append(_Scope("endmacro", self.dot))
-            return tag(f"macro {name}()")
-        if word == "template":
-            return "{{" + left + f" {_macro(tokens[1])}() " + right + "}}"
+            return self._else(tokens, tag)
+        if word in ("if", "with", "range"):
+            return tag(*self._open(word, tokens[1:]))
         if len(tokens) > 2 and tokens[0].startswith("$") and tokens[1] in (":=", "="):
-            return tag(f"set {tokens[0][1:]} = {self.expr(tokens[2:])}")
-        return "{{" + left + " " + self.expr(tokens) + " " + right + "}}"
+            return tag(self._assign(tokens))
+        return "{{" + go[0] + " " + self._output(tokens) + " " + go[1] + "}}"
+
+    def _open(self, word: str, tokens: list[str]) -> list[str]:
+        if word == "range":
+            return [self._range(tokens)]
+        value = self.expr(tokens)
+        if word == "if":
+            self.push(["endif"], self.dot)
+            return [f"if {value}"]
+        outer, var = self.dot, self.loop_var("it")  # `with`: `.` is the value inside
+        self.push(["endif", "endwith"], var, else_dot=outer, kind=self.last_kind)
+        return [f"with {var} = {value}", f"if {var}"]
+
+    def _output(self, tokens: list[str]) -> str:
+        out = self.expr(tokens)
+        if len(tokens) == 1 and re.search(r"\.(StartsAt|EndsAt)$", tokens[0]):
+            out += " | goTime"  # printed as Go prints a time
+        if self.html and not re.search(r"\| (safeHtml|e)$", out):
+            out = f"{group(out)} | e"  # html/template escapes what it prints
+        return out
+
+    def _named(self, tokens: list[str], go: tuple[str, str], tag: Callable[..., str]) -> str:
+        """`define`/`block` (a macro taking Go's dot as `d`) and `template` (its call)."""
+        name = macro_name(tokens[1])
+        arg = self.expr(tokens[2:]) if len(tokens) > 2 else ""
+        if tokens[0] == "template":
+            return "{{" + go[0] + f" {name}({arg}) " + go[1] + "}}"
+        after = "{{ " + f"{name}({arg})" + " }}" if tokens[0] == "block" else ""
+        self.scopes.append(_Scope(["endmacro"], "d", "d",
+                                  tokens[1].strip('"`').endswith(".html"), after=after))
+        return str(tag(f"macro {name}(d)"))
+
+    def _else(self, tokens: list[str], tag: Callable[..., str]) -> str:
+        scope = self.scopes[-1] if self.scopes else None
+        if scope is not None and scope.else_dot is not None:
+            scope.dot, scope.kind = scope.else_dot, ""
+        if tokens[1:2] == ["if"]:
+            return tag(f"elif {self.expr(tokens[2:])}")
+        if tokens[1:2] == ["with"]:
+            self.note("`else with` has no Jinja equivalent here")
+        return tag("else")
+
+    def _assign(self, tokens: list[str]) -> str:
+        name, op, value = tokens[0][1:], tokens[1], self.expr(tokens[2:])
+        if name in self.ns_vars:
+            # Reassigned somewhere (maybe inside a loop, whose scope Jinja would not leave).
+            return f"set {name}.v = {value}" if op == "=" else \
+                f"set {name} = namespace(v={value})"
+        return f"set {name} = {value}"
 
     def _range(self, tokens: list[str]) -> str:
-        var = ""
+        names: list[str] = []
         if ":=" in tokens:
             names = [t[1:] for t in tokens[:tokens.index(":=")] if t.startswith("$")]
-            var = names[-1] if names else ""
-            self.loop_index.update(names[:-1])
             tokens = tokens[tokens.index(":=") + 1:]
         source = self.expr(tokens)
-        if not var:
-            var = "alert" if re.search(r"(alerts|firing|resolved)$", source) else "item"
-        self.scopes.append(_Scope("endfor", var))
+        kind = self.last_kind
+        if kind == "map":
+            # Go ranges over a map in key order, giving values (or key and value).
+            var = self.loop_var(names[-1] if names else "value")
+            self.push(["endfor"], var)
+            if len(names) == 2:
+                return f"for {names[0]}, {var} in {group(source)} | dictsort"
+            return f"for {var} in {group(source)} | dictsort | map(attribute=1)"
+        self.loop_index.update(names[:-1])
+        if names:
+            var = names[-1]
+        elif kind == "pairs":
+            var = self.loop_var("pair")
+        elif re.search(r"(alerts|firing|resolved)\)?$", source):
+            var = self.loop_var("alert")
+        else:
+            var = self.loop_var("item")
+        self.push(["endfor"], var)
         return f"for {var} in {source}"
 
 
-def _macro(quoted: str) -> str:
-    """A Go template name as a Jinja macro name: `"slack.default.title"` → slack_default_title."""
-    return re.sub(r"\W", "_", quoted.strip('"`')).strip("_") or "template"
+def macro_name(quoted: str) -> str:
+    """A Go template name as a Jinja macro name: `"slack.default.title"` →
+    slack_default_title; `"__subject"` → tpl__subject (Jinja hides names starting `_`)."""
+    name = re.sub(r"\W", "_", quoted.strip('"`')) or "template"
+    return "tpl" + name if name.startswith("_") else name
 
 
 @dataclass(frozen=True, slots=True)
 class Translation:
     """`text` with every Go action translated; each action with its Jinja; the notes on
-    what has no equivalent here."""
+    what has no equivalent here, each at the offset of its action in the Go text."""
 
     text: str
     actions: list[tuple[GoAction, str]]
-    notes: list[str]
+    located: list[tuple[int, str]]
+
+    @property
+    def notes(self) -> list[str]:
+        return [message for _, message in self.located]
 
 
-def translate(text: str) -> Translation:
-    tr = _Translator()
+def _whitespace(text: str, start: int, end: int) -> tuple[str, str]:
+    """`+` markers keeping what lstrip_blocks (spaces before a tag alone on its line)
+    and trim_blocks (the newline after a tag) would remove."""
+    line = text[text.rfind("\n", 0, start) + 1:start]
+    left = "+" if line and not line.strip(" \t") else ""
+    right = "+" if text[end:end + 1] in ("\n", "\r") else ""
+    return left, right
+
+
+def translate(text: str, *, mark: bool = False) -> Translation:
+    """`text` with every Go action translated; `mark`: a `{# migrate: … #}` comment
+    after each action that could not be."""
+    reassigned = {m.group(1) for m in re.finditer(r"\$(\w+)\s*(:?=)", text)
+                  if m.group(2) == "="}
+    tr = _Translator(ns_vars=frozenset(reassigned))
     actions: list[tuple[GoAction, str]] = []
-
-    def one(m: re.Match[str]) -> str:
+    out: list[str] = []
+    at = noted = 0
+    for m in _ACTION.finditer(text):
+        between = text[at:m.start()]
+        # html/template drops HTML comments (Alertmanager's email HTML carries a licence).
+        out.append(_HTML_COMMENT.sub("", between) if tr.html else between)
+        at = m.end()
         if not _is_go(m.group(2)):
-            return m.group()
-        out = tr.action(m.group(2), m.group(1), m.group(3))
-        actions.append((GoAction(m.start(), m.group()), out))
-        return out
-
-    out = _ACTION.sub(one, text)
+            out.append(m.group())
+            continue
+        tr.offset = m.start()
+        jinja = tr.action(m.group(2), (m.group(1), m.group(3)),
+                          _whitespace(text, m.start(), m.end()))
+        actions.append((GoAction(m.start(), m.group()), jinja))
+        out.append(jinja)
+        if mark and len(tr.notes) > noted:
+            out.append("".join(f"{{# migrate: {msg} #}}" for _, msg in tr.notes[noted:]))
+        noted = len(tr.notes)
+    out.append(text[at:])
     if tr.scopes:
-        tr.notes.append("a block is not closed with {{ end }}")
-    return Translation(out, actions, tr.notes)
+        tr.offset = len(text)
+        tr.note("a block is not closed with {{ end }}")
+    return Translation("".join(out), actions, tr.notes)
 
 
 def to_jinja(text: str) -> tuple[str, list[str]]:

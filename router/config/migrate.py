@@ -1,0 +1,195 @@
+"""`alert-router migrate`: an Alertmanager config and its Go templates, made alert-router's.
+
+Alertmanager's keys load here as they are; what does not carry over is Go template syntax.
+migrate edits the YAML text in place, so comments, anchors and layout stay:
+- each receiver string holding Go actions becomes its Jinja translation
+  (`{{ template "slack.default.title" . }}` → `{{ slack_default_title(data) }}`; the
+  defaults are templates/alertmanager.j2);
+- each `templates:` glob becomes the translated `.j2` files, written under `templates/`
+  beside the output;
+- a relative `*_file` path is rewritten relative to the output's directory.
+What it cannot translate is reported as `file:line:col` and marked in the output with a
+`{# migrate: … #}` comment; then the result is loaded as check-config loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from router.config.go_templates import translate
+
+__all__ = ["Migration", "default_templates", "migrate"]
+
+
+@dataclass
+class Migration:
+    """The new config text, the template files to write, and what to tell the user."""
+
+    config: str
+    templates: dict[Path, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # `file:line:col: message`
+
+
+@dataclass
+class _Edit:
+    start: int
+    end: int
+    text: str
+
+
+def _block(value: str, node: yaml.ScalarNode, text: str) -> str | None:
+    """`value` as a literal block scalar indented like the original, or None."""
+    lines = value.split("\n")
+    if not value.strip() or lines[0].startswith((" ", "\t")):
+        return None  # would need an indentation indicator: a quoted string is clearer
+    span = text[node.start_mark.index:node.end_mark.index]
+    content = next((line for line in span.split("\n")[1:] if line.strip()), "")
+    indent = " " * (len(content) - len(content.lstrip(" ")) or node.start_mark.column + 2)
+    body = value.rstrip("\n")
+    trailing = len(value) - len(body)
+    chomp = "-" if trailing == 0 else ("" if trailing == 1 else "+")
+    tail = span[len(span.rstrip()):]  # the line breaks (and blank lines) after the text
+    return "\n".join([f"|{chomp}"] + [indent + line if line else ""
+                                       for line in body.split("\n")]) + tail
+
+
+def _scalar(value: str, node: yaml.ScalarNode, text: str) -> str:
+    if node.style in ("|", ">"):
+        block = _block(value, node, text)
+        if block is not None:
+            return block
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a YAML double-quoted one
+
+
+class _Migrator:
+    def __init__(self, src: Path, out_dir: Path) -> None:
+        self.src = src
+        self.text = src.read_text(encoding="utf-8")
+        self.out_dir = out_dir
+        self.result = Migration("")
+        self.edits: dict[int, _Edit] = {}  # by start: an aliased node is edited once
+
+    def where(self, node: yaml.Node, line: int = 0, col: int | None = None) -> str:
+        mark = node.start_mark
+        column = mark.column + 1 if col is None else col
+        return f"{self.src}:{mark.line + 1 + line}:{column}"
+
+    def note(self, where: str, message: str) -> None:
+        self.result.notes.append(f"{where}: {message}")
+
+    def run(self) -> Migration:
+        root = yaml.compose(self.text, Loader=yaml.SafeLoader)
+        if isinstance(root, yaml.MappingNode):
+            for key, value in root.value:
+                if key.value == "templates" and isinstance(value, yaml.SequenceNode):
+                    self.templates(value)
+                elif key.value == "receivers":
+                    self.strings(value)
+            self.files(root)
+        out = self.text
+        for edit in sorted(self.edits.values(), key=lambda e: e.start, reverse=True):
+            out = out[:edit.start] + edit.text + out[edit.end:]
+        self.result.config = out
+        return self.result
+
+    def strings(self, node: yaml.Node) -> None:
+        """Translate every receiver string holding Go actions."""
+        if isinstance(node, yaml.MappingNode):
+            for _, value in node.value:
+                self.strings(value)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                self.strings(item)
+        elif isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str":
+            found = translate(node.value, mark=True)
+            if not found.actions:
+                return
+            for offset, message in found.located:
+                line = node.value.count("\n", 0, offset)
+                block = node.style in ("|", ">")
+                self.note(self.where(node, line + block if block else 0),
+                          f"could not translate: {message}")
+            self.edits[node.start_mark.index] = _Edit(
+                node.start_mark.index, node.end_mark.index, _scalar(found.text, node, self.text))
+
+    def templates(self, node: yaml.SequenceNode) -> None:
+        """Translate each file the globs match; the list then names the new files."""
+        written: list[str] = []
+        for item in node.value:
+            pattern = str(item.value)
+            full = (self.src.parent / Path(pattern).expanduser()).absolute()
+            matches = sorted(p for p in Path(full.anchor).glob(str(full.relative_to(full.anchor)))
+                             if p.is_file())
+            if not matches:
+                self.note(self.where(item), f"templates: {pattern!r} matches no file; dropped")
+            for path in matches:
+                target = self.target(path)
+                self.result.templates[target] = self.template_file(path)
+                written.append(os.path.relpath(target, self.out_dir))
+        self.edits[node.start_mark.index] = _Edit(
+            node.start_mark.index, node.end_mark.index,
+            "[" + ", ".join(json.dumps(w) for w in written) + "]"
+            + ("\n" if self.text[node.end_mark.index - 1:node.end_mark.index] == "\n" else ""))
+
+    def target(self, path: Path) -> Path:
+        base = self.out_dir / "templates" / (path.stem + ".j2")
+        n = 1
+        while base in self.result.templates:
+            n += 1
+            base = self.out_dir / "templates" / f"{path.stem}-{n}.j2"
+        return base
+
+    def template_file(self, path: Path) -> str:
+        text = path.read_text(encoding="utf-8")
+        found = translate(text, mark=True)
+        for offset, message in found.located:
+            line = text.count("\n", 0, offset) + 1
+            col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+            self.note(f"{path}:{line}:{col}", f"could not translate: {message}")
+        return (f"{{# Translated from {path.name} by `alert-router migrate` (Go template → "
+                f"Jinja). Each Go define is a macro taking Go's dot as `d`. #}}\n{found.text}")
+
+    def files(self, node: yaml.Node) -> None:
+        """Relative `*_file` paths, relative to where the output will be."""
+        if self.out_dir.absolute() == self.src.parent.absolute():
+            return
+        if isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                self.files(item)
+        if not isinstance(node, yaml.MappingNode):
+            return
+        for key, value in node.value:
+            if (isinstance(value, yaml.ScalarNode) and str(key.value).endswith("_file")
+                    and value.value and not Path(value.value).expanduser().is_absolute()):
+                moved = os.path.relpath(self.src.parent.absolute() / value.value,
+                                        self.out_dir.absolute())
+                self.edits[value.start_mark.index] = _Edit(
+                    value.start_mark.index, value.end_mark.index, json.dumps(moved))
+            else:
+                self.files(value)
+
+
+def migrate(src: Path, out_dir: Path) -> Migration:
+    """The migration of the Alertmanager config `src` for an output in `out_dir`."""
+    return _Migrator(src, out_dir).run()
+
+
+_DEFAULTS = Path(__file__).parents[2] / "tests" / "data" / "alertmanager-templates"
+
+
+def default_templates(sources: Path = _DEFAULTS) -> str:
+    """templates/alertmanager.j2: Alertmanager's default.tmpl and email.tmpl, translated."""
+    go = "".join((sources / name).read_text(encoding="utf-8")
+                 for name in ("default.tmpl", "email.tmpl"))
+    found = translate(go, mark=True)
+    return ("{#- Alertmanager's default templates (template/default.tmpl and email.tmpl of\n"
+            "    github.com/prometheus/alertmanager, Apache License 2.0), translated to Jinja\n"
+            "    by router/config/go_templates.py; see tests/data/alertmanager-templates/.\n"
+            "    Each `{{ define \"x.y\" }}` is the macro x_y(d), d being Go's dot: a migrated\n"
+            "    `{{ template \"slack.default.title\" . }}` is `{{ slack_default_title(data) }}`.\n"
+            "    Generated: do not edit. -#}\n" + found.text)
