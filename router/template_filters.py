@@ -147,7 +147,8 @@ _STRFTIME = {
 def go_time(value: Any, layout: str = "2006-01-02 15:04:05.999999999 -0700 MST") -> str:
     """Go's `Time.Format(layout)` in UTC (Alertmanager's times are UTC); the default
     layout is how Go prints a time. An unset time (Go's zero time) prints as Go's."""
-    ts = epoch(value) if value not in (None, "") else None
+    ts = parse_time(value) if isinstance(value, str) else (
+        None if value is None else float(value))
     if ts is None or ts <= -62135596800:
         d = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
     else:
@@ -155,6 +156,8 @@ def go_time(value: Any, layout: str = "2006-01-02 15:04:05.999999999 -0700 MST")
 
     def one(m: re.Match[str]) -> str:
         tok = m.group()
+        if tok == "2006":
+            return f"{d.year:04d}"  # strftime writes year 1 as "1"
         if tok in _STRFTIME:
             return d.strftime(_STRFTIME[tok]).replace("%", "%%") if "%" in _STRFTIME[tok] \
                 else _STRFTIME[tok]

@@ -131,10 +131,16 @@ class _Migrator:
                 target = self.target(path)
                 self.result.templates[target] = self.template_file(path)
                 written.append(os.path.relpath(target, self.out_dir))
+        end = node.end_mark.index if node.flow_style or not node.value else \
+            node.value[-1].end_mark.index  # a block list's end takes in comments after it
+        span = self.text[node.start_mark.index:end]
+        if node.flow_style or not written:
+            new = "[" + ", ".join(json.dumps(w) for w in written) + "]"
+        else:  # a block list stays one: `- a` per line, at the first item's column
+            new = ("\n" + " " * node.start_mark.column).join(f"- {json.dumps(w)}"
+                                                             for w in written)
         self.edits[node.start_mark.index] = _Edit(
-            node.start_mark.index, node.end_mark.index,
-            "[" + ", ".join(json.dumps(w) for w in written) + "]"
-            + ("\n" if self.text[node.end_mark.index - 1:node.end_mark.index] == "\n" else ""))
+            node.start_mark.index, end, new + span[len(span.rstrip()):])
 
     def target(self, path: Path) -> Path:
         base = self.out_dir / "templates" / (path.stem + ".j2")

@@ -1,0 +1,229 @@
+"""`alert-router migrate`: an Alertmanager config with Go templates becomes one that loads
+here and sends the same text.
+
+The Go side is always the real thing: `amtool template render` (Alertmanager 0.25's
+template package) renders Alertmanager's own default templates, a team's template file and
+the config's template strings; the migrated Jinja must render exactly the same text.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gotemplates import AMTOOL, data_of, go_render
+
+from router.cli import main
+from router.config.go_templates import macro_name
+from router.config.load import load_config
+from router.config.migrate import default_templates
+from router.config.types import SlackConfig
+from router.rendering import Renderer, default_templates_dir
+
+DEFAULTS = Path(__file__).parent / "data" / "alertmanager-templates"
+SIMPLE = Path(__file__).parent / "data" / "alertmanager" / "simple-with-templates.yml"
+needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool not installed")
+
+# Two alerts of one group, one resolved; values with HTML and URL characters.
+PAYLOAD: dict[str, Any] = {
+    "receiver": "team-x", "status": "firing", "externalURL": "http://am:9093",
+    "groupLabels": {"alertname": "DiskFull"},
+    "commonLabels": {"alertname": "DiskFull", "job": "node", "severity": "critical"},
+    "commonAnnotations": {"summary": "disk <full> & more"},
+    "alerts": [
+        {"status": "firing",
+         "labels": {"alertname": "DiskFull", "job": "node", "instance": "a:9100",
+                    "severity": "critical"},
+         "annotations": {"summary": "disk <full> & more", "runbook": "https://r/d?a=1&b=2"},
+         "startsAt": "2026-09-21T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+         "generatorURL": "http://prom/graph?g0.expr=up", "fingerprint": "0123456789abcdef"},
+        {"status": "resolved",
+         "labels": {"alertname": "DiskFull", "job": "node", "instance": "b:9100",
+                    "severity": "critical"},
+         "annotations": {"summary": "disk <full> & more"},
+         "startsAt": "2026-09-21T10:01:00Z", "endsAt": "2026-09-21T10:05:00Z",
+         "generatorURL": "", "fingerprint": "fedcba9876543210"},
+    ],
+}
+RESOLVED: dict[str, Any] = {
+    **PAYLOAD, "status": "resolved", "groupLabels": {},
+    "alerts": [PAYLOAD["alerts"][1]], "commonLabels": PAYLOAD["alerts"][1]["labels"],
+    "commonAnnotations": PAYLOAD["alerts"][1]["annotations"],
+}
+
+DEFINES = sorted({name for file in ("default.tmpl", "email.tmpl")
+                  for name in re.findall(r'define "([^"]+)"',
+                                         (DEFAULTS / file).read_text(encoding="utf-8"))})
+
+
+def test_the_shipped_defaults_are_the_translation_of_alertmanagers() -> None:
+    shipped = (default_templates_dir() / "alertmanager.j2").read_text(encoding="utf-8")
+    assert shipped == default_templates(), (
+        "templates/alertmanager.j2 is stale: regenerate it (tests/data/alertmanager-templates/"
+        "README.md)")
+    assert "migrate:" not in shipped  # nothing left untranslated
+    assert len(DEFINES) >= 60
+
+
+@needs_amtool
+@pytest.mark.parametrize("payload", [PAYLOAD, RESOLVED], ids=["firing", "resolved"])
+@pytest.mark.parametrize("name", DEFINES)
+def test_every_default_template_renders_what_alertmanager_renders(
+        name: str, payload: dict[str, Any], tmp_path: Path) -> None:
+    renderer = Renderer(())
+    data = data_of(payload)
+    globs = (str(DEFAULTS / "default.tmpl"), str(DEFAULTS / "email.tmpl"))
+    html = name.endswith(".html")
+    # Most take the whole data; the alert lists (`__text_alert_list`) take `.Alerts`.
+    for arg, value in ((".", data["data"]), (".Alerts", data["alerts"])):
+        code, go = go_render(f'{{{{ template "{name}" {arg} }}}}', payload, tmp_path, globs,
+                             html=html)
+        if code == 0:
+            break
+    assert code == 0, go
+    # Called by name from a config string, as a migrated `{{ template "x" . }}` is.
+    jinja = renderer.compile_string(f"{{{{ {macro_name(name)}(v) }}}}").render(v=value)
+    assert jinja == go
+
+
+SLACK_TMPL = """\
+{{/* The team's Slack message. */}}
+{{ define "slack.team.title" -}}
+[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] {{ .CommonLabels.alertname }}
+{{- end }}
+
+{{ define "slack.team.text" }}
+{{- range $i, $a := .Alerts }}
+{{ if $i }}---
+{{ end }}*{{ $a.Annotations.summary }}* ({{ $a.Labels.severity | toUpper }}) since {{ $a.StartsAt.Format "15:04" }}
+{{- range $a.Labels.SortedPairs }}
+  • {{ .Name }}: `{{ .Value }}`
+{{- end }}
+{{- with $a.Annotations.runbook }}
+<{{ . }}|Runbook>{{ end }}
+{{- end }}
+{{ end }}
+"""
+
+CONFIG = """\
+# Our Alertmanager config.
+global:
+  slack_api_url_file: secrets/slack-url   # kept out of git
+templates:
+  - 'tmpl/*.tmpl'
+route:
+  receiver: team
+receivers:
+  - name: team
+    slack_configs:
+      - channel: '#alerts'
+        title: '{{ template "slack.team.title" . }}'
+        text: |
+          {{ template "slack.team.text" . }}
+          {{ template "__alertmanagerURL" . }}
+        fallback: '{{ template "slack.default.fallback" . }}'
+"""
+
+
+# The Go text of each templated key of CONFIG, as Alertmanager reads it.
+GO_STRINGS = {
+    "title": '{{ template "slack.team.title" . }}',
+    "text": '{{ template "slack.team.text" . }}\n{{ template "__alertmanagerURL" . }}\n',
+    "fallback": '{{ template "slack.default.fallback" . }}',
+}
+
+
+def _team_config(tmp_path: Path) -> Path:
+    (tmp_path / "tmpl").mkdir()
+    (tmp_path / "tmpl" / "slack.tmpl").write_text(SLACK_TMPL, encoding="utf-8")
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "slack-url").write_text("http://slack.test/hook\n", encoding="utf-8")
+    src = tmp_path / "alertmanager.yml"
+    src.write_text(CONFIG, encoding="utf-8")
+    return src
+
+
+@needs_amtool
+def test_a_migrated_config_loads_and_sends_what_alertmanager_sends(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = _team_config(tmp_path)
+    out = tmp_path / "new" / "alert-router.yml"
+    assert main(["migrate", str(src), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.strip().endswith("check-config: valid"), err
+    text = out.read_text(encoding="utf-8")
+    # The YAML is edited in place: comments and untouched values stay as written.
+    assert text.startswith("# Our Alertmanager config.\n")
+    assert "# kept out of git" in text and "channel: '#alerts'" in text
+    assert 'title: "{{ slack_team_title(data) }}"' in text
+    assert '- "templates/slack.j2"' in text
+    # The relative secret file still names the same file from the new directory.
+    assert 'slack_api_url_file: "../secrets/slack-url"' in text
+
+    config = load_config(out)
+    slack = config.receivers["team"].configs(SlackConfig)[0]
+    assert slack.attachment is not None
+    sources = {"title": slack.title, "text": slack.text, "fallback": slack.attachment.fallback}
+    renderer = Renderer(config.templates)
+    for payload in (PAYLOAD, RESOLVED):
+        data = data_of(payload)
+        for key, go_source in GO_STRINGS.items():
+            code, go = go_render(go_source, payload, tmp_path, (
+                str(DEFAULTS / "default.tmpl"), str(tmp_path / "tmpl/*.tmpl")))
+            assert code == 0, go
+            jinja = renderer.compile_string(sources[key] or "").render(**data)
+            # Jinja drops a template's last newline (every channel strips it anyway).
+            assert jinja == (go.removesuffix("\n") if key == "text" else go), key
+
+
+def test_alertmanagers_example_config_migrates_as_is(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """doc/examples/simple.yml unchanged: its templates glob (/etc/alertmanager/template)
+    matches nothing here; migrate says so, drops it, and the result loads."""
+    out = tmp_path / "alert-router.yml"
+    assert main(["migrate", str(SIMPLE), "-o", str(out)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert f"{SIMPLE}:10:5: templates: '/etc/alertmanager/template/*.tmpl' matches no " \
+        "file; dropped" in err
+    assert err[-1].endswith("check-config: valid")
+    assert "templates:\n  []\n" in out.read_text(encoding="utf-8") or \
+        "templates: []" in out.read_text(encoding="utf-8")
+    assert load_config(out).receivers.keys() >= {"team-X-mails", "team-DB-pager"}
+
+
+def test_what_cannot_be_translated_is_pointed_at_and_marked(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "am.yml"
+    src.write_text("route: {receiver: r}\nreceivers:\n  - name: r\n    webhook_configs:\n"
+                   "      - url: http://h/\n    slack_configs:\n      - api_url: http://s/\n"
+                   "        title: '{{ .Status }} {{ call .Fn 1 }}'\n", encoding="utf-8")
+    # No -o: the config goes to standard output.
+    assert main(["migrate", str(src)]) == 1
+    captured = capsys.readouterr()
+    assert f"{src}:8:16: could not translate: `call` has no Jinja filter here" \
+        in captured.err.splitlines()
+    assert "{# migrate: `call` has no Jinja filter here #}" in captured.out
+    assert "{{ status }}" in captured.out
+    # The result is checked: the unknown filter is an error there too.
+    assert "No filter named 'call'" in captured.err
+    assert "1 problem(s): fix them" in captured.err
+
+
+def test_migrate_refuses_what_it_cannot_do_and_writes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = _team_config(tmp_path)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    assert main(["migrate", str(src), "-o", str(src)]) == 2  # never over the original
+    assert "must name a new file" in capsys.readouterr().err
+    assert main(["migrate", str(src)]) == 2  # template files need a directory
+    assert "give -o" in capsys.readouterr().err
+    bad = tmp_path / "bad.yml"
+    bad.write_text("route: [\n", encoding="utf-8")
+    assert main(["migrate", str(bad), "-o", str(tmp_path / "x.yml")]) == 2
+    assert "not YAML" in capsys.readouterr().err
+    assert main(["migrate", str(tmp_path / "missing.yml")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == sorted([*before, "bad.yml"])
+    assert src.read_text(encoding="utf-8") == CONFIG
