@@ -168,6 +168,22 @@ class _FilesLoader(jinja2.BaseLoader):
         return sorted(self._paths)
 
 
+class Missing(jinja2.ChainableUndefined):
+    """A missing label or field: renders empty, and equals "" as Go's zero value does
+    (`{{ if eq .CommonLabels.team "" }}` is true when the label is absent)."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return other == "" or isinstance(other, jinja2.Undefined)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash("")
+
+
 class Renderer:
     """Compiles and renders every template of one config in a Jinja sandbox."""
 
@@ -189,7 +205,7 @@ class Renderer:
             loader=loader,
             autoescape=False,
             # Missing labels render empty, like Go's `missingkey=zero`.
-            undefined=jinja2.ChainableUndefined,
+            undefined=Missing,
             trim_blocks=True,
             lstrip_blocks=True,
             auto_reload=False,

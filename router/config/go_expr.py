@@ -32,6 +32,7 @@ _STRUCT_FIELDS = frozenset({
     "ExternalURL", "GroupKey", "Labels", "Annotations", "StartsAt", "EndsAt", "GeneratorURL",
     "Fingerprint", "Firing", "Resolved", "TruncatedAlerts", "Name", "Value",
 })
+_KV_METHODS = frozenset({"SortedPairs", "Names", "Values"})
 _MAPS = frozenset({"Labels", "Annotations", "GroupLabels", "CommonLabels", "CommonAnnotations"})
 _OPS = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 # Go functions whose last argument is the value they transform: `f a b x` → `x | f(a, b)`.
@@ -61,6 +62,7 @@ class GoExpressions:
     ns_vars: frozenset[str] = frozenset()  # variables reassigned with `=`: a namespace
     offset: int = 0  # of the action being translated, for notes
     last_kind: str = ""  # "map" when the last path ended on a label map
+    var_kinds: dict[str, str] = field(default_factory=dict)  # `$x := .Labels`: a map
 
     @property
     def dot(self) -> str:
@@ -88,14 +90,16 @@ class GoExpressions:
                 return "loop.index0"
             if not head:
                 return self.fields(self.root, parts)
-            return self.fields(f"{head}.v" if head in self.ns_vars else head, parts)
+            return self.fields(f"{head}.v" if head in self.ns_vars else head, parts,
+                               self.var_kinds.get(head, ""))
         return self.fields(self.dot, [p for p in token.split(".") if p], self.dot_kind)
 
     def fields(self, base: str, parts: list[str], kind: str = "") -> str:
         out = base
         for part in parts:
-            if kind in ("map", "pairs") and part in ("SortedPairs", "Names", "Values"):
-                if kind == "map":
+            if kind in ("map", "pairs", "") and part in _KV_METHODS and (out or kind):
+                # The label maps' methods (no data field has these names).
+                if kind != "pairs":
                     out = f"{group(out)} | sortedPairs"
                 if part == "SortedPairs":
                     out, kind = f"({out})", "pairs"
@@ -110,6 +114,8 @@ class GoExpressions:
                     out = f'{out or self.root}["{part}"]'
                 kind = "value"
                 continue
+            if part in ("Local", "UTC") and re.search(r"\.(startsAt|endsAt)$", out):
+                continue  # a time's zone: Alertmanager's times are UTC already
             if part in _STRUCT_FIELDS:
                 name = _NAMES.get(part, part[:1].lower() + part[1:])
                 kind = "map" if part in _MAPS else ""
@@ -203,6 +209,8 @@ class GoExpressions:
             return "(" + " or ".join(f"{group(a[0])} == {group(b)}" for b in a[1:]) + ")"
         if name in ("and", "or"):
             return "(" + f" {name} ".join(group(x) for x in a) + ")"
+        if name == "printf" and re.search(r"%[#+]|%[qT]", a[0]):
+            self.note(f"printf {a[0]}: Go's %#v, %+v, %q and %T print Go syntax")
         if name in _BUILTINS:
             return _BUILTINS[name](a)
         if name in _FILTERS:
@@ -228,4 +236,5 @@ _BUILTINS: dict[str, Callable[[list[str]], str]] = {
     "println": lambda a: " ~ ".join(group(x) for x in a) + ' ~ "\\n"',
     "stringSlice": lambda a: f"[{', '.join(a)}]",
     "safeUrl": lambda a: a[-1],
+    "slice": lambda a: f"{group(a[0])}[{a[1] if len(a) > 1 else ''}:{a[2] if len(a) > 2 else ''}]",
 }

@@ -22,7 +22,9 @@ from router.config.go_expr import FUNCS, TOKEN, GoExpressions, group
 __all__ = ["GoAction", "Translation", "find_go_actions", "macro_name", "to_jinja",
            "translate"]
 
-_ACTION = re.compile(r"\{\{(-?)(.*?)(-?)\}\}", re.S)
+# Inside an action, a string ("…", `…`) or a comment may hold `}}`; the action ends after it.
+_ACTION = re.compile(r"""\{\{(-?)((?:/\*.*?\*/|"(?:\\.|[^"\\])*"|`[^`]*`|[^"`}]|\}(?!\}))*?)"""
+                     r"(-?)\}\}", re.S)
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 _KEYWORDS = frozenset({"range", "if", "else", "end", "with", "define", "template", "block"})
 
@@ -41,6 +43,9 @@ def _is_go(body: str) -> bool:
         return False
     if body[0] in ".$" or body.startswith("/*"):
         return True
+    if re.match(r"\(\s*[.$]|\(\s*(\w+)\s+[.$\"`(]", body) and (
+            body[1:].lstrip()[0] in ".$" or body[1:].split(None, 1)[0] in FUNCS):
+        return True  # `(index .Alerts 0).Labels.x`: a Go call in parentheses
     words = body.split(None, 1)
     if words[0] in _KEYWORDS:
         return True
@@ -142,7 +147,7 @@ class _Translator(GoExpressions):
 
     def _output(self, tokens: list[str]) -> str:
         out = self.expr(tokens)
-        if len(tokens) == 1 and re.search(r"\.(StartsAt|EndsAt)$", tokens[0]):
+        if len(tokens) == 1 and re.search(r"\.(StartsAt|EndsAt)(\.Local|\.UTC)?$", tokens[0]):
             out += " | goTime"  # printed as Go prints a time
         if self.html and not re.search(r"\| (safeHtml|e)$", out):
             out = f"{group(out)} | e"  # html/template escapes what it prints
@@ -171,6 +176,7 @@ class _Translator(GoExpressions):
 
     def _assign(self, tokens: list[str]) -> str:
         name, op, value = tokens[0][1:], tokens[1], self.expr(tokens[2:])
+        self.var_kinds[name] = self.last_kind
         if name in self.ns_vars:
             # Reassigned somewhere (maybe inside a loop, whose scope Jinja would not leave).
             return f"set {name}.v = {value}" if op == "=" else \
