@@ -78,10 +78,12 @@ def test_every_default_template_renders_what_alertmanager_renders(
     globs = (str(DEFAULTS / "default.tmpl"), str(DEFAULTS / "email.tmpl"))
     html = name.endswith(".html")
     # Most take the whole data; the alert lists (`__text_alert_list`) take `.Alerts`.
-    for arg, value in ((".", data["data"]), (".Alerts", data["alerts"])):
+    value: Any = None
+    for arg, candidate in ((".", data["data"]), (".Alerts", data["alerts"])):
         code, go = go_render(f'{{{{ template "{name}" {arg} }}}}', payload, tmp_path, globs,
                              html=html)
         if code == 0:
+            value = candidate
             break
     assert code == 0, go
     # Called by name from a config string, as a migrated `{{ template "x" . }}` is.
@@ -106,7 +108,7 @@ SLACK_TMPL = """\
 <{{ . }}|Runbook>{{ end }}
 {{- end }}
 {{ end }}
-"""
+"""  # noqa: E501
 
 CONFIG = """\
 # Our Alertmanager config.
@@ -157,7 +159,8 @@ def test_a_migrated_config_loads_and_sends_what_alertmanager_sends(
     text = out.read_text(encoding="utf-8")
     # The YAML is edited in place: comments and untouched values stay as written.
     assert text.startswith("# Our Alertmanager config.\n")
-    assert "# kept out of git" in text and "channel: '#alerts'" in text
+    assert "# kept out of git" in text
+    assert "channel: '#alerts'" in text
     assert 'title: "{{ slack_team_title(data) }}"' in text
     assert '- "templates/slack.j2"' in text
     # The relative secret file still names the same file from the new directory.

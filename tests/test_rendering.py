@@ -65,7 +65,8 @@ def test_template_data_uses_alertmanager_names() -> None:
         "receiver", "status", "alerts", "groupLabels", "commonLabels", "commonAnnotations",
         "externalURL", "groupKey", "notificationReason", "truncatedAlerts", "data",
     ]
-    assert d["data"]["commonLabels"] == d["commonLabels"] and "data" not in d["data"]
+    assert d["data"]["commonLabels"] == d["commonLabels"]
+    assert "data" not in d["data"]
     assert d["receiver"] == "team\\.a"  # regexp.QuoteMeta, as Alertmanager
     assert d["status"] == "firing"
     assert [a["labels"]["instance"] for a in d["alerts"].firing] == ["a:1"]
