@@ -22,7 +22,8 @@ VALUES = {"router.config.types", "router.config.interval_types", "router.config.
 ROOTS = {
     "router/app.py": {"router.config.load"},
     "router/cli.py": {"router.config.load", "router.config.web_config"},
-    "router/cli_tools.py": {"router.config.load", "router.config.web_config"},
+    "router/cli_tools.py": {"router.config.load", "router.config.web_config",
+                            "router.config.migrate"},  # alert-router migrate
     "router/serve.py": {"router.config.web_config"},  # --web.config.file, re-read
     "router/service.py": {"router.config.load"},  # reload reads the file again
     "router/web/ops.py": {"router.config.redact"},  # /api/v2/status shows the config
