@@ -8,6 +8,7 @@ the config's template strings; the migrated Jinja must render exactly the same t
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -162,9 +163,18 @@ def test_a_migrated_config_loads_and_sends_what_alertmanager_sends(
     assert "# kept out of git" in text
     assert "channel: '#alerts'" in text
     assert 'title: "{{ slack_team_title(data) }}"' in text
-    assert '- "templates/slack.j2"' in text
+    assert '- "templates/slack.tmpl.j2"' in text
     # The relative secret file still names the same file from the new directory.
     assert 'slack_api_url_file: "../secrets/slack-url"' in text
+
+    # The receiver builds and renders: what its Slack message shows a person.
+    payload_file = tmp_path / "payload.json"
+    payload_file.write_text(json.dumps(PAYLOAD), encoding="utf-8")
+    assert main(["render", "--config", str(out), "--receiver", "team",
+                 "--payload", str(payload_file)]) == 0
+    shown = capsys.readouterr().out
+    assert "[FIRING:1] DiskFull" in shown
+    assert "• instance: `a:9100`" in shown
 
     config = load_config(out)
     slack = config.receivers["team"].configs(SlackConfig)[0]

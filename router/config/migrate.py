@@ -5,8 +5,8 @@ migrate edits the YAML text in place, so comments, anchors and layout stay:
 - each receiver string holding Go actions becomes its Jinja translation
   (`{{ template "slack.default.title" . }}` → `{{ slack_default_title(data) }}`; the
   defaults are templates/alertmanager.j2);
-- each `templates:` glob becomes the translated `.j2` files, written under `templates/`
-  beside the output;
+- each `templates:` glob becomes the translated `NAME.tmpl.j2` files, written under
+  `templates/` beside the output;
 - a relative `*_file` path is rewritten relative to the output's directory.
 What it cannot translate is reported as `file:line:col` and marked in the output with a
 `{# migrate: … #}` comment; then the result is loaded as check-config loads it.
@@ -143,11 +143,13 @@ class _Migrator:
             node.start_mark.index, end, new + span[len(span.rstrip()):])
 
     def target(self, path: Path) -> Path:
-        base = self.out_dir / "templates" / (path.stem + ".j2")
+        # `NAME.tmpl.j2`: never the name of a default template (`slack.j2`), which a
+        # user file of that name would replace.
+        base = self.out_dir / "templates" / f"{path.stem}.tmpl.j2"
         n = 1
         while base in self.result.templates:
             n += 1
-            base = self.out_dir / "templates" / f"{path.stem}-{n}.j2"
+            base = self.out_dir / "templates" / f"{path.stem}-{n}.tmpl.j2"
         return base
 
     def template_file(self, path: Path) -> str:
