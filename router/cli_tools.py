@@ -296,10 +296,13 @@ def cmd_migrate(config: str, output: str | None) -> int:
         except ConfigError as exc:
             problems = [str(p) for p in exc.problems]
     else:
-        for path, text in result.templates.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        out.write_text(result.config, encoding="utf-8")
+        try:
+            for path, text in {**result.templates, out: result.config}.items():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            print(f"{exc.filename}: cannot write: {exc.strerror}", file=sys.stderr)
+            return 2
         problems, warnings = check_report([str(out)])
         for line in warnings:
             print(line, file=sys.stderr)

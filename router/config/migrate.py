@@ -87,7 +87,7 @@ class _Migrator:
         if isinstance(root, yaml.MappingNode):
             for key, value in root.value:
                 if key.value == "templates" and isinstance(value, yaml.SequenceNode):
-                    self.templates(value)
+                    self.templates(key, value)
                 elif key.value == "receivers":
                     self.strings(value)
             self.files(root)
@@ -117,7 +117,7 @@ class _Migrator:
             self.edits[node.start_mark.index] = _Edit(
                 node.start_mark.index, node.end_mark.index, _scalar(found.text, node, self.text))
 
-    def templates(self, node: yaml.SequenceNode) -> None:
+    def templates(self, key: yaml.Node, node: yaml.SequenceNode) -> None:
         """Translate each file the globs match; the list then names the new files."""
         written: list[str] = []
         for item in node.value:
@@ -133,14 +133,16 @@ class _Migrator:
                 written.append(os.path.relpath(target, self.out_dir))
         end = node.end_mark.index if node.flow_style or not node.value else \
             node.value[-1].end_mark.index  # a block list's end takes in comments after it
-        span = self.text[node.start_mark.index:end]
+        start = node.start_mark.index
         if node.flow_style or not written:
             new = "[" + ", ".join(json.dumps(w) for w in written) + "]"
+            if not node.flow_style:  # `templates: []` on the key's line
+                start, new = key.end_mark.index, ": " + new
         else:  # a block list stays one: `- a` per line, at the first item's column
             new = ("\n" + " " * node.start_mark.column).join(f"- {json.dumps(w)}"
                                                              for w in written)
-        self.edits[node.start_mark.index] = _Edit(
-            node.start_mark.index, end, new + span[len(span.rstrip()):])
+        span = self.text[start:end]
+        self.edits[node.start_mark.index] = _Edit(start, end, new + span[len(span.rstrip()):])
 
     def target(self, path: Path) -> Path:
         # `NAME.tmpl.j2`: never the name of a default template (`slack.j2`), which a
