@@ -6,8 +6,10 @@ at config load (Jinja's TemplateSyntaxError carries file and line); runtime erro
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import re
 import sys
 import time
 import urllib.parse
@@ -184,6 +186,34 @@ class Missing(jinja2.ChainableUndefined):
         return hash("")
 
 
+_MACRO_DEF = re.compile(r"\{% macro (\w+)\(d\) %\}.*?\{% endmacro \+?%\}", re.S)
+
+
+def _macro_names(source: str) -> set[str]:
+    return {m.group(1) for m in _MACRO_DEF.finditer(source)}
+
+
+def _macros_of(load: Callable[[], jinja2.Template]) -> dict[str, Any]:
+    try:
+        module = load().module
+    except Exception:  # a whole-message template that needs the data: no macros
+        return {}
+    return {k: v for k, v in vars(module).items() if isinstance(v, jinja2.runtime.Macro)}
+
+
+class _Late:
+    """A named template looked up when called: a global every module sees, bound to the
+    macro of that name once every file is loaded."""
+
+    __slots__ = ("_macros", "_name")
+
+    def __init__(self, name: str, macros: dict[str, Any]) -> None:
+        self._name, self._macros = name, macros
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._macros[self._name](*args, **kwargs)
+
+
 class Renderer:
     """Compiles and renders every template of one config in a Jinja sandbox."""
 
@@ -218,19 +248,28 @@ class Renderer:
             self.env.get_template(name)
         for file in template_files:
             self.env.get_template(file)
-        # Alertmanager's named templates, and the macros of the user's files, are callable
-        # from every template by name, as Go's `{{ template "x" . }}` is (user files last,
-        # so theirs replace a default of the same name, as in Alertmanager).
-        for name in ("alertmanager.j2", *template_files):
-            self._export_macros(name)
+        self._named_templates(template_files)
 
-    def _export_macros(self, name: str) -> None:
-        try:
-            module = self.env.get_template(name).module
-        except Exception:  # a whole-message template that needs the data: no macros
-            return
-        self.env.globals.update((key, value) for key, value in vars(module).items()
-                                if isinstance(value, jinja2.runtime.Macro))
+    def _named_templates(self, template_files: Sequence[str]) -> None:
+        """Alertmanager's named templates (alertmanager.j2) and the macros of the user's
+        files, callable by name from every template, bound late as Go's `{{ template "x"
+        . }}` is: a user file's macro replaces the default of that name everywhere, inside
+        the other defaults too (a redefined `__subject` changes `slack.default.title`)."""
+        macros: dict[str, Any] = {}
+        user: dict[str, Any] = {}
+        sources = {name: self.env.loader.get_source(self.env, name)[0]  # type: ignore[union-attr]
+                   for name in ("alertmanager.j2", *template_files)}
+        # Every name first, so each module's context sees all of them as globals.
+        for source in sources.values():
+            for node in self.env.parse(source).find_all(jinja2.nodes.Macro):
+                self.env.globals[node.name] = _Late(node.name, macros)
+        for name in template_files:
+            user.update(_macros_of(functools.partial(self.env.get_template, name)))
+        defaults = sources["alertmanager.j2"]
+        if user.keys() & _macro_names(defaults):  # drop what the user redefines
+            defaults = _MACRO_DEF.sub(lambda m: "" if m.group(1) in user else m.group(), defaults)
+        macros.update(_macros_of(lambda: self.env.from_string(defaults)))
+        macros.update(user)
 
     def _filters(self) -> dict[str, Callable[..., Any]]:
         return {

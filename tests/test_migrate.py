@@ -164,6 +164,8 @@ def test_a_migrated_config_loads_and_sends_what_alertmanager_sends(
     assert "channel: '#alerts'" in text
     assert 'title: "{{ slack_team_title(data) }}"' in text
     assert '- "templates/slack.tmpl.j2"' in text
+    # The team's file redefines none of Alertmanager's defaults: no key is added.
+    assert "username:" not in text
     # The relative secret file still names the same file from the new directory.
     assert 'slack_api_url_file: "../secrets/slack-url"' in text
 
@@ -302,8 +304,10 @@ def test_a_public_config_migrates_with_its_templates(
     assert err == [f"migrated {src} to {out} and 1 template file(s); check-config: valid"]
     config = load_config(out)
     assert len(config.receivers) >= 10
-    # Its receivers leave Slack's title unset and redefine `slack.default.title` in their
-    # file: the redefinition replaces Alertmanager's default here too.
+    # Its receivers leave Slack's title unset and redefine `slack.default.title` (and more)
+    # in their file: Alertmanager renders the redefinition, so migrate sets the key to it.
+    slack = next(c for r in config.receivers.values() for c in r.configs(SlackConfig))
+    assert slack.title == "{{ slack_default_title(data) }}"
     renderer = Renderer(config.templates)
     code, go = go_render('{{ template "slack.default.title" . }}', PAYLOAD, tmp_path,
                          (str(DEFAULTS / "default.tmpl"), str(team / "*.tmpl")))
@@ -312,5 +316,39 @@ def test_a_public_config_migrates_with_its_templates(
                                       tmp_path, (str(DEFAULTS / "default.tmpl"),))
     assert default_code == 0
     assert go != default
-    assert renderer.compile_string("{{ slack_default_title(data) }}").render(
-        **data_of(PAYLOAD)) == go
+    assert renderer.compile_string(slack.title).render(**data_of(PAYLOAD)) == go
+
+
+@needs_amtool
+def test_a_redefined_default_is_set_where_alertmanager_would_use_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A team redefines `__subject`; Alertmanager's unset Slack title and fallback and
+    PagerDuty description call it, so they show the team's subject there and here."""
+    (tmp_path / "subject.tmpl").write_text(
+        '{{ define "__subject" }}{{ .Status | toUpper }}: {{ .CommonLabels.alertname }} on '
+        "{{ .CommonLabels.job }}{{ end }}\n", encoding="utf-8")
+    src = tmp_path / "alertmanager.yml"
+    src.write_text(
+        "templates: ['*.tmpl']\nroute: {receiver: r}\nreceivers:\n  - name: r\n"
+        "    slack_configs:\n      - api_url: http://slack.test/hook\n"
+        "        text: |\n          {{ range .Alerts }}{{ .Labels.instance }} {{ end }}\n\n"
+        "    pagerduty_configs: [{routing_key: abc}]\n", encoding="utf-8")
+    out = tmp_path / "out" / "alert-router.yml"
+    assert main(["migrate", str(src), "-o", str(out)]) == 0, capsys.readouterr().err
+    text = out.read_text(encoding="utf-8")
+    assert ('        text: |\n          {% for alert in alerts %}{{ alert.labels.instance }} '
+            '{% endfor +%}\n        title: "{{ slack_default_title(data) }}"\n') in text
+    assert 'fallback: "{{ slack_default_fallback(data) }}"' in text
+    assert "username" not in text  # slack.default.username does not use __subject
+    assert ('[{routing_key: abc, description: "{{ pagerduty_default_description(data) }}"}]'
+            in text)
+    assert "client" not in text
+
+    config = load_config(out)
+    renderer = Renderer(config.templates)
+    slack = config.receivers["r"].configs(SlackConfig)[0]
+    code, go = go_render('{{ template "slack.default.title" . }}', PAYLOAD, tmp_path,
+                         (str(DEFAULTS / "default.tmpl"), str(tmp_path / "subject.tmpl")))
+    assert code == 0, go
+    assert go == "FIRING: DiskFull on node"
+    assert renderer.compile_string(slack.title or "").render(**data_of(PAYLOAD)) == go

@@ -16,14 +16,60 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from router.config.go_templates import translate
+from router.config.go_templates import macro_name, translate
+from router.rendering import default_templates_dir
 
 __all__ = ["Migration", "default_templates", "migrate"]
+
+# Each integration's keys whose Alertmanager default is a named template
+# (`Title: {{ template "slack.default.title" . }}`: config/notifiers.go and
+# notify/*/config.go). Unset, such a key renders Alertmanager's define, which a team's
+# file may redefine; here an unset key renders this router's own default, so migrate
+# sets the key to the macro wherever the team redefined it (or a template it calls).
+_AM_DEFAULTS: dict[str, dict[str, str]] = {
+    "slack_configs": {k: f"slack.default.{v}" for k, v in {
+        "color": "color", "username": "username", "title": "title",
+        "title_link": "titlelink", "icon_emoji": "iconemoji", "icon_url": "iconurl",
+        "pretext": "pretext", "text": "text", "fallback": "fallback",
+        "callback_id": "callbackid", "footer": "footer"}.items()},
+    "email_configs": {"html": "email.default.html"},
+    "pagerduty_configs": {"description": "pagerduty.default.description",
+                          "client": "pagerduty.default.client",
+                          "client_url": "pagerduty.default.clientURL"},
+    "opsgenie_configs": {k: f"opsgenie.default.{k}" for k in
+                         ("message", "description", "source")},
+    "victorops_configs": {k: f"victorops.default.{k}" for k in
+                          ("state_message", "entity_display_name", "monitoring_tool")},
+    "webex_configs": {"message": "webex.default.message"},
+    "wechat_configs": {k: f"wechat.default.{k}" for k in
+                       ("message", "to_user", "to_party", "to_tag", "agent_id")},
+    "discord_configs": {k: f"discord.default.{k}" for k in ("title", "message")},
+    "jira_configs": {k: f"jira.default.{k}" for k in ("summary", "description", "priority")},
+    "mattermost_configs": {"username": "mattermost.default.username",
+                           "color": "mattermost.default.color",
+                           "text": "mattermost.default.text",
+                           "title": "mattermost.default.title",
+                           "title_link": "mattermost.default.titlelink",
+                           "fallback": "mattermost.default.fallback"},
+    "msteams_configs": {k: f"msteams.default.{k}" for k in ("title", "summary", "text")},
+    "msteamsv2_configs": {k: f"msteamsv2.default.{k}" for k in ("title", "text")},
+    "pushover_configs": {k: f"pushover.default.{k}" for k in ("title", "message", "url")},
+    "rocketchat_configs": {"emoji": "rocketchat.default.emoji",
+                           "icon_url": "rocketchat.default.iconurl",
+                           "text": "rocketchat.default.text",
+                           "title": "rocketchat.default.title",
+                           "title_link": "rocketchat.default.titlelink"},
+    "sns_configs": {k: f"sns.default.{k}" for k in ("subject", "message")},
+    "telegram_configs": {"message": "telegram.default.message"},
+}
+_MACRO = re.compile(r"\{% macro (\w+)\(d\) %\}(.*?)\{% endmacro", re.S)
+_CALL = re.compile(r"\b(\w+)\(")
 
 
 @dataclass
@@ -73,6 +119,10 @@ class _Migrator:
         self.out_dir = out_dir
         self.result = Migration("")
         self.edits: dict[int, _Edit] = {}  # by start: an aliased node is edited once
+        self.defined: set[str] = set()  # the macros of the team's template files
+        self.calls: dict[str, set[str]] = {  # the default macros each default macro calls
+            m.group(1): set(_CALL.findall(m.group(2))) for m in _MACRO.finditer(
+                (default_templates_dir() / "alertmanager.j2").read_text(encoding="utf-8"))}
 
     def where(self, node: yaml.Node, line: int = 0, col: int | None = None) -> str:
         mark = node.start_mark
@@ -88,8 +138,10 @@ class _Migrator:
             for key, value in root.value:
                 if key.value == "templates" and isinstance(value, yaml.SequenceNode):
                     self.templates(key, value)
-                elif key.value == "receivers":
+            for key, value in root.value:
+                if key.value == "receivers":
                     self.strings(value)
+                    self.redefined_defaults(value)
             self.files(root)
         out = self.text
         for edit in sorted(self.edits.values(), key=lambda e: e.start, reverse=True):
@@ -116,6 +168,56 @@ class _Migrator:
                           f"could not translate: {message}")
             self.edits[node.start_mark.index] = _Edit(
                 node.start_mark.index, node.end_mark.index, _scalar(found.text, node, self.text))
+
+    def redefined_defaults(self, receivers: yaml.Node) -> None:
+        """Set each unset key whose Alertmanager default the team's files redefine."""
+        if not self.defined or not isinstance(receivers, yaml.SequenceNode):
+            return
+        for receiver in receivers.value:
+            if not isinstance(receiver, yaml.MappingNode):
+                continue
+            for kind, entries in receiver.value:
+                defaults = _AM_DEFAULTS.get(str(kind.value), {})
+                if not defaults or not isinstance(entries, yaml.SequenceNode):
+                    continue
+                for entry in entries.value:
+                    if isinstance(entry, yaml.MappingNode) and entry.value:
+                        have = {str(k.value) for k, _ in entry.value}
+                        self.insert(entry, [(key, f"{{{{ {macro_name(name)}(data) }}}}")
+                                            for key, name in defaults.items()
+                                            if key not in have and self.redefined(name)])
+
+    def redefined(self, name: str) -> bool:
+        """Whether the team redefined the default template `name` or one it calls."""
+        seen: set[str] = set()
+        todo = [macro_name(name)]
+        while todo:
+            macro = todo.pop()
+            if macro in self.defined:
+                return True
+            if macro not in seen:
+                seen.add(macro)
+                todo.extend(self.calls.get(macro, ()))
+        return False
+
+    def insert(self, entry: yaml.MappingNode, pairs: list[tuple[str, str]]) -> None:
+        if not pairs:
+            return
+        if entry.flow_style:
+            at = entry.end_mark.index - 1  # before `}`
+            text = "".join(f", {key}: {json.dumps(value)}" for key, value in pairs)
+        else:
+            last = entry.value[-1][1]
+            span = self.text[last.start_mark.index:last.end_mark.index]
+            at = last.start_mark.index + len(span.rstrip())
+            indent = " " * entry.value[0][0].start_mark.column
+            text = "".join(f"\n{indent}{key}: {json.dumps(value)}" for key, value in pairs)
+            edited = self.edits.get(last.start_mark.index)
+            if edited is not None:  # the last value is rewritten too: add after its text
+                body = edited.text.rstrip()
+                edited.text = body + text + edited.text[len(body):]
+                return
+        self.edits[at] = _Edit(at, at, text)
 
     def templates(self, key: yaml.Node, node: yaml.SequenceNode) -> None:
         """Translate each file the globs match; the list then names the new files."""
@@ -156,6 +258,8 @@ class _Migrator:
 
     def template_file(self, path: Path) -> str:
         text = path.read_text(encoding="utf-8")
+        self.defined.update(macro_name(n) for n in re.findall(
+            r'\{\{-?\s*(?:define|block)\s+"([^"]+)"', text))
         found = translate(text, mark=True)
         for offset, message in found.located:
             line = text.count("\n", 0, offset) + 1
