@@ -234,6 +234,16 @@ def compile_regex(pattern: str) -> Regex:
     return Regex(pattern)
 
 
+def parse_error(pattern: str) -> str | None:
+    """Go's `regexp.Compile(pattern)` error text for the pattern as written (not anchored),
+    e.g. "error parsing regexp: missing closing ): `(`"; None when it compiles."""
+    try:
+        _compile(pattern, _OPTIONS)
+    except MatcherError as exc:
+        return f"error parsing regexp: {exc.message}"
+    return None
+
+
 def search(pattern: str, text: str) -> bool:
     """Go's `regexp.MatchString`: an unanchored search (the templates' `match`)."""
     try:

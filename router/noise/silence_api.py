@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from router import regex
 from router.errors import MatcherError, SilenceError, SilenceSchemaError
 from router.matchers import Matcher, MatchOp, go_quote
 from router.noise.silences import Silence, SilenceState, to_api_precision
@@ -87,7 +88,11 @@ def _matcher_from_api(raw: Any, index: int) -> Matcher:
     try:
         return Matcher(name, _API_OP[(is_regex, is_equal)], value)
     except MatcherError as exc:
-        raise SilenceError(exc.message, f"{path}.value") from None
+        # Alertmanager compiles the pattern as written first (silence.validateMatcher).
+        raw = regex.parse_error(value) if is_regex else None
+        raise SilenceError(exc.message, f"{path}.value", alertmanager=None if raw is None else (
+            f"silence invalid: invalid label matcher {index}: invalid regular expression "
+            f"{go_quote(value)}: {raw}")) from None
 
 
 def _matchers_from_api(raw: Any) -> tuple[Matcher, ...]:

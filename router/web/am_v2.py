@@ -8,6 +8,8 @@ operations endpoints in router/web/ops.py.
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
 from router.errors import (
@@ -71,7 +73,8 @@ async def post_silence(request: web.Request) -> web.Response:
         return web.json_response({"code": exc.code, "message": exc.am_message}, status=422)
     except SilenceError as exc:
         if exc.alertmanager:  # Alertmanager's exact words, which amtool prints
-            return web.json_response(exc.alertmanager, status=400)
+            return web.json_response(exc.alertmanager, status=400,  # go-swagger's newline
+                                     dumps=lambda o: json.dumps(o) + "\n")
         return am_error(400, exc.message, exc.path)
     # The new silence and the expired old one commit together (one transaction).
     changes = [(SILENCE_UPDATED if existing is not None and old is None else SILENCE_CREATED,

@@ -127,3 +127,33 @@ async def test_amtool_alert_add_and_silence_add_answer_as_with_alertmanager(
         ours = await amtool(router, "silence", "add", "--comment=c", "--author=a", *args)
         assert ours[0] == theirs[0], (args, theirs, ours)
         assert ours[2] == theirs[2], args
+
+
+BAD_REGEXES = ["(", "[a", "a**", "x{2,1}", "*", "(?<n>a)", "(a)\\1", "\\pX"]
+
+
+async def test_a_bad_regex_in_a_silence_is_refused_in_alertmanagers_words(
+    start_alertmanager: AlertmanagerFactory, start_router: RouterFactory,
+) -> None:
+    """POST /api/v2/silences with an invalid regex matcher (amtool would refuse it
+    client-side; Grafana and scripts post it): same status, same body."""
+    config: dict[str, Any] = {"route": {"receiver": "r"}, "receivers": [{"name": "r"}]}
+    am = await start_alertmanager(config)
+    router = (await start_router(config)).url
+    async with aiohttp.ClientSession() as http:
+        for pattern in BAD_REGEXES:
+            body = {"matchers": [{"name": "job", "value": "x", "isRegex": False},
+                                 {"name": "a", "value": pattern, "isRegex": True}],
+                    "startsAt": rfc3339(), "endsAt": rfc3339(offset=3600),
+                    "createdBy": "a", "comment": "c"}
+            answers = []
+            for url in (am, router):
+                async with http.post(f"{url}/api/v2/silences", json=body) as resp:
+                    answers.append((resp.status, await resp.text()))
+            assert answers[1] == answers[0], pattern
+            assert "invalid label matcher 1: invalid regular expression" in answers[0][1]
+        # A good regex is taken by both.
+        for url in (am, router):
+            async with http.post(f"{url}/api/v2/silences", json={**body, "matchers": [
+                    {"name": "a", "value": "x|y", "isRegex": True}]}) as resp:
+                assert resp.status == 200, await resp.text()
