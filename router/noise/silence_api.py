@@ -90,7 +90,7 @@ def _matcher_from_api(raw: Any, index: int) -> Matcher:
     except MatcherError as exc:
         # Alertmanager compiles the pattern as written first (silence.validateMatcher).
         raw = regex.parse_error(value) if is_regex else None
-        raise SilenceError(exc.message, f"{path}.value", alertmanager=None if raw is None else (
+        raise SilenceError(exc.message, f"{path}.value", alertmanager="" if raw is None else (
             f"silence invalid: invalid label matcher {index}: invalid regular expression "
             f"{go_quote(value)}: {raw}")) from None
 
