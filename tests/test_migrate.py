@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from gotemplates import AMTOOL, data_of, go_render
 
+from router.channels.email.config import EmailConfig
 from router.cli import main
 from router.config.go_templates import macro_name
 from router.config.load import load_config
@@ -352,3 +353,40 @@ def test_a_redefined_default_is_set_where_alertmanager_would_use_it(
     assert code == 0, go
     assert go == "FIRING: DiskFull on node"
     assert renderer.compile_string(slack.title or "").render(**data_of(PAYLOAD)) == go
+
+
+@needs_amtool
+def test_the_example_config_with_alertmanagers_template_files_sends_their_email(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """doc/examples/simple.yml with its glob pointed at a copy of Alertmanager's own
+    default.tmpl and email.tmpl (as a team that copied them to edit them has): every
+    default is redefined, so the email's `html` and PagerDuty's `description` are set to
+    them, and the email HTML is html/template's, byte for byte."""
+    text = SIMPLE.read_text(encoding="utf-8")
+    src = tmp_path / "alertmanager.yml"
+    src.write_text(text.replace("/etc/alertmanager/template/*.tmpl", str(DEFAULTS / "*.tmpl")),
+                   encoding="utf-8")
+    out = tmp_path / "out" / "alert-router.yml"
+    assert main(["migrate", str(src), "-o", str(out)]) == 0
+    assert capsys.readouterr().err.strip().endswith("check-config: valid")
+    migrated = out.read_text(encoding="utf-8")
+    assert migrated.count('html: "{{ email_default_html(data) }}"') == 3  # 3 email receivers
+    assert 'description: "{{ pagerduty_default_description(data) }}"' in migrated
+
+    config = load_config(out)
+    email = next(c for c in config.receivers["team-X-mails"].configs(EmailConfig))
+    assert email.html == "{{ email_default_html(data) }}"
+    code, go = go_render('{{ template "email.default.html" . }}', PAYLOAD, tmp_path,
+                         (str(DEFAULTS / "*.tmpl"),), html=True)
+    assert code == 0, go
+    html = Renderer(config.templates).compile_string(email.html).render(**data_of(PAYLOAD))
+    assert html == go
+    assert "disk &lt;full&gt; &amp; more" in html  # escaped as html/template escapes
+    # And the Subject header Alertmanager's email default carries.
+    assert migrated.count('headers: {"Subject": "{{ email_default_subject(data) }}"}') == 3
+    code, go = go_render('{{ template "email.default.subject" . }}', PAYLOAD, tmp_path,
+                         (str(DEFAULTS / "*.tmpl"),))
+    assert code == 0, go
+    subject = dict(email.headers)["Subject"]
+    assert Renderer(config.templates).compile_string(subject).render(
+        **data_of(PAYLOAD)) == go == "[FIRING:1] DiskFull (node critical)"

@@ -183,9 +183,16 @@ class _Migrator:
                 for entry in entries.value:
                     if isinstance(entry, yaml.MappingNode) and entry.value:
                         have = {str(k.value) for k, _ in entry.value}
-                        self.insert(entry, [(key, f"{{{{ {macro_name(name)}(data) }}}}")
-                                            for key, name in defaults.items()
-                                            if key not in have and self.redefined(name)])
+                        pairs: list[tuple[str, str | dict[str, str]]] = [
+                            (key, f"{{{{ {macro_name(name)}(data) }}}}")
+                            for key, name in defaults.items()
+                            if key not in have and self.redefined(name)]
+                        if (kind.value == "email_configs" and "headers" not in have
+                                and self.redefined("email.default.subject")):
+                            # Alertmanager's default Subject header (a nested key).
+                            pairs.append(("headers",
+                                          {"Subject": "{{ email_default_subject(data) }}"}))
+                        self.insert(entry, pairs)
 
     def redefined(self, name: str) -> bool:
         """Whether the team redefined the default template `name` or one it calls."""
@@ -200,7 +207,8 @@ class _Migrator:
                 todo.extend(self.calls.get(macro, ()))
         return False
 
-    def insert(self, entry: yaml.MappingNode, pairs: list[tuple[str, str]]) -> None:
+    def insert(self, entry: yaml.MappingNode,
+               pairs: list[tuple[str, str | dict[str, str]]]) -> None:
         if not pairs:
             return
         if entry.flow_style:
