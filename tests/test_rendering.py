@@ -15,16 +15,8 @@ from router.channels.log import LogChannel
 from router.channels.slack import SlackChannel
 from router.config.types import LogConfig, Secret, SlackConfig
 from router.model import Alert, Notification, NotifyReason, make_alert
-from router.rendering import (
-    Renderer,
-    default_templates_dir,
-    go_title,
-    humanize_duration,
-    match,
-    quote_meta,
-    re_replace_all,
-    template_data,
-)
+from router.rendering import Renderer, default_templates_dir, quote_meta, template_data
+from router.template_filters import go_title, humanize_duration, match, re_replace_all
 
 T0 = 1_795_560_171.0  # 2026-11-24 22:42:51 UTC
 
