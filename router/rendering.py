@@ -186,7 +186,8 @@ class Missing(jinja2.ChainableUndefined):
         return hash("")
 
 
-_MACRO_DEF = re.compile(r"\{% macro (\w+)\(d\) %\}.*?\{% endmacro \+?%\}", re.S)
+_MACRO_DEF = re.compile(r"\{%[-+]? macro (\w+)\(d\) [-+]?%\}.*?\{%[-+]? endmacro [-+]?%\}",
+                        re.S)
 
 
 def _macro_names(source: str) -> set[str]:
@@ -201,13 +202,30 @@ def _macros_of(load: Callable[[], jinja2.Template]) -> dict[str, Any]:
     return {k: v for k, v in vars(module).items() if isinstance(v, jinja2.runtime.Macro)}
 
 
+class _Named(dict[str, Any]):
+    """The named templates by name. Alertmanager's defaults (a 400-line file) are
+    compiled on the first call of one, not for every config load."""
+
+    def __init__(self, load_defaults: Callable[[], dict[str, Any]]) -> None:
+        super().__init__()
+        self._load: Callable[[], dict[str, Any]] | None = load_defaults
+
+    def __missing__(self, name: str) -> Any:
+        if self._load is None:
+            raise KeyError(name)
+        load, self._load = self._load, None
+        for key, value in load().items():
+            self.setdefault(key, value)  # the user's (already here) win
+        return self[name]
+
+
 class _Late:
     """A named template looked up when called: a global every module sees, bound to the
     macro of that name once every file is loaded."""
 
     __slots__ = ("_macros", "_name")
 
-    def __init__(self, name: str, macros: dict[str, Any]) -> None:
+    def __init__(self, name: str, macros: _Named) -> None:
         self._name, self._macros = name, macros
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -245,7 +263,8 @@ class Renderer:
         self.env.globals.update(stringSlice=string_slice, now=now)
         self._strings: dict[str, jinja2.Template] = {}
         for name in sorted(p.name for p in default_templates_dir().glob("*.j2")):
-            self.env.get_template(name)
+            if name != "alertmanager.j2":  # compiled when first called (_Named)
+                self.env.get_template(name)
         for file in template_files:
             self.env.get_template(file)
         self._named_templates(template_files)
@@ -255,20 +274,27 @@ class Renderer:
         files, callable by name from every template, bound late as Go's `{{ template "x"
         . }}` is: a user file's macro replaces the default of that name everywhere, inside
         the other defaults too (a redefined `__subject` changes `slack.default.title`)."""
-        macros: dict[str, Any] = {}
         user: dict[str, Any] = {}
-        sources = {name: self.env.loader.get_source(self.env, name)[0]  # type: ignore[union-attr]
-                   for name in ("alertmanager.j2", *template_files)}
+        defaults = self.env.loader.get_source(self.env, "alertmanager.j2")[0]  # type: ignore[union-attr]
+
+        def load_defaults() -> dict[str, Any]:
+            if not user.keys() & default_names:
+                return _macros_of(lambda: self.env.get_template("alertmanager.j2"))
+            # Without what the user redefines: the other defaults call theirs.
+            source = _MACRO_DEF.sub(lambda m: "" if m.group(1) in user else m.group(),
+                                    defaults)
+            return _macros_of(lambda: self.env.from_string(source))
+
+        macros = _Named(load_defaults)
         # Every name first, so each module's context sees all of them as globals.
-        for source in sources.values():
-            for node in self.env.parse(source).find_all(jinja2.nodes.Macro):
-                self.env.globals[node.name] = _Late(node.name, macros)
-        for name in template_files:
-            user.update(_macros_of(functools.partial(self.env.get_template, name)))
-        defaults = sources["alertmanager.j2"]
-        if user.keys() & _macro_names(defaults):  # drop what the user redefines
-            defaults = _MACRO_DEF.sub(lambda m: "" if m.group(1) in user else m.group(), defaults)
-        macros.update(_macros_of(lambda: self.env.from_string(defaults)))
+        default_names = _macro_names(defaults)  # a generated file: macros of one shape
+        names = set(default_names)
+        for file in template_files:
+            source = self.env.loader.get_source(self.env, file)[0]  # type: ignore[union-attr]
+            names.update(n.name for n in self.env.parse(source).find_all(jinja2.nodes.Macro))
+        self.env.globals.update((name, _Late(name, macros)) for name in names)
+        for file in template_files:
+            user.update(_macros_of(functools.partial(self.env.get_template, file)))
         macros.update(user)
 
     def _filters(self) -> dict[str, Callable[..., Any]]:

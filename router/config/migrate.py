@@ -68,7 +68,7 @@ _AM_DEFAULTS: dict[str, dict[str, str]] = {
     "sns_configs": {k: f"sns.default.{k}" for k in ("subject", "message")},
     "telegram_configs": {"message": "telegram.default.message"},
 }
-_MACRO = re.compile(r"\{% macro (\w+)\(d\) %\}(.*?)\{% endmacro", re.S)
+_MACRO = re.compile(r"\{%[-+]? macro (\w+)\(d\) [-+]?%\}(.*?)\{%[-+]? endmacro", re.S)
 _CALL = re.compile(r"\b(\w+)\(")
 
 
