@@ -247,8 +247,8 @@ class Renderer:
         self._failures = RepeatLog(log, now)  # per notification: a line a minute per cause
         self._files = _FilesLoader(template_files)
         # User files come first so a team can deliberately replace a default template.
-        defaults = jinja2.FileSystemLoader(default_templates_dir())
-        loader = jinja2.ChoiceLoader([self._files, defaults])
+        self._defaults = jinja2.FileSystemLoader(default_templates_dir())
+        loader = jinja2.ChoiceLoader([self._files, self._defaults])
         self.env = SandboxedEnvironment(
             loader=loader,
             autoescape=False,
@@ -350,7 +350,12 @@ class Renderer:
 
     def macro(self, template: str, name: str) -> Callable[..., str]:
         """A `{% macro %}` of a file template, callable from Python."""
-        fn: Callable[..., str] = getattr(self.template(template).module, name)
+        fn: Callable[..., str] | None = getattr(self.template(template).module, name, None)
+        if fn is None:
+            # A user file named like a default (`slack.j2`) that lacks one of its pieces:
+            # that piece stays the default's.
+            source = self._defaults.get_source(self.env, template)[0]
+            fn = getattr(self.env.from_string(source).module, name)
         return fn
 
     def failed(self, kind: str, receiver: str = "", *, fallback: str = "plain text") -> None:

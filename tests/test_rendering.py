@@ -220,3 +220,20 @@ def test_silence_links_open_the_configured_ui_else_this_routers_own() -> None:
     upstream = replace(_notification(alert), silence_url="http://alertmanager:9093/")
     assert template_data(upstream)["alerts"][0]["silenceURL"] == (
         f"http://alertmanager:9093/#/silences/new?filter={filt}")
+
+
+def test_a_user_file_replacing_part_of_a_default_keeps_the_rest(tmp_path: Path) -> None:
+    """A team's `slack.j2` with only a `header` macro: Slack's header is theirs, every
+    other piece (context, alert sections) stays the default's, and the channel builds."""
+    own = tmp_path / "slack.j2"
+    own.write_text("{% macro header(d) %}OURS {{ d.status }}{% endmacro %}", encoding="utf-8")
+    renderer = Renderer((str(own),))
+    n = _notification(_alert("HighErrorRate", "a:1", summary="boom"))
+    data = template_data(n)
+    assert renderer.macro("slack.j2", "header")(data) == "OURS firing"
+    default = Renderer(()).macro("slack.j2", "context")(data)
+    assert default  # the default's context line, which the team did not replace
+    assert renderer.macro("slack.j2", "context")(data) == default
+    channel = SlackChannel(SlackConfig(api_url=Secret("http://slack.test/hook")), renderer,
+                           HttpClient())
+    assert "OURS firing" in channel.render(n).decode()
