@@ -132,8 +132,8 @@ async def test_future_silence_is_pending_until_it_starts(
         ({"matchers": [api_matcher("foo", ".*", regex=True)]}, "empty string"),
         ({"matchers": [api_matcher("foo", "")]}, "empty string"),
         ({"matchers": [api_matcher("foo", "(", regex=True)]},
-         'invalid label matcher 0: invalid regular expression "(": error parsing regexp: '
-         "missing closing ): `(`"),  # Alertmanager's words (the index names the matcher)
+         'matchers[0].value: invalid regular expression "(": error parsing regexp: '
+         "missing closing ): `(`"),  # the path, then Alertmanager's words
         ({"matchers": [api_matcher("bad-name", "x")]}, "label name"),
         ({"startsAt": format_time_ms(T0 + 2 * HOUR), "endsAt": format_time_ms(T0 + HOUR)},
          "start time must be before end time"),
@@ -419,7 +419,7 @@ async def test_client_regexes_are_re2_linear_and_alertmanagers_syntax(
     status, answer = await post_silence(
         client, silence_body([api_matcher("bomb", "(a)\\1", regex=True)], T0, T0 + HOUR))
     assert status == 400
-    assert answer == ('silence invalid: invalid label matcher 0: invalid regular expression '
+    assert answer == ('matchers[0].value: invalid regular expression '
                       '"(a)\\\\1": error parsing regexp: invalid escape sequence: `\\1`')
 
 

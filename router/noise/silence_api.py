@@ -88,11 +88,12 @@ def _matcher_from_api(raw: Any, index: int) -> Matcher:
     try:
         return Matcher(name, _API_OP[(is_regex, is_equal)], value)
     except MatcherError as exc:
-        # Alertmanager compiles the pattern as written first (silence.validateMatcher).
+        # Alertmanager compiles the pattern as written first (silence.validateMatcher) and
+        # says so in Go's words; ours are the same, after the path of the field.
         raw = regex.parse_error(value) if is_regex else None
-        raise SilenceError(exc.message, f"{path}.value", alertmanager="" if raw is None else (
-            f"silence invalid: invalid label matcher {index}: invalid regular expression "
-            f"{go_quote(value)}: {raw}")) from None
+        message = exc.message if raw is None else \
+            f"invalid regular expression {go_quote(value)}: {raw}"
+        raise SilenceError(message, f"{path}.value") from None
 
 
 def _matchers_from_api(raw: Any) -> tuple[Matcher, ...]:
