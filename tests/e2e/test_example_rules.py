@@ -1,7 +1,8 @@
 """Every channel of rules/example.yml, end to end, pointed at loopback fakes.
 
 The example's receivers are used as written except for their endpoints (a loopback HTTP
-fake and a real aiosmtpd server) and a route tree that sends one alert to all of them.
+fake and a real aiosmtpd server) and a route tree that sends one alert to all of them;
+`more-integrations` is checked by tests/channels instead (see point_at_fakes).
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def point_at_fakes(config: dict[str, Any], http: str, smtp_port: int) -> dict[st
             c.update({"smarthost": f"127.0.0.1:{smtp_port}", "require_tls": False}),
             c.pop("auth_username", None), c.pop("auth_password", None)),
     }
+    # The tour's `more-integrations` receiver (Opsgenie, SNS, Jira, WeChat, ...) is left
+    # out: each of those channels is delivered to its own stateful vendor fake by
+    # tests/channels (test_contract.py and the channel's file), which this catch-all
+    # server could not stand in for (Jira and WeChat read before they write).
+    config["receivers"] = [r for r in config["receivers"] if r["name"] != "more-integrations"]
     names = []
     for receiver in config["receivers"]:
         names.append(receiver["name"])
