@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from router.config.secret_types import Secret
 from router.config.types import Pacing
 from router.model import Notification
 
@@ -79,7 +80,10 @@ def excerpt(body: str, limit: int = _EXCERPT) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def target_id(kind: str, *parts: str) -> str:
-    """A stable pacing-target name that does not reveal the secrets it is made of."""
-    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+def target_id(kind: str, *parts: str | Secret | None) -> str:
+    """A stable pacing-target name that does not reveal the secrets it is made of. A
+    Secret counts by its file's path when it has one (not read here), else by its value;
+    None counts as ""."""
+    texts = [(p.file or p.reveal()) if isinstance(p, Secret) else (p or "") for p in parts]
+    digest = hashlib.sha256("\x1f".join(texts).encode()).hexdigest()[:16]
     return f"{kind}:{digest}"

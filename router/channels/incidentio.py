@@ -62,7 +62,7 @@ class IncidentioChannel:
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
         self.pacing = cfg.pacing or INCIDENTIO_PACING
-        self.target = target_id("incidentio", cfg.url.file or cfg.url.reveal())
+        self.target = target_id("incidentio", cfg.url)
         self._renderer = renderer
         self._http = http
         self._user_agent = user_agent()

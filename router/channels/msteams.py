@@ -64,7 +64,7 @@ class MSTeamsChannel:
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
         self.pacing = cfg.pacing or TEAMS_PACING
-        self.target = target_id("teams", cfg.webhook_url.file or cfg.webhook_url.reveal())
+        self.target = target_id("teams", cfg.webhook_url)
         self._renderer = renderer
         self._http = http
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.

@@ -70,8 +70,7 @@ class PushoverChannel:
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
         self.pacing = cfg.pacing
-        self.target = target_id("pushover", cfg.token.file or cfg.token.reveal(),
-                                cfg.user_key.file or cfg.user_key.reveal())
+        self.target = target_id("pushover", cfg.token, cfg.user_key)
         self._renderer = renderer
         self._http = http
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.

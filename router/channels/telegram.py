@@ -112,8 +112,7 @@ class TelegramChannel:
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
         self.pacing = cfg.pacing or TELEGRAM_PACING
-        token = cfg.bot_token.file or cfg.bot_token.reveal()
-        self.target = target_id("telegram", token, str(cfg.chat_id))
+        self.target = target_id("telegram", cfg.bot_token, str(cfg.chat_id))
         self._renderer = renderer
         self._http = http
         self._html = cfg.parse_mode == "HTML"

@@ -68,8 +68,7 @@ class VictoropsChannel:
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
         self.pacing = cfg.pacing
-        self.target = target_id("victorops", cfg.api_key.file or cfg.api_key.reveal(),
-                                cfg.routing_key)
+        self.target = target_id("victorops", cfg.api_key, cfg.routing_key)
         self._renderer = renderer
         self._http = http
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.

@@ -50,8 +50,7 @@ class WebexChannel:
         self.pacing = cfg.pacing
         auth = cfg.http_config.auth
         token = auth.credentials if auth is not None else None
-        key = (token.file or token.reveal()) if token is not None else ""
-        self.target = target_id("webex", cfg.api_url, key, cfg.room_id)
+        self.target = target_id("webex", cfg.api_url, token, cfg.room_id)
         self._renderer = renderer
         self._http = http
         self._room = renderer.compile_string(cfg.room_id)

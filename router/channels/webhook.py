@@ -65,7 +65,7 @@ class WebhookChannel:
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
         self.pacing = cfg.pacing  # a generic endpoint has no published limit: unpaced
-        self.target = target_id("webhook", cfg.url.file or cfg.url.reveal())
+        self.target = target_id("webhook", cfg.url)
         self._renderer = renderer
         self._template = renderer.template(cfg.template) if cfg.template else None
         self._user_agent = user_agent()

@@ -43,8 +43,7 @@ class MattermostChannel:
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
         self.pacing = cfg.pacing
-        url = cfg.webhook_url
-        self.target = target_id("mattermost", url.file or url.reveal())
+        self.target = target_id("mattermost", cfg.webhook_url)
         self._renderer = renderer
         self._http = http
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.

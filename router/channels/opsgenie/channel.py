@@ -51,8 +51,7 @@ class OpsgenieChannel:
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
         self.pacing = cfg.pacing
-        self.target = target_id("opsgenie", cfg.api_key.file or cfg.api_key.reveal(),
-                                cfg.api_url)
+        self.target = target_id("opsgenie", cfg.api_key, cfg.api_url)
         self._renderer = renderer
         self._http = http
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.

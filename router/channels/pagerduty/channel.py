@@ -51,8 +51,7 @@ class PagerdutyChannel:
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
         self.pacing = cfg.pacing or PAGERDUTY_PACING
-        key = cfg.key
-        self.target = target_id("pagerduty", key.file or key.reveal(), cfg.url)
+        self.target = target_id("pagerduty", cfg.key, cfg.url)
         self._renderer = renderer
         self._http = http
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.

@@ -32,8 +32,7 @@ class RocketchatChannel:
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
         self.pacing = cfg.pacing
-        user = cfg.token_id.file or cfg.token_id.reveal()
-        self.target = target_id("rocketchat", cfg.api_url, user, cfg.channel)
+        self.target = target_id("rocketchat", cfg.api_url, cfg.token_id, cfg.channel)
         self._renderer = renderer
         self._http = http
         c = renderer.compile_string

@@ -58,7 +58,7 @@ class SmsChannel:
         else:
             if cfg.url is None:
                 raise ValueError("sms: webhook provider needs url")
-            self.target = target_id("sms", cfg.url.file or cfg.url.reveal())
+            self.target = target_id("sms", cfg.url)
             self.pacing = cfg.pacing  # a gateway's limits are unknown: unpaced by default
         self.cfg = cfg
         self.send_resolved = cfg.send_resolved
