@@ -9,9 +9,10 @@ for the HTTP vendors), so SMTP, the log and any later transport fit the same pro
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from router.config.secret_types import Secret
 from router.config.types import Pacing
@@ -72,6 +73,15 @@ class FanOut(Protocol):
     def for_recipient(self, recipient: str) -> Channel:
         """The channel that sends one recipient's row (its target names that recipient)."""
         ...
+
+
+def json_object(text: str) -> dict[str, Any] | None:
+    """A vendor answer's JSON object; None when the body is not JSON or not an object."""
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) else None
 
 
 def excerpt(body: str, limit: int = _EXCERPT) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from router.channels.base import SendContext, excerpt, target_id
+from router.channels.base import SendContext, excerpt, json_object, target_id
 from router.channels.http import HttpClient, classify_http, cut, user_agent
 from router.config.fields import FieldReader
 from router.config.secrets import REDACTED
@@ -157,7 +157,7 @@ class VictoropsChannel:
         if key:  # the endpoint may echo the path it was given
             text = text.replace(key, REDACTED).replace(urllib.parse.quote(key, safe=""),
                                                        REDACTED)
-        answer = _json(text)
+        answer = json_object(text) or {}
         error = classify_http(status, headers, text)
         if error is None and answer.get("result", "success") != "failure":
             found = answer.get("entity_id")
@@ -171,12 +171,6 @@ class VictoropsChannel:
                             retry_after=error.retry_after)
 
 
-def _json(text: str) -> dict[str, Any]:
-    try:
-        answer = json.loads(text)
-    except ValueError:
-        return {}
-    return answer if isinstance(answer, dict) else {}
 
 
 def build(cfg: VictoropsConfig, renderer: Renderer, http: HttpClient) -> VictoropsChannel:

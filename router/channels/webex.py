@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from router.channels.base import SendContext, excerpt, target_id
+from router.channels.base import SendContext, excerpt, json_object, target_id
 from router.channels.http import HttpClient, classify_http, cut_utf8
 from router.config.fields import FieldReader
 from router.config.types import HttpConfig, Pacing
@@ -78,11 +78,7 @@ class WebexChannel:
             timeout=ctx.timeout, endpoint="webex api", http_config=self.cfg.http_config)
         error = classify_http(status, headers, text)
         if error is None:
-            try:
-                answer = json.loads(text)
-            except ValueError:
-                return {}
-            message_id = answer.get("id") if isinstance(answer, dict) else None
+            message_id = (json_object(text) or {}).get("id")
             return {"message_id": message_id} if isinstance(message_id, str) else {}
         raise DeliveryError(error.reason, f"webex message failed: HTTP {status}: "
                             f"{excerpt(_reason(text))}", retryable=error.retryable,
@@ -91,11 +87,8 @@ class WebexChannel:
 
 def _reason(text: str) -> str:
     """Webex's `{"message": …, "errors": [{"description": …}], "trackingId": …}`."""
-    try:
-        answer = json.loads(text)
-    except ValueError:
-        return text
-    if not isinstance(answer, dict):
+    answer = json_object(text)
+    if answer is None:
         return text
     message = str(answer.get("message") or "")
     tracking = answer.get("trackingId")

@@ -15,7 +15,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.channels.base import SendContext, excerpt, target_id
+from router.channels.base import SendContext, excerpt, json_object, target_id
 from router.channels.http import HttpClient, Response, classify_http, cut_utf8
 from router.config.fields import FieldReader
 from router.config.types import HttpConfig, Pacing, Secret
@@ -106,7 +106,7 @@ class WechatChannel:
         status, headers, text = await self._http.post(
             url, payload, headers={"Content-Type": "application/json"}, timeout=ctx.timeout,
             endpoint="wechat api", http_config=self.cfg.http_config)
-        answer = _json(text)
+        answer = json_object(text) or {}
         code = answer.get("errcode", 0)
         if classify_http(status, headers, text) is None and code == 0:
             msgid = answer.get("msgid")
@@ -129,7 +129,7 @@ class WechatChannel:
             status, headers, text = await self._http.get(
                 f"{self.cfg.api_url}gettoken?{query}", timeout=timeout,
                 endpoint="wechat gettoken", http_config=self.cfg.http_config)
-            answer = _json(text)
+            answer = json_object(text) or {}
             token = answer.get("access_token")
             if (classify_http(status, headers, text) is not None or answer.get("errcode", 0)
                     or not isinstance(token, str) or not token):
@@ -145,14 +145,6 @@ def _hide(text: str, secret: str) -> str:
     """`text` without `secret` (the token or corp secret a proxy or WeChat may echo);
     shorter values are too common to replace blindly (policy.scrubbed's rule too)."""
     return text.replace(secret, "<secret>") if len(secret) >= 4 else text
-
-
-def _json(text: str) -> dict[str, Any]:
-    try:
-        answer = json.loads(text)
-    except ValueError:
-        return {}
-    return answer if isinstance(answer, dict) else {}
 
 
 def api_error(call: str, response: Response, answer: dict[str, Any],

@@ -13,7 +13,7 @@ import json
 import logging
 from typing import Any
 
-from router.channels.base import SendContext, excerpt, target_id
+from router.channels.base import SendContext, excerpt, json_object, target_id
 from router.channels.http import HttpClient, classify_http, user_agent
 from router.channels.jira.config import JiraConfig
 from router.channels.jira.issue import (
@@ -176,11 +176,8 @@ def _category(issue: dict[str, Any]) -> str:
 
 def jira_errors(text: str) -> str:
     """Jira's `{"errorMessages": [...], "errors": {"field": "message"}}`, in one line."""
-    try:
-        answer = json.loads(text)
-    except ValueError:
-        return text
-    if not isinstance(answer, dict):
+    answer = json_object(text)
+    if answer is None:
         return text
     parts = [str(m) for m in answer.get("errorMessages") or []]
     errors = answer.get("errors")

@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from router.channels.base import SendContext, target_id
+from router.channels.base import SendContext, json_object, target_id
 from router.channels.http import HttpClient, classify_http, cut, user_agent
 from router.channels.mattermost.config import (
     PRIORITIES,
@@ -175,11 +175,7 @@ class MattermostChannel:
 
 def _reason(text: str) -> str:
     """Mattermost's error body `{"id": ..., "message": ..., "status_code": ...}`: its message."""
-    try:
-        answer = json.loads(text)
-    except ValueError:
-        return text
-    message = answer.get("message") if isinstance(answer, dict) else None
+    message = (json_object(text) or {}).get("message")
     return message if isinstance(message, str) else text
 
 

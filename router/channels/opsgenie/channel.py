@@ -15,7 +15,7 @@ from typing import Any
 
 import jinja2
 
-from router.channels.base import SendContext, excerpt, target_id
+from router.channels.base import SendContext, excerpt, json_object, target_id
 from router.channels.http import HttpClient, classify_http, cut, user_agent
 from router.channels.opsgenie.config import PRIORITIES, OpsgenieConfig
 from router.config.secrets import REDACTED
@@ -188,11 +188,8 @@ class OpsgenieChannel:
 
 def opsgenie_reason(text: str) -> str:
     """OpsGenie's error body `{"message": ..., "errors": {field: reason}}` as a short line."""
-    try:
-        answer = json.loads(text)
-    except ValueError:
-        answer = None
-    if not isinstance(answer, dict):
+    answer = json_object(text)
+    if answer is None:
         return excerpt(text) or "rejected"
     message = str(answer.get("message") or "rejected")
     errors = answer.get("errors")

@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from router.channels.base import SendContext, excerpt, target_id
+from router.channels.base import SendContext, excerpt, json_object, target_id
 from router.channels.http import HttpClient, classify_http, user_agent
 from router.channels.pagerduty.config import PagerdutyConfig
 from router.channels.pagerduty.events import (
@@ -215,22 +215,14 @@ class PagerdutyChannel:
                 error = DeliveryError(error.reason, f"HTTP {status}: {pagerduty_reason(text)}",
                                       retryable=False)
             raise error
-        try:
-            answer = json.loads(text)
-        except ValueError:
-            return None
-        found = (answer.get("incident_key" if v1 else "dedup_key")
-                 if isinstance(answer, dict) else None)
+        found = (json_object(text) or {}).get("incident_key" if v1 else "dedup_key")
         return found if isinstance(found, str) and found else None
 
 
 def pagerduty_reason(text: str) -> str:
     """PagerDuty's 400 body `{"message": ..., "errors": [...]}` as a short line."""
-    try:
-        answer = json.loads(text)
-    except ValueError:
-        answer = None
-    if not isinstance(answer, dict):
+    answer = json_object(text)
+    if answer is None:
         return excerpt(text) or "rejected"
     message = str(answer.get("message") or answer.get("status") or "rejected")
     errors = answer.get("errors")
