@@ -157,6 +157,9 @@ async def quiet(state: Service) -> None:
     from fakeclock import settle
 
     await settle()
+    # A due flush first: until its outbox insert commits, the delivery loop has nothing
+    # to track and would look idle (the CI flake of test_explain).
+    await flushed(state)
     async with asyncio.timeout(5):
         await state.delivery.wait_idle()
         await state.delivery.flush_records()
