@@ -3,9 +3,10 @@ successful send searches for the group's issue, then creates it."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
-from router.channels.jira import JiraConfig, group_label
+from router.channels.jira import JiraConfig
 from router.config.types import BasicAuth, HttpConfig, Secret
 
 from .contract import Setup
@@ -20,7 +21,7 @@ def _create(req: Recorded) -> None:
     assert req.headers["Authorization"].startswith("Basic ")
     fields = req.json()["fields"]
     assert fields["project"] == {"key": "OPS"}
-    assert fields["labels"] == [group_label("{}:{}")]
+    assert fields["labels"] == ["ALERT{" + hashlib.sha256(b"{}:{}").hexdigest() + "}"]
 
 
 def _state(state: Mapping[str, str]) -> None:
