@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import aiohttp
 import pytest
 from channels.fake_pagerduty import PagerDutyFake, start_pagerduty
 from channels.fake_slack import CHANNEL_ID, TOKEN, SlackFake, start_slack
@@ -102,12 +101,6 @@ async def site(clock: FakeClock, tmp_path: Path) -> AsyncIterator[Site]:
         await asyncio.gather(*s.tasks.values(), return_exceptions=True)
         for store in s.stores.values():
             await store.close()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[HttpClient]:
-    async with aiohttp.ClientSession() as session:
-        yield HttpClient(session)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import assert_config_problem
 from fakeclock import FakeClock
 from pytest_aiohttp import AiohttpServer
 
@@ -267,10 +268,7 @@ def test_config_defaults_and_forms(tmp_path: Path) -> None:
     ],
 )
 def test_bad_config_names_the_field(entry: str, path: str, message: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        load_config_text(CONFIG.format(entry=entry), "x.yml")
-    assert any(p.path == path and message in p.message for p in info.value.problems), \
-        info.value.problems
+    assert_config_problem(CONFIG.format(entry=entry), path, message)
 
 
 def test_api_url_is_required_without_global() -> None:
