@@ -78,6 +78,9 @@ class Scheduler:
         self._since: dict[int, float] = {}  # row id -> when its current content was queued
         self._paced: dict[int, float] = {}  # row id -> seconds held back by pacing
         self._throttled_until: dict[str, float] = {}
+        # target -> queued rows not yet counted as held back (ordered set): a target that
+        # becomes throttled counts these, not its whole queue again at every token.
+        self._unheld: dict[str, dict[int, None]] = {}
         self._sending: dict[int, str] = {}  # row id being sent -> its target
         self._per_target: dict[str, int] = {}  # target -> sends in flight
         self.circuits = Circuits(metrics)
@@ -147,6 +150,8 @@ class Scheduler:
         self.rows[updated.id] = updated
         self._since[updated.id] = self._clock.now()  # the new content waits from now
         self._paced.pop(updated.id, None)
+        if updated.id in self._queued_at:  # counted again if its target holds it back
+            self._unheld.setdefault(self.target_of(updated)[0], {})[updated.id] = None
         return True
 
     # --- due and paced ------------------------------------------------------------
@@ -166,6 +171,8 @@ class Scheduler:
         self._active[target] = None
         if self._throttled_until.get(target, 0.0) > now:
             self._held(row)
+        else:
+            self._unheld.setdefault(target, {})[row.id] = None
 
     def _held(self, row: OutboxRow) -> None:
         """A row a target's bucket holds back: counted once, when it starts waiting."""
@@ -232,6 +239,7 @@ class Scheduler:
         if row is None:
             self._active.pop(target, None)
             self._queues.pop(target, None)
+            self._unheld.pop(target, None)
             return None
         blocked = self.circuits.blocked_until(target, now)
         if self._per_target.get(target, 0) >= cap or blocked is not None:
@@ -248,12 +256,13 @@ class Scheduler:
             self._throttled_at[target] = now
             self._throttled_until[target] = now + wait
             heapq.heappush(self._target_wake, (now + wait, target))
-            for _, _, held_id in queue or ():
+            for held_id in self._unheld.pop(target, {}):
                 if (held := self.rows.get(held_id)) is not None and held_id in self._queued_at:
                     self._held(held)
             return None
         assert queue is not None
         heapq.heappop(queue)
+        self._unheld.get(target, {}).pop(row.id, None)
         queued_at = self._queued_at.pop(row.id)
         key = row_key(row)
         if key in self._inflight:
