@@ -23,6 +23,7 @@ state is right, and only a restart would read the stale attempts and due time.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -148,19 +149,24 @@ class Outcomes:
     def _final(self, write: Callable[[], Awaitable[None]]) -> None:
         """An outcome that ends this worker's hold on the row: written again once the
         store heals if it cannot commit now (see the module docstring). The first write
-        is queued at the call, in order with the worker's other writes."""
-        self._record(self._until_committed(write, write()))
+        is queued at the call, in order with the worker's other writes, and is the store's
+        own future: a task is made only for the retry, when the store is down."""
+        first = asyncio.ensure_future(write())
+        self._writes.add(first)
+        first.add_done_callback(functools.partial(self._first_done, write))
 
-    async def _until_committed(self, write: Callable[[], Awaitable[None]],
-                               first: Awaitable[None]) -> None:
-        attempt = first
+    def _first_done(self, write: Callable[[], Awaitable[None]],
+                    first: asyncio.Future[None]) -> None:
+        if (self._retrying and not first.cancelled()
+                and isinstance(first.exception(), StoreUnavailable)):
+            self._writes.discard(first)  # replaced in the same step: flush() sees no gap
+            self._record(self._until_committed(write))
+            return
+        self._recorded(first)
+
+    async def _until_committed(self, write: Callable[[], Awaitable[None]]) -> None:
+        """Wait for the store to heal, write again; until it commits or we stop."""
         while True:
-            try:
-                await attempt
-                return
-            except StoreUnavailable:
-                if not self._retrying:
-                    raise
             task = asyncio.current_task()
             assert task is not None
             self._waiting.add(task)
@@ -171,7 +177,12 @@ class Outcomes:
             if not self._retrying or not self._store.healthy:
                 # Shutting down, or the store closed: a restart sends the row once more.
                 raise StoreUnavailable("the store closed before the outcome was recorded")
-            attempt = write()
+            try:
+                await write()
+                return
+            except StoreUnavailable:
+                if not self._retrying:
+                    raise
 
     def _recorded(self, task: asyncio.Future[None]) -> None:
         self._writes.discard(task)
