@@ -267,9 +267,11 @@ class SqliteStore(SqliteOutbox, SqliteEvents, SqliteWebPush):
             raise
         except Exception as exc:  # task boundary: every caller gets StoreUnavailable
             message = f"{type(exc).__name__}: {exc}"
-            self._failures.failure("store write failed", exc, level=logging.WARNING,
-                                   ops=len(ops))
-            self._set_healthy(False, message)
+            # One line for the failed commit (not a second "cannot commit" line with the
+            # same cause); "store commits again" follows it once a commit succeeds.
+            self._healed.clear()
+            self._down_logged |= self._failures.failure(
+                "store write failed", exc, level=logging.WARNING, ops=len(ops))
             fail(ops, message, cause=exc)
             return
         self._set_healthy(True)
