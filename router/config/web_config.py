@@ -178,7 +178,8 @@ def _ciphers(node: Node) -> tuple[str, ...]:
 class WebConfigFile:
     """The web config of a running server: `current()` reads the file again when its
     stat changed (basic_auth_users and headers take effect without a restart). A file
-    that no longer loads keeps the last good config and is logged once a minute."""
+    that no longer loads keeps the last good config; each such version is read once and
+    logged (the same problem at most once a minute)."""
 
     def __init__(self, path: str | None, config: WebConfig | None = None) -> None:
         self.path = path
@@ -201,12 +202,12 @@ class WebConfigFile:
             return self._config
         stamp = self._stat()
         if stamp != self._stamp:
+            self._stamp = stamp  # a bad version too: read and parsed once, not per request
             try:
                 self._config = load_web_config(self.path)
             except ConfigError as exc:
                 self._failures.failure("web config does not load; the previous one stays",
                                        cause=str(exc.problems[0]), level=logging.WARNING)
                 return self._config
-            self._stamp = stamp
             log.info("web config reloaded", extra={"file": self.path})
         return self._config
