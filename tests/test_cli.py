@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -381,14 +383,20 @@ def test_explain_and_healthcheck_reach_a_wildcard_listen_address_on_this_host() 
     assert _Router(config, "http://elsewhere:1/").base == "http://elsewhere:1"
 
 
-def _sleeper(*argv: str) -> subprocess.Popen[bytes]:
-    """A process whose command line is a router's, as /proc shows it: `python -c ... argv`."""
+@contextlib.contextmanager
+def _sleeper(*argv: str) -> Iterator[int]:
+    """The pid of a process whose command line is a router's, as /proc shows it (`python
+    -c ... argv`)."""
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *argv])
-    for _ in range(500):  # just after exec, /proc shows an empty command line for a moment
-        if Path(f"/proc/{proc.pid}/cmdline").read_bytes():
-            break
-        time.sleep(0.01)
-    return proc
+    try:
+        for _ in range(500):  # just after exec, /proc shows an empty command line a moment
+            if Path(f"/proc/{proc.pid}/cmdline").read_bytes():
+                break
+            time.sleep(0.01)
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_healthcheck_reads_flag_values_given_as_separate_arguments(tmp_path: Path) -> None:
@@ -397,32 +405,20 @@ def test_healthcheck_reads_flag_values_given_as_separate_arguments(tmp_path: Pat
 
     config = tmp_path / "alert-router.yml"
     config.write_text(f"server:\n  listen: 0.0.0.0:9311\n{ROUTE}", encoding="utf-8")
-    proc = _sleeper("--config.file", str(config), "--log.level", "debug")
-    try:
-        assert _serve_url(proc.pid, build_parser()) == "http://127.0.0.1:9311"
-    finally:
-        proc.kill()
-        proc.wait()
-    proc = _sleeper("--config.file", str(config), "--web.listen-address", ":9312")
-    try:
-        assert _serve_url(proc.pid, build_parser()) == "http://127.0.0.1:9312"
-    finally:
-        proc.kill()
-        proc.wait()
+    with _sleeper("--config.file", str(config), "--log.level", "debug") as pid:
+        assert _serve_url(pid, build_parser()) == "http://127.0.0.1:9311"
+    with _sleeper("--config.file", str(config), "--web.listen-address", ":9312") as pid:
+        assert _serve_url(pid, build_parser()) == "http://127.0.0.1:9312"
 
 
 def test_healthcheck_on_a_command_line_it_cannot_read_says_so(
     capsys: pytest.CaptureFixture[str]
 ) -> None:
-    proc = _sleeper("--log.level", "shouting")
-    try:
-        code = main(["healthcheck", f"--pid={proc.pid}"])
-    finally:
-        proc.kill()
-        proc.wait()
+    with _sleeper("--log.level", "shouting") as pid:
+        code = main(["healthcheck", f"--pid={pid}"])
     out, err = capsys.readouterr()
     assert (code, out) == (1, "")
     assert err.startswith(
-        f"healthcheck: cannot tell the router's address from process {proc.pid}: "), err
+        f"healthcheck: cannot tell the router's address from process {pid}: "), err
     assert "shouting" in err
     assert err.count("\n") == 1, err
