@@ -26,7 +26,7 @@ RUN python -m venv /opt/alert-router \
     && /opt/alert-router/bin/pip install . \
     && rm -rf /src
 ARG REVISION=unknown
-# `alert-router --version` reads it (router/version.py).
+# `alert-router --version` and alert_router_build_info read it (router/buildinfo.py).
 RUN /opt/alert-router/bin/python -c "import pathlib, router; pathlib.Path(router.__file__).with_name('REVISION').write_text('${REVISION}\n')"
 
 FROM ${PYTHON_IMAGE}

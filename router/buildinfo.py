@@ -1,8 +1,10 @@
 """Which build is running: version, source revision and Python, for `alert_router_build_info`.
 
-The revision is the git commit the package was installed from (pip's `direct_url.json`
-for a `git+` install), else the commit of the source checkout it runs from (read from
-`.git`, no subprocess), else "unknown" (a wheel or image built without git metadata).
+The revision is the one stamped in a `REVISION` file next to this module (the container
+build writes it from its `REVISION` build argument), else the git commit the package was
+installed from (pip's `direct_url.json` for a `git+` install), else the commit of the
+source checkout it runs from (read from `.git`, no subprocess), else "unknown" (a wheel or
+image built without git metadata).
 """
 
 from __future__ import annotations
@@ -30,9 +32,19 @@ class BuildInfo:
 
 
 def revision(source: Path | None = None) -> str:
-    """The commit this code comes from, or "unknown"."""
-    return _installed_revision() or _checkout_revision(
-        source or Path(__file__).resolve().parent.parent) or UNKNOWN
+    """The commit this code comes from, or "unknown". `source` is the directory holding
+    the package (and, in a checkout, `.git`)."""
+    package = Path(__file__).resolve().parent
+    root = source or package.parent
+    return (_stamped_revision(root / package.name) or _installed_revision()
+            or _checkout_revision(root) or UNKNOWN)
+
+
+def _stamped_revision(package: Path) -> str | None:
+    try:
+        return (package / "REVISION").read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
 
 
 def _installed_revision() -> str | None:

@@ -153,7 +153,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return cli_tools.cmd_migrate(args.config, args.output)
     if args.command == "render":
         return cli_tools.cmd_render(args.config, args.receiver, args.payload, raw=args.raw)
-    return cli_tools.cmd_healthcheck(args.url, args.pid, build_parser())
+    return cli_tools.cmd_healthcheck(args.url, args.pid, parser)
 
 
 def cmd_check(files: list[str]) -> int:

@@ -7,6 +7,8 @@ and healthcheck (the container's probe).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import re
 import ssl
@@ -52,6 +54,14 @@ def parse_labels(pairs: list[str]) -> dict[str, str] | None:
     return labels
 
 
+def _local_url(listen: str, scheme: str) -> str:
+    """The URL of a router listening on `listen` (host:port), as reached from this host: a
+    wildcard or empty host is the loopback address."""
+    host, _, port = listen.rpartition(":")
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]"}.get(host, host)
+    return f"{scheme}://{host}:{port}"
+
+
 # --- explain ---------------------------------------------------------------------------
 
 
@@ -59,8 +69,7 @@ class _Router:
     """A running router's read API, with the config's first bearer token if it has one."""
 
     def __init__(self, config: RouterConfig, url: str | None) -> None:
-        listen = config.server.listen
-        self.base = (url or "http://" + listen.replace("0.0.0.0", "127.0.0.1")).rstrip("/")
+        self.base = (url or _local_url(config.server.listen, "http")).rstrip("/")
         tokens = config.server.auth.bearer_tokens
         self._token = tokens[0].reveal() if tokens else None
 
@@ -230,17 +239,22 @@ def _serve_url(pid: int, parser: argparse.ArgumentParser) -> str:
     from router.config.web_config import load_web_config
 
     argv = [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
-    rest = argv[argv.index("serve") + 1:] if "serve" in argv else [
-        a for a in argv[1:] if a.startswith("-")]
-    args, _ = parser.parse_known_args(["serve", *rest])
+    if "serve" in argv:
+        rest = argv[argv.index("serve") + 1:]
+    else:  # flags only (`alert-router --config.file x`): from the first flag on, values kept
+        rest = next((argv[i:] for i, a in enumerate(argv) if i and a.startswith("-")), [])
+    refusal = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(refusal):
+            args, _ = parser.parse_known_args(["serve", *rest])
+    except SystemExit:
+        raise ValueError(refusal.getvalue().strip() or "cannot parse its command line") from None
     listen = args.listen or (load_config(args.config, lenient_files=True).server.listen
                              if args.config else default_config().server.listen)
     scheme = "http"
     if args.web_config and load_web_config(args.web_config).tls is not None:
         scheme = "https"
-    host, _, port = listen.rpartition(":")
-    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]"}.get(host, host)
-    return f"{scheme}://{host}:{port}"
+    return _local_url(listen, scheme)
 
 
 def cmd_healthcheck(url: str | None, pid: int, parser: argparse.ArgumentParser) -> int:

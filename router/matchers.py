@@ -32,6 +32,9 @@ _OP_ORDER = {MatchOp.EQ: 0, MatchOp.NE: 1, MatchOp.RE: 2, MatchOp.NRE: 3}
 
 
 _CLASSIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+# Alertmanager 0.25's `model.LabelNameRE` (no colon): what `match`, `match_re`, `group_by`,
+# `equal`, a silence matcher's name and a source's label names must match.
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 def _om_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
@@ -95,20 +98,6 @@ class _Parser:
         if self.pos >= self.end:
             return "end of input"
         return f'"{self.text[self.pos]}"'
-
-    def parse_list(self) -> list[Matcher]:
-        out: list[Matcher] = []
-        self._skip_space()
-        while self.pos < self.end:
-            out.append(self._parse_one())
-            self._skip_space()
-            if self.pos >= self.end:
-                break
-            if self.text[self.pos] != ",":
-                raise MatcherError(f'expected "," or end of input, found {self._found()}', self.pos)
-            self.pos += 1
-            self._skip_space()  # a single trailing comma ends the loop here
-        return out
 
     def _parse_one(self) -> Matcher:
         name = self._parse_name()
@@ -266,7 +255,6 @@ def parse_matcher(text: str) -> Matcher:
 
 # Go's `\s` (RE2): what Alertmanager 0.25's matcher regexp skips around the three tokens.
 _GO_SPACE = "\t\n\f\r "
-_CLASSIC_OPS = ("=~", "=", "!=", "!~")  # Go's alternation order: `=~` before `=`
 
 
 def parse_classic_matcher(text: str) -> Matcher:
@@ -276,21 +264,13 @@ def parse_classic_matcher(text: str) -> Matcher:
     OpenMetrics escapes (a stray backslash is literal); no braces, no list. Errors carry
     Go's texts (`bad matcher format: foo`, ``error parsing regexp: …``).
     """
-    bad = MatcherError(f"bad matcher format: {text}")
-    start = len(text) - len(text.lstrip(_GO_SPACE))
-    found = _CLASSIC_NAME.match(text, start)
+    found = _GO_MATCHER.match(text)
     if found is None:
-        raise bad
-    pos = found.end()
-    while pos < len(text) and text[pos] in _GO_SPACE:
-        pos += 1
-    op = next((o for o in _CLASSIC_OPS if text.startswith(o, pos)), None)
-    if op is None:
-        raise bad
-    raw = text[pos + len(op):].strip(_GO_SPACE)
+        raise MatcherError(f"bad matcher format: {text}")
+    name, op, raw = found.groups()
     value = _classic_value(raw)
     try:
-        return Matcher(found.group(), MatchOp(op), value)
+        return Matcher(name, MatchOp(op), value)
     except MatcherError as exc:  # the regex: Go prints the anchored form it compiled
         reason = exc.message.removeprefix(f'invalid regular expression "{value}": ')
         raise MatcherError(f"error parsing regexp: {reason}") from None

@@ -186,12 +186,13 @@ class Missing(jinja2.ChainableUndefined):
         return hash("")
 
 
-_MACRO_DEF = re.compile(r"\{%[-+]? macro (\w+)\(d\) [-+]?%\}.*?\{%[-+]? endmacro [-+]?%\}",
-                        re.S)
+# A macro of the generated alertmanager.j2: its name (group 1) and body (group 2).
+MACRO_DEF = re.compile(
+    r"\{%[-+]? macro (\w+)\(d\) [-+]?%\}(.*?)\{%[-+]? endmacro [-+]?%\}", re.S)
 
 
 def _macro_names(source: str) -> set[str]:
-    return {m.group(1) for m in _MACRO_DEF.finditer(source)}
+    return {m.group(1) for m in MACRO_DEF.finditer(source)}
 
 
 def _macros_of(load: Callable[[], jinja2.Template]) -> dict[str, Any]:
@@ -281,7 +282,7 @@ class Renderer:
             if not user.keys() & default_names:
                 return _macros_of(lambda: self.env.get_template("alertmanager.j2"))
             # Without what the user redefines: the other defaults call theirs.
-            source = _MACRO_DEF.sub(lambda m: "" if m.group(1) in user else m.group(),
+            source = MACRO_DEF.sub(lambda m: "" if m.group(1) in user else m.group(),
                                     defaults)
             return _macros_of(lambda: self.env.from_string(source))
 
@@ -355,7 +356,7 @@ class Renderer:
             # A user file named like a default (`slack.j2`) that lacks one of its pieces:
             # that piece stays the default's.
             source = self._defaults.get_source(self.env, template)[0]
-            fn = getattr(self.env.from_string(source).module, name)
+            fn = getattr(self.compile_string(source).module, name)
         return fn
 
     def failed(self, kind: str, receiver: str = "", *, fallback: str = "plain text") -> None:

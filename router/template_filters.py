@@ -159,8 +159,8 @@ def go_time(value: Any, layout: str = "2006-01-02 15:04:05.999999999 -0700 MST")
         if tok == "2006":
             return f"{d.year:04d}"  # strftime writes year 1 as "1"
         if tok in _STRFTIME:
-            return d.strftime(_STRFTIME[tok]).replace("%", "%%") if "%" in _STRFTIME[tok] \
-                else _STRFTIME[tok]
+            fmt = _STRFTIME[tok]
+            return d.strftime(fmt) if "%" in fmt else fmt
         if tok.startswith(".0"):
             return "." + f"{d.microsecond:06d}{0:03d}"[:len(tok) - 1]
         if tok.startswith(".9"):
@@ -169,4 +169,4 @@ def go_time(value: Any, layout: str = "2006-01-02 15:04:05.999999999 -0700 MST")
         return {"_2": f"{d.day:2d}", "1": str(d.month), "2": str(d.day),
                 "3": str(d.hour % 12 or 12), "4": str(d.minute), "5": str(d.second)}[tok]
 
-    return _GO_LAYOUT.sub(one, layout).replace("%%", "%")
+    return _GO_LAYOUT.sub(one, layout)

@@ -1,38 +1,21 @@
 """`alert-router --version`: version, revision, Python and dependency versions, in the
 shape of a Prometheus component's `--version`.
 
-The revision comes from a `REVISION` file next to this module (written by the container
-build from its `REVISION` build argument) or, in a source checkout, from git.
+The revision is `router.buildinfo`'s (the one `alert_router_build_info` reports): a
+`REVISION` file next to this module (written by the container build from its `REVISION`
+build argument), pip's install record or the git checkout.
 """
 
 from __future__ import annotations
 
 import platform
-import subprocess
 from importlib import metadata
-from pathlib import Path
 
-from router import __version__
+from router.buildinfo import BuildInfo
 
 # The run-time dependencies an operator reports in a bug (pyproject.toml's list).
 DEPENDENCIES = ("aiohttp", "aiosqlite", "aiosmtplib", "bcrypt", "google-re2", "jinja2",
                 "orjson", "prometheus-client", "py-vapid", "pywebpush", "pyyaml", "uvloop")
-
-
-def revision() -> str:
-    here = Path(__file__).resolve().parent
-    stamped = here / "REVISION"
-    if stamped.is_file():
-        return stamped.read_text(encoding="utf-8").strip() or "unknown"
-    if (here.parent / ".git").exists():
-        try:
-            done = subprocess.run(["git", "-C", str(here.parent), "rev-parse", "--short=12",
-                                   "HEAD"], capture_output=True, text=True, timeout=2,
-                                  check=False)
-        except (OSError, subprocess.SubprocessError):
-            return "unknown"
-        return done.stdout.strip() or "unknown"
-    return "unknown"
 
 
 def _installed(name: str) -> str:
@@ -43,9 +26,9 @@ def _installed(name: str) -> str:
 
 
 def version_text() -> str:
+    build = BuildInfo.current()
     deps = ", ".join(f"{name} {_installed(name)}" for name in DEPENDENCIES)
-    return (f"alert-router, version {__version__} (revision: {revision()})\n"
-            f"  python version:   {platform.python_implementation()} "
-            f"{platform.python_version()}\n"
+    return (f"alert-router, version {build.version} (revision: {build.revision})\n"
+            f"  python version:   {platform.python_implementation()} {build.python}\n"
             f"  platform:         {platform.system().lower()}/{platform.machine()}\n"
             f"  dependencies:     {deps}\n")

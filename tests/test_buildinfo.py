@@ -47,3 +47,15 @@ def test_no_git_metadata_is_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(buildinfo, "_installed_revision", lambda: None)
     assert buildinfo.revision(tmp_path) == "unknown"
     assert buildinfo._checkout_revision(tmp_path) is None
+
+
+def test_a_stamped_revision_file_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The Docker image writes router/REVISION and has no .git: build_info must say it.
+    monkeypatch.setattr(buildinfo, "_installed_revision", lambda: "f" * 40)
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_text("d" * 40 + "\n")
+    (tmp_path / "router").mkdir()
+    (tmp_path / "router" / "REVISION").write_text("0123456789ab\n")
+    assert buildinfo.revision(tmp_path) == "0123456789ab"
+    (tmp_path / "router" / "REVISION").write_text("\n")  # an empty stamp is no answer
+    assert buildinfo.revision(tmp_path) == "f" * 40

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -11,6 +12,8 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -358,3 +361,64 @@ def test_serve_flags_win_over_the_config_file(tmp_path: Path) -> None:
     assert cfg.server.listen == ":9095"
     assert cfg.server.external_url == "https://alerts.example.com/router"
     assert cfg.storage.path == str(tmp_path / "alert-router.db")  # a directory: the file in it
+
+
+# --- the local URL explain and healthcheck call ------------------------------------------
+
+
+ROUTE = "route:\n  receiver: x\nreceivers:\n  - name: x\n"
+
+
+def test_explain_and_healthcheck_reach_a_wildcard_listen_address_on_this_host() -> None:
+    from router.cli_tools import _local_url, _Router
+    from router.config.load import load_config_text
+
+    assert _local_url(":9095", "http") == "http://127.0.0.1:9095"
+    assert _local_url("0.0.0.0:9095", "https") == "https://127.0.0.1:9095"
+    assert _local_url("[::]:9095", "http") == "http://[::1]:9095"
+    assert _local_url("router.example:9095", "http") == "http://router.example:9095"
+    config = load_config_text(f'server:\n  listen: ":9095"\n{ROUTE}', "x.yml",
+                              lenient_files=True)
+    assert _Router(config, None).base == "http://127.0.0.1:9095"
+    assert _Router(config, "http://elsewhere:1/").base == "http://elsewhere:1"
+
+
+@contextlib.contextmanager
+def _sleeper(*argv: str) -> Iterator[int]:
+    """The pid of a process whose command line is a router's, as /proc shows it (`python
+    -c ... argv`)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *argv])
+    try:
+        for _ in range(500):  # just after exec, /proc shows an empty command line a moment
+            if Path(f"/proc/{proc.pid}/cmdline").read_bytes():
+                break
+            time.sleep(0.01)
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_healthcheck_reads_flag_values_given_as_separate_arguments(tmp_path: Path) -> None:
+    from router.cli import build_parser
+    from router.cli_tools import _serve_url
+
+    config = tmp_path / "alert-router.yml"
+    config.write_text(f"server:\n  listen: 0.0.0.0:9311\n{ROUTE}", encoding="utf-8")
+    with _sleeper("--config.file", str(config), "--log.level", "debug") as pid:
+        assert _serve_url(pid, build_parser()) == "http://127.0.0.1:9311"
+    with _sleeper("--config.file", str(config), "--web.listen-address", ":9312") as pid:
+        assert _serve_url(pid, build_parser()) == "http://127.0.0.1:9312"
+
+
+def test_healthcheck_on_a_command_line_it_cannot_read_says_so(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    with _sleeper("--log.level", "shouting") as pid:
+        code = main(["healthcheck", f"--pid={pid}"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (1, "")
+    assert err.startswith(
+        f"healthcheck: cannot tell the router's address from process {pid}: "), err
+    assert "shouting" in err
+    assert err.count("\n") == 1, err

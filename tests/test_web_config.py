@@ -186,3 +186,31 @@ http_server_config:
         "Content-Type": "application/json"})
     assert bad.status == 400
     assert bad.headers["X-Frame-Options"] == "deny"
+
+
+def test_a_bad_web_config_version_is_read_once_not_on_every_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from router.config import web_config
+
+    path = tmp_path / "web.yml"
+    path.write_text(f"basic_auth_users:\n  prometheus: {HASH}\n", encoding="utf-8")
+    watched = WebConfigFile(str(path))
+    good = watched.current()
+    loads: list[str] = []
+
+    def counting(name: str) -> Any:
+        loads.append(name)
+        return load_web_config(name)
+
+    monkeypatch.setattr(web_config, "load_web_config", counting)
+    path.write_text("basic_auth_users: [oops]\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger=web_config.log.name):
+        for _ in range(5):
+            assert watched.current() is good
+    assert len(loads) == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "web config does not load; the previous one stays"]
+    path.write_text(f"basic_auth_users:\n  grafana: {HASH}\n", encoding="utf-8")
+    assert [u for u, _ in watched.current().users] == ["grafana"]
+    assert len(loads) == 2

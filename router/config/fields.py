@@ -7,13 +7,12 @@ secrets (`x` / `x_file`), template checks and `http_config` behave the same ever
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from router.config.go_templates import translate
-from router.config.http_config import parse_http_config
+from router.config.http_config import is_http_url, parse_http_config
 from router.config.types import BasicAuth, GlobalConfig, HttpConfig, Pacing, Secret
 from router.config.yaml_source import Node, Source
 from router.errors import MatcherError, Problem
@@ -184,8 +183,7 @@ class FieldReader:
     def base_url(self, node: Node, key: str, default: str) -> str:
         """An http(s) URL that paths are appended to (Alertmanager adds the "/")."""
         url = node.get_str(key, default) or default
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if not is_http_url(url):
             (node.get(key) or node).error("must be an http:// or https:// URL")
         return url if url.endswith("/") else url + "/"
 

@@ -5,10 +5,8 @@ and texts (`at most one of slack_api_url & slack_api_url_file must be configured
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from router.config.fields import FieldReader
-from router.config.http_config import parse_http_config
+from router.config.http_config import is_http_url, parse_http_config
 from router.config.types import GlobalConfig, Secret
 from router.config.yaml_source import Node
 
@@ -114,8 +112,7 @@ def _url(node: Node, key: str, default: str) -> str:
 
 def _check_url(node: Node, key: str, text: str) -> None:
     """Alertmanager's URL type: an absolute http(s) URL with a host."""
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if not is_http_url(text):
         child = node.get(key) or node
         shown = "<secret>" if child.is_secret else f'"{text}"'
         child.error(f"unsupported scheme or missing host in URL {shown}: "

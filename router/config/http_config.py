@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from router.config.http_types import Authorization, BasicAuth, HttpConfig, OAuth2, TlsConfig
 from router.config.secret_types import Secret
+from router.config.web_types import TLS_VERSIONS
 from router.config.yaml_source import Node
 
 if TYPE_CHECKING:
@@ -24,7 +25,6 @@ HTTP_KEYS = (
 )
 TLS_KEYS = ("ca", "ca_file", "cert", "cert_file", "key", "key_file", "server_name",
             "insecure_skip_verify", "min_version", "max_version")
-TLS_VERSIONS = ("TLS10", "TLS11", "TLS12", "TLS13")
 _OAUTH2_KEYS = ("client_id", "client_secret", "client_secret_file", "scopes", "token_url",
                 "endpoint_params", "tls_config", "proxy_url")
 
@@ -94,7 +94,7 @@ def _oauth2(fields: FieldReader, node: Node) -> OAuth2 | None:
     token_url = node.get_str("token_url") or ""
     if not token_url:
         node.error("oauth2 token_url must be configured")
-    elif not _is_http_url(token_url):
+    elif not is_http_url(token_url):
         (node.get("token_url") or node).error("must be an http:// or https:// URL")
     params = node.get_map("endpoint_params")
     scopes = node.get("scopes")
@@ -180,6 +180,7 @@ def _check_proxy(node: Node, has_url: bool, no_proxy: str | None, from_env: bool
         node.error("if no_proxy is configured, proxy_url must also be configured")
 
 
-def _is_http_url(text: str) -> bool:
+def is_http_url(text: str) -> bool:
+    """An absolute http(s) URL with a host (Alertmanager's URL type)."""
     parts = urlsplit(text)
     return parts.scheme in ("http", "https") and bool(parts.netloc)

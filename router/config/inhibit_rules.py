@@ -7,13 +7,11 @@ Both spellings are accepted and merged, as Alertmanager does: `source_matchers` 
 
 from __future__ import annotations
 
-import re
-
 from router.config.fields import FieldReader, matcher_list
 from router.config.types import InhibitRule
 from router.config.yaml_source import Node
 from router.errors import MatcherError
-from router.matchers import Matcher, MatchOp
+from router.matchers import LABEL_NAME, Matcher, MatchOp
 
 __all__ = ["parse_inhibit_rules"]
 
@@ -28,7 +26,6 @@ _RULE_KEYS = (
     "target_match_re",
 )
 # Alertmanager checks the deprecated maps' keys against the classic label-name regex.
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 def parse_inhibit_rules(fields: FieldReader, items: list[Node]) -> list[InhibitRule]:
@@ -64,7 +61,7 @@ def _match_maps(node: Node, side: str) -> list[Matcher]:
         if child is None:
             continue
         for name, value_node in child.entries():
-            if not _LABEL_NAME.fullmatch(name):
+            if not LABEL_NAME.fullmatch(name):
                 (child.key_node(name) or value_node).error(f'invalid label name "{name}"')
                 continue
             if op is MatchOp.RE and value_node.is_null:

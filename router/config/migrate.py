@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from router.config.go_templates import macro_name, translate
-from router.rendering import default_templates_dir
+from router.rendering import MACRO_DEF, default_templates_dir
 
 __all__ = ["Migration", "default_templates", "migrate"]
 
@@ -68,7 +68,6 @@ _AM_DEFAULTS: dict[str, dict[str, str]] = {
     "sns_configs": {k: f"sns.default.{k}" for k in ("subject", "message")},
     "telegram_configs": {"message": "telegram.default.message"},
 }
-_MACRO = re.compile(r"\{%[-+]? macro (\w+)\(d\) [-+]?%\}(.*?)\{%[-+]? endmacro", re.S)
 _CALL = re.compile(r"\b(\w+)\(")
 
 
@@ -121,7 +120,7 @@ class _Migrator:
         self.edits: dict[int, _Edit] = {}  # by start: an aliased node is edited once
         self.defined: set[str] = set()  # the macros of the team's template files
         self.calls: dict[str, set[str]] = {  # the default macros each default macro calls
-            m.group(1): set(_CALL.findall(m.group(2))) for m in _MACRO.finditer(
+            m.group(1): set(_CALL.findall(m.group(2))) for m in MACRO_DEF.finditer(
                 (default_templates_dir() / "alertmanager.j2").read_text(encoding="utf-8"))}
 
     def where(self, node: yaml.Node, line: int = 0, col: int | None = None) -> str:

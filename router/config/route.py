@@ -8,14 +8,13 @@ collected here: the loader checks them once every section has been read.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
 from router.config.fields import matcher_list
 from router.config.types import GROUP_BY_ALL, FlapConfig, Route, StormConfig
 from router.config.yaml_source import Node
 from router.errors import MatcherError
-from router.matchers import Matcher, from_match_maps, route_key_part
+from router.matchers import LABEL_NAME, Matcher, from_match_maps, route_key_part
 
 __all__ = [
     "DEFAULT_GROUP_INTERVAL",
@@ -49,10 +48,6 @@ _ROUTE_KEYS = (
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 STORM_KEYS = ("threshold", "window", "digest_interval")
 FLAP_KEYS = ("changes", "window", "quiet")
-
-# Alertmanager 0.25's `model.LabelNameRE`, which `match`, `match_re` and `group_by` names
-# must match (`matchers` strings may quote UTF-8 names).
-LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 DEFAULT_GROUP_WAIT = 30.0
 DEFAULT_GROUP_INTERVAL = 300.0

@@ -18,6 +18,7 @@ from router.config.types import (
     StreamConfig,
 )
 from router.config.yaml_source import Node
+from router.matchers import LABEL_NAME
 
 __all__ = [
     "parse_alertmanager_source",
@@ -30,7 +31,6 @@ __all__ = [
 
 _SOURCE_KEYS = ("labels", "annotations", "status", "starts_at", "ends_at", "generator_url")
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def parse_templates(fields: FieldReader, items: list[Node]) -> tuple[str, ...]:
@@ -130,7 +130,7 @@ def _template_map(fields: FieldReader, node: Node, key: str) -> dict[str, str]:
         return {}
     out: dict[str, str] = {}
     for name, value in child.entries():
-        if key == "labels" and not _LABEL_NAME.fullmatch(name):
+        if key == "labels" and not LABEL_NAME.fullmatch(name):
             (child.key_node(name) or value).error(f'invalid label name "{name}"')
         text = fields.template_string(value)
         if text is not None:

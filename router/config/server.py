@@ -6,9 +6,8 @@ and basic-auth users); secrets stay `Secret` values and are never printed.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from router.config.fields import FieldReader
+from router.config.http_config import is_http_url
 from router.config.types import IngestAuth, Secret, ServerConfig
 from router.config.yaml_source import Node
 
@@ -34,12 +33,11 @@ def parse_server(fields: FieldReader, node: Node) -> ServerConfig:
         else f"http://localhost:{port}"
     )
     external_url = node.get_str("external_url", derived) or derived
-    parts = urlsplit(external_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if not is_http_url(external_url):
         bad = node.get("external_url") or node
         bad.error(f'invalid external_url "{external_url}": expected http(s)://host[:port]')
     silence_url = node.get_str("silence_url", "") or ""
-    if silence_url and not _is_http(silence_url):
+    if silence_url and not is_http_url(silence_url):
         bad = node.get("silence_url") or node
         bad.error(f'invalid silence_url "{silence_url}": expected http(s)://host[:port][/path]')
     auth = node.get_map("auth")
@@ -50,11 +48,6 @@ def parse_server(fields: FieldReader, node: Node) -> ServerConfig:
         auth=_ingest_auth(fields, auth) if auth else IngestAuth(),
         max_body_bytes=node.get_int("max_body_bytes", default.max_body_bytes, minimum=1),
     )
-
-def _is_http(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
-
 
 def _ingest_auth(fields: FieldReader, node: Node) -> IngestAuth:
     """`server.auth`. An empty or missing credentials file is an error, never "auth off"."""

@@ -30,9 +30,10 @@ log = logging.getLogger(__name__)
 _TLS_KEYS = ("cert", "key", "cert_file", "key_file", "client_auth_type", "client_ca_file",
              "client_ca", "min_version", "max_version", "cipher_suites",
              "prefer_server_cipher_suites")
-# Known to exporter-toolkit, refused by name rather than silently ignored.
-_NOT_SUPPORTED = {"rate_limit": "rate_limit", "client_allowed_sans": "client_allowed_sans",
-                  "curve_preferences": "curve_preferences"}
+# Known to exporter-toolkit, refused by name rather than silently ignored: at the root and
+# in tls_server_config.
+_ROOT_NOT_SUPPORTED = ("rate_limit",)
+_TLS_NOT_SUPPORTED = ("client_allowed_sans", "curve_preferences")
 # bcrypt's modular crypt format: $2a$/$2b$/$2y$, a two-digit cost, 53 characters of salt+hash.
 _BCRYPT = re.compile(r"^\$2[abxy]?\$(\d\d)\$[./A-Za-z0-9]{53}$")
 
@@ -57,8 +58,8 @@ def load_web_config(path: str) -> WebConfig:
 
 def _read(root: Node, base: Path) -> WebConfig:
     root.expect_keys(("tls_server_config", "http_server_config", "basic_auth_users",
-                      "rate_limit"))
-    _refuse_unsupported(root)
+                      *_ROOT_NOT_SUPPORTED))
+    _refuse_unsupported(root, _ROOT_NOT_SUPPORTED)
     tls_node = root.get_map("tls_server_config")
     http_node = root.get_map("http_server_config")
     headers: list[tuple[str, str]] = []
@@ -72,11 +73,11 @@ def _read(root: Node, base: Path) -> WebConfig:
         headers=tuple(headers), http2=http2, users=_users(root.get_map("basic_auth_users")))
 
 
-def _refuse_unsupported(node: Node) -> None:
-    for key, name in _NOT_SUPPORTED.items():
+def _refuse_unsupported(node: Node, keys: tuple[str, ...]) -> None:
+    for key in keys:
         child = node.get(key)
         if child is not None:
-            child.error(f"exporter-toolkit's {name} is not supported yet")
+            child.error(f"exporter-toolkit's {key} is not supported yet")
 
 
 def _headers(node: Node | None) -> list[tuple[str, str]]:
@@ -124,8 +125,8 @@ def _file(node: Node, key: str, base: Path) -> str | None:
 
 
 def _tls(node: Node, base: Path) -> TlsServerConfig:
-    node.expect_keys((*_TLS_KEYS, *_NOT_SUPPORTED))
-    _refuse_unsupported(node)
+    node.expect_keys((*_TLS_KEYS, *_TLS_NOT_SUPPORTED))
+    _refuse_unsupported(node, _TLS_NOT_SUPPORTED)
     cert_file, key_file = _file(node, "cert_file", base), _file(node, "key_file", base)
     cert, key = node.get_str("cert"), node.get_str("key")
     for one, other in (("cert", "cert_file"), ("key", "key_file")):
@@ -178,7 +179,8 @@ def _ciphers(node: Node) -> tuple[str, ...]:
 class WebConfigFile:
     """The web config of a running server: `current()` reads the file again when its
     stat changed (basic_auth_users and headers take effect without a restart). A file
-    that no longer loads keeps the last good config and is logged once a minute."""
+    that no longer loads keeps the last good config; each such version is read once and
+    logged (the same problem at most once a minute)."""
 
     def __init__(self, path: str | None, config: WebConfig | None = None) -> None:
         self.path = path
@@ -201,12 +203,12 @@ class WebConfigFile:
             return self._config
         stamp = self._stat()
         if stamp != self._stamp:
+            self._stamp = stamp  # a bad version too: read and parsed once, not per request
             try:
                 self._config = load_web_config(self.path)
             except ConfigError as exc:
                 self._failures.failure("web config does not load; the previous one stays",
                                        cause=str(exc.problems[0]), level=logging.WARNING)
                 return self._config
-            self._stamp = stamp
             log.info("web config reloaded", extra={"file": self.path})
         return self._config

@@ -8,20 +8,18 @@ the API's rules read in one place; amtool depends on every detail here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from router import regex
 from router.errors import MatcherError, SilenceError, SilenceSchemaError
-from router.matchers import Matcher, MatchOp, go_quote
+from router.matchers import LABEL_NAME, Matcher, MatchOp, go_quote
 from router.noise.silences import Silence, SilenceState, to_api_precision
 from router.timefmt import format_time_ms, parse_time
 
 __all__ = ["filter_silences", "matcher_to_api", "silence_from_api", "silence_to_api"]
 
 # model.LabelName.IsValid() in Alertmanager 0.25 (no colon, unlike metric names).
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 _API_OP = {
     (False, True): MatchOp.EQ,
@@ -78,7 +76,7 @@ def _matcher_from_api(raw: Any, index: int) -> Matcher:
         is_equal = True
     if not isinstance(is_equal, bool):
         raise SilenceError("must be of type boolean", f"{path}.isEqual")
-    if not _LABEL_NAME.fullmatch(name):
+    if not LABEL_NAME.fullmatch(name):
         raise SilenceError(f"invalid label name {name!r}", f"{path}.name", alertmanager=(
             f"silence invalid: invalid label matcher {index}: invalid label name "
             f"{go_quote(name)}"))
