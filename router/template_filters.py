@@ -140,7 +140,7 @@ _STRFTIME = {
     "January": "%B", "Monday": "%A", "2006": "%Y", "Jan": "%b", "Mon": "%a", "MST": "%Z",
     "Z07:00": "Z", "-07:00": "+00:00", "-0700": "+0000", "Z0700": "Z",
     "01": "%m", "02": "%d", "03": "%I", "04": "%M", "05": "%S", "06": "%y", "15": "%H",
-    "PM": "%p", "pm": "%p",
+    "PM": "%p",
 }
 
 
@@ -156,6 +156,8 @@ def go_time(value: Any, layout: str = "2006-01-02 15:04:05.999999999 -0700 MST")
 
     def one(m: re.Match[str]) -> str:
         tok = m.group()
+        if tok == "pm":
+            return d.strftime("%p").lower()  # Go's lower-case AM/PM
         if tok == "2006":
             return f"{d.year:04d}"  # strftime writes year 1 as "1"
         if tok in _STRFTIME:

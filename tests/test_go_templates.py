@@ -63,6 +63,7 @@ CASES = [
     ' / {{ .EndsAt.Format "2006-01-02T15:04:05Z07:00" }};{{ end }}',
     # A layout's literal text stays as it is, a `%` and a `%%` too.
     '{{ range .Alerts }}{{ .StartsAt.Format "15:04 100% %% %d" }};{{ end }}',
+    '{{ range .Alerts }}{{ .StartsAt.Format "3:04pm PM" }};{{ end }}',
     # Label-map methods with arguments, and `.` inside `with` as a map.
     '{{ with .CommonLabels.Remove .GroupLabels.Names }}{{ .Values | join " " }}{{ end }}',
     '{{ range $k, $v := .CommonLabels }}{{ $k }}={{ $v }};{{ end }}',
