@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 
 # Go's zero time, which Alertmanager puts in `endsAt` of every firing alert.
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -85,11 +86,12 @@ def format_time(ts: float | None) -> str:
     if ts is None:
         return GO_ZERO_TIME
     whole = int(ts // 1)
-    frac = ts - whole
-    base = dt.datetime.fromtimestamp(whole, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    micros = round(frac * 1_000_000)
+    micros = round((ts - whole) * 1_000_000)
     if micros >= 1_000_000:
-        return format_time(float(whole + 1))
+        whole, micros = whole + 1, 0
+    # time.gmtime and %-formatting: a fifth of datetime's cost, and this runs for every
+    # alert of every webhook payload and every alert event.
+    base = "%04d-%02d-%02dT%02d:%02d:%02d" % time.gmtime(whole)[:6]  # noqa: UP031
     if micros == 0:
         return base + "Z"
     return f"{base}.{micros:06d}".rstrip("0") + "Z"
