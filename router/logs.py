@@ -20,7 +20,6 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskN
 # info whatever --log.level says (a notification is never filtered out as noise).
 NOTIFICATIONS = "router.notifications"
 
-FORMATS = ("logfmt", "json")
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
           "warning": logging.WARNING, "error": logging.ERROR}
 

@@ -18,7 +18,7 @@ from router.errors import MatcherError
 from router.matchers import Matcher, parse_classic_matcher
 from router.model import Alert, alert_sort_key, compare_label_sets
 from router.noise.muting import AlertMute
-from router.regex import Regex
+from router.regex import Regex, parse_error
 from router.routing.group import AggregationGroup
 from router.timefmt import format_time_ms
 from router.web.alerts import each_shown
@@ -64,9 +64,9 @@ def parse_query(request: web.Request) -> GroupQuery:
         try:
             receiver = Regex(pattern)  # regexp.Compile("^(?:" + receiver + ")$")
         except MatcherError as exc:
-            reason = exc.message.removeprefix(f'invalid regular expression "{pattern}": ')
-            raise MatcherError(
-                f"failed to parse receiver param: error parsing regexp: {reason}") from None
+            # Go's error for what Alertmanager compiles: the anchored pattern.
+            error = parse_error(f"^(?:{pattern})$") or exc.message
+            raise MatcherError(f"failed to parse receiver param: {error}") from None
     return GroupQuery(matchers, _flag(request, "active"), _flag(request, "silenced"),
                       _flag(request, "inhibited"), receiver)
 

@@ -93,7 +93,6 @@ class ServerTls:
         self.context.sni_callback = self._on_hello
         self._current = self.context
         self._failures = RepeatLog(log, time.monotonic)
-        self.reloads = 0
 
     def _on_hello(self, conn: ssl.SSLObject, server_name: str | None,
                   context: ssl.SSLContext) -> None:
@@ -113,5 +112,4 @@ class ServerTls:
                                    level=logging.WARNING)
             return
         self._current, self._stamp = fresh, stamp
-        self.reloads += 1
         log.info("TLS certificate reloaded", extra={"files": ",".join(self._cfg.files)})
