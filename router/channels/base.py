@@ -75,6 +75,13 @@ class FanOut(Protocol):
         ...
 
 
+def key_hash(group_key: str) -> str:
+    """Alertmanager's `notify.Key.Hash()`: the SHA-256 of the group key, in hex. Vendors
+    that de-duplicate by it (PagerDuty, OpsGenie, VictorOps, Jira, SNS FIFO) keep a migrated
+    team's open incidents."""
+    return hashlib.sha256(group_key.encode()).hexdigest()
+
+
 def json_object(text: str) -> dict[str, Any] | None:
     """A vendor answer's JSON object; None when the body is not JSON or not an object."""
     try:

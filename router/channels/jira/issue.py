@@ -5,25 +5,20 @@ the search endpoint for the API type.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from router.channels.base import key_hash
 from router.channels.jira.config import JiraConfig
 
 MAX_SUMMARY = 255  # runes, as Alertmanager cuts it
 MAX_DESCRIPTION = 32_767
 
 
-def group_hash(group_key: str) -> str:
-    """Alertmanager's `notify.Key.Hash()`: the SHA-256 of the group key, in hex."""
-    return hashlib.sha256(group_key.encode()).hexdigest()
-
-
 def group_label(group_key: str) -> str:
     """The label that ties a group to its issue: `ALERT{<hash>}`."""
-    return f"ALERT{{{group_hash(group_key)}}}"
+    return f"ALERT{{{key_hash(group_key)}}}"
 
 
 def go_quote(text: str) -> str:

@@ -8,14 +8,13 @@ and carries the body; `GenieKey` authorization is added at send time, never stor
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from typing import Any
 
 import jinja2
 
-from router.channels.base import SendContext, excerpt, json_object, target_id
+from router.channels.base import SendContext, excerpt, json_object, key_hash, target_id
 from router.channels.http import HttpClient, classify_http, cut, user_agent
 from router.channels.opsgenie.config import PRIORITIES, OpsgenieConfig
 from router.config.secrets import REDACTED
@@ -34,9 +33,7 @@ MAX_RESPONDERS = 50
 Template = jinja2.Template | None
 
 
-def alias(group_key: str) -> str:
-    """Alertmanager's `Key.Hash()` of the group key."""
-    return hashlib.sha256(group_key.encode()).hexdigest()
+alias = key_hash  # Alertmanager's `Key.Hash()` of the group key
 
 
 def _split(text: str) -> list[str]:
