@@ -19,7 +19,6 @@ from router.channels.webhook import go_json, v4_body
 from router.config.fields import FieldReader
 from router.config.types import HttpConfig, Pacing, Secret
 from router.config.yaml_source import Node
-from router.errors import DeliveryError
 from router.model import Notification
 from router.rendering import Renderer
 
@@ -91,8 +90,7 @@ class IncidentioChannel:
         error = classify_http(status, resp_headers, text)
         if error is None:
             return {}
-        raise DeliveryError(error.reason, f"incident.io: {error_details(status, text)}",
-                            retryable=error.retryable, retry_after=error.retry_after)
+        raise error.with_message(f"incident.io: {error_details(status, text)}")
 
 
 def error_details(status: int, text: str) -> str:

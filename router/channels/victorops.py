@@ -160,9 +160,8 @@ class VictoropsChannel:
             error = DeliveryError(FailureReason.CLIENT_ERROR, f"HTTP {status}", retryable=False)
         message = answer.get("message")
         detail = excerpt(str(message)) if message else excerpt(text)
-        raise DeliveryError(error.reason, f"victorops rejected the event: HTTP {status}: "
-                            f"{detail}".rstrip(": "), retryable=error.retryable,
-                            retry_after=error.retry_after)
+        raise error.with_message(f"victorops rejected the event: HTTP {status}: "
+                                 f"{detail}".rstrip(": "))
 
 
 

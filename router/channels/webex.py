@@ -17,7 +17,6 @@ from router.channels.http import HttpClient, classify_http, cut_utf8
 from router.config.fields import FieldReader
 from router.config.types import HttpConfig, Pacing
 from router.config.yaml_source import Node
-from router.errors import DeliveryError
 from router.model import Notification
 from router.rendering import Renderer, template_data
 
@@ -80,9 +79,8 @@ class WebexChannel:
         if error is None:
             message_id = (json_object(text) or {}).get("id")
             return {"message_id": message_id} if isinstance(message_id, str) else {}
-        raise DeliveryError(error.reason, f"webex message failed: HTTP {status}: "
-                            f"{excerpt(_reason(text))}", retryable=error.retryable,
-                            retry_after=error.retry_after)
+        raise error.with_message(f"webex message failed: HTTP {status}: "
+                                 f"{excerpt(_reason(text))}")
 
 
 def _reason(text: str) -> str:

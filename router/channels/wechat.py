@@ -159,8 +159,7 @@ def api_error(call: str, response: Response, answer: dict[str, Any],
     message += f" errcode {code}: {excerpt(detail)}" if code else f": {excerpt(detail)}"
     http_error = classify_http(status, headers, text)
     if http_error is not None:
-        return DeliveryError(http_error.reason, message, retryable=http_error.retryable,
-                             retry_after=http_error.retry_after)
+        return http_error.with_message(message)
     if code in _RATE:
         return DeliveryError(FailureReason.RATE_LIMITED, message, retryable=True)
     if code in _STALE_TOKEN or code == -1:  # -1: "system busy"

@@ -160,9 +160,8 @@ class JiraChannel:
             http_config=self.cfg.http_config, method=method)
         error = classify_http(status, resp_headers, text)
         if error is not None:
-            raise DeliveryError(error.reason, f"jira {what}: HTTP {status}: "
-                                f"{excerpt(jira_errors(text))}", retryable=error.retryable,
-                                retry_after=error.retry_after)
+            raise error.with_message(f"jira {what}: HTTP {status}: "
+                                     f"{excerpt(jira_errors(text))}")
         try:
             return json.loads(text) if text.strip() else None
         except ValueError:

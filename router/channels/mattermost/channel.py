@@ -168,8 +168,7 @@ class MattermostChannel:
         )
         error = classify_http(status, headers, _reason(text))
         if error is not None:
-            raise DeliveryError(error.reason, f"mattermost webhook: {error.message}",
-                                retryable=error.retryable, retry_after=error.retry_after)
+            raise error.with_message(f"mattermost webhook: {error.message}")
         return {}
 
 

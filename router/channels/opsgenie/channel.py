@@ -178,9 +178,8 @@ class OpsgenieChannel:
             text = text.replace(key, REDACTED)  # in case an error body echoes it
         error = classify_http(status, headers, text)
         if error is not None:
-            raise DeliveryError(error.reason, f"opsgenie {method} failed: HTTP {status}: "
-                                f"{opsgenie_reason(text)}", retryable=error.retryable,
-                                retry_after=error.retry_after)
+            raise error.with_message(f"opsgenie {method} failed: HTTP {status}: "
+                                     f"{opsgenie_reason(text)}")
 
 
 def opsgenie_reason(text: str) -> str:

@@ -170,8 +170,7 @@ class PagerdutyChannel:
             except DeliveryError as exc:
                 if len(events) == 1:
                     raise
-                err = DeliveryError(exc.reason, f"event {index} of {len(events)}: {exc.message}",
-                                    retryable=exc.retryable, retry_after=exc.retry_after)
+                err = exc.with_message(f"event {index} of {len(events)}: {exc.message}")
                 # A retry re-sends every event of the payload, the delivered ones too:
                 # PagerDuty dedups triggers by dedup_key and a repeated resolve is a no-op.
                 if err.retryable:

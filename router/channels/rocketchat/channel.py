@@ -140,8 +140,7 @@ def api_error(status: int, headers: dict[str, str], text: str, answer: dict[str,
                              retry_after=retry)
     if error is None:  # HTTP 200 with "success": false
         return DeliveryError(FailureReason.CLIENT_ERROR, message, retryable=False)
-    return DeliveryError(error.reason, message, retryable=error.retryable,
-                         retry_after=error.retry_after)
+    return error.with_message(message)
 
 
 def _header(headers: dict[str, str], name: str) -> str | None:

@@ -162,5 +162,4 @@ def api_error(response: Response) -> DeliveryError:
         return DeliveryError(FailureReason.AUTH, message, retryable=False)
     error = classify_http(status if status >= 400 else 500, headers, detail)
     assert error is not None
-    return DeliveryError(error.reason, message, retryable=error.retryable,
-                         retry_after=error.retry_after)
+    return error.with_message(message)
