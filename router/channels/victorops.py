@@ -16,7 +16,14 @@ from typing import Any
 
 import jinja2
 
-from router.channels.base import SendContext, excerpt, json_object, key_hash, target_id
+from router.channels.base import (
+    SendContext,
+    excerpt,
+    json_object,
+    key_hash,
+    reveal,
+    target_id,
+)
 from router.channels.http import HttpClient, classify_http, cut, user_agent
 from router.config.fields import FieldReader
 from router.config.secrets import REDACTED
@@ -134,12 +141,7 @@ class VictoropsChannel:
 
     async def send(self, payload: bytes, ctx: SendContext) -> dict[str, str]:
         data = json.loads(payload)
-        try:
-            key = self.cfg.api_key.reveal()
-        except OSError:
-            # The message names no path: an operator finds it in the config.
-            raise DeliveryError(FailureReason.OTHER, "cannot read victorops api_key_file",
-                                retryable=True) from None
+        key = reveal(self.cfg.api_key, "victorops api_key_file")
         url = (self.cfg.api_url + urllib.parse.quote(key, safe="") + "/"
                + urllib.parse.quote(str(data["routing_key"]), safe=""))
         body = json.dumps(data["body"], ensure_ascii=False).encode()

@@ -15,7 +15,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.channels.base import SendContext, excerpt, json_object, target_id
+from router.channels.base import SendContext, excerpt, json_object, reveal, target_id
 from router.channels.http import HttpClient, Response, classify_http, cut_utf8
 from router.config.fields import FieldReader
 from router.config.types import HttpConfig, Pacing, Secret
@@ -120,11 +120,7 @@ class WechatChannel:
             now = self._http.now()
             if self._token is not None and now < self._token[1]:
                 return self._token[0]
-            try:
-                secret = self.cfg.api_secret.reveal()
-            except (OSError, UnicodeDecodeError):
-                raise DeliveryError(FailureReason.OTHER, "cannot read the wechat "
-                                    "api_secret_file", retryable=True) from None
+            secret = reveal(self.cfg.api_secret, "the wechat api_secret_file")
             query = urllib.parse.urlencode({"corpid": self.cfg.corp_id, "corpsecret": secret})
             status, headers, text = await self._http.get(
                 f"{self.cfg.api_url}gettoken?{query}", timeout=timeout,

@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from router.channels.base import SendContext, json_object, target_id
+from router.channels.base import SendContext, json_object, reveal, target_id
 from router.channels.http import HttpClient, classify_http, cut, user_agent
 from router.channels.mattermost.config import (
     PRIORITIES,
@@ -22,7 +22,6 @@ from router.channels.mattermost.config import (
     MattermostAttachment,
     MattermostConfig,
 )
-from router.errors import DeliveryError, FailureReason
 from router.model import Notification
 from router.rendering import Renderer, template_data
 
@@ -155,12 +154,7 @@ class MattermostChannel:
     # --- sending ------------------------------------------------------------------
 
     async def send(self, payload: bytes, ctx: SendContext) -> dict[str, str]:
-        try:
-            url = self.cfg.webhook_url.reveal()
-        except OSError:
-            # The message names no path: an operator finds it in the config.
-            raise DeliveryError(FailureReason.OTHER, "cannot read mattermost webhook_url_file",
-                                retryable=True) from None
+        url = reveal(self.cfg.webhook_url, "mattermost webhook_url_file")
         status, headers, text = await self._http.post(
             url, payload, headers={"Content-Type": "application/json",
                                    "User-Agent": user_agent()},

@@ -14,11 +14,17 @@ from typing import Any
 
 import jinja2
 
-from router.channels.base import SendContext, excerpt, json_object, key_hash, target_id
+from router.channels.base import (
+    SendContext,
+    excerpt,
+    json_object,
+    key_hash,
+    reveal,
+    target_id,
+)
 from router.channels.http import HttpClient, classify_http, cut, user_agent
 from router.channels.opsgenie.config import PRIORITIES, OpsgenieConfig
 from router.config.secrets import REDACTED
-from router.errors import DeliveryError, FailureReason
 from router.model import Notification
 from router.rendering import Renderer, template_data
 
@@ -158,12 +164,7 @@ class OpsgenieChannel:
         return {}
 
     def _api_key(self) -> str:
-        try:
-            return self.cfg.api_key.reveal()
-        except OSError:
-            # The message names no path: an operator finds it in the config.
-            raise DeliveryError(FailureReason.OTHER, "cannot read opsgenie api_key_file",
-                                retryable=True) from None
+        return reveal(self.cfg.api_key, "opsgenie api_key_file")
 
     async def _call(self, method: str, url: str, body: dict[str, Any], key: str,
                     ctx: SendContext) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from router.channels.base import SendContext, excerpt, json_object, target_id
+from router.channels.base import SendContext, excerpt, json_object, reveal, target_id
 from router.channels.http import HttpClient, classify_http, user_agent
 from router.channels.pagerduty.config import PagerdutyConfig
 from router.channels.pagerduty.events import (
@@ -184,13 +184,8 @@ class PagerdutyChannel:
         return {} if self.cfg.incident_per_alert else state
 
     def _routing_key(self) -> str:
-        try:
-            return self.cfg.key.reveal()
-        except OSError:
-            # The message names no path: an operator finds it in the config.
-            name = "service_key_file" if self.cfg.service_key else "routing_key_file"
-            raise DeliveryError(FailureReason.OTHER, f"cannot read pagerduty {name}",
-                                retryable=True) from None
+        name = "service_key_file" if self.cfg.service_key else "routing_key_file"
+        return reveal(self.cfg.key, f"pagerduty {name}")
 
     async def _post(self, key: str, event: dict[str, Any], ctx: SendContext) -> str | None:
         """POST one event; return the dedup_key PagerDuty answered, if any."""

@@ -12,7 +12,7 @@ import json
 import logging
 from typing import Any
 
-from router.channels.base import SendContext, excerpt, target_id
+from router.channels.base import SendContext, excerpt, reveal, target_id
 from router.channels.http import HttpClient, classify_http, cut, parse_retry_after
 from router.channels.rocketchat.config import RocketchatConfig
 from router.errors import DeliveryError, FailureReason
@@ -89,13 +89,10 @@ class RocketchatChannel:
     # --- sending ------------------------------------------------------------------
 
     async def send(self, payload: bytes, ctx: SendContext) -> dict[str, str]:
-        try:
-            headers = {"Content-Type": "application/json",
-                       "X-Auth-Token": self.cfg.token.reveal(),
-                       "X-User-Id": self.cfg.token_id.reveal()}
-        except (OSError, UnicodeDecodeError):
-            raise DeliveryError(FailureReason.OTHER, "cannot read the rocketchat token_file "
-                                "or token_id_file", retryable=True) from None
+        what = "the rocketchat token_file or token_id_file"
+        headers = {"Content-Type": "application/json",
+                   "X-Auth-Token": reveal(self.cfg.token, what),
+                   "X-User-Id": reveal(self.cfg.token_id, what)}
         url = self.cfg.api_url.rstrip("/") + "/api/v1/chat.postMessage"
         status, resp_headers, text = await self._http.post(
             url, payload, headers=headers, timeout=ctx.timeout,
