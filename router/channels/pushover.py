@@ -81,7 +81,7 @@ class PushoverChannel:
             if key == "message" and src and cfg.html:
                 # HTML mode: every interpolated value is text, as Alertmanager's TmplHTML.
                 src = f"{{% autoescape true %}}{src}{{% endautoescape %}}"
-            self._texts[key] = renderer.compile_string(src) if src else None
+            self._texts[key] = renderer.compile_optional(src)
         self._defaults = {key: renderer.macro("pushover.j2", key)
                           for key in ("title", "message", "url", "priority")}
 

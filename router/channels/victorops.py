@@ -79,7 +79,7 @@ class VictoropsChannel:
         self._message_type = compile_(cfg.message_type)
         self._custom = [(k, compile_(v)) for k, v in cfg.custom_fields]
         self._pieces: list[tuple[str, jinja2.Template | None, Any]] = [
-            (name, compile_(src) if src else None, renderer.macro("victorops.j2", name))
+            (name, renderer.compile_optional(src), renderer.macro("victorops.j2", name))
             for name, src in (("state_message", cfg.state_message),
                               ("entity_display_name", cfg.entity_display_name),
                               ("monitoring_tool", cfg.monitoring_tool))]

@@ -54,7 +54,7 @@ class WebexChannel:
         self._http = http
         self._room = renderer.compile_string(cfg.room_id)
         self._message = (renderer.template(cfg.template) if cfg.template
-                         else renderer.compile_string(cfg.message) if cfg.message else None)
+                         else renderer.compile_optional(cfg.message))
         self._m_message = renderer.macro("webex.j2", "message")
 
     def render(self, n: Notification) -> bytes:

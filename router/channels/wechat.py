@@ -71,7 +71,7 @@ class WechatChannel:
         c = renderer.compile_string
         self._recipients = {key: c(getattr(cfg, key)) for key in _RECIPIENTS}
         self._message = (renderer.template(cfg.template) if cfg.template
-                         else c(cfg.message) if cfg.message else None)
+                         else renderer.compile_optional(cfg.message))
         self._m_message = renderer.macro("wechat.j2", "message")
 
     # --- rendering ----------------------------------------------------------------

@@ -47,20 +47,18 @@ class MattermostChannel:
         self._http = http
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.
         self._body_tmpl = renderer.template(cfg.template) if cfg.template else None
-        self._post = {key: self._opt(getattr(cfg, key)) for key in
+        opt = renderer.compile_optional
+        self._post = {key: opt(getattr(cfg, key)) for key in
                       ("channel", "username", "icon_url", "icon_emoji", "type")}
-        self._card = self._opt(cfg.props.card if cfg.props else None)
-        self._priority = self._opt(cfg.priority.priority if cfg.priority else None)
+        self._card = opt(cfg.props.card if cfg.props else None)
+        self._priority = opt(cfg.priority.priority if cfg.priority else None)
         self._main = self._compile(cfg.attachment)
         self._listed = [self._compile(a) for a in cfg.attachments]
         self._macros = {key: renderer.macro("mattermost.j2", key)
                         for key in (*_DEFAULTED, "username")}
 
-    def _opt(self, src: str | None) -> Template:
-        return self._renderer.compile_string(src) if src else None
-
     def _compile(self, a: MattermostAttachment) -> Compiled:
-        texts = {key: self._opt(getattr(a, key)) for key in TEXT_KEYS}
+        texts = {key: self._renderer.compile_optional(getattr(a, key)) for key in TEXT_KEYS}
         fields = [(self._renderer.compile_string(f.title),
                    self._renderer.compile_string(f.value), f.short) for f in a.fields]
         return texts, fields

@@ -12,8 +12,6 @@ import json
 import logging
 from typing import Any
 
-import jinja2
-
 from router.channels.base import (
     SendContext,
     excerpt,
@@ -35,9 +33,6 @@ LIMITS = {"message": 130, "description": 15000, "source": 100, "entity": 512, "n
 MAX_TAGS, MAX_ACTIONS, MAX_ITEM = 20, 10, 50  # tags / actions, each at most 50 characters
 MAX_DETAILS = 8000  # keys and values of `details` together
 MAX_RESPONDERS = 50
-
-Template = jinja2.Template | None
-
 
 alias = key_hash  # Alertmanager's `Key.Hash()` of the group key
 

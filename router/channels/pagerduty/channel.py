@@ -64,7 +64,7 @@ class PagerdutyChannel:
         self._severity, self._source = opt(cfg.severity), opt(cfg.source)
         self._payload_extra = [(name, t) for name, src in (
             ("component", cfg.component), ("group", cfg.group), ("class", cfg.class_))
-            if (t := renderer.compile_optional(src)) is not None]
+            if (t := opt(src)) is not None]
         self._details = [(k, compile_(v)) for k, v in cfg.details]
         self._links = [(compile_(x.href), compile_(x.text)) for x in cfg.links]
         self._images = [(compile_(x.src), compile_(x.href), compile_(x.alt))

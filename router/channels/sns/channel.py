@@ -52,9 +52,9 @@ class SnsChannel:
             ("TopicArn", cfg.topic_arn), ("TargetArn", cfg.target_arn),
             ("PhoneNumber", cfg.phone_number)) if src}
         self._attributes = [(compile_(k), compile_(v)) for k, v in cfg.attributes]
-        self._subject = compile_(cfg.subject) if cfg.subject else None
+        self._subject = renderer.compile_optional(cfg.subject)
         self._message = (renderer.template(cfg.template) if cfg.template
-                         else compile_(cfg.message) if cfg.message else None)
+                         else renderer.compile_optional(cfg.message))
         self._m_subject = renderer.macro("sns.j2", "subject")
         self._m_message = renderer.macro("sns.j2", "message")
 
