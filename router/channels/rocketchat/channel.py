@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from router.channels.base import SendContext, excerpt, reveal, target_id
-from router.channels.http import HttpClient, classify_http, cut, parse_retry_after
+from router.channels.http import HttpClient, classify_http, cut, header, parse_retry_after
 from router.channels.rocketchat.config import RocketchatConfig
 from router.errors import DeliveryError, FailureReason
 from router.model import Notification
@@ -129,8 +129,8 @@ def api_error(status: int, headers: dict[str, str], text: str, answer: dict[str,
     reason = str(answer.get("error") or answer.get("message") or text)
     message = f"rocketchat chat.postMessage failed: HTTP {status}: {excerpt(reason)}"
     if status == 429 or answer.get("errorType") == "error-too-many-requests":
-        retry = parse_retry_after(_header(headers, "Retry-After"), now)
-        reset = _header(headers, "X-RateLimit-Reset")
+        retry = parse_retry_after(header(headers, "Retry-After"), now)
+        reset = header(headers, "X-RateLimit-Reset")
         if retry is None and reset and reset.isdigit():
             retry = max(0.0, int(reset) / 1000 - now)
         return DeliveryError(FailureReason.RATE_LIMITED, message, retryable=True,
@@ -138,10 +138,6 @@ def api_error(status: int, headers: dict[str, str], text: str, answer: dict[str,
     if error is None:  # HTTP 200 with "success": false
         return DeliveryError(FailureReason.CLIENT_ERROR, message, retryable=False)
     return error.with_message(message)
-
-
-def _header(headers: dict[str, str], name: str) -> str | None:
-    return next((v for k, v in headers.items() if k.lower() == name.lower()), None)
 
 
 def build(cfg: Any, renderer: Renderer, http: HttpClient) -> RocketchatChannel:
