@@ -8,7 +8,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from router.config.http_types import Authorization, BasicAuth, HttpConfig, OAuth2, TlsConfig
+from router.config.http_types import (
+    TLS_VERSIONS,
+    Authorization,
+    BasicAuth,
+    HttpConfig,
+    OAuth2,
+    TlsConfig,
+)
 from router.config.secret_types import Secret
 from router.config.yaml_source import Node
 
@@ -24,7 +31,6 @@ HTTP_KEYS = (
 )
 TLS_KEYS = ("ca", "ca_file", "cert", "cert_file", "key", "key_file", "server_name",
             "insecure_skip_verify", "min_version", "max_version")
-TLS_VERSIONS = ("TLS10", "TLS11", "TLS12", "TLS13")
 _OAUTH2_KEYS = ("client_id", "client_secret", "client_secret_file", "scopes", "token_url",
                 "endpoint_params", "tls_config", "proxy_url")
 
