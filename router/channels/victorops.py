@@ -16,14 +16,7 @@ from typing import Any
 
 import jinja2
 
-from router.channels.base import (
-    SendContext,
-    excerpt,
-    json_object,
-    key_hash,
-    reveal,
-    target_id,
-)
+from router.channels.base import SendContext, excerpt, json_object, key_hash, reveal, target_id
 from router.channels.http import HttpClient, classify_http, cut, user_agent
 from router.config.fields import FieldReader
 from router.config.secrets import REDACTED

@@ -12,14 +12,7 @@ import json
 import logging
 from typing import Any
 
-from router.channels.base import (
-    SendContext,
-    excerpt,
-    json_object,
-    key_hash,
-    reveal,
-    target_id,
-)
+from router.channels.base import SendContext, excerpt, json_object, key_hash, reveal, target_id
 from router.channels.http import HttpClient, classify_http, cut, user_agent
 from router.channels.opsgenie.config import PRIORITIES, OpsgenieConfig
 from router.config.secrets import REDACTED
