@@ -147,6 +147,11 @@ class DeliveryError(RouterError):
         self.retryable = retryable
         self.retry_after = retry_after
 
+    def with_message(self, message: str) -> DeliveryError:
+        """The same failure (reason, retryable, retry_after) told with another message."""
+        return DeliveryError(self.reason, message, retryable=self.retryable,
+                             retry_after=self.retry_after)
+
     def __repr__(self) -> str:
         return (
             f"DeliveryError({self.reason.value!r}, {self.message!r}, "

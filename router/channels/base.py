@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from router.config.secret_types import Secret
 from router.config.types import Pacing
+from router.errors import DeliveryError, FailureReason
 from router.model import Notification
 
 _EXCERPT = 200
@@ -73,6 +74,23 @@ class FanOut(Protocol):
     def for_recipient(self, recipient: str) -> Channel:
         """The channel that sends one recipient's row (its target names that recipient)."""
         ...
+
+
+def key_hash(group_key: str) -> str:
+    """Alertmanager's `notify.Key.Hash()`: the SHA-256 of the group key, in hex. Vendors
+    that de-duplicate by it (PagerDuty, OpsGenie, VictorOps, Jira, SNS FIFO) keep a migrated
+    team's open incidents."""
+    return hashlib.sha256(group_key.encode()).hexdigest()
+
+
+def reveal(secret: Secret, what: str) -> str:
+    """`secret`'s value, read at send time: a file that cannot be read (missing, not
+    UTF-8) is a retryable failure saying "cannot read <what>". The message names no path:
+    an operator finds it in the config."""
+    try:
+        return secret.reveal()
+    except (OSError, UnicodeDecodeError):
+        raise DeliveryError(FailureReason.OTHER, f"cannot read {what}", retryable=True) from None
 
 
 def json_object(text: str) -> dict[str, Any] | None:

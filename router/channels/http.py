@@ -111,7 +111,7 @@ class HttpClient:
             auth["Authorization"] = await self._tokens.header(
                 http.oauth2, self._token_fetch(timeout))
         for name, value in auth.items():
-            if _header(merged, name) is None:
+            if header(merged, name) is None:
                 merged[name] = value
         return await post_json(self.session, url, body, headers=merged, timeout=timeout,
                                endpoint=endpoint, method=method,
@@ -225,7 +225,8 @@ async def post_json(
         ) from None
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of header `name` in `headers`, its name in any case; None when absent."""
     lowered = name.lower()
     for key, value in headers.items():
         if key.lower() == lowered:
@@ -262,7 +263,7 @@ def classify_http(
     short = excerpt(body)
     if short:
         detail += f": {short}"
-    retry_after = parse_retry_after(_header(headers, "Retry-After"), now)
+    retry_after = parse_retry_after(header(headers, "Retry-After"), now)
     # 503 with Retry-After is a vendor asking us to slow down, not an outage.
     if status == 429 or (status == 503 and retry_after is not None):
         return DeliveryError(

@@ -13,13 +13,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.channels.base import SendContext, excerpt, target_id
+from router.channels.base import SendContext, excerpt, reveal, target_id
 from router.channels.http import HttpClient, classify_http, user_agent
 from router.channels.webhook import go_json, v4_body
 from router.config.fields import FieldReader
 from router.config.types import HttpConfig, Pacing, Secret
 from router.config.yaml_source import Node
-from router.errors import DeliveryError
 from router.model import Notification
 from router.rendering import Renderer
 
@@ -83,16 +82,17 @@ class IncidentioChannel:
         token = self.cfg.alert_source_token
         if token is not None:
             # The token wins over http_config's authorization, as in Alertmanager.
-            headers["Authorization"] = f"Bearer {token.reveal()}"
+            bearer = reveal(token, "incident.io alert_source_token_file")
+            headers["Authorization"] = f"Bearer {bearer}"
+        url = reveal(self.cfg.url, "incident.io url_file")
         status, resp_headers, text = await self._http.post(
-            self.cfg.url.reveal(), payload, headers=headers, timeout=ctx.timeout,
+            url, payload, headers=headers, timeout=ctx.timeout,
             endpoint="incident.io alert source", http_config=self.cfg.http_config,
         )
         error = classify_http(status, resp_headers, text)
         if error is None:
             return {}
-        raise DeliveryError(error.reason, f"incident.io: {error_details(status, text)}",
-                            retryable=error.retryable, retry_after=error.retry_after)
+        raise error.with_message(f"incident.io: {error_details(status, text)}")
 
 
 def error_details(status: int, text: str) -> str:

@@ -66,10 +66,8 @@ class MSTeamsV2Channel:
         self.target = self._teams.target
         self._renderer = renderer
         # An explicit "" sends nothing there, as in Alertmanager.
-        self._title = None if cfg.title is None else renderer.compile_string(cfg.title)
-        self._text = None if cfg.text is None else renderer.compile_string(cfg.text)
-        self._m_title = renderer.macro("msteams.j2", "title")
-        self._m_text = renderer.macro("msteams.j2", "text")
+        self._title = renderer.text_or_macro(cfg.title, "msteams.j2", "title")
+        self._text = renderer.text_or_macro(cfg.text, "msteams.j2", "text")
 
     def render(self, n: Notification) -> bytes:
         if self.cfg.template:
@@ -87,12 +85,12 @@ class MSTeamsV2Channel:
 
     def _body(self, n: Notification) -> dict[str, Any]:
         d = template_data(n)
-        title = self._m_title(d) if self._title is None else self._title.render(d)
+        title = self._title(d)
         body = am_envelope(cut(title, MAX_TITLE), "", _COLOR[d["status"]])
         # Workflows refuses bodies over 28 KB; Alertmanager sends the text whole and loses
         # the card, alert-router cuts the text to what is left.
         room = MAX_BODY_BYTES - len(json.dumps(body, ensure_ascii=False).encode()) - 16
-        text = self._m_text(d) if self._text is None else self._text.render(d)
+        text = self._text(d)
         body["attachments"][0]["content"]["body"][1]["text"] = cut_bytes(text, room)
         return body
 

@@ -16,7 +16,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.channels.base import SendContext, excerpt, target_id
+from router.channels.base import SendContext, excerpt, reveal, target_id
 from router.channels.http import HttpClient, classify_http, cut, user_agent
 from router.config.fields import FieldReader
 from router.config.secrets import REDACTED
@@ -81,7 +81,7 @@ class PushoverChannel:
             if key == "message" and src and cfg.html:
                 # HTML mode: every interpolated value is text, as Alertmanager's TmplHTML.
                 src = f"{{% autoescape true %}}{src}{{% endautoescape %}}"
-            self._texts[key] = renderer.compile_string(src) if src else None
+            self._texts[key] = renderer.compile_optional(src)
         self._defaults = {key: renderer.macro("pushover.j2", key)
                           for key in ("title", "message", "url", "priority")}
 
@@ -166,12 +166,8 @@ class PushoverChannel:
             log.info("pushover receipt not cancelled", extra={"reason": str(exc.reason)})
 
     def _credentials(self) -> tuple[str, str]:
-        try:
-            return self.cfg.token.reveal(), self.cfg.user_key.reveal()
-        except OSError:
-            # The message names no path: an operator finds it in the config.
-            raise DeliveryError(FailureReason.OTHER, "cannot read pushover token_file or "
-                                "user_key_file", retryable=True) from None
+        what = "pushover token_file or user_key_file"
+        return reveal(self.cfg.token, what), reveal(self.cfg.user_key, what)
 
     async def _post(self, url: str, form: dict[str, str], ctx: SendContext, endpoint: str,
                     secrets: tuple[str, ...]) -> dict[str, Any]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import jinja2
-
 from router.config.fields import FieldReader
 from router.config.types import SlackAction, SlackAttachment, SlackField
 from router.config.yaml_source import Node
@@ -94,14 +92,11 @@ class AttachmentRenderer:
         self._spec = attachment
         self._icon_url = icon_url
         self._link_names = link_names
-        self._compile = renderer.compile_string
-        self._cache: dict[str, jinja2.Template] = {}
+        self._renderer = renderer
 
     def _render(self, src: str, data: dict[str, Any]) -> str:
-        template = self._cache.get(src)
-        if template is None:
-            template = self._cache[src] = self._compile(src)
-        return template.render(data).strip()
+        # compile_string caches: each source compiles once.
+        return self._renderer.compile_string(src).render(data).strip()
 
     def apply(self, body: dict[str, Any], data: dict[str, Any], title: str) -> dict[str, Any]:
         if self._icon_url:

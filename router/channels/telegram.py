@@ -229,8 +229,7 @@ def api_error(status: int, headers: dict[str, str], text: str,
     if isinstance(retry, int | float) and not isinstance(retry, bool) and retry >= 0:
         return DeliveryError(FailureReason.RATE_LIMITED, message, retryable=True,
                              retry_after=float(retry))
-    return DeliveryError(error.reason, message, retryable=error.retryable,
-                         retry_after=error.retry_after)
+    return error.with_message(message)
 
 
 def build(cfg: TelegramConfig, renderer: Renderer, http: HttpClient) -> TelegramChannel:

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from router.config.types import TlsConfig
 
-__all__ = ["TlsContexts", "build_context", "load_identity"]
+__all__ = ["VERSIONS", "TlsContexts", "build_context", "load_identity"]
 
-_VERSIONS = {
+# http_types.TLS_VERSIONS as OpenSSL versions (client and server TLS).
+VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,
     "TLS11": ssl.TLSVersion.TLSv1_1,
     "TLS12": ssl.TLSVersion.TLSv1_2,
@@ -36,9 +37,9 @@ def build_context(cfg: TlsConfig, cls: type[ssl.SSLContext] = ssl.SSLContext
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     if cfg.min_version:
-        context.minimum_version = _VERSIONS[cfg.min_version]
+        context.minimum_version = VERSIONS[cfg.min_version]
     if cfg.max_version:
-        context.maximum_version = _VERSIONS[cfg.max_version]
+        context.maximum_version = VERSIONS[cfg.max_version]
     if cfg.key is not None and (cfg.cert or cfg.cert_file):
         _load_identity(context, cfg)
     return context

@@ -8,7 +8,6 @@ at send time, never stored, and scrubbed from anything the endpoint answers.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import urllib.parse
@@ -17,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from router.channels.base import SendContext, excerpt, json_object, target_id
+from router.channels.base import SendContext, excerpt, json_object, key_hash, reveal, target_id
 from router.channels.http import HttpClient, classify_http, cut, user_agent
 from router.config.fields import FieldReader
 from router.config.secrets import REDACTED
@@ -56,11 +55,6 @@ class VictoropsConfig:
     pacing: Pacing | None = None  # None: unpaced
 
 
-def entity_id(group_key: str) -> str:
-    """Alertmanager's `Key.Hash()` of the group key."""
-    return hashlib.sha256(group_key.encode()).hexdigest()
-
-
 class VictoropsChannel:
     kind = "victorops"
 
@@ -78,7 +72,7 @@ class VictoropsChannel:
         self._message_type = compile_(cfg.message_type)
         self._custom = [(k, compile_(v)) for k, v in cfg.custom_fields]
         self._pieces: list[tuple[str, jinja2.Template | None, Any]] = [
-            (name, compile_(src) if src else None, renderer.macro("victorops.j2", name))
+            (name, renderer.compile_optional(src), renderer.macro("victorops.j2", name))
             for name, src in (("state_message", cfg.state_message),
                               ("entity_display_name", cfg.entity_display_name),
                               ("monitoring_tool", cfg.monitoring_tool))]
@@ -102,7 +96,7 @@ class VictoropsChannel:
 
     def _body(self, n: Notification, d: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {"message_type": self._type(n, self._message_type.render(d)),
-                                "entity_id": entity_id(n.group_key)}
+                                "entity_id": key_hash(n.group_key)}
         for name, custom, default in self._pieces:
             body[name] = (custom.render(d) if custom is not None else default(d)).strip()
         body["state_message"] = cut(body["state_message"], MAX_STATE_MESSAGE)
@@ -114,7 +108,7 @@ class VictoropsChannel:
                 raise ValueError("victorops template must render a JSON object")
             body.update(custom_body)
             # The incident's identity and lifecycle stay Alertmanager's.
-            body["entity_id"] = entity_id(n.group_key)
+            body["entity_id"] = key_hash(n.group_key)
             body["message_type"] = self._type(n, str(body.get("message_type")))
         return body
 
@@ -131,7 +125,7 @@ class VictoropsChannel:
         """Template-free and unable to fail: still opens (or closes) the incident."""
         text = self._renderer.plain_text(n)
         return {"message_type": "RECOVERY" if n.all_resolved else "CRITICAL",
-                "entity_id": entity_id(n.group_key),
+                "entity_id": key_hash(n.group_key),
                 "entity_display_name": text.splitlines()[0],
                 "state_message": cut(text, MAX_STATE_MESSAGE),
                 "monitoring_tool": "Alertmanager"}
@@ -140,12 +134,7 @@ class VictoropsChannel:
 
     async def send(self, payload: bytes, ctx: SendContext) -> dict[str, str]:
         data = json.loads(payload)
-        try:
-            key = self.cfg.api_key.reveal()
-        except OSError:
-            # The message names no path: an operator finds it in the config.
-            raise DeliveryError(FailureReason.OTHER, "cannot read victorops api_key_file",
-                                retryable=True) from None
+        key = reveal(self.cfg.api_key, "victorops api_key_file")
         url = (self.cfg.api_url + urllib.parse.quote(key, safe="") + "/"
                + urllib.parse.quote(str(data["routing_key"]), safe=""))
         body = json.dumps(data["body"], ensure_ascii=False).encode()
@@ -166,9 +155,8 @@ class VictoropsChannel:
             error = DeliveryError(FailureReason.CLIENT_ERROR, f"HTTP {status}", retryable=False)
         message = answer.get("message")
         detail = excerpt(str(message)) if message else excerpt(text)
-        raise DeliveryError(error.reason, f"victorops rejected the event: HTTP {status}: "
-                            f"{detail}".rstrip(": "), retryable=error.retryable,
-                            retry_after=error.retry_after)
+        raise error.with_message(f"victorops rejected the event: HTTP {status}: "
+                                 f"{detail}".rstrip(": "))
 
 
 

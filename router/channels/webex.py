@@ -17,7 +17,6 @@ from router.channels.http import HttpClient, classify_http, cut_utf8
 from router.config.fields import FieldReader
 from router.config.types import HttpConfig, Pacing
 from router.config.yaml_source import Node
-from router.errors import DeliveryError
 from router.model import Notification
 from router.rendering import Renderer, template_data
 
@@ -55,7 +54,7 @@ class WebexChannel:
         self._http = http
         self._room = renderer.compile_string(cfg.room_id)
         self._message = (renderer.template(cfg.template) if cfg.template
-                         else renderer.compile_string(cfg.message) if cfg.message else None)
+                         else renderer.compile_optional(cfg.message))
         self._m_message = renderer.macro("webex.j2", "message")
 
     def render(self, n: Notification) -> bytes:
@@ -80,9 +79,8 @@ class WebexChannel:
         if error is None:
             message_id = (json_object(text) or {}).get("id")
             return {"message_id": message_id} if isinstance(message_id, str) else {}
-        raise DeliveryError(error.reason, f"webex message failed: HTTP {status}: "
-                            f"{excerpt(_reason(text))}", retryable=error.retryable,
-                            retry_after=error.retry_after)
+        raise error.with_message(f"webex message failed: HTTP {status}: "
+                                 f"{excerpt(_reason(text))}")
 
 
 def _reason(text: str) -> str:

@@ -15,7 +15,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.channels.base import SendContext, excerpt, json_object, target_id
+from router.channels.base import SendContext, excerpt, json_object, reveal, target_id
 from router.channels.http import HttpClient, Response, classify_http, cut_utf8
 from router.config.fields import FieldReader
 from router.config.types import HttpConfig, Pacing, Secret
@@ -71,7 +71,7 @@ class WechatChannel:
         c = renderer.compile_string
         self._recipients = {key: c(getattr(cfg, key)) for key in _RECIPIENTS}
         self._message = (renderer.template(cfg.template) if cfg.template
-                         else c(cfg.message) if cfg.message else None)
+                         else renderer.compile_optional(cfg.message))
         self._m_message = renderer.macro("wechat.j2", "message")
 
     # --- rendering ----------------------------------------------------------------
@@ -120,11 +120,7 @@ class WechatChannel:
             now = self._http.now()
             if self._token is not None and now < self._token[1]:
                 return self._token[0]
-            try:
-                secret = self.cfg.api_secret.reveal()
-            except (OSError, UnicodeDecodeError):
-                raise DeliveryError(FailureReason.OTHER, "cannot read the wechat "
-                                    "api_secret_file", retryable=True) from None
+            secret = reveal(self.cfg.api_secret, "the wechat api_secret_file")
             query = urllib.parse.urlencode({"corpid": self.cfg.corp_id, "corpsecret": secret})
             status, headers, text = await self._http.get(
                 f"{self.cfg.api_url}gettoken?{query}", timeout=timeout,
@@ -159,8 +155,7 @@ def api_error(call: str, response: Response, answer: dict[str, Any],
     message += f" errcode {code}: {excerpt(detail)}" if code else f": {excerpt(detail)}"
     http_error = classify_http(status, headers, text)
     if http_error is not None:
-        return DeliveryError(http_error.reason, message, retryable=http_error.retryable,
-                             retry_after=http_error.retry_after)
+        return http_error.with_message(message)
     if code in _RATE:
         return DeliveryError(FailureReason.RATE_LIMITED, message, retryable=True)
     if code in _STALE_TOKEN or code == -1:  # -1: "system busy"

@@ -8,7 +8,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from router.config.http_types import Authorization, BasicAuth, HttpConfig, OAuth2, TlsConfig
+from router.config.http_types import (
+    TLS_VERSIONS,
+    Authorization,
+    BasicAuth,
+    HttpConfig,
+    OAuth2,
+    TlsConfig,
+)
 from router.config.secret_types import Secret
 from router.config.web_types import TLS_VERSIONS
 from router.config.yaml_source import Node

@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 
 from router.config.secret_types import Secret
 
+# Go's crypto/tls version names, as `tls_config` and the web config's `tls_server_config`
+# spell `min_version` / `max_version`; ascending.
+TLS_VERSIONS = ("TLS10", "TLS11", "TLS12", "TLS13")
+
 
 @dataclass(frozen=True, slots=True)
 class BasicAuth:

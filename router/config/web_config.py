@@ -10,12 +10,12 @@ import re
 import time
 from pathlib import Path
 
+from router.config.http_types import TLS_VERSIONS
 from router.config.secret_types import Secret
 from router.config.web_types import (
     CIPHER_SUITES,
     CLIENT_AUTH_TYPES,
     HEADERS,
-    TLS_VERSIONS,
     TlsServerConfig,
     WebConfig,
 )

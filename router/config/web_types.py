@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from router.config.secret_types import Secret
 
-# exporter-toolkit's names and Go's crypto/tls semantics, with OpenSSL's spelling of each.
-TLS_VERSIONS = ("TLS10", "TLS11", "TLS12", "TLS13")
+# exporter-toolkit's names and Go's crypto/tls semantics, with OpenSSL's spelling of each
+# (the version names are http_types.TLS_VERSIONS, shared with the client `tls_config`).
 CLIENT_AUTH_TYPES = ("NoClientCert", "RequestClientCert", "RequireAnyClientCert",
                      "RequireClientCert", "VerifyClientCertIfGiven",
                      "RequireAndVerifyClientCert")

@@ -99,8 +99,7 @@ def scrubbed(err: DeliveryError, channel: Channel) -> DeliveryError:
     message = scrub(err.message, secret_values(getattr(channel, "cfg", None)))
     if message == err.message:
         return err
-    return DeliveryError(err.reason, message, retryable=err.retryable,
-                         retry_after=err.retry_after)
+    return err.with_message(message)
 
 
 def channel_bug(exc: Exception, channel: Channel) -> DeliveryError:

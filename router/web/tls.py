@@ -17,7 +17,7 @@ import ssl
 import time
 from pathlib import Path
 
-from router.channels.tls import load_identity
+from router.channels.tls import VERSIONS, load_identity
 from router.config.web_types import CIPHER_SUITES, TlsServerConfig
 from router.logs import RepeatLog
 
@@ -25,12 +25,6 @@ __all__ = ["ServerTls", "build_server_context"]
 
 log = logging.getLogger(__name__)
 
-_VERSIONS = {
-    "TLS10": ssl.TLSVersion.TLSv1,
-    "TLS11": ssl.TLSVersion.TLSv1_1,
-    "TLS12": ssl.TLSVersion.TLSv1_2,
-    "TLS13": ssl.TLSVersion.TLSv1_3,
-}
 # Go's crypto/tls client auth types as OpenSSL verify modes. Go's "Request" and
 # "RequireAny" ask for a certificate without verifying it; OpenSSL can only ask and verify,
 # so both verify against the client CA (or the system's) when one is sent.
@@ -47,8 +41,8 @@ _VERIFY = {
 def build_server_context(cfg: TlsServerConfig) -> ssl.SSLContext:
     """The context for `cfg`; OSError or ssl.SSLError when a file or PEM is unusable."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = _VERSIONS[cfg.min_version]
-    context.maximum_version = _VERSIONS[cfg.max_version]
+    context.minimum_version = VERSIONS[cfg.min_version]
+    context.maximum_version = VERSIONS[cfg.max_version]
     ciphers = [CIPHER_SUITES[c] for c in cfg.cipher_suites if CIPHER_SUITES[c]]
     if ciphers:  # TLS 1.2 and below; TLS 1.3 suites are always on, as in Go
         context.set_ciphers(":".join(ciphers))

@@ -14,11 +14,10 @@ import logging
 from typing import Any
 
 from router.channels.base import SendContext, excerpt, json_object, target_id
-from router.channels.http import HttpClient, classify_http, user_agent
+from router.channels.http import HttpClient, classify_http, cut, user_agent
 from router.channels.jira.config import JiraConfig
 from router.channels.jira.issue import (
     MAX_SUMMARY,
-    cut_runes,
     description_value,
     group_label,
     join,
@@ -78,7 +77,7 @@ class JiraChannel:
         fields: dict[str, Any] = {
             "project": {"key": project},
             "issuetype": {"name": self._issue_type.render(d)},
-            "summary": cut_runes(self._summary(d), MAX_SUMMARY),
+            "summary": cut(self._summary(d), MAX_SUMMARY),
             # A label template that renders empty adds no label (Jira refuses "").
             "labels": sorted({*(t.render(d).strip() for t in self._labels), label} - {""}),
         }
@@ -98,7 +97,7 @@ class JiraChannel:
         fields: dict[str, Any] = {
             "project": {"key": self.cfg.project},
             "issuetype": {"name": self.cfg.issue_type},
-            "summary": cut_runes(text.partition("\n")[0], MAX_SUMMARY),
+            "summary": cut(text.partition("\n")[0], MAX_SUMMARY),
             "labels": [label],
             "description": description_value(self.cfg, text),
         }
@@ -160,9 +159,8 @@ class JiraChannel:
             http_config=self.cfg.http_config, method=method)
         error = classify_http(status, resp_headers, text)
         if error is not None:
-            raise DeliveryError(error.reason, f"jira {what}: HTTP {status}: "
-                                f"{excerpt(jira_errors(text))}", retryable=error.retryable,
-                                retry_after=error.retry_after)
+            raise error.with_message(f"jira {what}: HTTP {status}: "
+                                     f"{excerpt(jira_errors(text))}")
         try:
             return json.loads(text) if text.strip() else None
         except ValueError:

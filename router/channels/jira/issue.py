@@ -5,25 +5,21 @@ the search endpoint for the API type.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from router.channels.base import key_hash
+from router.channels.http import cut
 from router.channels.jira.config import JiraConfig
 
 MAX_SUMMARY = 255  # runes, as Alertmanager cuts it
 MAX_DESCRIPTION = 32_767
 
 
-def group_hash(group_key: str) -> str:
-    """Alertmanager's `notify.Key.Hash()`: the SHA-256 of the group key, in hex."""
-    return hashlib.sha256(group_key.encode()).hexdigest()
-
-
 def group_label(group_key: str) -> str:
     """The label that ties a group to its issue: `ALERT{<hash>}`."""
-    return f"ALERT{{{group_hash(group_key)}}}"
+    return f"ALERT{{{key_hash(group_key)}}}"
 
 
 def go_quote(text: str) -> str:
@@ -64,11 +60,6 @@ def search_url(cfg: JiraConfig) -> str:
     return join(cfg.api_url, "search")
 
 
-def cut_runes(text: str, limit: int) -> str:
-    """Alertmanager's TruncateInRunes: at most `limit` characters, the last one "…"."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def adf_document(text: str) -> dict[str, Any]:
     """Plain text as an Atlassian Document (API v3 refuses a string description): one
     paragraph per line."""
@@ -82,7 +73,7 @@ def description_value(cfg: JiraConfig, text: str) -> Any:
     """The `description` field: wiki text for API v2; for v3 the rendered JSON document,
     or the text wrapped in one when the template renders plain text (Alertmanager's
     default description does; Alertmanager then fails, alert-router still files it)."""
-    text = cut_runes(text, MAX_DESCRIPTION)
+    text = cut(text, MAX_DESCRIPTION)  # Alertmanager's TruncateInRunes
     if not cfg.api_v3:
         return text or None
     stripped = text.strip()

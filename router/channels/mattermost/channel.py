@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from router.channels.base import SendContext, json_object, target_id
+from router.channels.base import SendContext, json_object, reveal, target_id
 from router.channels.http import HttpClient, classify_http, cut, user_agent
 from router.channels.mattermost.config import (
     PRIORITIES,
@@ -22,7 +22,6 @@ from router.channels.mattermost.config import (
     MattermostAttachment,
     MattermostConfig,
 )
-from router.errors import DeliveryError, FailureReason
 from router.model import Notification
 from router.rendering import Renderer, template_data
 
@@ -48,20 +47,18 @@ class MattermostChannel:
         self._http = http
         # Everything compiles now, so a bad template fails at config load, not at 3 a.m.
         self._body_tmpl = renderer.template(cfg.template) if cfg.template else None
-        self._post = {key: self._opt(getattr(cfg, key)) for key in
+        opt = renderer.compile_optional
+        self._post = {key: opt(getattr(cfg, key)) for key in
                       ("channel", "username", "icon_url", "icon_emoji", "type")}
-        self._card = self._opt(cfg.props.card if cfg.props else None)
-        self._priority = self._opt(cfg.priority.priority if cfg.priority else None)
+        self._card = opt(cfg.props.card if cfg.props else None)
+        self._priority = opt(cfg.priority.priority if cfg.priority else None)
         self._main = self._compile(cfg.attachment)
         self._listed = [self._compile(a) for a in cfg.attachments]
         self._macros = {key: renderer.macro("mattermost.j2", key)
                         for key in (*_DEFAULTED, "username")}
 
-    def _opt(self, src: str | None) -> Template:
-        return self._renderer.compile_string(src) if src else None
-
     def _compile(self, a: MattermostAttachment) -> Compiled:
-        texts = {key: self._opt(getattr(a, key)) for key in TEXT_KEYS}
+        texts = {key: self._renderer.compile_optional(getattr(a, key)) for key in TEXT_KEYS}
         fields = [(self._renderer.compile_string(f.title),
                    self._renderer.compile_string(f.value), f.short) for f in a.fields]
         return texts, fields
@@ -155,12 +152,7 @@ class MattermostChannel:
     # --- sending ------------------------------------------------------------------
 
     async def send(self, payload: bytes, ctx: SendContext) -> dict[str, str]:
-        try:
-            url = self.cfg.webhook_url.reveal()
-        except OSError:
-            # The message names no path: an operator finds it in the config.
-            raise DeliveryError(FailureReason.OTHER, "cannot read mattermost webhook_url_file",
-                                retryable=True) from None
+        url = reveal(self.cfg.webhook_url, "mattermost webhook_url_file")
         status, headers, text = await self._http.post(
             url, payload, headers={"Content-Type": "application/json",
                                    "User-Agent": user_agent()},
@@ -168,8 +160,7 @@ class MattermostChannel:
         )
         error = classify_http(status, headers, _reason(text))
         if error is not None:
-            raise DeliveryError(error.reason, f"mattermost webhook: {error.message}",
-                                retryable=error.retryable, retry_after=error.retry_after)
+            raise error.with_message(f"mattermost webhook: {error.message}")
         return {}
 
 

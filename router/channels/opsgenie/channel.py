@@ -8,18 +8,14 @@ and carries the body; `GenieKey` authorization is added at send time, never stor
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from typing import Any
 
-import jinja2
-
-from router.channels.base import SendContext, excerpt, json_object, target_id
+from router.channels.base import SendContext, excerpt, json_object, key_hash, reveal, target_id
 from router.channels.http import HttpClient, classify_http, cut, user_agent
 from router.channels.opsgenie.config import PRIORITIES, OpsgenieConfig
 from router.config.secrets import REDACTED
-from router.errors import DeliveryError, FailureReason
 from router.model import Notification
 from router.rendering import Renderer, template_data
 
@@ -31,12 +27,7 @@ MAX_TAGS, MAX_ACTIONS, MAX_ITEM = 20, 10, 50  # tags / actions, each at most 50 
 MAX_DETAILS = 8000  # keys and values of `details` together
 MAX_RESPONDERS = 50
 
-Template = jinja2.Template | None
-
-
-def alias(group_key: str) -> str:
-    """Alertmanager's `Key.Hash()` of the group key."""
-    return hashlib.sha256(group_key.encode()).hexdigest()
+alias = key_hash  # Alertmanager's `Key.Hash()` of the group key
 
 
 def _split(text: str) -> list[str]:
@@ -161,12 +152,7 @@ class OpsgenieChannel:
         return {}
 
     def _api_key(self) -> str:
-        try:
-            return self.cfg.api_key.reveal()
-        except OSError:
-            # The message names no path: an operator finds it in the config.
-            raise DeliveryError(FailureReason.OTHER, "cannot read opsgenie api_key_file",
-                                retryable=True) from None
+        return reveal(self.cfg.api_key, "opsgenie api_key_file")
 
     async def _call(self, method: str, url: str, body: dict[str, Any], key: str,
                     ctx: SendContext) -> None:
@@ -181,9 +167,8 @@ class OpsgenieChannel:
             text = text.replace(key, REDACTED)  # in case an error body echoes it
         error = classify_http(status, headers, text)
         if error is not None:
-            raise DeliveryError(error.reason, f"opsgenie {method} failed: HTTP {status}: "
-                                f"{opsgenie_reason(text)}", retryable=error.retryable,
-                                retry_after=error.retry_after)
+            raise error.with_message(f"opsgenie {method} failed: HTTP {status}: "
+                                     f"{opsgenie_reason(text)}")
 
 
 def opsgenie_reason(text: str) -> str:

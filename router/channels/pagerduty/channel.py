@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from router.channels.base import SendContext, excerpt, json_object, target_id
+from router.channels.base import SendContext, excerpt, json_object, reveal, target_id
 from router.channels.http import HttpClient, classify_http, user_agent
 from router.channels.pagerduty.config import PagerdutyConfig
 from router.channels.pagerduty.events import (
@@ -64,7 +64,7 @@ class PagerdutyChannel:
         self._severity, self._source = opt(cfg.severity), opt(cfg.source)
         self._payload_extra = [(name, t) for name, src in (
             ("component", cfg.component), ("group", cfg.group), ("class", cfg.class_))
-            if (t := renderer.compile_optional(src)) is not None]
+            if (t := opt(src)) is not None]
         self._details = [(k, compile_(v)) for k, v in cfg.details]
         self._links = [(compile_(x.href), compile_(x.text)) for x in cfg.links]
         self._images = [(compile_(x.src), compile_(x.href), compile_(x.alt))
@@ -170,8 +170,7 @@ class PagerdutyChannel:
             except DeliveryError as exc:
                 if len(events) == 1:
                     raise
-                err = DeliveryError(exc.reason, f"event {index} of {len(events)}: {exc.message}",
-                                    retryable=exc.retryable, retry_after=exc.retry_after)
+                err = exc.with_message(f"event {index} of {len(events)}: {exc.message}")
                 # A retry re-sends every event of the payload, the delivered ones too:
                 # PagerDuty dedups triggers by dedup_key and a repeated resolve is a no-op.
                 if err.retryable:
@@ -185,13 +184,8 @@ class PagerdutyChannel:
         return {} if self.cfg.incident_per_alert else state
 
     def _routing_key(self) -> str:
-        try:
-            return self.cfg.key.reveal()
-        except OSError:
-            # The message names no path: an operator finds it in the config.
-            name = "service_key_file" if self.cfg.service_key else "routing_key_file"
-            raise DeliveryError(FailureReason.OTHER, f"cannot read pagerduty {name}",
-                                retryable=True) from None
+        name = "service_key_file" if self.cfg.service_key else "routing_key_file"
+        return reveal(self.cfg.key, f"pagerduty {name}")
 
     async def _post(self, key: str, event: dict[str, Any], ctx: SendContext) -> str | None:
         """POST one event; return the dedup_key PagerDuty answered, if any."""

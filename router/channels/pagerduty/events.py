@@ -6,11 +6,11 @@ rules to either), kept apart from the sender so each can be read and tested on i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import urllib.parse
 from typing import Any
 
+from router.channels.base import key_hash
 from router.channels.http import cut
 from router.model import Notification
 from router.rendering import label_matchers
@@ -44,9 +44,8 @@ def is_severity(value: str) -> bool:
     return value.strip().lower() in _SEVERITY_ALIASES
 
 
-def dedup_key(group_key: str) -> str:
-    """Alertmanager's `Key.Hash()`: a migrated team keeps its open incidents."""
-    return hashlib.sha256(group_key.encode()).hexdigest()
+# Alertmanager's `Key.Hash()`: a migrated team keeps its open incidents.
+dedup_key = key_hash
 
 
 def severity_of(n: Notification) -> str:

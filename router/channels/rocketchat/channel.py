@@ -12,8 +12,8 @@ import json
 import logging
 from typing import Any
 
-from router.channels.base import SendContext, excerpt, target_id
-from router.channels.http import HttpClient, classify_http, cut, parse_retry_after
+from router.channels.base import SendContext, excerpt, reveal, target_id
+from router.channels.http import HttpClient, classify_http, cut, header, parse_retry_after
 from router.channels.rocketchat.config import RocketchatConfig
 from router.errors import DeliveryError, FailureReason
 from router.model import Notification
@@ -89,13 +89,10 @@ class RocketchatChannel:
     # --- sending ------------------------------------------------------------------
 
     async def send(self, payload: bytes, ctx: SendContext) -> dict[str, str]:
-        try:
-            headers = {"Content-Type": "application/json",
-                       "X-Auth-Token": self.cfg.token.reveal(),
-                       "X-User-Id": self.cfg.token_id.reveal()}
-        except (OSError, UnicodeDecodeError):
-            raise DeliveryError(FailureReason.OTHER, "cannot read the rocketchat token_file "
-                                "or token_id_file", retryable=True) from None
+        what = "the rocketchat token_file or token_id_file"
+        headers = {"Content-Type": "application/json",
+                   "X-Auth-Token": reveal(self.cfg.token, what),
+                   "X-User-Id": reveal(self.cfg.token_id, what)}
         url = self.cfg.api_url.rstrip("/") + "/api/v1/chat.postMessage"
         status, resp_headers, text = await self._http.post(
             url, payload, headers=headers, timeout=ctx.timeout,
@@ -132,20 +129,15 @@ def api_error(status: int, headers: dict[str, str], text: str, answer: dict[str,
     reason = str(answer.get("error") or answer.get("message") or text)
     message = f"rocketchat chat.postMessage failed: HTTP {status}: {excerpt(reason)}"
     if status == 429 or answer.get("errorType") == "error-too-many-requests":
-        retry = parse_retry_after(_header(headers, "Retry-After"), now)
-        reset = _header(headers, "X-RateLimit-Reset")
+        retry = parse_retry_after(header(headers, "Retry-After"), now)
+        reset = header(headers, "X-RateLimit-Reset")
         if retry is None and reset and reset.isdigit():
             retry = max(0.0, int(reset) / 1000 - now)
         return DeliveryError(FailureReason.RATE_LIMITED, message, retryable=True,
                              retry_after=retry)
     if error is None:  # HTTP 200 with "success": false
         return DeliveryError(FailureReason.CLIENT_ERROR, message, retryable=False)
-    return DeliveryError(error.reason, message, retryable=error.retryable,
-                         retry_after=error.retry_after)
-
-
-def _header(headers: dict[str, str], name: str) -> str | None:
-    return next((v for k, v in headers.items() if k.lower() == name.lower()), None)
+    return error.with_message(message)
 
 
 def build(cfg: Any, renderer: Renderer, http: HttpClient) -> RocketchatChannel:

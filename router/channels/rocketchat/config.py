@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from router.config.fields import FieldReader
-from router.config.types import HttpConfig, Pacing, Secret
+from router.config.types import HttpConfig, Pacing, Secret, SlackField
 from router.config.yaml_source import Node
 
 CONFIG_KEY = "rocketchat_configs"
@@ -24,11 +24,7 @@ KEYS = ("api_url", "token", "token_file", "token_id", "token_id_file", *_TEMPLAT
         "timeout", "pacing")
 
 
-@dataclass(frozen=True, slots=True)
-class RocketchatField:
-    title: str  # Jinja source
-    value: str  # Jinja source
-    short: bool | None = None  # None: the entry's `short_fields`
+RocketchatField = SlackField  # title, value (Jinja source), short (None: `short_fields`)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from router.channels.base import SendContext
+from router.channels.base import SendContext, key_hash
 
 EVENT_TYPE = "alert_router_notification"
 PAGE_LIMIT = 15  # Slack's maximum for apps outside the Marketplace; small everywhere else
@@ -40,7 +40,7 @@ class Found:
 
 def group_tag(group_key: str) -> str:
     """A short, stable name of a group (the key itself may be long or revealing)."""
-    return hashlib.sha256(group_key.encode()).hexdigest()[:12]
+    return key_hash(group_key)[:12]
 
 
 def digest(payload: bytes) -> str:

@@ -31,11 +31,6 @@ log = logging.getLogger(__name__)
 _rejections = RepeatLog(log, time.monotonic)  # every notification: a line a minute
 
 
-def _with_message(err: DeliveryError, message: str) -> DeliveryError:
-    return DeliveryError(err.reason, message, retryable=err.retryable,
-                         retry_after=err.retry_after)
-
-
 class SmsChannel:
     kind = "sms"
 
@@ -147,7 +142,7 @@ class SmsChannel:
             # Scrubbed here, before the excerpt is wrapped: a cut inside a secret must go too.
             message = "sms gateway answered " + sms_text.scrub(
                 scrub_secrets(error.message, secret_values(self.cfg)), numbers=(to,))
-            raise _with_message(error, message)
+            raise error.with_message(message)
         return ""
 
 
@@ -174,7 +169,7 @@ async def _each(count: int, post: Callable[[int], Awaitable[str]]) -> list[str]:
             where = f"recipient {i + 1} of {count}"
             if err.retryable or err.reason is FailureReason.AUTH:
                 note = f" ({i} already sent: a retry sends to them again)" if i else ""
-                raise _with_message(err, f"{where}: {err.message}{note}") from None
+                raise err.with_message(f"{where}: {err.message}{note}") from None
             _rejections.failure("sms recipient rejected", cause=err.message,
                                 per=("recipient",), level=logging.WARNING, channel="sms",
                                 recipient=i + 1)

@@ -46,8 +46,7 @@ def twilio_error(
     if code in _RETRYABLE_CODES and not base.retryable:
         return DeliveryError(FailureReason.RATE_LIMITED, message, retryable=True,
                              retry_after=base.retry_after)
-    return DeliveryError(base.reason, message, retryable=base.retryable,
-                         retry_after=base.retry_after)
+    return base.with_message(message)
 
 
 class TwilioSender:
@@ -92,8 +91,7 @@ class TwilioSender:
         assert self.cfg.auth_token is not None
         error = twilio_error(status, resp_headers, body, (self.cfg.auth_token.reveal(),), (to,))
         if error is not None:
-            raise DeliveryError(error.reason, scrub_secrets(error.message, secret_values(self.cfg)),
-                                retryable=error.retryable, retry_after=error.retry_after)
+            raise error.with_message(scrub_secrets(error.message, secret_values(self.cfg)))
         try:
             answer = json.loads(body)
         except ValueError:

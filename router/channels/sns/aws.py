@@ -29,7 +29,7 @@ from botocore.credentials import (
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.session import Session
 
-from router.channels.base import excerpt
+from router.channels.base import excerpt, reveal
 from router.channels.http import Response, classify_http
 from router.channels.sns.config import SigV4
 from router.errors import DeliveryError, FailureReason
@@ -77,11 +77,7 @@ class AwsCredentials:
     def _static_credentials(self) -> ReadOnlyCredentials:
         """The configured keys, read now: a rotated `secret_key_file` takes effect at once."""
         assert self._cfg.secret_key is not None
-        try:
-            secret = self._cfg.secret_key.reveal()
-        except (OSError, UnicodeDecodeError):
-            raise DeliveryError(FailureReason.OTHER, "cannot read the sigv4 secret_key_file",
-                                retryable=True) from None
+        secret = reveal(self._cfg.secret_key, "the sigv4 secret_key_file")
         return ReadOnlyCredentials(self._cfg.access_key, secret, None)
 
     def _resolve(self) -> tuple[ReadOnlyCredentials, str]:
@@ -162,5 +158,4 @@ def api_error(response: Response) -> DeliveryError:
         return DeliveryError(FailureReason.AUTH, message, retryable=False)
     error = classify_http(status if status >= 400 else 500, headers, detail)
     assert error is not None
-    return DeliveryError(error.reason, message, retryable=error.retryable,
-                         retry_after=error.retry_after)
+    return error.with_message(message)

@@ -12,7 +12,7 @@ import logging
 import urllib.parse
 from typing import Any
 
-from router.channels.base import SendContext, target_id
+from router.channels.base import SendContext, key_hash, target_id
 from router.channels.http import HttpClient, cut_utf8
 from router.channels.sns.aws import AwsCredentials, api_error, message_id, sign
 from router.channels.sns.config import SnsConfig
@@ -52,9 +52,9 @@ class SnsChannel:
             ("TopicArn", cfg.topic_arn), ("TargetArn", cfg.target_arn),
             ("PhoneNumber", cfg.phone_number)) if src}
         self._attributes = [(compile_(k), compile_(v)) for k, v in cfg.attributes]
-        self._subject = compile_(cfg.subject) if cfg.subject else None
+        self._subject = renderer.compile_optional(cfg.subject)
         self._message = (renderer.template(cfg.template) if cfg.template
-                         else compile_(cfg.message) if cfg.message else None)
+                         else renderer.compile_optional(cfg.message))
         self._m_subject = renderer.macro("sns.j2", "subject")
         self._m_message = renderer.macro("sns.j2", "message")
 
@@ -109,7 +109,7 @@ class SnsChannel:
         if topic.endswith(".fifo"):
             # Alertmanager's group id: the group key's SHA-256. The deduplication id also
             # covers the content, so a retry is dropped by SNS but a new state is not.
-            group = hashlib.sha256(n.group_key.encode()).hexdigest()
+            group = key_hash(n.group_key)
             dedup = hashlib.sha256(f"{n.group_key}\x1f{message}\x1f{sorted(attributes.items())}"
                                    .encode()).hexdigest()
             out += [("MessageGroupId", group), ("MessageDeduplicationId", dedup)]

@@ -136,8 +136,7 @@ class SubscriptionSender:
         elif status == 413:
             return DeliveryError(FailureReason.CLIENT_ERROR,
                                  f"{where}: payload too large (HTTP 413)", retryable=False)
-        return DeliveryError(error.reason, f"{where}: {error.message}",
-                             retryable=error.retryable, retry_after=error.retry_after)
+        return error.with_message(f"{where}: {error.message}")
 
 
 def _meta(payload: bytes) -> dict[str, Any]:
