@@ -17,7 +17,6 @@ from router.config.http_types import (
     TlsConfig,
 )
 from router.config.secret_types import Secret
-from router.config.web_types import TLS_VERSIONS
 from router.config.yaml_source import Node
 
 if TYPE_CHECKING:
