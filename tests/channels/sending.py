@@ -8,11 +8,20 @@ import pytest
 
 from router.channels.base import SendContext
 from router.errors import DeliveryError
-from router.model import NotifyReason
+from router.model import Notification, NotifyReason
 
 from .fakes import T0, sample_alerts, sample_notification
 
 CTX = SendContext(5.0, {}, False)
+
+
+async def send(channel: Any, n: Notification, state: dict[str, str] | None = None
+               ) -> dict[str, str]:
+    """Send `n` as the delivery worker would: rendered, with `state` remembered from the
+    group's last delivery; the channel's new state."""
+    result: dict[str, str] = await channel.send(
+        channel.render(n), SendContext(5.0, state or {}, n.all_resolved))
+    return result
 
 
 async def firing_then_resolved(channel: Any, count: int = 1, description: str = ""

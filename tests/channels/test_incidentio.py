@@ -11,17 +11,17 @@ import pytest
 from conftest import assert_config_problem
 from pytest_aiohttp import AiohttpServer
 
-from router.channels.base import SendContext
 from router.channels.http import HttpClient
 from router.channels.incidentio import IncidentioChannel, IncidentioConfig
 from router.config.load import load_config_text
 from router.config.types import Authorization, HttpConfig, Secret
 from router.errors import DeliveryError, FailureReason
-from router.model import Notification, NotifyReason
+from router.model import NotifyReason
 from router.rendering import Renderer
 
 from .fake_incidentio import SOURCE_ID, TOKEN, IncidentioFake, start_incidentio
 from .fakes import T0, sample_alerts, sample_notification
+from .sending import send as _send
 
 GROUP_KEY = '{}:{alertname="HighErrorRate"}'
 
@@ -30,9 +30,6 @@ def _channel(fake: IncidentioFake, http: HttpClient, **kw: Any) -> IncidentioCha
     kw.setdefault("alert_source_token", Secret(TOKEN))
     return IncidentioChannel(IncidentioConfig(Secret(fake.url), **kw), Renderer([]), http)
 
-
-async def _send(channel: IncidentioChannel, n: Notification) -> dict[str, str]:
-    return await channel.send(channel.render(n), SendContext(5.0, {}, False))
 
 
 async def test_group_fires_then_resolves(http: HttpClient,

@@ -13,7 +13,6 @@ from conftest import assert_config_problem
 from fakeclock import FakeClock
 from pytest_aiohttp import AiohttpServer
 
-from router.channels.base import SendContext
 from router.channels.http import HttpClient
 from router.channels.jira import JiraChannel, JiraConfig, JiraField
 from router.config.load import load_config_text
@@ -25,6 +24,7 @@ from router.rendering import Renderer
 
 from .fake_jira import API_TOKEN, EMAIL, JiraFake, start_jira
 from .fakes import T0, sample_alerts, sample_notification
+from .sending import send as _send
 
 AUTH = HttpConfig(basic_auth=BasicAuth(EMAIL, Secret(API_TOKEN)))
 # Alertmanager's label: "ALERT{" + the SHA-256 of the group key + "}" (computed here, not
@@ -45,9 +45,6 @@ def _firing(count: int = 1) -> Notification:
 def _resolved() -> Notification:
     return sample_notification(sample_alerts(1, ends=T0 + 30), NotifyReason.ALL_RESOLVED)
 
-
-async def _send(channel: JiraChannel, n: Notification) -> dict[str, str]:
-    return await channel.send(channel.render(n), SendContext(5.0, {}, False))
 
 
 async def test_issue_lifecycle_follows_the_group(

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from pytest_aiohttp import AiohttpServer
 
-from router.channels.base import SendContext
 from router.channels.http import HttpClient
 from router.channels.mattermost import (
     MattermostAttachment,
@@ -29,6 +28,7 @@ from router.rendering import Renderer
 
 from .fake_mattermost import HOOK, MattermostFake, start_mattermost
 from .fakes import T0, sample_alerts, sample_notification
+from .sending import send as _send
 
 
 def _channel(fake: MattermostFake | None, http: HttpClient | None = None,
@@ -37,9 +37,6 @@ def _channel(fake: MattermostFake | None, http: HttpClient | None = None,
     return MattermostChannel(MattermostConfig(Secret(url), **kw), Renderer([]),
                              http or HttpClient())
 
-
-async def _send(channel: MattermostChannel, n: Notification) -> dict[str, str]:
-    return await channel.send(channel.render(n), SendContext(5.0, {}, n.all_resolved))
 
 
 def _render(n: Notification, **kw: Any) -> dict[str, Any]:

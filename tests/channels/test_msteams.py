@@ -11,7 +11,6 @@ import pytest
 from conftest import assert_config_problem
 from pytest_aiohttp import AiohttpServer
 
-from router.channels.base import SendContext
 from router.channels.http import HttpClient
 from router.channels.msteams import MSTeamsChannel, MSTeamsConfig
 from router.channels.msteamsv2 import MSTeamsV2Channel
@@ -19,12 +18,13 @@ from router.channels.teams import TeamsChannel, TeamsConfig
 from router.config.load import load_config_text
 from router.config.types import Secret
 from router.errors import DeliveryError, FailureReason
-from router.model import Notification, NotifyReason
+from router.model import NotifyReason
 from router.rendering import Renderer
 
 from .fake_msteams import TOKEN, ConnectorFake, start_connector
 from .fake_teams import SIG, problems, start_teams
 from .fakes import T0, sample_alerts, sample_notification
+from .sending import send as _send
 
 # Alertmanager's msteams.default.text for one firing alert, byte for byte.
 AM_TEXT_ONE_FIRING = (
@@ -38,10 +38,6 @@ def _connector(fake: ConnectorFake | None = None, http: HttpClient | None = None
     url = fake.url if fake else "http://127.0.0.1:1/webhookb2/x"
     return MSTeamsChannel(MSTeamsConfig(Secret(url), **kw), Renderer([]), http or HttpClient())
 
-
-async def _send(channel: Any, n: Notification) -> dict[str, str]:
-    result: dict[str, str] = await channel.send(channel.render(n), SendContext(5.0, {}, False))
-    return result
 
 
 async def test_connector_gets_alertmanagers_message_card(

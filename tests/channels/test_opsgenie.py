@@ -23,6 +23,7 @@ from router.rendering import Renderer
 
 from .fake_opsgenie import API_KEY, OpsgenieFake, start_opsgenie
 from .fakes import T0, sample_alerts, sample_notification
+from .sending import send as _send
 
 TESTDATA = Path(__file__).resolve().parents[1] / "data" / "alertmanager" / "testdata"
 ALIAS = hashlib.sha256(b'{}:{alertname="HighErrorRate"}').hexdigest()
@@ -32,9 +33,6 @@ def _channel(fake: OpsgenieFake, http: HttpClient, **kw: Any) -> OpsgenieChannel
     cfg = OpsgenieConfig(Secret(kw.pop("key", API_KEY)), api_url=fake.url + "/", **kw)
     return OpsgenieChannel(cfg, Renderer([]), http)
 
-
-async def _send(channel: OpsgenieChannel, n: Notification) -> dict[str, str]:
-    return await channel.send(channel.render(n), SendContext(5.0, {}, n.all_resolved))
 
 
 def _firing(count: int = 2) -> Notification:

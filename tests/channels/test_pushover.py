@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from pytest_aiohttp import AiohttpServer
 
-from router.channels.base import SendContext
 from router.channels.http import HttpClient
 from router.channels.pushover import PushoverChannel, PushoverConfig
 from router.config.load import load_config, load_config_text
@@ -22,6 +21,7 @@ from router.rendering import Renderer
 
 from .fake_pushover import TOKEN, USER, PushoverFake, start_pushover
 from .fakes import T0, sample_alerts, sample_notification
+from .sending import send as _send
 
 TESTDATA = Path(__file__).resolve().parents[1] / "data" / "alertmanager" / "testdata"
 
@@ -31,10 +31,6 @@ def _channel(fake: PushoverFake, http: HttpClient, **kw: Any) -> PushoverChannel
                          api_url=f"{fake.url}/1/messages.json", **kw)
     return PushoverChannel(cfg, Renderer([]), http)
 
-
-async def _send(channel: PushoverChannel, n: Notification,
-                state: dict[str, str] | None = None) -> dict[str, str]:
-    return await channel.send(channel.render(n), SendContext(5.0, state or {}, n.all_resolved))
 
 
 def _resolved() -> Notification:

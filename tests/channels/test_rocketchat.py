@@ -13,7 +13,6 @@ from conftest import assert_config_problem
 from fakeclock import FakeClock
 from pytest_aiohttp import AiohttpServer
 
-from router.channels.base import SendContext
 from router.channels.http import HttpClient
 from router.channels.rocketchat import (
     RocketchatAction,
@@ -29,9 +28,7 @@ from router.rendering import Renderer
 
 from .fake_rocketchat import TOKEN, USER_ID, RocketchatFake, start_rocketchat
 from .fakes import sample_alerts, sample_notification
-from .sending import failure, firing_then_resolved
-
-CTX = SendContext(5.0, {}, False)
+from .sending import CTX, failure, firing_then_resolved
 
 
 def _channel(fake: RocketchatFake, http: HttpClient, **kw: Any) -> RocketchatChannel:

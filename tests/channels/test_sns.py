@@ -14,7 +14,6 @@ import pytest
 from conftest import assert_config_problem
 from pytest_aiohttp import AiohttpServer
 
-from router.channels.base import SendContext
 from router.channels.http import HttpClient
 from router.channels.sns import SigV4, SnsChannel, SnsConfig, clean_subject
 from router.config.load import load_config_text
@@ -26,9 +25,7 @@ from router.rendering import Renderer
 
 from .fakes import T0, closed_port_url, sample_alerts, sample_notification, start_fake
 from .moto_sns import REGION, MotoSns, run_moto
-from .sending import failure
-
-CTX = SendContext(5.0, {}, False)
+from .sending import CTX, failure
 
 
 @pytest.fixture(scope="module")

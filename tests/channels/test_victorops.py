@@ -12,18 +12,18 @@ from typing import Any
 import pytest
 from pytest_aiohttp import AiohttpServer
 
-from router.channels.base import SendContext
 from router.channels.http import HttpClient
 from router.channels.victorops import VictoropsChannel, VictoropsConfig
 from router.config.load import load_config, load_config_text
 from router.config.types import Secret
 from router.delivery.policy import scrubbed
 from router.errors import DeliveryError, FailureReason
-from router.model import Notification, NotifyReason
+from router.model import NotifyReason
 from router.rendering import Renderer
 
 from .fake_victorops import API_KEY, PATH, VictoropsFake, start_victorops
 from .fakes import T0, sample_alerts, sample_notification
+from .sending import send as _send
 
 TESTDATA = Path(__file__).resolve().parents[1] / "data" / "alertmanager" / "testdata"
 ENTITY = hashlib.sha256(b'{}:{alertname="HighErrorRate"}').hexdigest()
@@ -34,9 +34,6 @@ def _channel(fake: VictoropsFake, http: HttpClient, **kw: Any) -> VictoropsChann
                           api_url=f"{fake.url}{PATH}/", **kw)
     return VictoropsChannel(cfg, Renderer([]), http)
 
-
-async def _send(channel: VictoropsChannel, n: Notification) -> dict[str, str]:
-    return await channel.send(channel.render(n), SendContext(5.0, {}, n.all_resolved))
 
 
 async def test_firing_then_resolved_resolves_the_same_incident(

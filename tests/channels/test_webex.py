@@ -10,7 +10,6 @@ import pytest
 from conftest import assert_config_problem
 from pytest_aiohttp import AiohttpServer
 
-from router.channels.base import SendContext
 from router.channels.http import HttpClient
 from router.channels.webex import WebexChannel, WebexConfig
 from router.config.load import load_config_text
@@ -21,9 +20,8 @@ from router.rendering import Renderer
 
 from .fake_webex import MAX_BYTES, ROOM, TOKEN, WebexFake, start_webex
 from .fakes import sample_alerts, sample_notification
-from .sending import failure, firing_then_resolved
+from .sending import CTX, failure, firing_then_resolved
 
-CTX = SendContext(5.0, {}, False)
 AUTH = HttpConfig(authorization=Authorization("Bearer", Secret(TOKEN)))
 
 

@@ -13,7 +13,6 @@ from conftest import assert_config_problem
 from fakeclock import FakeClock
 from pytest_aiohttp import AiohttpServer
 
-from router.channels.base import SendContext
 from router.channels.http import HttpClient
 from router.channels.wechat import WechatChannel, WechatConfig
 from router.config.load import load_config_text
@@ -25,9 +24,7 @@ from router.rendering import Renderer
 
 from .fake_wechat import AGENT, CORP_ID, SECRET, WechatFake, start_wechat
 from .fakes import sample_alerts, sample_notification, start_fake
-from .sending import failure, firing_then_resolved
-
-CTX = SendContext(5.0, {}, False)
+from .sending import CTX, failure, firing_then_resolved
 
 
 def _channel(fake: WechatFake, http: HttpClient, **kw: Any) -> WechatChannel:
