@@ -81,6 +81,9 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
 
 
+_YEAR_1 = -62_135_596_800  # 0001-01-01T00:00:00Z
+
+
 def format_time(ts: float | None) -> str:
     """Go's RFC3339Nano style as Alertmanager's webhook writes it (fraction only if non-zero)."""
     if ts is None:
@@ -89,6 +92,8 @@ def format_time(ts: float | None) -> str:
     micros = round((ts - whole) * 1_000_000)
     if micros >= 1_000_000:
         whole, micros = whole + 1, 0
+    if not _YEAR_1 <= whole <= MAX_TIME:  # RFC 3339 has four-digit years, as datetime
+        raise ValueError(f"year is out of range: {ts} is not within years 1 to 9999")
     # time.gmtime and %-formatting: a fifth of datetime's cost, and this runs for every
     # alert of every webhook payload and every alert event.
     base = "%04d-%02d-%02dT%02d:%02d:%02d" % time.gmtime(whole)[:6]  # noqa: UP031
